@@ -1,0 +1,32 @@
+/*
+ * cli_i.h - the subcommands of the caskfs binary. fs/main.c parses argv and
+ * calls these with parsed arguments; each returns the process exit status
+ * (see docs/USAGE.md) and prints its own errors to stderr.
+ */
+#ifndef CASKFS_FS_CLI_I_H
+#define CASKFS_FS_CLI_I_H
+
+#include "../store/store.h"
+
+/* Exit statuses shared by the subcommands. */
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_MISSING = 1, /* the key (or file) does not exist */
+	CLI_USAGE = 2,	 /* bad arguments */
+	CLI_IO = 3,	 /* I/O error, DATA_DIR busy, out of memory */
+	CLI_CORRUPT = 4, /* a record failed its checksum */
+};
+
+enum kv_op { KV_PUT, KV_GET, KV_DEL, KV_LS, KV_STAT };
+
+struct kv_args {
+	const char *target; /* DATA_DIR */
+	enum kv_op op;
+	const char *key;    /* NULL for ls without prefix and stat without key */
+	const char *file;   /* put: value file, NULL for stdin */
+	struct store_options store;
+};
+
+int cli_kv(const struct kv_args *a);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * main - the caskfs command line: parses argv, prints usage, dispatches to the
+ * subcommands (cli_i.h) and exits with their status. The only file that calls
+ * exit(). Usage reference: docs/USAGE.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_i.h"
+
+#define CASKFS_VERSION "0.1.0"
+
+static const char usage_main[] =
+	"usage: caskfs COMMAND [ARGS...]\n"
+	"\n"
+	"commands:\n"
+	"  kv DATA_DIR get|put|del|ls|stat ...   object access for scripts\n"
+	"\n"
+	"Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
+
+static const char usage_kv[] =
+	"usage: caskfs kv [OPTIONS] DATA_DIR put KEY [FILE]   store FILE (or stdin) under KEY\n"
+	"       caskfs kv [OPTIONS] DATA_DIR get KEY          write KEY's value to stdout\n"
+	"       caskfs kv [OPTIONS] DATA_DIR del KEY          delete KEY\n"
+	"       caskfs kv [OPTIONS] DATA_DIR ls [PREFIX]      list keys (with PREFIX)\n"
+	"       caskfs kv [OPTIONS] DATA_DIR stat [KEY]       describe KEY, or the store\n"
+	"\n"
+	"options:\n"
+	"  --sync always|batch|none   durability of writes (default batch; the command\n"
+	"                             always fsyncs before it exits)\n"
+	"  --node-id N                node id stamped into new records (default 1)\n"
+	"  --segment-size BYTES       roll segments at this size (default 268435456)\n"
+	"  -h, --help                 this text\n"
+	"\n"
+	"Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
+	"3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
+
+static void die_usage(const char *text, const char *fmt, const char *arg)
+{
+	if (fmt) {
+		fprintf(stderr, "caskfs: ");
+		fprintf(stderr, fmt, arg);
+		fprintf(stderr, "\n\n");
+	}
+	fputs(text, stderr);
+	exit(CLI_USAGE);
+}
+
+static unsigned long long parse_number(const char *s, const char *what, const char *usage)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		die_usage(usage, what, s);
+	return v;
+}
+
+static int main_kv(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"sync", required_argument, NULL, 's'},
+		{"node-id", required_argument, NULL, 'n'},
+		{"segment-size", required_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct kv_args a = {0};
+	const char *op;
+	int c, rest;
+
+	store_options_init(&a.store);
+	a.store.no_background = true;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (store_sync_mode_parse(optarg, &a.store.sync) < 0)
+				die_usage(usage_kv, "unknown sync mode '%s'", optarg);
+			break;
+		case 'n': {
+			unsigned long long v = parse_number(optarg, "bad node id '%s'", usage_kv);
+			if (v == 0 || v > UINT32_MAX)
+				die_usage(usage_kv, "bad node id '%s'", optarg);
+			a.store.node_id = (uint32_t)v;
+			break;
+		}
+		case 'S':
+			a.store.segment_size = parse_number(optarg, "bad segment size '%s'", usage_kv);
+			break;
+		case 'h':
+			fputs(usage_kv, stdout);
+			return CLI_OK;
+		default:
+			die_usage(usage_kv, NULL, NULL);
+		}
+	}
+	rest = argc - optind;
+	if (rest < 2)
+		die_usage(usage_kv, "%s", "kv needs DATA_DIR and an operation");
+	a.target = argv[optind];
+	op = argv[optind + 1];
+	rest -= 2;
+	char **args = argv + optind + 2;
+
+	if (strcmp(op, "put") == 0) {
+		a.op = KV_PUT;
+		if (rest < 1 || rest > 2)
+			die_usage(usage_kv, "%s", "put takes KEY [FILE]");
+		a.file = rest == 2 ? args[1] : NULL;
+	} else if (strcmp(op, "get") == 0 || strcmp(op, "del") == 0) {
+		a.op = op[0] == 'g' ? KV_GET : KV_DEL;
+		if (rest != 1)
+			die_usage(usage_kv, "%s takes exactly one KEY", op);
+	} else if (strcmp(op, "ls") == 0 || strcmp(op, "stat") == 0) {
+		a.op = op[0] == 'l' ? KV_LS : KV_STAT;
+		if (rest > 1)
+			die_usage(usage_kv, "%s takes at most one argument", op);
+	} else {
+		die_usage(usage_kv, "unknown kv operation '%s'", op);
+	}
+	a.key = rest >= 1 ? args[0] : NULL;
+	if (a.key && a.op != KV_LS && (a.key[0] == '\0' || strlen(a.key) > STORE_KEY_MAX))
+		die_usage(usage_kv, "key must be 1 to 250 bytes: '%s'", a.key);
+	return cli_kv(&a);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		die_usage(usage_main, NULL, NULL);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fputs(usage_main, stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("caskfs %s\n", CASKFS_VERSION);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "kv") == 0)
+		return main_kv(argc - 1, argv + 1);
+	die_usage(usage_main, "unknown command '%s'", argv[1]);
+	return CLI_USAGE;
+}

@@ -1,0 +1,35 @@
+/*
+ * hlc - hybrid logical clock (see hlc_i.h). Lock-free: a compare-and-swap loop
+ * on one 64-bit word.
+ */
+#include <time.h>
+
+#include "hlc_i.h"
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t store_hlc_now(struct store_hlc *c)
+{
+	uint64_t wall = wall_ms() << 16;
+	uint64_t old = atomic_load(&c->last);
+	uint64_t next;
+
+	do {
+		next = wall > old ? wall : old + 1;
+	} while (!atomic_compare_exchange_weak(&c->last, &old, next));
+	return next;
+}
+
+void store_hlc_observe(struct store_hlc *c, uint64_t stamp)
+{
+	uint64_t old = atomic_load(&c->last);
+
+	while (old < stamp && !atomic_compare_exchange_weak(&c->last, &old, stamp))
+		;
+}

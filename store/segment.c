@@ -1,0 +1,485 @@
+/*
+ * segment - the files of the log: NNNNNN.cask segments (a 16-byte header, then
+ * records back to back) and NNNNNN.hint files that summarise a sealed segment
+ * so the keydir can be rebuilt without reading values. A scan reads a segment
+ * sequentially through a large buffer and verifies every record.
+ * Formats: docs/FORMAT.md ("Segments", "Hint files").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "xxh_i.h"
+
+#include "store_i.h"
+#include "util_i.h"
+
+#define HINT_MAGIC "CASKHNT\0"
+#define HINT_VERSION 1
+#define HINT_HDR 16
+#define HINT_ENTRY_FIXED 30
+#define HINT_TRAILER 16
+#define SCAN_BUF (4u << 20)
+
+void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%06u.%s", s->logdir, id, ext);
+}
+
+static int write_full(int fd, const void *buf, size_t len, off_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int store_segment_create(struct store *s, uint32_t id, struct store_segment **out)
+{
+	char path[4096];
+	uint8_t hdr[STORE_SEG_HDR];
+	struct store_segment *seg;
+	int fd, rc;
+
+	store_seg_path(s, id, "cask", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		store_logf(s, STORE_LOG_ERROR, "cannot create segment %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	store_seg_encode(id, hdr);
+	rc = write_full(fd, hdr, sizeof(hdr), 0);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc == 0 && fsync(s->logdir_fd) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		store_logf(s, STORE_LOG_ERROR, "cannot write segment %s: %s", path, strerror(-rc));
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	seg = calloc(1, sizeof(*seg));
+	if (!seg) {
+		close(fd);
+		unlink(path);
+		return -ENOMEM;
+	}
+	seg->id = id;
+	seg->fd = fd;
+	atomic_init(&seg->size, STORE_SEG_HDR);
+	atomic_init(&seg->refs, 1);
+	*out = seg;
+	return 0;
+}
+
+int store_segment_open(struct store *s, uint32_t id, bool active, struct store_segment **out)
+{
+	char path[4096];
+	uint8_t hdr[STORE_SEG_HDR];
+	struct store_segment *seg;
+	struct stat st;
+	ssize_t n;
+	int fd, rc;
+
+	store_seg_path(s, id, "cask", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		store_logf(s, STORE_LOG_ERROR, "cannot open segment %s: %s", path, strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	n = read_full(fd, hdr, sizeof(hdr), 0);
+	if (n < 0) {
+		store_logf(s, STORE_LOG_ERROR, "cannot read segment %s: %s", path, strerror((int)-n));
+		close(fd);
+		return (int)n;
+	}
+	if (n < STORE_SEG_HDR && active) {
+		/* Torn at creation: nothing but a partial header was ever written. */
+		store_logf(s, STORE_LOG_WARN, "segment %s: header torn (%zd bytes), rewritten",
+			   path, n);
+		store_seg_encode(id, hdr);
+		rc = write_full(fd, hdr, sizeof(hdr), 0);
+		if (rc == 0 && ftruncate(fd, STORE_SEG_HDR) < 0)
+			rc = -errno;
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		st.st_size = STORE_SEG_HDR;
+	} else if (n < STORE_SEG_HDR || store_seg_decode(hdr, id) < 0) {
+		store_logf(s, STORE_LOG_ERROR, "segment %s: bad header (not a caskfs segment %u)",
+			   path, id);
+		close(fd);
+		return -EBADMSG;
+	}
+	if ((uint64_t)st.st_size > UINT32_MAX) {
+		store_logf(s, STORE_LOG_ERROR, "segment %s: larger than 4 GiB", path);
+		close(fd);
+		return -EFBIG;
+	}
+	seg = calloc(1, sizeof(*seg));
+	if (!seg) {
+		close(fd);
+		return -ENOMEM;
+	}
+	seg->id = id;
+	seg->fd = fd;
+	atomic_init(&seg->size, (uint64_t)st.st_size);
+	atomic_init(&seg->refs, 1);
+	*out = seg;
+	return 0;
+}
+
+void store_segment_ref(struct store_segment *seg)
+{
+	atomic_fetch_add(&seg->refs, 1);
+}
+
+void store_segment_unref(struct store_segment *seg)
+{
+	if (seg && atomic_fetch_sub(&seg->refs, 1) == 1) {
+		close(seg->fd);
+		free(seg);
+	}
+}
+
+/* A sequential reader over a segment: keeps [base, base+len) of the file. */
+struct seg_reader {
+	int fd;
+	uint64_t file_size;
+	uint8_t *buf;
+	size_t cap;
+	uint64_t base;
+	size_t len;
+};
+
+/* Makes [off, off+n) available; returns a pointer into the buffer, or NULL with
+ * *err set (0 when the file is simply shorter). */
+static const uint8_t *reader_get(struct seg_reader *r, uint64_t off, size_t n, int *err)
+{
+	ssize_t got;
+
+	*err = 0;
+	if (off + n > r->file_size)
+		return NULL;
+	if (off >= r->base && off + n <= r->base + r->len)
+		return r->buf + (off - r->base);
+	if (n > r->cap) {
+		uint8_t *nb = realloc(r->buf, n);
+		if (!nb) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		r->buf = nb;
+		r->cap = n;
+	}
+	size_t want = r->cap;
+	if (want > r->file_size - off)
+		want = (size_t)(r->file_size - off);
+	got = read_full(r->fd, r->buf, want, (off_t)off);
+	if (got < 0) {
+		*err = (int)got;
+		return NULL;
+	}
+	r->base = off;
+	r->len = (size_t)got;
+	if ((size_t)got < n)
+		return NULL;
+	return r->buf;
+}
+
+/* Checks the record at off; returns 1 and fills rec when it is whole and verified,
+ * 0 when it is not (*torn set when it does not even fit), or -errno. */
+static int check_record(struct seg_reader *r, uint64_t off, struct store_scan_rec *rec,
+			bool *bad_header)
+{
+	const uint8_t *p;
+	int err;
+	uint64_t len;
+
+	*bad_header = false;
+	p = reader_get(r, off, STORE_REC_HDR, &err);
+	if (!p)
+		return err;
+	if (store_rec_decode(p, &rec->hdr) < 0) {
+		*bad_header = true;
+		return 0;
+	}
+	len = store_rec_size(&rec->hdr);
+	p = reader_get(r, off, (size_t)len, &err);
+	if (!p)
+		return err;
+	rec->raw = p;
+	rec->key = p + STORE_REC_HDR;
+	rec->off = (uint32_t)off;
+	rec->len = (uint32_t)len;
+	if (store_rec_checksum(p, rec->key, rec->hdr.key_len, rec->key + rec->hdr.key_len,
+			       rec->hdr.stored_len) != rec->hdr.checksum)
+		return 0;
+	return 1;
+}
+
+int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn,
+		       void *arg, uint64_t *end)
+{
+	struct seg_reader r = {.fd = seg->fd, .file_size = atomic_load(&seg->size)};
+	uint64_t off = STORE_SEG_HDR;
+	int rc = 0;
+
+	r.cap = SCAN_BUF;
+	r.buf = malloc(r.cap);
+	if (!r.buf)
+		return -ENOMEM;
+	while (off < r.file_size) {
+		struct store_scan_rec rec;
+		bool bad_header;
+		int ok = check_record(&r, off, &rec, &bad_header);
+
+		if (ok < 0) {
+			rc = ok;
+			break;
+		}
+		if (ok == 0) {
+			/* Skip a failing record only when a good one follows it: then the
+			 * damage is inside, not a torn tail. */
+			struct store_scan_rec next;
+			bool nb;
+			uint64_t len = bad_header ? 0 : store_rec_size(&rec.hdr);
+
+			if (len && off + len < r.file_size &&
+			    check_record(&r, off + len, &next, &nb) == 1) {
+				atomic_fetch_add(&s->corrupt_records, 1);
+				store_logf(s, STORE_LOG_ERROR,
+					   "segment %06u: record at offset %llu fails its checksum; "
+					   "skipped",
+					   seg->id, (unsigned long long)off);
+				off += len;
+				continue;
+			}
+			break;
+		}
+		if (fn) {
+			rc = fn(arg, &rec);
+			if (rc)
+				break;
+		}
+		off += rec.len;
+	}
+	free(r.buf);
+	*end = off;
+	return rc;
+}
+
+void store_hint_reset(struct store_hintbuf *hb)
+{
+	hb->len = 0;
+	hb->count = 0;
+	hb->broken = false;
+}
+
+void store_hint_add(struct store_hintbuf *hb, const struct store_rec_hdr *h, const void *key,
+		    uint32_t off, uint32_t len)
+{
+	size_t need = HINT_ENTRY_FIXED + h->key_len;
+	uint8_t *p;
+
+	if (hb->len + need > hb->cap) {
+		size_t cap = hb->cap ? hb->cap * 2 : 64 * 1024;
+		while (cap < hb->len + need)
+			cap *= 2;
+		uint8_t *nb = realloc(hb->buf, cap);
+		if (!nb) {
+			hb->broken = true;
+			return;
+		}
+		hb->buf = nb;
+		hb->cap = cap;
+	}
+	p = hb->buf + hb->len;
+	put_le64(p, h->stamp);
+	put_le64(p + 8, h->value_hash);
+	put_le32(p + 16, h->node);
+	put_le32(p + 20, off);
+	put_le32(p + 24, len);
+	p[28] = h->flags;
+	p[29] = (uint8_t)h->key_len;
+	memcpy(p + 30, key, h->key_len);
+	hb->len += need;
+	hb->count++;
+}
+
+int store_hint_write(struct store *s, uint32_t id, const struct store_hintbuf *hb)
+{
+	char path[4096], tmp[4200];
+	uint8_t head[HINT_HDR], tail[HINT_TRAILER];
+	XXH3_state_t st;
+	int fd, rc = 0;
+
+	store_seg_path(s, id, "hint", path, sizeof(path));
+	if (hb->broken) {
+		/* A hint missing entries would lose keys at the next open; without one,
+		 * open scans the segment instead. */
+		store_logf(s, STORE_LOG_WARN, "no hint written for %s (out of memory)", path);
+		return 0;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	memcpy(head, HINT_MAGIC, 8);
+	put_le32(head + 8, HINT_VERSION);
+	put_le32(head + 12, id);
+	put_le64(tail, hb->count);
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, head, sizeof(head));
+	if (hb->len)
+		XXH3_64bits_update(&st, hb->buf, hb->len);
+	XXH3_64bits_update(&st, tail, 8);
+	put_le64(tail + 8, XXH3_64bits_digest(&st));
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = write_full(fd, head, sizeof(head), 0);
+	if (rc == 0 && hb->len)
+		rc = write_full(fd, hb->buf, hb->len, HINT_HDR);
+	if (rc == 0)
+		rc = write_full(fd, tail, sizeof(tail), (off_t)(HINT_HDR + hb->len));
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0 && fsync(s->logdir_fd) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		store_logf(s, STORE_LOG_ERROR, "cannot write hint %s: %s", path, strerror(-rc));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+int store_hint_load(struct store *s, struct store_segment *seg,
+		    int (*fn)(void *arg, const struct store_hint_entry *e), void *arg)
+{
+	char path[4096];
+	struct stat st;
+	uint8_t *buf = NULL;
+	uint64_t seg_size = atomic_load(&seg->size), count, n = 0;
+	size_t len, pos;
+	ssize_t got;
+	int fd, rc = 0;
+
+	store_seg_path(s, seg->id, "hint", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (st.st_size < HINT_HDR + HINT_TRAILER || st.st_size > (off_t)1 << 34) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	len = (size_t)st.st_size;
+	buf = malloc(len);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	got = read_full(fd, buf, len, 0);
+	if (got < 0 || (size_t)got != len) {
+		rc = got < 0 ? (int)got : -EBADMSG;
+		goto out;
+	}
+	if (memcmp(buf, HINT_MAGIC, 8) != 0 || get_le32(buf + 8) != HINT_VERSION ||
+	    get_le32(buf + 12) != seg->id ||
+	    XXH3_64bits(buf, len - 8) != get_le64(buf + len - 8)) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	count = get_le64(buf + len - HINT_TRAILER);
+	/* First pass: check every entry fits the file and the segment. */
+	for (pos = HINT_HDR; pos < len - HINT_TRAILER; n++) {
+		const uint8_t *p = buf + pos;
+		uint32_t off, rlen;
+		uint8_t klen;
+
+		if (len - HINT_TRAILER - pos < HINT_ENTRY_FIXED) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		off = get_le32(p + 20);
+		rlen = get_le32(p + 24);
+		klen = p[29];
+		if (klen == 0 || len - HINT_TRAILER - pos - HINT_ENTRY_FIXED < klen ||
+		    off < STORE_SEG_HDR || (uint64_t)off + rlen > seg_size ||
+		    rlen < STORE_REC_HDR + (uint32_t)klen) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		pos += HINT_ENTRY_FIXED + klen;
+	}
+	if (n != count) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	for (pos = HINT_HDR; pos < len - HINT_TRAILER;) {
+		const uint8_t *p = buf + pos;
+		struct store_hint_entry e = {0};
+
+		e.hdr.stamp = get_le64(p);
+		e.hdr.value_hash = get_le64(p + 8);
+		e.hdr.node = get_le32(p + 16);
+		e.off = get_le32(p + 20);
+		e.len = get_le32(p + 24);
+		e.hdr.flags = p[28];
+		e.hdr.key_len = p[29];
+		e.key = p + 30;
+		rc = fn(arg, &e);
+		if (rc)
+			goto out;
+		pos += HINT_ENTRY_FIXED + e.hdr.key_len;
+	}
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,214 @@
+/*
+ * store.h - one node's object store: a Bitcask-like append-only log.
+ *
+ * Objects (key -> value) are appended as checksummed records to segment files
+ * under DATA_DIR/log/; an in-memory keydir maps each key to the place of its
+ * newest record, so a read is one pread. Every record carries a version
+ * (hybrid-logical-clock stamp, node id) and the higher version wins everywhere,
+ * including deletes, which are tombstone records. A 16-ary hash tree over
+ * (key, version, value hash) is kept up to date for anti-entropy.
+ *
+ * All functions are safe to call from many threads at once. Gets run in
+ * parallel and never wait for a put's fsync or for compaction.
+ * Errors are negative errnos; see each function. On-disk format: docs/FORMAT.md.
+ */
+#ifndef CASKFS_STORE_H
+#define CASKFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest key in bytes (the memcache protocol's limit). Keys are 1..250 bytes. */
+#define STORE_KEY_MAX 250
+/* Largest value in bytes. */
+#define STORE_VALUE_MAX (64u << 20)
+/* Depth of the hash tree: leaves are buckets of 4 nibbles of the key hash. */
+#define STORE_TREE_DEPTH 4
+
+enum store_sync_mode {
+	STORE_SYNC_BATCH = 0, /* a background thread fsyncs the log every few ms */
+	STORE_SYNC_ALWAYS,    /* a put returns after its record is fsynced (shared fsyncs) */
+	STORE_SYNC_NONE,      /* fsync only on store_sync() and store_close() */
+};
+
+enum store_log_level { STORE_LOG_ERROR = 0, STORE_LOG_WARN, STORE_LOG_INFO, STORE_LOG_DEBUG };
+
+struct store_options {
+	uint32_t node_id;	    /* id written into records this node stamps; default 1 */
+	enum store_sync_mode sync;  /* default STORE_SYNC_BATCH */
+	uint64_t segment_size;	    /* roll the active segment past this size; default 256 MiB */
+	unsigned batch_interval_ms; /* fsync period in batch mode; default 10 */
+	/* sealed segments whose live ratio falls below this are rewritten; default 0.5,
+	 * a negative value disables background compaction */
+	double compact_live_ratio;
+	unsigned compact_interval_ms; /* how often the compactor looks; default 1000 */
+	bool no_background;	      /* start no threads (tools and tests drive sync/compaction) */
+	int compress_level;	      /* zstd level; default 1; negative disables compression */
+	/* where messages go; NULL logs WARN and worse to stderr. msg has no newline. */
+	void (*log)(void *arg, enum store_log_level level, const char *msg);
+	void *log_arg;
+};
+
+/* Fills *opt with the defaults above. */
+void store_options_init(struct store_options *opt);
+
+/* A version: higher stamp wins, then higher node id. */
+struct store_version {
+	uint64_t stamp; /* hybrid logical clock: milliseconds << 16 | counter */
+	uint32_t node;
+};
+
+/* Returns <0, 0 or >0 as a is older than, the same as, or newer than b. */
+int store_version_cmp(const struct store_version *a, const struct store_version *b);
+
+/* What the store knows of one key's newest record. */
+struct store_meta {
+	struct store_version version;
+	uint64_t value_hash; /* xxh3-64 of the raw value; 0 for a tombstone */
+	uint32_t size;	     /* raw value length */
+	uint32_t stored_size; /* value bytes on disk (after compression) */
+	uint32_t segment;    /* segment id and offset of the record */
+	uint32_t offset;
+	bool tombstone;
+	bool compressed;
+};
+
+struct store_stats {
+	uint32_t node_id;
+	uint64_t keys;	      /* live keys (tombstones not counted) */
+	uint64_t tombstones;  /* keys whose newest record is a tombstone */
+	uint64_t live_bytes;  /* bytes of newest records, tombstones included */
+	uint64_t disk_bytes;  /* bytes of all segment files */
+	uint64_t segments;
+	uint64_t keydir_bytes; /* memory held by the keydir (entries and table) */
+	uint64_t puts, deletes, gets, get_misses;
+	uint64_t compactions;	    /* segments rewritten and removed */
+	uint64_t compacted_bytes;   /* live bytes moved by compaction */
+	uint64_t reclaimed_bytes;   /* disk bytes freed by compaction */
+	uint64_t corrupt_records;   /* records found failing their checksum */
+	uint64_t cut_bytes;	    /* bytes cut off torn tails at open */
+	uint64_t tree_root;
+	uint64_t synced_through;    /* bytes appended and fsynced since open */
+	uint64_t appended;	    /* bytes appended since open */
+};
+
+struct store;
+
+/*
+ * Opens (creating if needed) the store in DATA_DIR dir and takes the directory's
+ * lock (DATA_DIR/LOCK). Recovers the keydir from hint files and segment scans; a
+ * torn or failing tail of the active segment is cut off and reported through the
+ * log callback. opt may be NULL for the defaults. On success *out owns the store
+ * (release with store_close()).
+ * Errors: -EBUSY when another process holds the lock (logged with its pid),
+ * -EINVAL for bad options, -ENOMEM, or the errno of a failing system call.
+ */
+int store_open(const char *dir, const struct store_options *opt, struct store **out);
+
+/* Stops the threads, fsyncs the log, releases the lock and frees s. NULL is fine.
+ * Returns 0 or the errno of a failing final fsync. */
+int store_close(struct store *s);
+
+/*
+ * Stores val under key with a new version from this node's clock; vlen may be 0.
+ * When meta is not NULL it receives the written record's description.
+ * Errors: -EINVAL (key length 0 or > STORE_KEY_MAX, value > STORE_VALUE_MAX),
+ * -ENOSPC/-EIO (nothing is stored: a partial record is removed).
+ */
+int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+	      struct store_meta *meta);
+
+/*
+ * Writes a tombstone for key. Errors: -ENOENT when the key has no live value,
+ * and those of store_put().
+ */
+int store_delete(struct store *s, const void *key, size_t klen, struct store_meta *meta);
+
+/*
+ * Applies a record that carries its own version (replication and sync): it is
+ * written only when version is newer than the key's current one. A tombstone
+ * ignores val. Returns 0 when applied, STORE_STALE (positive) when the store
+ * already holds this version or a newer one, or the errors of store_put().
+ */
+#define STORE_STALE 1
+int store_apply(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		const struct store_version *version, bool tombstone);
+
+/*
+ * Reads key's value into a new buffer: *val (malloc'd, the caller frees it with
+ * free(); never NULL on success, even for 0 bytes) and *vlen. meta may be NULL.
+ * The record's checksum is verified on every read.
+ * Errors: -ENOENT (absent or deleted), -EBADMSG (the record fails its checksum or
+ * does not match the keydir; logged), -EIO, -ENOMEM.
+ */
+int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,
+	      struct store_meta *meta);
+
+/*
+ * Describes key's newest record without reading its value. Returns 0 for a live
+ * value; -ENOENT when absent (meta zeroed) or deleted (meta describes the
+ * tombstone, meta->tombstone set); -EIO/-EBADMSG when its header cannot be read.
+ */
+int store_stat(struct store *s, const void *key, size_t klen, struct store_meta *meta);
+
+/*
+ * Calls fn for every key that starts with prefix (plen 0 for all), in no
+ * particular order, over a snapshot taken when the call starts; fn may call the
+ * store. Tombstones are included only when with_tombstones. meta->size and
+ * stored_size are not filled (0). fn returns non-zero to stop early; that value
+ * is returned. Errors: -ENOMEM.
+ */
+typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen,
+			     const struct store_meta *meta);
+int store_scan(struct store *s, const void *prefix, size_t plen, bool with_tombstones,
+	       store_scan_fn fn, void *arg);
+
+/* Makes every record appended so far durable (fsync). Returns 0 or -errno. */
+int store_sync(struct store *s);
+
+/*
+ * Runs one compaction pass now: every sealed segment whose live ratio is below
+ * the threshold (or, with all, any sealed segment holding garbage) is rewritten
+ * into the active segment and removed. Reads and writes go on meanwhile.
+ * Returns the number of segments removed, or -errno.
+ */
+int store_compact(struct store *s, bool all);
+
+/* Fills *st with counters and sizes. */
+void store_stats(struct store *s, struct store_stats *st);
+
+/* The hash of a key that places it in the hash tree (xxh3-64 of the key). */
+uint64_t store_key_hash(const void *key, size_t klen);
+
+/* Per-key leaf value folded into the tree: xxh3-64 over key, stamp, node, value
+ * hash and tombstone flag (see docs/FORMAT.md). */
+uint64_t store_tree_leaf(const void *key, size_t klen, const struct store_version *version,
+			 uint64_t value_hash, bool tombstone);
+
+struct store_tree_node {
+	uint64_t hash;	/* sum (mod 2^64) of the leaf values below this node */
+	uint64_t count; /* number of keys below this node, tombstones included */
+};
+
+/*
+ * Reads tree nodes. path holds depth nibbles (0..15) from the root; depth 0 is
+ * the root itself. With depth < STORE_TREE_DEPTH, fills children[16] with the
+ * node's children and *self (may be NULL) with the node.
+ * Errors: -EINVAL for a bad depth or nibble.
+ */
+int store_tree_children(struct store *s, const uint8_t *path, int depth,
+			struct store_tree_node *self, struct store_tree_node children[16]);
+
+/*
+ * Calls fn for every key (tombstones included) in the leaf bucket named by the
+ * STORE_TREE_DEPTH nibbles in path, over a snapshot, like store_scan().
+ */
+int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], store_scan_fn fn,
+		      void *arg);
+
+/* Parses "always", "batch" or "none". Returns 0 or -EINVAL. */
+int store_sync_mode_parse(const char *name, enum store_sync_mode *mode);
+const char *store_sync_mode_name(enum store_sync_mode mode);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * store_i.h - the engine's internals shared by store.c (open, put, get),
+ * segment.c (segment files, scans, hint files), compact.c (compaction) and
+ * dirlock.c. Locking, in the order they are taken:
+ *   compact_mu  one compaction pass at a time
+ *   write_mu    appends to the active segment, its hint buffer, rolling
+ *   lock        (rwlock) keydir, hash tree, segment table, live counters
+ *   sync_mu     durability progress
+ * Readers take only `lock`, for reading, and never hold it during I/O.
+ */
+#ifndef CASKFS_STORE_STORE_I_H
+#define CASKFS_STORE_STORE_I_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hlc_i.h"
+#include "htree_i.h"
+#include "keydir_i.h"
+#include "record_i.h"
+#include "store.h"
+
+struct store_segment {
+	uint32_t id;
+	int fd;
+	_Atomic uint64_t size;	/* file bytes; grows only while active (under write_mu) */
+	uint64_t live_bytes;	/* bytes of newest-version records; protected by store->lock */
+	_Atomic int refs;	/* the table holds one; readers take one while reading */
+	bool sealed;		/* has a hint file, never written again */
+};
+
+/* Encoded hint entries of the active segment, written out when it is sealed. */
+struct store_hintbuf {
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t count;
+	bool broken; /* an entry could not be added: write no hint, let open scan */
+};
+
+struct store {
+	char *dir;
+	char *logdir;
+	int lock_fd;
+	int logdir_fd;
+	struct store_options opt;
+	struct store_hlc clock;
+
+	pthread_rwlock_t lock;
+	struct store_kd *kd;		  /* protected by lock */
+	struct store_htree *tree;	  /* protected by lock */
+	struct store_segment **segs;	  /* by id, NULL where none; protected by lock */
+	uint32_t segs_cap;		  /* protected by lock */
+	uint64_t keys, tombstones, live_bytes; /* protected by lock */
+
+	pthread_mutex_t write_mu;
+	struct store_segment *active;	/* protected by write_mu */
+	struct store_hintbuf hint;	/* protected by write_mu */
+	_Atomic uint64_t appended;	/* bytes appended since open; written under write_mu */
+
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	uint64_t synced; /* protected by sync_mu */
+	bool syncing;	 /* protected by sync_mu */
+
+	pthread_mutex_t compact_mu;
+
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
+	bool stopping; /* protected by bg_mu */
+	bool threads_started;
+	pthread_t syncer, compactor;
+
+	_Atomic uint64_t puts, deletes, gets, get_misses;
+	_Atomic uint64_t compactions, compacted_bytes, reclaimed_bytes;
+	_Atomic uint64_t corrupt_records, cut_bytes;
+};
+
+/* Logging through opt.log; fmt is printf-style, no trailing newline. */
+void store_logf(struct store *s, enum store_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Writes a printable, escaped form of key (at most 120 bytes shown) into buf. */
+const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size);
+
+/* dirlock.c: takes DATA_DIR/LOCK; -EBUSY (logged with the owner's pid) if held. */
+int store_dirlock_take(struct store *s);
+
+/* segment.c */
+void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *buf, size_t size);
+int store_segment_create(struct store *s, uint32_t id, struct store_segment **out);
+int store_segment_open(struct store *s, uint32_t id, bool active, struct store_segment **out);
+void store_segment_ref(struct store_segment *seg);
+void store_segment_unref(struct store_segment *seg);
+
+/* A record met by a scan: its decoded header, key, and all its bytes. */
+struct store_scan_rec {
+	struct store_rec_hdr hdr;
+	const uint8_t *raw; /* the whole record: header, key, stored value */
+	const uint8_t *key;
+	uint32_t off;
+	uint32_t len;
+};
+typedef int (*store_seg_scan_fn)(void *arg, const struct store_scan_rec *rec);
+
+/*
+ * Reads every record of seg from its start, verifying checksums. A failing
+ * record followed by a good one is skipped and counted as corrupt; anything
+ * else that fails ends the scan. *end receives the offset after the last good
+ * record. fn returning non-zero stops the scan with that value.
+ */
+int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn,
+		       void *arg, uint64_t *end);
+
+void store_hint_add(struct store_hintbuf *hb, const struct store_rec_hdr *h, const void *key,
+		    uint32_t off, uint32_t len);
+void store_hint_reset(struct store_hintbuf *hb);
+/* Writes hb as seg id's hint file (durably, via a temp file and rename). */
+int store_hint_write(struct store *s, uint32_t id, const struct store_hintbuf *hb);
+
+/* One entry of a hint file. */
+struct store_hint_entry {
+	struct store_rec_hdr hdr; /* stamp, value_hash, node, flags, key_len filled */
+	const uint8_t *key;
+	uint32_t off;
+	uint32_t len;
+};
+/*
+ * Reads seg's hint file and calls fn for each entry. Returns 0, -ENOENT when
+ * there is none, -EBADMSG when it is damaged or does not fit the segment.
+ * Nothing is passed to fn unless the whole file checks out.
+ */
+int store_hint_load(struct store *s, struct store_segment *seg,
+		    int (*fn)(void *arg, const struct store_hint_entry *e), void *arg);
+
+/* store.c: used by compaction. Caller holds write_mu. */
+/* Appends an encoded record (hdr: its 40 header bytes, h: the same decoded),
+ * rolling the active segment when it is full; a failed append leaves nothing. */
+int store_append_locked(struct store *s, const uint8_t *hdr, const struct store_rec_hdr *h,
+			const void *key, const void *val, uint32_t *seg_id, uint32_t *off);
+/* Makes everything appended up to `through` durable. */
+int store_sync_through(struct store *s, uint64_t through);
+
+/* compress.c */
+/* Returns 1 and a malloc'd *out when zstd saves enough, 0 when the value should
+ * be stored as it is, -ENOMEM. */
+int store_zstd_compress(int level, const void *src, size_t len, void **out, size_t *outlen);
+/* Decompresses exactly dlen bytes; -EBADMSG when the input is not that. */
+int store_zstd_decompress(const void *src, size_t slen, void *dst, size_t dlen);
+
+#endif
