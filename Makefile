@@ -36,7 +36,7 @@ $(BUILD)/caskfs: $(FS_OBJ) $(BUILD)/libstore.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libstore.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a \
+	$(CC) $(ALL_CPPFLAGS) -DCASKFS_SRCDIR=\"$(CURDIR)\" $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a \
 		$(LIBS) -lcmocka
 
 $(BUILD)/bench-store: scripts/bench_store.c $(BUILD)/libstore.a

@@ -104,7 +104,7 @@ static int do_put(struct store *s, const struct kv_args *a)
 
 	if (fd < 0) {
 		fprintf(stderr, "caskfs kv: cannot open %s: %s\n", a->file, strerror(errno));
-		return errno == ENOENT ? CLI_MISSING : CLI_IO;
+		return errno == ENOENT ? CLI_USAGE : CLI_IO;
 	}
 	rc = slurp(fd, name, &val, &len);
 	if (a->file)

@@ -276,24 +276,26 @@ int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_sca
 			rc = ok;
 			break;
 		}
+		rec.corrupt = false;
 		if (ok == 0) {
-			/* Skip a failing record only when a good one follows it: then the
-			 * damage is inside, not a torn tail. */
+			/* A failing record followed by a good one is damage inside the
+			 * segment, not a torn tail: keep it so its key reads as damaged. */
 			struct store_scan_rec next;
 			bool nb;
 			uint64_t len = bad_header ? 0 : store_rec_size(&rec.hdr);
 
-			if (len && off + len < r.file_size &&
-			    check_record(&r, off + len, &next, &nb) == 1) {
-				atomic_fetch_add(&s->corrupt_records, 1);
-				store_logf(s, STORE_LOG_ERROR,
-					   "segment %06u: record at offset %llu fails its checksum; "
-					   "skipped",
-					   seg->id, (unsigned long long)off);
-				off += len;
-				continue;
-			}
-			break;
+			if (!len || off + len >= r.file_size ||
+			    check_record(&r, off + len, &next, &nb) != 1)
+				break;
+			/* check_record may have moved the buffer: read this one again */
+			if (check_record(&r, off, &rec, &bad_header) < 0)
+				break;
+			rec.corrupt = true;
+			atomic_fetch_add(&s->corrupt_records, 1);
+			store_logf(s, STORE_LOG_ERROR,
+				   "segment %06u: record at offset %llu fails its checksum; kept, "
+				   "reads of its key will fail",
+				   seg->id, (unsigned long long)off);
 		}
 		if (fn) {
 			rc = fn(arg, &rec);

@@ -101,13 +101,15 @@ struct store_scan_rec {
 	const uint8_t *key;
 	uint32_t off;
 	uint32_t len;
+	bool corrupt; /* fails its checksum, but its lengths are proven by the next record */
 };
 typedef int (*store_seg_scan_fn)(void *arg, const struct store_scan_rec *rec);
 
 /*
  * Reads every record of seg from its start, verifying checksums. A failing
- * record followed by a good one is skipped and counted as corrupt; anything
- * else that fails ends the scan. *end receives the offset after the last good
+ * record followed by a good one is passed to fn with rec->corrupt set (and
+ * counted), so its key reads as damaged rather than absent; anything else that
+ * fails ends the scan. *end receives the offset after the last good
  * record. fn returning non-zero stops the scan with that value.
  */
 int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn,
