@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keydir_i.h"
+#include "xxh_i.h"
 
 #define KD_BLOCK_SIZE (1u << 20)
 #define KD_ALIGN 8
@@ -39,6 +40,11 @@ static size_t entry_size(size_t klen)
 static size_t home(const struct store_kd *kd, uint64_t hash)
 {
 	return (size_t)(hash >> (64 - kd->bits));
+}
+
+uint64_t store_kd_hash(const struct store_kd_entry *e)
+{
+	return XXH3_64bits(e->key, e->key_len);
 }
 
 static void *arena_alloc(struct store_kd *kd, size_t size)
@@ -84,10 +90,10 @@ static int table_alloc(struct store_kd *kd, unsigned bits)
 	return 0;
 }
 
-static void place(struct store_kd *kd, struct store_kd_entry *e)
+static void place(struct store_kd *kd, struct store_kd_entry *e, uint64_t hash)
 {
 	size_t mask = kd->cap - 1;
-	size_t i = home(kd, e->hash);
+	size_t i = home(kd, hash);
 
 	while (kd->slots[i])
 		i = (i + 1) & mask;
@@ -105,7 +111,7 @@ static int grow(struct store_kd *kd)
 	}
 	for (size_t i = 0; i < oldcap; i++)
 		if (old[i])
-			place(kd, old[i]);
+			place(kd, old[i], store_kd_hash(old[i]));
 	free(old);
 	return 0;
 }
@@ -148,7 +154,7 @@ struct store_kd_entry *store_kd_find(struct store_kd *kd, uint64_t hash, const v
 	struct store_kd_entry *e;
 
 	while ((e = kd->slots[i]) != NULL) {
-		if (e->hash == hash && e->key_len == klen && memcmp(e->key, key, klen) == 0)
+		if (e->key_len == klen && memcmp(e->key, key, klen) == 0)
 			return e;
 		i = (i + 1) & mask;
 	}
@@ -166,10 +172,9 @@ struct store_kd_entry *store_kd_insert(struct store_kd *kd, uint64_t hash, const
 	if (!e)
 		return NULL;
 	memset(e, 0, offsetof(struct store_kd_entry, key));
-	e->hash = hash;
 	e->key_len = (uint8_t)klen;
 	memcpy(e->key, key, klen);
-	place(kd, e);
+	place(kd, e, hash);
 	kd->count++;
 	return e;
 }
@@ -177,7 +182,7 @@ struct store_kd_entry *store_kd_insert(struct store_kd *kd, uint64_t hash, const
 void store_kd_remove(struct store_kd *kd, struct store_kd_entry *e)
 {
 	size_t mask = kd->cap - 1;
-	size_t i = home(kd, e->hash);
+	size_t i = home(kd, store_kd_hash(e));
 	size_t j;
 
 	while (kd->slots[i] != e)
@@ -191,7 +196,7 @@ void store_kd_remove(struct store_kd *kd, struct store_kd_entry *e)
 		j = (j + 1) & mask;
 		if (!kd->slots[j])
 			break;
-		k = home(kd, kd->slots[j]->hash);
+		k = home(kd, store_kd_hash(kd->slots[j]));
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			kd->slots[i] = kd->slots[j];
 			kd->slots[j] = NULL;
@@ -238,7 +243,8 @@ void store_kd_range(struct store_kd *kd, uint64_t lo, uint64_t hi,
 				break;
 			continue;
 		}
-		if (e->hash >= lo && e->hash <= hi)
+		uint64_t h = store_kd_hash(e);
+		if (h >= lo && h <= hi)
 			fn(arg, e);
 	}
 }

@@ -14,7 +14,6 @@
 #include <stdint.h>
 
 struct store_kd_entry {
-	uint64_t hash;	     /* xxh3-64 of the key */
 	uint64_t stamp;	     /* version of the newest record */
 	uint64_t value_hash; /* xxh3-64 of the raw value, 0 for a tombstone */
 	uint32_t node;
@@ -33,12 +32,16 @@ int store_kd_create(size_t expect, struct store_kd **out);
 /* Frees the keydir and every entry. NULL is fine. */
 void store_kd_destroy(struct store_kd *kd);
 
-/* Returns the entry for key, or NULL. */
+/* The key's hash (xxh3-64), recomputed: entries do not store it, which keeps
+ * them at 34 bytes plus the key. */
+uint64_t store_kd_hash(const struct store_kd_entry *e);
+
+/* Returns the entry for key (whose hash is hash), or NULL. */
 struct store_kd_entry *store_kd_find(struct store_kd *kd, uint64_t hash, const void *key,
 				     size_t klen);
 
 /*
- * Adds an entry for a key that is not present; hash and key are filled in, the
+ * Adds an entry for a key that is not present; the key is filled in, the
  * caller fills the rest. Returns the entry (owned by the keydir) or NULL when
  * out of memory.
  */

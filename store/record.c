@@ -54,16 +54,15 @@ int store_rec_decode(const uint8_t in[STORE_REC_HDR], struct store_rec_hdr *h)
 }
 
 uint64_t store_rec_checksum(const uint8_t hdr[STORE_REC_HDR], const void *key, size_t klen,
-			    const void *val, size_t vlen)
+			    uint64_t stored_hash)
 {
-	XXH3_state_t st;
+	uint8_t buf[STORE_REC_HDR - 8 + STORE_KEY_MAX];
 
-	XXH3_64bits_reset(&st);
-	XXH3_64bits_update(&st, hdr + 8, STORE_REC_HDR - 8);
-	XXH3_64bits_update(&st, key, klen);
-	if (vlen)
-		XXH3_64bits_update(&st, val, vlen);
-	return XXH3_64bits_digest(&st);
+	if (klen > STORE_KEY_MAX)
+		klen = STORE_KEY_MAX;
+	memcpy(buf, hdr + 8, STORE_REC_HDR - 8);
+	memcpy(buf + STORE_REC_HDR - 8, key, klen);
+	return XXH3_64bits_withSeed(buf, STORE_REC_HDR - 8 + klen, stored_hash);
 }
 
 void store_seg_encode(uint32_t id, uint8_t out[STORE_SEG_HDR])

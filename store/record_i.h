@@ -1,8 +1,9 @@
 /*
  * record - the on-disk record: a fixed 40-byte little-endian header, the key,
- * then the (possibly zstd-compressed) value. The header's first 8 bytes are an
- * xxh3-64 over the rest of the header, the key and the stored value, so a
- * record is either whole and verified or not there. Byte layout: docs/FORMAT.md.
+ * then the (possibly zstd-compressed) value. The header's first 8 bytes are a
+ * checksum over the rest of the header, the key and (through its xxh3-64, the
+ * seed) the stored value, so a record is either whole and verified or not
+ * there. Byte layout: docs/FORMAT.md.
  */
 #ifndef CASKFS_STORE_RECORD_I_H
 #define CASKFS_STORE_RECORD_I_H
@@ -49,9 +50,13 @@ static inline uint64_t store_rec_size(const struct store_rec_hdr *h)
 	return (uint64_t)STORE_REC_HDR + h->key_len + h->stored_len;
 }
 
-/* xxh3-64 over hdr[8..40), key and stored value: the checksum field's value. */
+/*
+ * The checksum field's value: xxh3-64 over hdr[8..40) and the key, seeded with
+ * stored_hash, the xxh3-64 of the stored value bytes. For an uncompressed value
+ * that is the value hash already in the header, so a put hashes its value once.
+ */
 uint64_t store_rec_checksum(const uint8_t hdr[STORE_REC_HDR], const void *key, size_t klen,
-			    const void *val, size_t vlen);
+			    uint64_t stored_hash);
 
 /* Encodes a segment header for segment id into out. */
 void store_seg_encode(uint32_t id, uint8_t out[STORE_SEG_HDR]);

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "xxh_i.h"
 
+#include "hash_i.h"
 #include "store_i.h"
 #include "util_i.h"
 
@@ -29,7 +31,7 @@ void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *b
 	snprintf(buf, size, "%s/%06u.%s", s->logdir, id, ext);
 }
 
-static int write_full(int fd, const void *buf, size_t len, off_t off)
+int store_write_full(int fd, const void *buf, size_t len, off_t off)
 {
 	const uint8_t *p = buf;
 
@@ -66,6 +68,27 @@ static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
+size_t store_segment_map_room(const struct store *s, uint64_t file_size)
+{
+	uint64_t room = s->opt.segment_size + STORE_VALUE_MAX + STORE_REC_HDR + STORE_KEY_MAX;
+
+	return (size_t)(file_size > room ? file_size : room);
+}
+
+/* Maps seg for reads; without a mapping reads fall back to pread. */
+static void map_segment(struct store *s, struct store_segment *seg, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, seg->fd, 0);
+
+	if (p == MAP_FAILED) {
+		store_logf(s, STORE_LOG_WARN, "cannot map segment %06u (%s); reading with pread",
+			   seg->id, strerror(errno));
+		return;
+	}
+	seg->map = p;
+	seg->map_len = len;
+}
+
 int store_segment_create(struct store *s, uint32_t id, struct store_segment **out)
 {
 	char path[4096];
@@ -81,7 +104,7 @@ int store_segment_create(struct store *s, uint32_t id, struct store_segment **ou
 		return rc;
 	}
 	store_seg_encode(id, hdr);
-	rc = write_full(fd, hdr, sizeof(hdr), 0);
+	rc = store_write_full(fd, hdr, sizeof(hdr), 0);
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	if (rc == 0 && fsync(s->logdir_fd) < 0)
@@ -101,7 +124,9 @@ int store_segment_create(struct store *s, uint32_t id, struct store_segment **ou
 	seg->id = id;
 	seg->fd = fd;
 	atomic_init(&seg->size, STORE_SEG_HDR);
+	atomic_init(&seg->flushed, STORE_SEG_HDR);
 	atomic_init(&seg->refs, 1);
+	map_segment(s, seg, store_segment_map_room(s, STORE_SEG_HDR));
 	*out = seg;
 	return 0;
 }
@@ -135,7 +160,7 @@ int store_segment_open(struct store *s, uint32_t id, bool active, struct store_s
 		store_logf(s, STORE_LOG_WARN, "segment %s: header torn (%zd bytes), rewritten",
 			   path, n);
 		store_seg_encode(id, hdr);
-		rc = write_full(fd, hdr, sizeof(hdr), 0);
+		rc = store_write_full(fd, hdr, sizeof(hdr), 0);
 		if (rc == 0 && ftruncate(fd, STORE_SEG_HDR) < 0)
 			rc = -errno;
 		if (rc < 0) {
@@ -162,7 +187,10 @@ int store_segment_open(struct store *s, uint32_t id, bool active, struct store_s
 	seg->id = id;
 	seg->fd = fd;
 	atomic_init(&seg->size, (uint64_t)st.st_size);
+	atomic_init(&seg->flushed, (uint64_t)st.st_size);
 	atomic_init(&seg->refs, 1);
+	map_segment(s, seg,
+		    active ? store_segment_map_room(s, (uint64_t)st.st_size) : (size_t)st.st_size);
 	*out = seg;
 	return 0;
 }
@@ -175,6 +203,9 @@ void store_segment_ref(struct store_segment *seg)
 void store_segment_unref(struct store_segment *seg)
 {
 	if (seg && atomic_fetch_sub(&seg->refs, 1) == 1) {
+		if (seg->map)
+			munmap((void *)seg->map, seg->map_len);
+		free(seg->wbuf);
 		close(seg->fd);
 		free(seg);
 	}
@@ -250,8 +281,9 @@ static int check_record(struct seg_reader *r, uint64_t off, struct store_scan_re
 	rec->key = p + STORE_REC_HDR;
 	rec->off = (uint32_t)off;
 	rec->len = (uint32_t)len;
-	if (store_rec_checksum(p, rec->key, rec->hdr.key_len, rec->key + rec->hdr.key_len,
-			       rec->hdr.stored_len) != rec->hdr.checksum)
+	if (store_rec_checksum(p, rec->key, rec->hdr.key_len,
+			       store_hash_bulk(rec->key + rec->hdr.key_len, rec->hdr.stored_len)) !=
+	    rec->hdr.checksum)
 		return 0;
 	return 1;
 }
@@ -377,11 +409,11 @@ int store_hint_write(struct store *s, uint32_t id, const struct store_hintbuf *h
 	if (fd < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = write_full(fd, head, sizeof(head), 0);
+		rc = store_write_full(fd, head, sizeof(head), 0);
 	if (rc == 0 && hb->len)
-		rc = write_full(fd, hb->buf, hb->len, HINT_HDR);
+		rc = store_write_full(fd, hb->buf, hb->len, HINT_HDR);
 	if (rc == 0)
-		rc = write_full(fd, tail, sizeof(tail), (off_t)(HINT_HDR + hb->len));
+		rc = store_write_full(fd, tail, sizeof(tail), (off_t)(HINT_HDR + hb->len));
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	if (fd >= 0)
@@ -433,7 +465,7 @@ int store_hint_load(struct store *s, struct store_segment *seg,
 	}
 	if (memcmp(buf, HINT_MAGIC, 8) != 0 || get_le32(buf + 8) != HINT_VERSION ||
 	    get_le32(buf + 12) != seg->id ||
-	    XXH3_64bits(buf, len - 8) != get_le64(buf + len - 8)) {
+	    store_hash_bulk(buf, len - 8) != get_le64(buf + len - 8)) {
 		rc = -EBADMSG;
 		goto out;
 	}

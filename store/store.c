@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 #include "xxh_i.h"
 
+#include "hash_i.h"
 #include "store_i.h"
 #include "util_i.h"
 
@@ -157,12 +160,12 @@ static struct store_segment *table_get(struct store *s, uint32_t id)
 	return id < s->segs_cap ? s->segs[id] : NULL;
 }
 
-static void account(struct store *s, struct store_kd_entry *e, int sign)
+static void account(struct store *s, struct store_kd_entry *e, uint64_t hash, int sign)
 {
 	struct store_segment *seg = table_get(s, e->seg);
 	bool tomb = e->flags & STORE_REC_TOMBSTONE;
 
-	store_htree_update(s->tree, e->hash, entry_leaf(e), sign);
+	store_htree_update(s->tree, hash, entry_leaf(e), sign);
 	if (sign > 0) {
 		if (seg)
 			seg->live_bytes += e->len;
@@ -199,7 +202,7 @@ static int index_record(struct store *s, uint64_t hash, const void *key,
 
 		if (c < 0 || (c == 0 && !ties_win))
 			return 0;
-		account(s, e, -1);
+		account(s, e, hash, -1);
 	} else {
 		e = store_kd_insert(s->kd, hash, key, h->key_len);
 		if (!e)
@@ -212,7 +215,7 @@ static int index_record(struct store *s, uint64_t hash, const void *key,
 	e->seg = seg;
 	e->off = off;
 	e->len = len;
-	account(s, e, +1);
+	account(s, e, hash, +1);
 	return 1;
 }
 
@@ -247,10 +250,11 @@ int store_sync_through(struct store *s, uint64_t through)
 		pthread_mutex_lock(&s->write_mu);
 		struct store_segment *seg = s->active;
 		uint64_t upto = atomic_load(&s->appended);
+		rc = store_flush_locked(s);
 		store_segment_ref(seg);
 		pthread_mutex_unlock(&s->write_mu);
 
-		if (fdatasync(seg->fd) < 0) {
+		if (rc == 0 && fdatasync(seg->fd) < 0) {
 			rc = -errno;
 			store_logf(s, STORE_LOG_ERROR, "fsync of segment %06u failed: %s", seg->id,
 				   strerror(-rc));
@@ -274,14 +278,45 @@ int store_sync(struct store *s)
 
 /* ---- appending ---- */
 
-/* Seals the active segment (fsync, hint file) and starts the next. Caller holds
- * write_mu. On failure the active segment stays active. */
+int store_flush_locked(struct store *s)
+{
+	struct store_segment *seg = s->active;
+	uint64_t at = atomic_load(&seg->flushed);
+	int rc;
+
+	if (!seg->wbuf_len)
+		return 0;
+	/* A partial write is simply written again, whole, at the same offset. */
+	rc = store_write_full(seg->fd, seg->wbuf, seg->wbuf_len, (off_t)at);
+	if (rc < 0) {
+		if (rc != s->write_err)
+			store_logf(s, STORE_LOG_ERROR,
+				   "cannot write %zu bytes of segment %06u at offset %llu: %s; they "
+				   "stay in memory and new writes are refused until this succeeds",
+				   seg->wbuf_len, seg->id, (unsigned long long)at, strerror(-rc));
+		s->write_err = rc;
+		return rc;
+	}
+	if (s->write_err)
+		store_logf(s, STORE_LOG_WARN, "segment %06u: buffered writes went through again",
+			   seg->id);
+	s->write_err = 0;
+	atomic_store(&seg->flushed, at + seg->wbuf_len);
+	seg->wbuf_len = 0;
+	return 0;
+}
+
+/* Seals the active segment (flush, fsync, hint file) and starts the next.
+ * Caller holds write_mu. On failure the active segment stays active. */
 static int roll_locked(struct store *s)
 {
 	struct store_segment *old = s->active, *seg;
 	char hint[4096];
 	int rc;
 
+	rc = store_flush_locked(s);
+	if (rc < 0)
+		return rc;
 	if (fdatasync(old->fd) < 0) {
 		rc = -errno;
 		store_logf(s, STORE_LOG_ERROR, "fsync of segment %06u failed: %s", old->id,
@@ -312,6 +347,8 @@ static int roll_locked(struct store *s)
 		return rc;
 	}
 	s->active = seg;
+	free(old->wbuf);
+	old->wbuf = NULL;
 	store_hint_reset(&s->hint);
 	pthread_mutex_lock(&s->sync_mu);
 	if (atomic_load(&s->appended) > s->synced)
@@ -344,37 +381,73 @@ static int writev_full(int fd, struct iovec *iov, int cnt, off_t off)
 	return 0;
 }
 
+/* Writes a large record straight to the file (the buffer is empty). */
+static int append_direct(struct store *s, struct store_segment *seg, uint64_t at,
+			 const uint8_t *hdr, const struct store_rec_hdr *h, const void *key,
+			 const void *val)
+{
+	struct iovec iov[3] = {{(void *)hdr, STORE_REC_HDR},
+			       {(void *)key, h->key_len},
+			       {(void *)val, h->stored_len}};
+	int rc = writev_full(seg->fd, iov, h->stored_len ? 3 : 2, (off_t)at);
+
+	if (rc < 0) {
+		/* Leave no partial record behind; the next append overwrites it anyway. */
+		if (ftruncate(seg->fd, (off_t)at) < 0)
+			store_logf(s, STORE_LOG_ERROR, "cannot cut segment %06u back to %llu: %s",
+				   seg->id, (unsigned long long)at, strerror(errno));
+		return rc;
+	}
+	atomic_store(&seg->flushed, at + store_rec_size(h));
+	return 0;
+}
+
+/* Copies a record into the append buffer (room checked by the caller). */
+static int append_buffered(struct store_segment *seg, const uint8_t *hdr,
+			   const struct store_rec_hdr *h, const void *key, const void *val)
+{
+	uint8_t *p;
+
+	if (!seg->wbuf) {
+		seg->wbuf = malloc(STORE_WBUF_CAP);
+		if (!seg->wbuf)
+			return -ENOMEM;
+	}
+	p = seg->wbuf + seg->wbuf_len;
+	memcpy(p, hdr, STORE_REC_HDR);
+	memcpy(p + STORE_REC_HDR, key, h->key_len);
+	if (h->stored_len)
+		memcpy(p + STORE_REC_HDR + h->key_len, val, h->stored_len);
+	seg->wbuf_len += store_rec_size(h);
+	return 0;
+}
+
 int store_append_locked(struct store *s, const uint8_t *hdr, const struct store_rec_hdr *h,
 			const void *key, const void *val, uint32_t *seg_id, uint32_t *off)
 {
 	uint64_t len = store_rec_size(h);
 	struct store_segment *seg = s->active;
 	uint64_t at = atomic_load(&seg->size);
-	struct iovec iov[3];
-	int rc;
+	int rc = 0;
 
-	if (at > STORE_SEG_HDR && at + len > s->opt.segment_size) {
+	if (s->write_err)
+		rc = store_flush_locked(s);
+	if (rc == 0 && at > STORE_SEG_HDR && at + len > s->opt.segment_size) {
 		rc = roll_locked(s);
-		if (rc < 0)
-			return rc;
 		seg = s->active;
 		at = atomic_load(&seg->size);
 	}
-	iov[0].iov_base = (void *)hdr;
-	iov[0].iov_len = STORE_REC_HDR;
-	iov[1].iov_base = (void *)key;
-	iov[1].iov_len = h->key_len;
-	iov[2].iov_base = (void *)val;
-	iov[2].iov_len = h->stored_len;
-	rc = writev_full(seg->fd, iov, h->stored_len ? 3 : 2, (off_t)at);
+	/* Small records are gathered and written in large writes, which the page
+	 * cache takes far faster than many small unaligned ones. */
+	if (rc == 0 && (len > STORE_WBUF_DIRECT || seg->wbuf_len + len > STORE_WBUF_CAP))
+		rc = store_flush_locked(s);
+	if (rc == 0)
+		rc = len > STORE_WBUF_DIRECT ? append_direct(s, seg, at, hdr, h, key, val)
+					     : append_buffered(seg, hdr, h, key, val);
 	if (rc < 0) {
 		char kr[512];
 		store_logf(s, STORE_LOG_ERROR, "append of key %s to segment %06u failed: %s",
 			   store_key_repr(key, h->key_len, kr, sizeof(kr)), seg->id, strerror(-rc));
-		/* Leave no partial record behind; the next append overwrites it anyway. */
-		if (ftruncate(seg->fd, (off_t)at) < 0)
-			store_logf(s, STORE_LOG_ERROR, "cannot cut segment %06u back to %llu: %s",
-				   seg->id, (unsigned long long)at, strerror(errno));
 		return rc;
 	}
 	atomic_store(&seg->size, at + len);
@@ -417,7 +490,7 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 	if (tombstone) {
 		h.flags = STORE_REC_TOMBSTONE;
 	} else {
-		h.value_hash = XXH3_64bits(val, vlen);
+		h.value_hash = store_hash_bulk(val, vlen);
 		rc = store_zstd_compress(s->opt.compress_level, val, vlen, &cbuf, &clen);
 		if (rc < 0)
 			return rc;
@@ -452,7 +525,12 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 			h.node = s->opt.node_id;
 		}
 		store_rec_encode(&h, hdr);
-		h.checksum = store_rec_checksum(hdr, key, klen, stored, h.stored_len);
+		/* The seed is the hash of the stored bytes: for an uncompressed value
+		 * that is the value hash, computed already. */
+		uint64_t stored_hash = cbuf	   ? store_hash_bulk(cbuf, clen)
+				       : tombstone ? XXH3_64bits(NULL, 0)
+						   : h.value_hash;
+		h.checksum = store_rec_checksum(hdr, key, klen, stored_hash);
 		put_le64(hdr, h.checksum);
 		rc = store_append_locked(s, hdr, &h, key, stored, &seg_id, &off);
 	}
@@ -564,6 +642,82 @@ static int read_fullv(int fd, struct iovec *iov, int cnt, off_t off)
 	return 0;
 }
 
+/*
+ * Reads from segment mappings are guarded: a page that cannot be read (a media
+ * error, or a segment file truncated behind our back) raises SIGBUS, which the
+ * handler turns into -EIO for the reading thread instead of killing the
+ * process. A SIGBUS outside a guarded copy gets the handler there was before.
+ */
+static _Thread_local sigjmp_buf *bus_guard;
+static struct sigaction bus_prev;
+static pthread_mutex_t bus_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx)
+{
+	if (bus_guard)
+		siglongjmp(*bus_guard, 1);
+	if ((bus_prev.sa_flags & SA_SIGINFO) && bus_prev.sa_sigaction) {
+		bus_prev.sa_sigaction(sig, info, ctx);
+	} else if (bus_prev.sa_handler != SIG_DFL && bus_prev.sa_handler != SIG_IGN &&
+		   bus_prev.sa_handler) {
+		bus_prev.sa_handler(sig);
+	} else {
+		/* Returning re-runs the faulting access under the default action. */
+		sigaction(SIGBUS, &bus_prev, NULL);
+	}
+}
+
+/* Installs the handler unless it is the current one (someone may have replaced
+ * it since the last store_open); what it replaces becomes the fallback. */
+static void install_bus_handler(void)
+{
+	struct sigaction sa, cur;
+
+	pthread_mutex_lock(&bus_mu);
+	sigaction(SIGBUS, NULL, &cur);
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus) {
+		pthread_mutex_unlock(&bus_mu);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	/* NODEFER: we leave the handler by siglongjmp without restoring a mask. */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &bus_prev);
+	pthread_mutex_unlock(&bus_mu);
+}
+
+/* Hashing the source first leaves it in cache for the copy: measured, this
+ * costs less than hashing the copy afterwards. The mapped bytes of a record
+ * never change, so the hash is the copy's. */
+static __attribute__((noinline)) void copy_out(const uint8_t *src, void *dst, size_t len,
+						uint64_t *hash)
+{
+	if (hash)
+		*hash = store_hash_bulk(src, len);
+	memcpy(dst, src, len);
+}
+
+/* Copies len bytes at off out of seg's mapping into dst (and hashes them, when
+ * hash is given); -EIO if a page of it cannot be read. */
+static int read_mapped(const struct store_segment *seg, uint64_t off, void *dst, size_t len,
+		       uint64_t *hash)
+{
+	sigjmp_buf jb;
+
+	if (off + len > atomic_load(&seg->size) || off + len > seg->map_len)
+		return -EIO;
+	if (sigsetjmp(jb, 0)) {
+		bus_guard = NULL;
+		return -EIO;
+	}
+	bus_guard = &jb;
+	copy_out(seg->map + off, dst, len, hash);
+	bus_guard = NULL;
+	return 0;
+}
+
 static int bad_record(struct store *s, const void *key, size_t klen, const struct store_meta *m,
 		      const char *what)
 {
@@ -575,17 +729,79 @@ static int bad_record(struct store *s, const void *key, size_t klen, const struc
 	return -EBADMSG;
 }
 
-int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,
-	      struct store_meta *meta)
+/* Reads len bytes at off of seg (mapping or pread) and, when hash is given,
+ * their xxh3-64; logs a failure. */
+static int read_at(struct store *s, struct store_segment *seg, uint64_t off, void *buf,
+		   size_t len, const void *key, size_t klen, uint64_t *hash)
+{
+	struct iovec iov = {buf, len};
+	int rc;
+
+	if (off + len > atomic_load(&seg->flushed)) {
+		/* Appended but maybe not written yet: copy from the append buffer. */
+		bool copied = false;
+
+		pthread_mutex_lock(&s->write_mu);
+		uint64_t flushed = atomic_load(&seg->flushed);
+		if (off >= flushed && off + len <= flushed + seg->wbuf_len) {
+			memcpy(buf, seg->wbuf + (off - flushed), len);
+			copied = true;
+		}
+		pthread_mutex_unlock(&s->write_mu);
+		if (copied) {
+			if (hash)
+				*hash = store_hash_bulk(buf, len);
+			return 0;
+		}
+	}
+	if (seg->map) {
+		rc = read_mapped(seg, off, buf, len, hash);
+	} else {
+		rc = len ? read_fullv(seg->fd, &iov, 1, (off_t)off) : 0;
+		if (rc == 0 && hash)
+			*hash = store_hash_bulk(buf, len);
+	}
+	if (rc < 0) {
+		char kr[512];
+		store_logf(s, STORE_LOG_ERROR, "key %s: cannot read segment %06u offset %llu: %s",
+			   store_key_repr(key, klen, kr, sizeof(kr)), seg->id,
+			   (unsigned long long)off, strerror(-rc));
+	}
+	return rc;
+}
+
+/* Reads and checks the header and key of the record the keydir gave for key. */
+static int read_header(struct store *s, struct store_segment *seg, const struct store_meta *m,
+		       uint32_t len, const void *key, size_t klen, uint8_t *hdr,
+		       struct store_rec_hdr *h)
+{
+	uint8_t buf[STORE_REC_HDR + STORE_KEY_MAX];
+	int rc = read_at(s, seg, m->offset, buf, STORE_REC_HDR + klen, key, klen, NULL);
+
+	if (rc < 0)
+		return rc;
+	memcpy(hdr, buf, STORE_REC_HDR);
+	if (store_rec_decode(buf, h) < 0 || h->key_len != klen ||
+	    memcmp(buf + STORE_REC_HDR, key, klen) != 0 || store_rec_size(h) != len ||
+	    h->stamp != m->version.stamp)
+		return bad_record(s, key, klen, m, "does not match the keydir");
+	return 0;
+}
+
+/*
+ * The read path of store_get and store_read: into buf (cap bytes) when buf is
+ * given, else into a new buffer of the exact size returned in *out.
+ */
+static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_t cap, void **out,
+		 size_t *vlen, struct store_meta *meta)
 {
 	struct store_meta m;
 	struct store_segment *seg = NULL;
 	struct store_rec_hdr h;
-	uint8_t hdr[STORE_REC_HDR], kbuf[STORE_KEY_MAX];
-	struct iovec iov[3];
+	uint8_t hdr[STORE_REC_HDR];
+	uint8_t *dst = buf, *stored = NULL;
+	uint64_t voff, stored_hash = 0;
 	uint32_t len = 0;
-	size_t slen;
-	uint8_t *sbuf;
 	int rc;
 
 	if (check_key(key, klen) < 0)
@@ -597,50 +813,55 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
 			atomic_fetch_add(&s->get_misses, 1);
 		return rc;
 	}
-	slen = len - STORE_REC_HDR - klen;
-	sbuf = malloc(slen ? slen : 1);
-	if (!sbuf) {
-		store_segment_unref(seg);
-		return -ENOMEM;
+	rc = read_header(s, seg, &m, len, key, klen, hdr, &h);
+	if (rc < 0)
+		goto out;
+	*vlen = h.raw_len;
+	if (buf && h.raw_len > cap) {
+		rc = -ERANGE;
+		goto out;
 	}
-	iov[0] = (struct iovec){hdr, STORE_REC_HDR};
-	iov[1] = (struct iovec){kbuf, klen};
-	iov[2] = (struct iovec){sbuf, slen};
-	rc = read_fullv(seg->fd, iov, slen ? 3 : 2, (off_t)m.offset);
-	store_segment_unref(seg);
-	if (rc < 0) {
-		char kr[512];
-		store_logf(s, STORE_LOG_ERROR, "key %s: cannot read segment %06u offset %u: %s",
-			   store_key_repr(key, klen, kr, sizeof(kr)), m.segment, m.offset,
-			   strerror(-rc));
-		free(sbuf);
-		return rc;
+	if (!buf) {
+		dst = malloc(h.raw_len ? h.raw_len : 1);
+		if (!dst) {
+			rc = -ENOMEM;
+			goto out;
+		}
 	}
-	if (store_rec_decode(hdr, &h) < 0 || h.key_len != klen || memcmp(kbuf, key, klen) != 0 ||
-	    h.stored_len != slen) {
-		free(sbuf);
-		return bad_record(s, key, klen, &m, "does not match the keydir");
+	stored = dst;
+	if (h.flags & STORE_REC_ZSTD) {
+		stored = malloc(h.stored_len ? h.stored_len : 1);
+		if (!stored) {
+			rc = -ENOMEM;
+			goto out;
+		}
 	}
-	if (store_rec_checksum(hdr, kbuf, klen, sbuf, slen) != h.checksum) {
-		free(sbuf);
-		return bad_record(s, key, klen, &m, "fails its checksum");
+	voff = (uint64_t)m.offset + STORE_REC_HDR + klen;
+	rc = read_at(s, seg, voff, stored, h.stored_len, key, klen, &stored_hash);
+	if (rc < 0)
+		goto out;
+	if (store_rec_checksum(hdr, key, klen, stored_hash) != h.checksum) {
+		rc = bad_record(s, key, klen, &m, "fails its checksum");
+		goto out;
 	}
 	if (h.flags & STORE_REC_ZSTD) {
-		uint8_t *raw = malloc(h.raw_len ? h.raw_len : 1);
-		if (!raw) {
-			free(sbuf);
-			return -ENOMEM;
-		}
-		rc = store_zstd_decompress(sbuf, slen, raw, h.raw_len);
-		free(sbuf);
-		if (rc < 0 || XXH3_64bits(raw, h.raw_len) != h.value_hash) {
-			free(raw);
-			return rc == -ENOMEM ? rc : bad_record(s, key, klen, &m, "does not decompress");
-		}
-		sbuf = raw;
+		rc = store_zstd_decompress(stored, h.stored_len, dst, h.raw_len);
+		if (rc == 0 && store_hash_bulk(dst, h.raw_len) != h.value_hash)
+			rc = -EBADMSG;
+		if (rc == -EBADMSG)
+			bad_record(s, key, klen, &m, "does not decompress to its value hash");
 	}
-	*val = sbuf;
-	*vlen = h.raw_len;
+out:
+	store_segment_unref(seg);
+	if (stored != dst)
+		free(stored);
+	if (rc < 0) {
+		if (dst != buf)
+			free(dst);
+		return rc;
+	}
+	if (out)
+		*out = dst;
 	if (meta) {
 		*meta = m;
 		meta->size = h.raw_len;
@@ -649,12 +870,25 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
 	return 0;
 }
 
+int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,
+	      struct store_meta *meta)
+{
+	return fetch(s, key, klen, NULL, 0, val, vlen, meta);
+}
+
+int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
+	       size_t *vlen, struct store_meta *meta)
+{
+	if (!buf)
+		return -EINVAL;
+	return fetch(s, key, klen, buf, cap, NULL, vlen, meta);
+}
+
 int store_stat(struct store *s, const void *key, size_t klen, struct store_meta *meta)
 {
 	struct store_segment *seg = NULL;
 	struct store_rec_hdr h;
 	uint8_t hdr[STORE_REC_HDR];
-	struct iovec iov = {hdr, STORE_REC_HDR};
 	uint32_t len = 0;
 	int rc;
 
@@ -663,12 +897,10 @@ int store_stat(struct store *s, const void *key, size_t klen, struct store_meta 
 	rc = locate(s, key, klen, meta, &seg, &len);
 	if (rc < 0)
 		return rc;
-	rc = read_fullv(seg->fd, &iov, 1, (off_t)meta->offset);
+	rc = read_header(s, seg, meta, len, key, klen, hdr, &h);
 	store_segment_unref(seg);
 	if (rc < 0)
 		return rc;
-	if (store_rec_decode(hdr, &h) < 0 || h.stamp != meta->version.stamp)
-		return bad_record(s, key, klen, meta, "does not match the keydir");
 	meta->size = h.raw_len;
 	meta->stored_size = h.stored_len;
 	return 0;
@@ -944,6 +1176,7 @@ static int load_by_scan(struct store *s, struct store_segment *seg, bool active)
 		}
 		atomic_fetch_add(&s->cut_bytes, size - end);
 		atomic_store(&seg->size, end);
+		atomic_store(&seg->flushed, end);
 	} else if (end < size) {
 		store_logf(s, STORE_LOG_ERROR,
 			   "segment %06u: %llu bytes from offset %llu are unreadable; kept for fsck",
@@ -1140,6 +1373,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 
 	if (!s)
 		return -ENOMEM;
+	install_bus_handler();
 	if (opt)
 		s->opt = *opt;
 	else

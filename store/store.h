@@ -146,6 +146,14 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
 	      struct store_meta *meta);
 
 /*
+ * Like store_get(), into the caller's buffer buf of cap bytes; *vlen receives
+ * the value's length. Errors: those of store_get(), and -ERANGE when cap is
+ * smaller than the value (*vlen then holds the length needed).
+ */
+int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
+	       size_t *vlen, struct store_meta *meta);
+
+/*
  * Describes key's newest record without reading its value. Returns 0 for a live
  * value; -ENOENT when absent (meta zeroed) or deleted (meta describes the
  * tombstone, meta->tombstone set); -EIO/-EBADMSG when its header cannot be read.

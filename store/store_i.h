@@ -30,7 +30,21 @@ struct store_segment {
 	uint64_t live_bytes;	/* bytes of newest-version records; protected by store->lock */
 	_Atomic int refs;	/* the table holds one; readers take one while reading */
 	bool sealed;		/* has a hint file, never written again */
+	/* Read-only shared mapping for reads (NULL: use pread). It covers room to
+	 * grow, so appends show through it; only bytes below size are touched. */
+	const uint8_t *map;
+	size_t map_len;
+	/* Bytes [flushed, size) of the active segment wait in wbuf (protected by
+	 * write_mu) to be written in one large write; below flushed, the file has
+	 * them. A sealed segment has flushed == size. */
+	_Atomic uint64_t flushed;
+	uint8_t *wbuf;
+	size_t wbuf_len;
 };
+
+/* The append buffer's size, and the record size from which records bypass it. */
+#define STORE_WBUF_CAP (1u << 20)
+#define STORE_WBUF_DIRECT (256u << 10)
 
 /* Encoded hint entries of the active segment, written out when it is sealed. */
 struct store_hintbuf {
@@ -59,6 +73,7 @@ struct store {
 	struct store_segment *active;	/* protected by write_mu */
 	struct store_hintbuf hint;	/* protected by write_mu */
 	_Atomic uint64_t appended;	/* bytes appended since open; written under write_mu */
+	int write_err;			/* a flush failed; retried before each append (write_mu) */
 
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -88,9 +103,13 @@ const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size)
 int store_dirlock_take(struct store *s);
 
 /* segment.c */
+/* pwrite of all len bytes at off (retrying short writes); 0 or -errno. */
+int store_write_full(int fd, const void *buf, size_t len, off_t off);
 void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *buf, size_t size);
 int store_segment_create(struct store *s, uint32_t id, struct store_segment **out);
 int store_segment_open(struct store *s, uint32_t id, bool active, struct store_segment **out);
+/* Bytes to map for a segment that may still grow. */
+size_t store_segment_map_room(const struct store *s, uint64_t file_size);
 void store_segment_ref(struct store_segment *seg);
 void store_segment_unref(struct store_segment *seg);
 
@@ -141,6 +160,9 @@ int store_hint_load(struct store *s, struct store_segment *seg,
  * rolling the active segment when it is full; a failed append leaves nothing. */
 int store_append_locked(struct store *s, const uint8_t *hdr, const struct store_rec_hdr *h,
 			const void *key, const void *val, uint32_t *seg_id, uint32_t *off);
+/* Writes the active segment's append buffer to its file. Caller holds write_mu.
+ * On failure the bytes stay buffered, the error is sticky and retried. */
+int store_flush_locked(struct store *s);
 /* Makes everything appended up to `through` durable. */
 int store_sync_through(struct store *s, uint64_t through);
 

@@ -747,6 +747,101 @@ static void test_full_disk(void **state)
 	tu_rmdir(dir);
 }
 
+/* A segment file cut short behind the store's back (or an unreadable page):
+ * reads of what is gone fail with EIO, the process survives, the rest reads. */
+static void test_file_truncated_under_reader(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct store_options o;
+	struct tu_log log;
+	struct store *s;
+	struct store_meta m1, m2;
+	uint8_t val[20000];
+
+	tu_options(&o, &log);
+	tu_log_init(&log);
+	s = open_or_fail(dir, &o);
+	tu_fill(val, sizeof(val), 3);
+	assert_int_equal(store_put(s, "first", 5, val, sizeof(val), &m1), 0);
+	assert_int_equal(store_put(s, "second", 6, val, sizeof(val), &m2), 0);
+	assert_int_equal(store_sync(s), 0); /* out of the append buffer, into the file */
+	char *p = seg_file(dir, 1, "cask");
+	assert_int_equal(truncate(p, (off_t)m2.offset + 100), 0);
+	void *v;
+	size_t vl;
+	assert_int_equal(store_get(s, "second", 6, &v, &vl, NULL), -EIO);
+	tu_expect(s, "first", 5, val, sizeof(val));
+	assert_non_null(strstr(log.text, "key second: cannot read segment 000001"));
+	store_close(s);
+	/* reopen: the torn tail is cut and reported */
+	s = open_or_fail(dir, &o);
+	assert_int_equal(store_get(s, "second", 6, &v, &vl, NULL), -ENOENT);
+	tu_expect(s, "first", 5, val, sizeof(val));
+	store_close(s);
+	free(p);
+	tu_rmdir(dir);
+}
+
+/* The disk fills while acknowledged records wait in the append buffer: the
+ * flush fails, they stay readable in memory, new writes are refused with the
+ * error, and once there is room again everything lands whole. */
+static void test_full_disk_buffered(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct store_options o;
+	struct tu_log log;
+	struct store *s;
+	struct rlimit old, lim;
+	uint8_t val[100];
+	char key[32];
+
+	tu_options(&o, &log);
+	tu_log_init(&log);
+	s = open_or_fail(dir, &o);
+	assert_int_equal(store_put(s, "first", 5, "x", 1, NULL), 0);
+	assert_int_equal(store_sync(s), 0);
+	char *p = seg_file(dir, 1, "cask");
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)tu_file_size(p) + 1000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 100; i++) {
+		int kl = sprintf(key, "b%d", i);
+		tu_fill(val, sizeof(val), (uint64_t)i);
+		assert_int_equal(store_put(s, key, (size_t)kl, val, sizeof(val), NULL), 0);
+	}
+	int rc = store_sync(s);
+	assert_true(rc == -EFBIG || rc == -ENOSPC);
+	assert_non_null(strstr(log.text, "stay in memory"));
+	assert_int_equal(store_put(s, "refused", 7, "y", 1, NULL), rc);
+	tu_fill(val, sizeof(val), 42);
+	tu_expect(s, "b42", 3, val, sizeof(val)); /* still readable from memory */
+	void *v;
+	size_t vl;
+	assert_int_equal(store_get(s, "refused", 7, &v, &vl, NULL), -ENOENT);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(store_put(s, "later", 5, "z", 1, NULL), 0);
+	assert_int_equal(store_sync(s), 0);
+	assert_non_null(strstr(log.text, "went through again"));
+	store_close(s);
+	tu_log_init(&log);
+	s = open_or_fail(dir, &o);
+	assert_null(strstr(log.text, "cut"));
+	for (int i = 0; i < 100; i++) {
+		int kl = sprintf(key, "b%d", i);
+		tu_fill(val, sizeof(val), (uint64_t)i);
+		tu_expect(s, key, (size_t)kl, val, sizeof(val));
+	}
+	tu_expect(s, "later", 5, "z", 1);
+	tu_expect(s, "first", 5, "x", 1);
+	store_close(s);
+	free(p);
+	tu_rmdir(dir);
+}
+
 /* One process per DATA_DIR: a second open fails with EBUSY and names the pid. */
 static void test_lock(void **state)
 {
@@ -770,6 +865,42 @@ static void test_lock(void **state)
 	/* bad options are refused */
 	o.segment_size = 10;
 	assert_int_equal(store_open(dir, &o, &s2), -EINVAL);
+	tu_rmdir(dir);
+}
+
+/* store_read: into the caller's buffer; too small says how much is needed. */
+static void test_read_into_buffer(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct store_options o;
+	struct store *s;
+	uint8_t val[10000], buf[10000];
+	char text[5000];
+	size_t vl = 0;
+	struct store_meta m;
+
+	tu_options(&o, NULL);
+	s = open_or_fail(dir, &o);
+	tu_fill(val, sizeof(val), 11);
+	memset(text, 't', sizeof(text));
+	assert_int_equal(store_put(s, "plain", 5, val, sizeof(val), NULL), 0);
+	assert_int_equal(store_put(s, "text", 4, text, sizeof(text), NULL), 0);
+	assert_int_equal(store_read(s, "plain", 5, buf, 100, &vl, NULL), -ERANGE);
+	assert_int_equal(vl, sizeof(val));
+	assert_int_equal(store_read(s, "plain", 5, buf, sizeof(buf), &vl, &m), 0);
+	assert_int_equal(vl, sizeof(val));
+	assert_memory_equal(buf, val, sizeof(val));
+	assert_false(m.compressed);
+	assert_int_equal(store_read(s, "text", 4, buf, 4999, &vl, NULL), -ERANGE);
+	assert_int_equal(vl, sizeof(text));
+	assert_int_equal(store_read(s, "text", 4, buf, sizeof(buf), &vl, &m), 0);
+	assert_true(m.compressed);
+	assert_true(m.stored_size < 100);
+	assert_memory_equal(buf, text, sizeof(text));
+	assert_int_equal(store_read(s, "none", 4, buf, sizeof(buf), &vl, NULL), -ENOENT);
+	assert_int_equal(store_read(s, "plain", 5, NULL, 0, &vl, NULL), -EINVAL);
+	store_close(s);
 	tu_rmdir(dir);
 }
 
@@ -826,8 +957,11 @@ int main(void)
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_sync_modes),
 		cmocka_unit_test(test_full_disk),
+		cmocka_unit_test(test_file_truncated_under_reader),
+		cmocka_unit_test(test_full_disk_buffered),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_read_into_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
