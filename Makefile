@@ -20,7 +20,7 @@ STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit pytest asan run bench clean deps format
+.PHONY: all test unit pytest asan fuzz run bench clean deps format
 
 all: $(BUILD)/caskfs
 
@@ -45,6 +45,35 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libstore.a tests/unit/testutil.h
 $(BUILD)/bench-store: scripts/bench_store.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(BENCH_CPPFLAGS) $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libstore.a $(LIBS) -llmdb $(BENCH_LIBS)
+
+# libFuzzer harnesses (clang): the store library built with coverage and
+# sanitizers, each harness run for FUZZ_SECONDS from its seed corpus.
+FUZZ_SECONDS ?= 20
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(BUILD)/libstore.a $(LIBS)
+
+fuzz-bin: $(FUZZ_BIN)
+
+fuzz: deps
+	$(MAKE) BUILD=build/fuzz CC=clang \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+		fuzz-bin
+	@set -e; for f in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
+		seeds=tests/fuzz/seeds-$${f#fuzz_}; seeds=$${seeds%_open}; \
+		work=$$(mktemp -d); \
+		echo "== $$f for $(FUZZ_SECONDS)s"; \
+		if ! build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			$$work $$seeds > $$work.log 2>&1; then \
+			tail -60 $$work.log; rm -rf $$work $$work.log; exit 1; \
+		fi; \
+		grep -E "^#[0-9]+ *DONE" $$work.log || tail -2 $$work.log; \
+		rm -rf $$work $$work.log; \
+	done
 
 deps:
 	@scripts/install-deps.sh

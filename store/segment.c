@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "xxh_i.h"
 
@@ -31,22 +32,39 @@ void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *b
 	snprintf(buf, size, "%s/%06u.%s", s->logdir, id, ext);
 }
 
-int store_write_full(int fd, const void *buf, size_t len, off_t off)
+void store_iov_advance(struct iovec **iov, int *cnt, size_t n)
 {
-	const uint8_t *p = buf;
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
 
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
+int store_pwritev_full(int fd, struct iovec *iov, int cnt, off_t off)
+{
+	while (cnt > 0) {
+		ssize_t n = pwritev(fd, iov, cnt, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		p += n;
-		len -= (size_t)n;
 		off += n;
+		store_iov_advance(&iov, &cnt, (size_t)n);
 	}
 	return 0;
+}
+
+int store_write_full(int fd, const void *buf, size_t len, off_t off)
+{
+	struct iovec iov = {(void *)buf, len};
+
+	return store_pwritev_full(fd, &iov, 1, off);
 }
 
 static ssize_t read_full(int fd, void *buf, size_t len, off_t off)

@@ -358,29 +358,6 @@ static int roll_locked(struct store *s)
 	return 0;
 }
 
-static int writev_full(int fd, struct iovec *iov, int cnt, off_t off)
-{
-	while (cnt > 0) {
-		ssize_t n = pwritev(fd, iov, cnt, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += n;
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
 /* Writes a large record straight to the file (the buffer is empty). */
 static int append_direct(struct store *s, struct store_segment *seg, uint64_t at,
 			 const uint8_t *hdr, const struct store_rec_hdr *h, const void *key,
@@ -389,7 +366,7 @@ static int append_direct(struct store *s, struct store_segment *seg, uint64_t at
 	struct iovec iov[3] = {{(void *)hdr, STORE_REC_HDR},
 			       {(void *)key, h->key_len},
 			       {(void *)val, h->stored_len}};
-	int rc = writev_full(seg->fd, iov, h->stored_len ? 3 : 2, (off_t)at);
+	int rc = store_pwritev_full(seg->fd, iov, h->stored_len ? 3 : 2, (off_t)at);
 
 	if (rc < 0) {
 		/* Leave no partial record behind; the next append overwrites it anyway. */
@@ -629,15 +606,7 @@ static int read_fullv(int fd, struct iovec *iov, int cnt, off_t off)
 		if (n == 0)
 			return -EIO;
 		off += n;
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
+		store_iov_advance(&iov, &cnt, (size_t)n);
 	}
 	return 0;
 }
@@ -1434,6 +1403,11 @@ int store_close(struct store *s)
 		return 0;
 	stop_threads(s);
 	rc = store_sync(s);
+	if (rc < 0 && s->active && s->active->wbuf_len)
+		store_logf(s, STORE_LOG_ERROR,
+			   "closing with %zu bytes of acknowledged records of segment %06u that "
+			   "could not be written (%s): they are lost",
+			   s->active->wbuf_len, s->active->id, strerror(-rc));
 	free_store(s);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "hlc_i.h"
 #include "htree_i.h"
@@ -103,8 +104,11 @@ const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size)
 int store_dirlock_take(struct store *s);
 
 /* segment.c */
-/* pwrite of all len bytes at off (retrying short writes); 0 or -errno. */
+/* pwrite(v) of every byte at off, retrying short writes; 0 or -errno. */
 int store_write_full(int fd, const void *buf, size_t len, off_t off);
+int store_pwritev_full(int fd, struct iovec *iov, int cnt, off_t off);
+/* Moves past n bytes of an iovec array (after a short read or write). */
+void store_iov_advance(struct iovec **iov, int *cnt, size_t n);
 void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *buf, size_t size);
 int store_segment_create(struct store *s, uint32_t id, struct store_segment **out);
 int store_segment_open(struct store *s, uint32_t id, bool active, struct store_segment **out);
