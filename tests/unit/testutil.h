@@ -26,7 +26,12 @@ static inline char *tu_tmpdir(void)
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char *p;
 
-	assert_true(asprintf(&p, "%s/caskfs-unit-XXXXXX", base) > 0);
+	char suffix[7];
+
+	/* mkdtemp wants a template ending in six 'X's */
+	memset(suffix, 'X', 6);
+	suffix[6] = '\0';
+	assert_true(asprintf(&p, "%s/caskfs-unit-%s", base, suffix) > 0);
 	assert_non_null(mkdtemp(p));
 	return p;
 }
