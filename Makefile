@@ -10,13 +10,15 @@ BUILD ?= build
 WARN := -Wall -Wextra -Werror -Wmissing-prototypes
 ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(CFLAGS)
-LIBS := -lxxhash -lzstd -lm -pthread
+LIBS := -llmdb -lxxhash -lzstd -lm -pthread
 
 STORE_SRC := $(wildcard store/*.c)
+META_SRC := $(wildcard meta/*.c)
 FS_SRC := $(wildcard fs/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
+META_OBJ := $(META_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -34,17 +36,22 @@ $(BUILD)/store/hash_avx2.o: ALL_CFLAGS += -mavx2
 $(BUILD)/libstore.a: $(STORE_OBJ)
 	$(AR) rcs $@ $^
 
-$(BUILD)/caskfs: $(FS_OBJ) $(BUILD)/libstore.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(FS_OBJ) $(BUILD)/libstore.a $(LIBS)
+$(BUILD)/libmeta.a: $(META_OBJ)
+	$(AR) rcs $@ $^
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libstore.a tests/unit/testutil.h
+PART_LIBS := $(BUILD)/libmeta.a $(BUILD)/libstore.a
+
+$(BUILD)/caskfs: $(FS_OBJ) $(PART_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(FS_OBJ) $(PART_LIBS) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(PART_LIBS) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) -DCASKFS_SRCDIR=\"$(CURDIR)\" $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a \
-		$(LIBS) -lcmocka
+	$(CC) $(ALL_CPPFLAGS) -DCASKFS_SRCDIR=\"$(CURDIR)\" $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(PART_LIBS) $(LIBS) -lcmocka
 
 $(BUILD)/bench-store: scripts/bench_store.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(BENCH_CPPFLAGS) $(LDFLAGS) -o $@ $< \
-		$(BUILD)/libstore.a $(LIBS) -llmdb $(BENCH_LIBS)
+		$(BUILD)/libstore.a $(LIBS) $(BENCH_LIBS)
 
 # libFuzzer harnesses (clang): the store library built with coverage and
 # sanitizers, each harness run for FUZZ_SECONDS from its seed corpus.
@@ -104,7 +111,7 @@ bench: deps
 	@scripts/bench-store
 
 format:
-	clang-format -i $(STORE_SRC) $(FS_SRC) $(UNIT_SRC) store/*.h fs/*.h
+	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) store/*.h meta/*.h fs/*.h
 
 clean:
 	rm -rf $(BUILD)

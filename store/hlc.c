@@ -1,10 +1,10 @@
 /*
- * hlc - hybrid logical clock (see hlc_i.h). Lock-free: a compare-and-swap loop
- * on one 64-bit word.
+ * hlc - the hybrid logical clock (struct store_clock in store.h). Lock-free: a
+ * compare-and-swap loop on one 64-bit word.
  */
 #include <time.h>
 
-#include "hlc_i.h"
+#include "store.h"
 
 static uint64_t wall_ms(void)
 {
@@ -14,7 +14,7 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint64_t store_hlc_now(struct store_hlc *c)
+uint64_t store_clock_now(struct store_clock *c)
 {
 	uint64_t wall = wall_ms() << 16;
 	uint64_t old = atomic_load(&c->last);
@@ -26,7 +26,7 @@ uint64_t store_hlc_now(struct store_hlc *c)
 	return next;
 }
 
-void store_hlc_observe(struct store_hlc *c, uint64_t stamp)
+void store_clock_observe(struct store_clock *c, uint64_t stamp)
 {
 	uint64_t old = atomic_load(&c->last);
 

@@ -9,7 +9,7 @@
 
 #include "record_i.h"
 #include "store.h"
-#include "util_i.h"
+#include "endian.h"
 
 void store_rec_encode(const struct store_rec_hdr *h, uint8_t out[STORE_REC_HDR])
 {

@@ -18,7 +18,7 @@
 
 #include "hash_i.h"
 #include "store_i.h"
-#include "util_i.h"
+#include "endian.h"
 
 #define HINT_MAGIC "CASKHNT\0"
 #define HINT_VERSION 1

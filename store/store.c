@@ -24,7 +24,7 @@
 
 #include "hash_i.h"
 #include "store_i.h"
-#include "util_i.h"
+#include "endian.h"
 
 #define MIN_SEGMENT_SIZE 4096
 #define MAX_SEGMENT_SIZE (2ull << 30)
@@ -496,9 +496,9 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 		if (version) {
 			h.stamp = version->stamp;
 			h.node = version->node;
-			store_hlc_observe(&s->clock, version->stamp);
+			store_clock_observe(&s->clock, version->stamp);
 		} else {
-			h.stamp = store_hlc_now(&s->clock);
+			h.stamp = store_clock_now(&s->clock);
 			h.node = s->opt.node_id;
 		}
 		store_rec_encode(&h, hdr);
@@ -997,6 +997,11 @@ int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], sto
 	return snap_walk(&sn, fn, arg);
 }
 
+struct store_clock *store_clock(struct store *s)
+{
+	return &s->clock;
+}
+
 /* ---- stats ---- */
 
 void store_stats(struct store *s, struct store_stats *st)
@@ -1045,7 +1050,7 @@ static int load_one(struct load_ctx *c, const struct store_rec_hdr *h, const voi
 	int rc = index_record(c->s, store_key_hash(key, h->key_len), key, h, c->seg, off, len,
 			      true);
 
-	store_hlc_observe(&c->s->clock, h->stamp);
+	store_clock_observe(&c->s->clock, h->stamp);
 	return rc < 0 ? rc : 0;
 }
 

@@ -15,6 +15,7 @@
 #ifndef CASKFS_STORE_H
 #define CASKFS_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,20 @@ struct store_version {
 
 /* Returns <0, 0 or >0 as a is older than, the same as, or newer than b. */
 int store_version_cmp(const struct store_version *a, const struct store_version *b);
+
+/*
+ * The hybrid logical clock that stamps records: wall-clock milliseconds << 16
+ * plus a counter. A stamp is never lower than one issued or observed before,
+ * so this node's writes are newer than anything it has seen, even when the
+ * wall clock steps back. Lock-free; share one clock per node (store_clock()).
+ */
+struct store_clock {
+	_Atomic uint64_t last;
+};
+/* Returns a stamp greater than every stamp issued or observed before. */
+uint64_t store_clock_now(struct store_clock *c);
+/* Records that stamp exists, so later stamps are greater. */
+void store_clock_observe(struct store_clock *c, uint64_t stamp);
 
 /* What the store knows of one key's newest record. */
 struct store_meta {
@@ -182,6 +197,10 @@ int store_sync(struct store *s);
  * Returns the number of segments removed, or -errno.
  */
 int store_compact(struct store *s, bool all);
+
+/* The store's clock, for stamping other records of this node (metadata). Owned
+ * by the store; valid until store_close(). */
+struct store_clock *store_clock(struct store *s);
 
 /* Fills *st with counters and sizes. */
 void store_stats(struct store *s, struct store_stats *st);

@@ -18,7 +18,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "hlc_i.h"
 #include "htree_i.h"
 #include "keydir_i.h"
 #include "record_i.h"
@@ -61,7 +60,7 @@ struct store {
 	int lock_fd;
 	int logdir_fd;
 	struct store_options opt;
-	struct store_hlc clock;
+	struct store_clock clock;
 
 	pthread_rwlock_t lock;
 	struct store_kd *kd;		  /* protected by lock */

@@ -1,10 +1,10 @@
 /*
- * Little helpers shared by the store's files: explicit little-endian encoding
- * (formats are written field by field, never as in-memory structs) and a
- * printf-style logger that routes through the store's log callback.
+ * endian.h - explicit little-endian encoding for every on-disk format of
+ * caskfs (store records and hints, namespace records): formats are written
+ * field by field, never as in-memory structs. Public: meta/ uses it too.
  */
-#ifndef CASKFS_STORE_UTIL_I_H
-#define CASKFS_STORE_UTIL_I_H
+#ifndef CASKFS_STORE_ENDIAN_H
+#define CASKFS_STORE_ENDIAN_H
 
 #include <stdint.h>
 #include <string.h>

@@ -1,0 +1,1389 @@
+/*
+ * meta - the namespace operations on LMDB. Each operation is one write
+ * transaction built from a few helpers (get/put an inode, an entry, the local
+ * counters), so it commits whole or not at all. The one idea: replicated
+ * records (inodes, entries, xattrs) are stamped registers and removed entries
+ * stay as tombstones; what can be derived (link counts, a directory's parent,
+ * orphans awaiting their last close) lives in local tables, never replicated.
+ * Schema: docs/FORMAT.md ("Namespace").
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "record_i.h"
+#include "store/endian.h"
+
+#define MAP_SIZE (1ull << 38)
+#define INO_NODE_SHIFT 48
+
+struct meta {
+	MDB_env *env;
+	MDB_dbi inodes;	 /* be64 ino -> inode record (replicated) */
+	MDB_dbi entries; /* be64 parent, be64 pos, name -> dirent record (replicated) */
+	MDB_dbi xattrs;	 /* be64 ino, name -> xattr record (replicated) */
+	MDB_dbi counts;	 /* be64 ino -> le32 links, le32 subdirs (local) */
+	MDB_dbi parents; /* be64 dir ino -> be64 parent ino (local) */
+	MDB_dbi orphans; /* be64 ino -> "" : no links left, maybe still open (local) */
+	MDB_dbi state;	 /* "next_ino" -> le64 (local) */
+	uint32_t node;
+	struct store_clock *clock;
+};
+
+int meta_errno(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return -EBADMSG;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+void meta_inode_release(struct meta_inode *in)
+{
+	if (!in)
+		return;
+	free(in->target);
+	free(in->chunks);
+	in->target = NULL;
+	in->chunks = NULL;
+}
+
+static struct timespec now_ts(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return t;
+}
+
+static struct store_version new_version(struct meta *m)
+{
+	struct store_version v = {store_clock_now(m->clock), m->node};
+
+	return v;
+}
+
+static int check_name(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (len == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (len > META_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- table helpers: all take the transaction they work in ---- */
+
+static int inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks,
+		     struct meta_inode *out)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	meta_be64(k, ino);
+	rc = mdb_get(txn, m->inodes, &key, &val);
+	if (rc)
+		return meta_errno(rc);
+	rc = meta_inode_decode(val.mv_data, val.mv_size, chunks, out);
+	if (rc == -EBADMSG)
+		fprintf(stderr, "caskfs: meta: inode %llu has a damaged record\n",
+			(unsigned long long)ino);
+	out->ino = ino;
+	return rc;
+}
+
+/* Writes in with a new version. */
+static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
+{
+	uint8_t k[8], *buf;
+	size_t len;
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	in->version = new_version(m);
+	buf = meta_inode_encode(in, false, &len);
+	if (!buf)
+		return -ENOMEM;
+	meta_be64(k, in->ino);
+	val.mv_size = len;
+	val.mv_data = buf;
+	rc = mdb_put(txn, m->inodes, &key, &val, 0);
+	free(buf);
+	return meta_errno(rc);
+}
+
+static int inode_del(struct meta *m, MDB_txn *txn, uint64_t ino)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k};
+	int rc;
+
+	meta_be64(k, ino);
+	rc = mdb_del(txn, m->inodes, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
+/* Reads the entry parent/name: 0 when live, -ENOENT when absent or removed. */
+static int entry_get(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+		     struct meta_dirent *d)
+{
+	uint8_t k[META_KEY_MAX];
+	MDB_val key, val;
+	int rc;
+
+	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
+	key.mv_data = k;
+	rc = mdb_get(txn, m->entries, &key, &val);
+	if (rc)
+		return meta_errno(rc);
+	rc = meta_dirent_decode(val.mv_data, val.mv_size, d);
+	if (rc < 0)
+		return rc;
+	return d->deleted ? -ENOENT : 0;
+}
+
+/* Writes parent/name -> child (or a tombstone when child is 0). */
+static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+		     uint64_t child, uint32_t type)
+{
+	uint8_t k[META_KEY_MAX], v[META_DIRENT_SIZE];
+	struct meta_dirent d = {.version = new_version(m), .deleted = child == 0,
+				.type = type & S_IFMT, .child = child};
+	MDB_val key, val = {META_DIRENT_SIZE, v};
+
+	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
+	key.mv_data = k;
+	meta_dirent_encode(&d, v);
+	return meta_errno(mdb_put(txn, m->entries, &key, &val, 0));
+}
+
+static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links,
+		     uint32_t *subdirs)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	meta_be64(k, ino);
+	*links = *subdirs = 0;
+	rc = mdb_get(txn, m->counts, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return meta_errno(rc);
+	if (val.mv_size != 8)
+		return -EBADMSG;
+	*links = get_le32(val.mv_data);
+	*subdirs = get_le32((const uint8_t *)val.mv_data + 4);
+	return 0;
+}
+
+static int count_put(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t links,
+		     uint32_t subdirs)
+{
+	uint8_t k[8], v[8];
+	MDB_val key = {8, k}, val = {8, v};
+
+	meta_be64(k, ino);
+	put_le32(v, links);
+	put_le32(v + 4, subdirs);
+	return meta_errno(mdb_put(txn, m->counts, &key, &val, 0));
+}
+
+/* Adds dl to ino's links and ds to its subdirectory count. */
+static int count_add(struct meta *m, MDB_txn *txn, uint64_t ino, int dl, int ds,
+		     uint32_t *links_out)
+{
+	uint32_t l, sd;
+	int rc = count_get(m, txn, ino, &l, &sd);
+
+	if (rc)
+		return rc;
+	l = (uint32_t)((int)l + dl);
+	sd = (uint32_t)((int)sd + ds);
+	if (links_out)
+		*links_out = l;
+	return count_put(m, txn, ino, l, sd);
+}
+
+static int u64_put(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, const void *v, size_t vlen)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k}, val = {vlen, (void *)v};
+
+	meta_be64(k, k64);
+	return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
+}
+
+static int u64_del(MDB_txn *txn, MDB_dbi dbi, uint64_t k64)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k};
+	int rc;
+
+	meta_be64(k, k64);
+	rc = mdb_del(txn, dbi, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
+static int parent_get(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t *parent)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	meta_be64(k, dir);
+	rc = mdb_get(txn, m->parents, &key, &val);
+	if (rc)
+		return meta_errno(rc);
+	if (val.mv_size != 8)
+		return -EBADMSG;
+	*parent = meta_get_be64(val.mv_data);
+	return 0;
+}
+
+static int parent_put(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t parent)
+{
+	uint8_t v[8];
+
+	meta_be64(v, parent);
+	return u64_put(txn, m->parents, dir, v, 8);
+}
+
+static void fill_nlink(struct meta *m, MDB_txn *txn, struct meta_inode *in)
+{
+	uint32_t links = 0, subdirs = 0;
+
+	count_get(m, txn, in->ino, &links, &subdirs);
+	in->nlink = S_ISDIR(in->mode) ? (links ? 2 + subdirs : 0) : links;
+}
+
+/* Moves a directory's mtime and ctime (an entry in it was added or removed). */
+static int touch_dir(struct meta *m, MDB_txn *txn, uint64_t dir, struct timespec t)
+{
+	struct meta_inode d = {0};
+	int rc = inode_get(m, txn, dir, true, &d);
+
+	if (rc == 0) {
+		d.mtime = d.ctime = t;
+		rc = inode_put(m, txn, &d);
+	}
+	meta_inode_release(&d);
+	return rc;
+}
+
+/* Drops one link of ino; with none left it becomes an orphan until forgotten. */
+static int drop_link(struct meta *m, MDB_txn *txn, struct meta_inode *in, struct timespec t)
+{
+	uint32_t links;
+	int rc = count_add(m, txn, in->ino, -1, 0, &links);
+
+	if (rc)
+		return rc;
+	if (links == 0)
+		return u64_put(txn, m->orphans, in->ino, "", 0);
+	in->ctime = t;
+	return inode_put(m, txn, in);
+}
+
+/* Runs fn inside a write transaction; commits when it returns 0. */
+static int in_write_txn(struct meta *m, int (*fn)(struct meta *, MDB_txn *, void *), void *arg)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(m->env, NULL, 0, &txn);
+
+	if (rc)
+		return meta_errno(rc);
+	rc = fn(m, txn, arg);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return meta_errno(mdb_txn_commit(txn));
+}
+
+static int read_txn(struct meta *m, MDB_txn **txn)
+{
+	return meta_errno(mdb_txn_begin(m->env, NULL, MDB_RDONLY, txn));
+}
+
+/* ---- open ---- */
+
+static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino);
+
+static int init_root(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct meta_inode root = {0};
+	uint8_t v[8];
+	MDB_val key = {8, "next_ino"}, val;
+	MDB_cursor *c;
+	int rc;
+
+	(void)arg;
+	rc = inode_get(m, txn, META_ROOT_INO, false, &root);
+	meta_inode_release(&root);
+	if (rc == -ENOENT) {
+		root.ino = META_ROOT_INO;
+		root.mode = S_IFDIR | 0755;
+		root.atime = root.mtime = root.ctime = now_ts();
+		rc = inode_put(m, txn, &root);
+		if (rc == 0)
+			rc = count_put(m, txn, META_ROOT_INO, 1, 0);
+		if (rc == 0)
+			rc = parent_put(m, txn, META_ROOT_INO, META_ROOT_INO);
+	}
+	if (rc)
+		return rc;
+	if (mdb_get(txn, m->state, &key, &val) == MDB_NOTFOUND) {
+		put_le64(v, ((uint64_t)m->node << INO_NODE_SHIFT) | 2);
+		val.mv_size = 8;
+		val.mv_data = v;
+		rc = meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+		if (rc)
+			return rc;
+	}
+	/* No process holds files open across a restart: orphans can go. */
+	rc = mdb_cursor_open(txn, m->orphans, &c);
+	if (rc)
+		return meta_errno(rc);
+	while ((rc = mdb_cursor_get(c, &key, &val, MDB_FIRST)) == 0) {
+		uint64_t ino = meta_get_be64(key.mv_data);
+		mdb_cursor_close(c);
+		rc = purge_orphan(m, txn, ino);
+		if (rc)
+			return rc;
+		rc = mdb_cursor_open(txn, m->orphans, &c);
+		if (rc)
+			return meta_errno(rc);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
+int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, struct meta **out)
+{
+	struct meta *m;
+	MDB_txn *txn;
+	char path[4096];
+	int rc;
+
+	if (!dir || !clock || node_id == 0 || node_id > 0xFFFF)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->node = node_id;
+	m->clock = clock;
+	snprintf(path, sizeof(path), "%s/meta", dir);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		fprintf(stderr, "caskfs: cannot create %s: %s\n", path, strerror(errno));
+		free(m);
+		return rc;
+	}
+	rc = mdb_env_create(&m->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(m->env, 8);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(m->env, MAP_SIZE);
+	if (rc == 0)
+		rc = mdb_env_open(m->env, path, MDB_NOSYNC | MDB_NOTLS, 0644);
+	if (rc == 0)
+		rc = mdb_txn_begin(m->env, NULL, 0, &txn);
+	if (rc) {
+		fprintf(stderr, "caskfs: cannot open the namespace in %s: %s\n", path,
+			mdb_strerror(rc));
+		mdb_env_close(m->env);
+		free(m);
+		return meta_errno(rc);
+	}
+	struct {
+		const char *name;
+		MDB_dbi *dbi;
+	} dbs[] = {{"inodes", &m->inodes},   {"entries", &m->entries}, {"xattrs", &m->xattrs},
+		   {"counts", &m->counts},   {"parents", &m->parents}, {"orphans", &m->orphans},
+		   {"state", &m->state}};
+	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	rc = meta_errno(rc);
+	if (rc == 0)
+		rc = in_write_txn(m, init_root, NULL);
+	if (rc == 0)
+		rc = meta_sync(m);
+	if (rc) {
+		fprintf(stderr, "caskfs: cannot initialise the namespace in %s: %s\n", path,
+			strerror(-rc));
+		mdb_env_close(m->env);
+		free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	mdb_env_sync(m->env, 1);
+	mdb_env_close(m->env);
+	free(m);
+}
+
+int meta_sync(struct meta *m)
+{
+	return meta_errno(mdb_env_sync(m->env, 1));
+}
+
+/* ---- reading ---- */
+
+int meta_getattr(struct meta *m, uint64_t ino, bool chunks, struct meta_inode *out)
+{
+	MDB_txn *txn;
+	int rc = read_txn(m, &txn);
+
+	if (rc)
+		return rc;
+	rc = inode_get(m, txn, ino, chunks, out);
+	if (rc == 0)
+		fill_nlink(m, txn, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_inode *out)
+{
+	struct meta_inode p = {0};
+	struct meta_dirent d;
+	MDB_txn *txn;
+	int rc = check_name(name);
+
+	if (rc)
+		return rc == -EINVAL ? -ENOENT : rc;
+	rc = read_txn(m, &txn);
+	if (rc)
+		return rc;
+	rc = inode_get(m, txn, parent, false, &p);
+	meta_inode_release(&p);
+	if (rc == 0 && !S_ISDIR(p.mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = entry_get(m, txn, parent, name, &d);
+	if (rc == 0)
+		rc = inode_get(m, txn, d.child, false, out);
+	if (rc == 0)
+		fill_nlink(m, txn, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* ---- creating ---- */
+
+struct mknod_args {
+	uint64_t parent;
+	const char *name;
+	uint32_t mode, uid, gid, rdev;
+	const char *target;
+	struct meta_inode *out;
+};
+
+static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
+{
+	MDB_val key = {8, "next_ino"}, val;
+	uint8_t v[8];
+	int rc = mdb_get(txn, m->state, &key, &val);
+
+	if (rc)
+		return meta_errno(rc);
+	if (val.mv_size != 8)
+		return -EBADMSG;
+	*ino = get_le64(val.mv_data);
+	if ((*ino & ((1ull << INO_NODE_SHIFT) - 1)) == (1ull << INO_NODE_SHIFT) - 1)
+		return -ENOSPC;
+	put_le64(v, *ino + 1);
+	val.mv_size = 8;
+	val.mv_data = v;
+	return meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+}
+
+static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct mknod_args *a = arg;
+	struct meta_inode parent = {0}, in = {0};
+	struct meta_dirent d;
+	struct timespec t = now_ts();
+	int rc = inode_get(m, txn, a->parent, false, &parent);
+
+	meta_inode_release(&parent);
+	if (rc)
+		return rc;
+	if (!S_ISDIR(parent.mode))
+		return -ENOTDIR;
+	rc = entry_get(m, txn, a->parent, a->name, &d);
+	if (rc == 0)
+		return -EEXIST;
+	if (rc != -ENOENT)
+		return rc;
+	rc = alloc_ino(m, txn, &in.ino);
+	if (rc)
+		return rc;
+	in.mode = a->mode;
+	in.uid = a->uid;
+	in.gid = a->gid;
+	in.rdev = a->rdev;
+	if (parent.mode & S_ISGID) {
+		in.gid = parent.gid;
+		if (S_ISDIR(in.mode))
+			in.mode |= S_ISGID;
+	}
+	in.atime = in.mtime = in.ctime = t;
+	in.target = (char *)a->target;
+	in.size = a->target ? strlen(a->target) : 0;
+	rc = inode_put(m, txn, &in);
+	in.target = NULL;
+	if (rc == 0)
+		rc = entry_put(m, txn, a->parent, a->name, in.ino, in.mode);
+	if (rc == 0)
+		rc = count_put(m, txn, in.ino, 1, 0);
+	if (rc == 0 && S_ISDIR(in.mode)) {
+		rc = count_add(m, txn, a->parent, 0, 1, NULL);
+		if (rc == 0)
+			rc = parent_put(m, txn, in.ino, a->parent);
+	}
+	if (rc == 0)
+		rc = touch_dir(m, txn, a->parent, t);
+	if (rc == 0 && a->out) {
+		*a->out = in;
+		a->out->nlink = S_ISDIR(in.mode) ? 2 : 1;
+		if (a->target) {
+			a->out->target = strdup(a->target);
+			if (!a->out->target)
+				rc = -ENOMEM;
+		}
+	}
+	return rc;
+}
+
+int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
+	       uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out)
+{
+	struct mknod_args a = {parent, name, mode, uid, gid, rdev, target, out};
+	uint32_t type = mode & S_IFMT;
+	int rc = check_name(name);
+
+	if (rc)
+		return rc;
+	if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK && type != S_IFIFO &&
+	    type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK)
+		return -EINVAL;
+	if ((type == S_IFLNK) != (target != NULL))
+		return -EINVAL;
+	if (target && (strlen(target) == 0 || strlen(target) > META_SYMLINK_MAX))
+		return target[0] ? -ENAMETOOLONG : -ENOENT;
+	return in_write_txn(m, do_mknod, &a);
+}
+
+/* ---- removing ---- */
+
+struct remove_args {
+	uint64_t parent;
+	const char *name;
+	bool dir;
+};
+
+/* Is directory ino without live entries? */
+static int dir_empty(struct meta *m, MDB_txn *txn, uint64_t ino)
+{
+	MDB_cursor *c;
+	uint8_t k[16];
+	MDB_val key = {16, k}, val;
+	int rc = mdb_cursor_open(txn, m->entries, &c);
+
+	if (rc)
+		return meta_errno(rc);
+	meta_be64(k, ino);
+	meta_be64(k + 8, 0);
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct meta_dirent d;
+		if (key.mv_size < 16 || meta_get_be64(key.mv_data) != ino)
+			break;
+		if (meta_dirent_decode(val.mv_data, val.mv_size, &d) == 0 && !d.deleted) {
+			mdb_cursor_close(c);
+			return -ENOTEMPTY;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
+static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct remove_args *a = arg;
+	struct meta_inode parent = {0}, in = {0};
+	struct meta_dirent d;
+	struct timespec t = now_ts();
+	int rc = inode_get(m, txn, a->parent, false, &parent);
+
+	meta_inode_release(&parent);
+	if (rc)
+		return rc;
+	if (!S_ISDIR(parent.mode))
+		return -ENOTDIR;
+	rc = entry_get(m, txn, a->parent, a->name, &d);
+	if (rc == 0)
+		rc = inode_get(m, txn, d.child, true, &in);
+	if (rc == 0 && a->dir && !S_ISDIR(in.mode))
+		rc = -ENOTDIR;
+	if (rc == 0 && !a->dir && S_ISDIR(in.mode))
+		rc = -EISDIR;
+	if (rc == 0 && a->dir && in.ino == META_ROOT_INO)
+		rc = -EBUSY;
+	if (rc == 0 && a->dir)
+		rc = dir_empty(m, txn, in.ino);
+	if (rc == 0)
+		rc = entry_put(m, txn, a->parent, a->name, 0, in.mode);
+	if (rc == 0 && a->dir) {
+		rc = count_add(m, txn, a->parent, 0, -1, NULL);
+		if (rc == 0)
+			rc = u64_del(txn, m->parents, in.ino);
+	}
+	if (rc == 0)
+		rc = drop_link(m, txn, &in, t);
+	if (rc == 0)
+		rc = touch_dir(m, txn, a->parent, t);
+	meta_inode_release(&in);
+	return rc;
+}
+
+int meta_unlink(struct meta *m, uint64_t parent, const char *name)
+{
+	struct remove_args a = {parent, name, false};
+	int rc = check_name(name);
+
+	return rc ? (rc == -EINVAL ? -ENOENT : rc) : in_write_txn(m, do_remove, &a);
+}
+
+int meta_rmdir(struct meta *m, uint64_t parent, const char *name)
+{
+	struct remove_args a = {parent, name, true};
+	int rc = check_name(name);
+
+	if (rc == -EINVAL)
+		return name && strcmp(name, ".") == 0 ? -EINVAL : -ENOTEMPTY;
+	return rc ? rc : in_write_txn(m, do_remove, &a);
+}
+
+/* Deletes an orphan's records: its inode, xattrs, counters. */
+static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino)
+{
+	MDB_cursor *c;
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	rc = inode_del(m, txn, ino);
+	if (rc == 0)
+		rc = u64_del(txn, m->counts, ino);
+	if (rc == 0)
+		rc = u64_del(txn, m->orphans, ino);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_open(txn, m->xattrs, &c);
+	if (rc)
+		return meta_errno(rc);
+	meta_be64(k, ino);
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE)) {
+		if (key.mv_size < 8 || meta_get_be64(key.mv_data) != ino)
+			break;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+		meta_be64(k, ino);
+		key.mv_size = 8;
+		key.mv_data = k;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
+static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
+{
+	uint64_t ino = *(uint64_t *)arg;
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+
+	meta_be64(k, ino);
+	if (mdb_get(txn, m->orphans, &key, &val) == MDB_NOTFOUND)
+		return 0;
+	return purge_orphan(m, txn, ino);
+}
+
+int meta_forget(struct meta *m, uint64_t ino)
+{
+	return in_write_txn(m, do_forget, &ino);
+}
+
+/* ---- rename and link ---- */
+
+struct rename_args {
+	uint64_t parent, newparent;
+	const char *name, *newname;
+	unsigned flags;
+};
+
+/* -EINVAL when dir is ancestor (or self) of start. */
+static int check_not_ancestor(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t start)
+{
+	uint64_t cur = start;
+
+	for (int depth = 0; depth < 100000; depth++) {
+		uint64_t up;
+		if (cur == dir)
+			return -EINVAL;
+		if (cur == META_ROOT_INO)
+			return 0;
+		int rc = parent_get(m, txn, cur, &up);
+		if (rc)
+			return rc == -ENOENT ? 0 : rc;
+		cur = up;
+	}
+	return -ELOOP;
+}
+
+/* Moves directory ino from parent `from` to `to` in the local tables. */
+static int move_dir(struct meta *m, MDB_txn *txn, uint64_t ino, uint64_t from, uint64_t to)
+{
+	int rc = 0;
+
+	if (from != to) {
+		rc = count_add(m, txn, from, 0, -1, NULL);
+		if (rc == 0)
+			rc = count_add(m, txn, to, 0, 1, NULL);
+	}
+	return rc ? rc : parent_put(m, txn, ino, to);
+}
+
+static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct rename_args *a = arg;
+	struct meta_inode p = {0}, np = {0}, src = {0}, dst = {0};
+	struct meta_dirent sd, dd;
+	struct timespec t = now_ts();
+	bool have_dst;
+	int rc;
+
+	rc = inode_get(m, txn, a->parent, false, &p);
+	if (rc == 0)
+		rc = inode_get(m, txn, a->newparent, false, &np);
+	meta_inode_release(&p);
+	meta_inode_release(&np);
+	if (rc == 0 && (!S_ISDIR(p.mode) || !S_ISDIR(np.mode)))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = entry_get(m, txn, a->parent, a->name, &sd);
+	if (rc == 0)
+		rc = inode_get(m, txn, sd.child, true, &src);
+	if (rc)
+		goto out;
+	rc = entry_get(m, txn, a->newparent, a->newname, &dd);
+	if (rc && rc != -ENOENT)
+		goto out;
+	have_dst = rc == 0;
+	rc = 0;
+	if (have_dst)
+		rc = inode_get(m, txn, dd.child, true, &dst);
+	if (rc)
+		goto out;
+
+	if (a->flags & META_RENAME_EXCHANGE) {
+		if (!have_dst) {
+			rc = -ENOENT;
+			goto out;
+		}
+		if (S_ISDIR(src.mode))
+			rc = check_not_ancestor(m, txn, src.ino, a->newparent);
+		if (rc == 0 && S_ISDIR(dst.mode))
+			rc = check_not_ancestor(m, txn, dst.ino, a->parent);
+		if (rc == 0)
+			rc = entry_put(m, txn, a->parent, a->name, dst.ino, dst.mode);
+		if (rc == 0)
+			rc = entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
+		if (rc == 0 && S_ISDIR(src.mode))
+			rc = move_dir(m, txn, src.ino, a->parent, a->newparent);
+		if (rc == 0 && S_ISDIR(dst.mode))
+			rc = move_dir(m, txn, dst.ino, a->newparent, a->parent);
+		if (rc == 0) {
+			src.ctime = dst.ctime = t;
+			rc = inode_put(m, txn, &src);
+		}
+		if (rc == 0)
+			rc = inode_put(m, txn, &dst);
+		goto times;
+	}
+	if (have_dst && (a->flags & META_RENAME_NOREPLACE)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (S_ISDIR(src.mode)) {
+		rc = check_not_ancestor(m, txn, src.ino, a->newparent);
+		if (rc)
+			goto out;
+	}
+	if (have_dst) {
+		if (dst.ino == src.ino)
+			goto out; /* two names of one inode: nothing to do */
+		if (S_ISDIR(src.mode) && !S_ISDIR(dst.mode))
+			rc = -ENOTDIR;
+		else if (!S_ISDIR(src.mode) && S_ISDIR(dst.mode))
+			rc = -EISDIR;
+		else if (S_ISDIR(dst.mode))
+			rc = dir_empty(m, txn, dst.ino);
+		if (rc == 0 && S_ISDIR(dst.mode)) {
+			rc = count_add(m, txn, a->newparent, 0, -1, NULL);
+			if (rc == 0)
+				rc = u64_del(txn, m->parents, dst.ino);
+		}
+		if (rc == 0)
+			rc = drop_link(m, txn, &dst, t);
+		if (rc)
+			goto out;
+	}
+	rc = entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
+	if (rc == 0)
+		rc = entry_put(m, txn, a->parent, a->name, 0, src.mode);
+	if (rc == 0 && S_ISDIR(src.mode))
+		rc = move_dir(m, txn, src.ino, a->parent, a->newparent);
+	if (rc == 0) {
+		src.ctime = t;
+		rc = inode_put(m, txn, &src);
+	}
+times:
+	if (rc == 0)
+		rc = touch_dir(m, txn, a->parent, t);
+	if (rc == 0 && a->newparent != a->parent)
+		rc = touch_dir(m, txn, a->newparent, t);
+out:
+	meta_inode_release(&src);
+	meta_inode_release(&dst);
+	return rc;
+}
+
+int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newparent,
+		const char *newname, unsigned flags)
+{
+	struct rename_args a = {parent, newparent, name, newname, flags};
+	int rc = check_name(name);
+
+	if (flags & ~(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & META_RENAME_NOREPLACE) && (flags & META_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (rc == 0)
+		rc = check_name(newname);
+	if (rc)
+		return rc;
+	if (parent == newparent && strcmp(name, newname) == 0) {
+		struct meta_inode in = {0};
+		rc = meta_lookup(m, parent, name, &in);
+		meta_inode_release(&in);
+		if (rc == 0 && (flags & META_RENAME_NOREPLACE))
+			rc = -EEXIST;
+		return rc;
+	}
+	return in_write_txn(m, do_rename, &a);
+}
+
+struct link_args {
+	uint64_t ino, newparent;
+	const char *newname;
+	struct meta_inode *out;
+};
+
+static int do_link(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct link_args *a = arg;
+	struct meta_inode in = {0}, np = {0};
+	struct meta_dirent d;
+	struct timespec t = now_ts();
+	int rc = inode_get(m, txn, a->newparent, false, &np);
+
+	meta_inode_release(&np);
+	if (rc == 0 && !S_ISDIR(np.mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = inode_get(m, txn, a->ino, true, &in);
+	if (rc == 0 && S_ISDIR(in.mode))
+		rc = -EPERM;
+	if (rc == 0) {
+		rc = entry_get(m, txn, a->newparent, a->newname, &d);
+		rc = rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
+	}
+	if (rc == 0)
+		rc = entry_put(m, txn, a->newparent, a->newname, in.ino, in.mode);
+	if (rc == 0)
+		rc = count_add(m, txn, in.ino, 1, 0, &in.nlink);
+	if (rc == 0)
+		rc = u64_del(txn, m->orphans, in.ino);
+	if (rc == 0) {
+		in.ctime = t;
+		rc = inode_put(m, txn, &in);
+	}
+	if (rc == 0)
+		rc = touch_dir(m, txn, a->newparent, t);
+	if (rc == 0 && a->out) {
+		free(in.chunks);
+		in.chunks = NULL;
+		in.nchunks = 0;
+		*a->out = in;
+		in.target = NULL;
+	}
+	meta_inode_release(&in);
+	return rc;
+}
+
+int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newname,
+	      struct meta_inode *out)
+{
+	struct link_args a = {ino, newparent, newname, out};
+	int rc = check_name(newname);
+
+	return rc ? rc : in_write_txn(m, do_link, &a);
+}
+
+/* ---- attributes and content ---- */
+
+static uint32_t grid_slots(uint64_t size)
+{
+	return (uint32_t)((size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
+}
+
+/* Resizes in's chunk grid for size: new slots are holes, the last slot's
+ * length is clipped, slots past the end are dropped. */
+static int resize_grid(struct meta_inode *in, uint64_t size)
+{
+	uint32_t n = grid_slots(size);
+
+	if (n > in->nchunks) {
+		struct meta_chunk *c = realloc(in->chunks, (size_t)n * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		memset(c + in->nchunks, 0, (size_t)(n - in->nchunks) * sizeof(*c));
+		in->chunks = c;
+	}
+	in->nchunks = n;
+	if (n) {
+		uint64_t last = size - (uint64_t)(n - 1) * META_CHUNK_SIZE;
+		if (in->chunks[n - 1].len > last)
+			in->chunks[n - 1].len = (uint32_t)last;
+	}
+	in->size = size;
+	return 0;
+}
+
+struct setattr_args {
+	uint64_t ino;
+	unsigned mask;
+	const struct meta_inode *attr;
+	struct meta_inode *out;
+};
+
+static struct timespec pick_time(struct timespec given, struct timespec now)
+{
+	return given.tv_nsec == UTIME_NOW ? now : given;
+}
+
+static int finish_out(struct meta *m, MDB_txn *txn, struct meta_inode *in,
+		      struct meta_inode *out)
+{
+	if (out) {
+		fill_nlink(m, txn, in);
+		*out = *in;
+		out->chunks = NULL;
+		out->nchunks = in->nchunks;
+		in->target = NULL;
+	}
+	return 0;
+}
+
+static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct setattr_args *a = arg;
+	struct meta_inode in = {0};
+	struct timespec t = now_ts();
+	int rc = inode_get(m, txn, a->ino, true, &in);
+
+	if (rc)
+		return rc;
+	if (a->mask & META_SET_SIZE) {
+		if (S_ISDIR(in.mode))
+			rc = -EISDIR;
+		else if (!S_ISREG(in.mode))
+			rc = -EINVAL;
+		else if (a->attr->size > (uint64_t)UINT32_MAX * META_CHUNK_SIZE)
+			rc = -EFBIG;
+		if (rc == 0 && a->attr->size != in.size) {
+			rc = resize_grid(&in, a->attr->size);
+			in.mtime = t;
+		}
+	}
+	if (rc == 0) {
+		if (a->mask & META_SET_MODE)
+			in.mode = (in.mode & S_IFMT) | (a->attr->mode & 07777);
+		if (a->mask & META_SET_UID)
+			in.uid = a->attr->uid;
+		if (a->mask & META_SET_GID)
+			in.gid = a->attr->gid;
+		if (a->mask & META_SET_ATIME)
+			in.atime = pick_time(a->attr->atime, t);
+		if (a->mask & META_SET_MTIME)
+			in.mtime = pick_time(a->attr->mtime, t);
+		in.ctime = (a->mask & META_SET_CTIME) ? pick_time(a->attr->ctime, t) : t;
+		rc = inode_put(m, txn, &in);
+	}
+	if (rc == 0)
+		finish_out(m, txn, &in, a->out);
+	meta_inode_release(&in);
+	return rc;
+}
+
+int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_inode *attr,
+		 struct meta_inode *out)
+{
+	struct setattr_args a = {ino, mask, attr, out};
+
+	return in_write_txn(m, do_setattr, &a);
+}
+
+struct content_args {
+	uint64_t ino, size;
+	uint32_t first, n;
+	const struct meta_chunk *chunks;
+	struct meta_inode *out;
+};
+
+static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct content_args *a = arg;
+	struct meta_inode in = {0};
+	struct timespec t = now_ts();
+	int rc = inode_get(m, txn, a->ino, true, &in);
+
+	if (rc)
+		return rc;
+	if (S_ISDIR(in.mode))
+		rc = -EISDIR;
+	else if (!S_ISREG(in.mode))
+		rc = -EINVAL;
+	else if (a->size > (uint64_t)UINT32_MAX * META_CHUNK_SIZE ||
+		 (uint64_t)a->first + a->n > grid_slots(a->size))
+		rc = -EFBIG;
+	if (rc == 0)
+		rc = resize_grid(&in, a->size);
+	if (rc == 0) {
+		memcpy(in.chunks + a->first, a->chunks, (size_t)a->n * sizeof(*a->chunks));
+		resize_grid(&in, a->size); /* clip the last slot again */
+		in.mtime = in.ctime = t;
+		rc = inode_put(m, txn, &in);
+	}
+	if (rc == 0)
+		finish_out(m, txn, &in, a->out);
+	meta_inode_release(&in);
+	return rc;
+}
+
+int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, uint32_t first,
+		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out)
+{
+	struct content_args a = {ino, size, first, n, chunks, out};
+
+	if (n && !chunks)
+		return -EINVAL;
+	return in_write_txn(m, do_set_content, &a);
+}
+
+/* ---- directories ---- */
+
+int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn, void *arg)
+{
+	struct meta_inode dir = {0};
+	MDB_txn *txn;
+	MDB_cursor *c;
+	uint8_t k[16];
+	MDB_val key = {16, k}, val;
+	char name[META_NAME_MAX + 1];
+	int rc = read_txn(m, &txn);
+
+	if (rc)
+		return rc;
+	rc = inode_get(m, txn, ino, false, &dir);
+	meta_inode_release(&dir);
+	if (rc == 0 && !S_ISDIR(dir.mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	meta_be64(k, ino);
+	meta_be64(k + 8, pos);
+	int g, stop = 0;
+	for (g = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); g == 0;
+	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct meta_dirent d;
+		size_t nlen = key.mv_size - 16;
+
+		if (key.mv_size < 17 || nlen > META_NAME_MAX || meta_get_be64(key.mv_data) != ino)
+			break;
+		if (meta_dirent_decode(val.mv_data, val.mv_size, &d) < 0 || d.deleted)
+			continue;
+		memcpy(name, (const uint8_t *)key.mv_data + 16, nlen);
+		name[nlen] = '\0';
+		stop = fn(arg, name, d.child, d.type,
+			  meta_get_be64((const uint8_t *)key.mv_data + 8) + 1);
+		if (stop)
+			break;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (stop)
+		return stop;
+	return g == 0 || g == MDB_NOTFOUND ? 0 : meta_errno(g);
+}
+
+/* ---- extended attributes ---- */
+
+struct xattr_args {
+	uint64_t ino;
+	const char *name;
+	const void *value;
+	size_t size;
+	int flags;
+	bool remove;
+};
+
+static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct xattr_args *a = arg;
+	struct meta_inode in = {0};
+	uint8_t k[8 + META_XATTR_NAME_MAX];
+	MDB_val key, val;
+	struct store_version v;
+	bool deleted = true;
+	int rc = inode_get(m, txn, a->ino, true, &in);
+
+	if (rc)
+		return rc;
+	key.mv_size = meta_key_xattr(k, a->ino, a->name, strlen(a->name));
+	key.mv_data = k;
+	rc = mdb_get(txn, m->xattrs, &key, &val);
+	if (rc == 0)
+		rc = meta_xattr_decode_head(val.mv_data, val.mv_size, &v, &deleted);
+	else
+		rc = rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+	if (rc == 0 && !deleted && (a->flags & META_XATTR_CREATE))
+		rc = -EEXIST;
+	if (rc == 0 && deleted && ((a->flags & META_XATTR_REPLACE) || a->remove))
+		rc = -ENODATA;
+	if (rc == 0) {
+		size_t n = META_XATTR_FIXED + (a->remove ? 0 : a->size);
+		v = new_version(m);
+		val.mv_size = n;
+		rc = meta_errno(mdb_put(txn, m->xattrs, &key, &val, MDB_RESERVE));
+		if (rc == 0) {
+			meta_xattr_encode_head(&v, a->remove, val.mv_data);
+			if (!a->remove && a->size)
+				memcpy((uint8_t *)val.mv_data + META_XATTR_FIXED, a->value, a->size);
+		}
+	}
+	if (rc == 0) {
+		in.ctime = now_ts();
+		rc = inode_put(m, txn, &in);
+	}
+	meta_inode_release(&in);
+	return rc;
+}
+
+static int check_xattr_name(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	return len == 0 || len > META_XATTR_NAME_MAX ? -ERANGE : 0;
+}
+
+int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *value,
+		  size_t size, int flags)
+{
+	struct xattr_args a = {ino, name, value, size, flags, false};
+	int rc = check_xattr_name(name);
+
+	if (rc)
+		return rc;
+	if (size > META_XATTR_SIZE_MAX)
+		return -E2BIG;
+	if ((flags & META_XATTR_CREATE) && (flags & META_XATTR_REPLACE))
+		return -EINVAL;
+	return in_write_txn(m, do_setxattr, &a);
+}
+
+int meta_removexattr(struct meta *m, uint64_t ino, const char *name)
+{
+	struct xattr_args a = {ino, name, NULL, 0, 0, true};
+	int rc = check_xattr_name(name);
+
+	return rc ? rc : in_write_txn(m, do_setxattr, &a);
+}
+
+ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf, size_t cap)
+{
+	struct meta_inode in = {0};
+	uint8_t k[8 + META_XATTR_NAME_MAX];
+	MDB_val key, val;
+	MDB_txn *txn;
+	struct store_version v;
+	bool deleted = true;
+	ssize_t rc = check_xattr_name(name);
+
+	if (rc)
+		return rc;
+	rc = read_txn(m, &txn);
+	if (rc)
+		return rc;
+	rc = inode_get(m, txn, ino, false, &in);
+	meta_inode_release(&in);
+	if (rc == 0) {
+		key.mv_size = meta_key_xattr(k, ino, name, strlen(name));
+		key.mv_data = k;
+		int g = mdb_get(txn, m->xattrs, &key, &val);
+		rc = g == MDB_NOTFOUND ? -ENODATA : meta_errno(g);
+	}
+	if (rc == 0)
+		rc = meta_xattr_decode_head(val.mv_data, val.mv_size, &v, &deleted);
+	if (rc == 0 && deleted)
+		rc = -ENODATA;
+	if (rc == 0) {
+		size_t n = val.mv_size - META_XATTR_FIXED;
+		if (cap && cap < n)
+			rc = -ERANGE;
+		else {
+			if (cap)
+				memcpy(buf, (const uint8_t *)val.mv_data + META_XATTR_FIXED, n);
+			rc = (ssize_t)n;
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap)
+{
+	struct meta_inode in = {0};
+	MDB_txn *txn;
+	MDB_cursor *c;
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+	size_t need = 0;
+	ssize_t rc = read_txn(m, &txn);
+	int g;
+
+	if (rc)
+		return rc;
+	rc = inode_get(m, txn, ino, false, &in);
+	meta_inode_release(&in);
+	if (rc == 0)
+		rc = meta_errno(mdb_cursor_open(txn, m->xattrs, &c));
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	meta_be64(k, ino);
+	for (g = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); g == 0;
+	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct store_version v;
+		bool deleted;
+		size_t nlen = key.mv_size - 8;
+
+		if (key.mv_size <= 8 || meta_get_be64(key.mv_data) != ino)
+			break;
+		if (meta_xattr_decode_head(val.mv_data, val.mv_size, &v, &deleted) < 0 || deleted)
+			continue;
+		if (cap && need + nlen + 1 > cap) {
+			rc = -ERANGE;
+			break;
+		}
+		if (cap) {
+			memcpy(buf + need, (const uint8_t *)key.mv_data + 8, nlen);
+			buf[need + nlen] = '\0';
+		}
+		need += nlen + 1;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
+		rc = meta_errno(g);
+	return rc ? rc : (ssize_t)need;
+}
+
+/* ---- stats ---- */
+
+static uint64_t count_tombstones(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint64_t n = 0;
+
+	if (mdb_cursor_open(txn, dbi, &c))
+		return 0;
+	for (int g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0;
+	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT))
+		if (val.mv_size >= 2 && (((const uint8_t *)val.mv_data)[1] & META_REC_DELETED))
+			n++;
+	mdb_cursor_close(c);
+	return n;
+}
+
+int meta_stats(struct meta *m, struct meta_stats *st)
+{
+	MDB_txn *txn;
+	MDB_stat s;
+	MDB_envinfo info;
+	int rc = read_txn(m, &txn);
+
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	if (mdb_stat(txn, m->inodes, &s) == 0)
+		st->inodes = s.ms_entries;
+	st->tombstones = count_tombstones(txn, m->entries) + count_tombstones(txn, m->xattrs);
+	if (mdb_stat(txn, m->entries, &s) == 0)
+		st->entries = s.ms_entries - (st->tombstones - count_tombstones(txn, m->xattrs));
+	if (mdb_env_info(m->env, &info) == 0 && mdb_env_stat(m->env, &s) == 0)
+		st->map_bytes = (uint64_t)(info.me_last_pgno + 1) * s.ms_psize;
+	mdb_txn_abort(txn);
+	return 0;
+}

@@ -1,0 +1,185 @@
+/*
+ * record - encoding of namespace records (see record_i.h, docs/FORMAT.md).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record_i.h"
+#include "store/endian.h"
+
+uint64_t meta_name_pos(const char *name, size_t len)
+{
+	return (store_key_hash(name, len) >> 2) + 4;
+}
+
+void meta_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+uint64_t meta_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+size_t meta_key_dirent(uint8_t *key, uint64_t parent, const char *name, size_t len)
+{
+	meta_be64(key, parent);
+	meta_be64(key + 8, meta_name_pos(name, len));
+	memcpy(key + 16, name, len);
+	return 16 + len;
+}
+
+size_t meta_key_xattr(uint8_t *key, uint64_t ino, const char *name, size_t len)
+{
+	meta_be64(key, ino);
+	memcpy(key + 8, name, len);
+	return 8 + len;
+}
+
+static void put_time(uint8_t *p, const struct timespec *t)
+{
+	put_le64(p, (uint64_t)t->tv_sec);
+	put_le32(p + 8, (uint32_t)t->tv_nsec);
+}
+
+static void get_time(const uint8_t *p, struct timespec *t)
+{
+	t->tv_sec = (time_t)(int64_t)get_le64(p);
+	t->tv_nsec = (long)get_le32(p + 8);
+}
+
+uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len)
+{
+	size_t tlen = in->target ? strlen(in->target) : 0;
+	size_t n = META_INODE_FIXED + tlen + 4 + (size_t)in->nchunks * (META_CHUNK_KEY + 4);
+	uint8_t *p = malloc(n), *q;
+
+	if (!p)
+		return NULL;
+	p[0] = META_REC_VERSION;
+	p[1] = deleted ? META_REC_DELETED : 0;
+	p[2] = p[3] = 0;
+	put_le32(p + 4, in->version.node);
+	put_le64(p + 8, in->version.stamp);
+	put_le32(p + 16, in->mode);
+	put_le32(p + 20, in->uid);
+	put_le32(p + 24, in->gid);
+	put_le32(p + 28, in->rdev);
+	put_le64(p + 32, in->size);
+	put_time(p + 40, &in->atime);
+	put_time(p + 52, &in->mtime);
+	put_time(p + 64, &in->ctime);
+	put_le32(p + 76, (uint32_t)tlen);
+	put_le32(p + 80, 0); /* reserved */
+	q = p + META_INODE_FIXED;
+	if (tlen)
+		memcpy(q, in->target, tlen);
+	q += tlen;
+	put_le32(q, in->nchunks);
+	q += 4;
+	for (uint32_t i = 0; i < in->nchunks; i++, q += META_CHUNK_KEY + 4) {
+		memcpy(q, in->chunks[i].key, META_CHUNK_KEY);
+		put_le32(q + META_CHUNK_KEY, in->chunks[i].len);
+	}
+	*len = n;
+	return p;
+}
+
+int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct meta_inode *in)
+{
+	uint32_t tlen, n;
+	const uint8_t *q;
+
+	if (len < META_INODE_FIXED + 4 || p[0] != META_REC_VERSION)
+		return -EBADMSG;
+	in->version.node = get_le32(p + 4);
+	in->version.stamp = get_le64(p + 8);
+	in->mode = get_le32(p + 16);
+	in->uid = get_le32(p + 20);
+	in->gid = get_le32(p + 24);
+	in->rdev = get_le32(p + 28);
+	in->size = get_le64(p + 32);
+	get_time(p + 40, &in->atime);
+	get_time(p + 52, &in->mtime);
+	get_time(p + 64, &in->ctime);
+	tlen = get_le32(p + 76);
+	if (tlen > META_SYMLINK_MAX || len - META_INODE_FIXED - 4 < tlen)
+		return -EBADMSG;
+	q = p + META_INODE_FIXED + tlen;
+	n = get_le32(q);
+	if ((len - META_INODE_FIXED - 4 - tlen) / (META_CHUNK_KEY + 4) < n)
+		return -EBADMSG;
+	in->target = NULL;
+	in->chunks = NULL;
+	in->nchunks = n;
+	if (tlen) {
+		in->target = malloc(tlen + 1);
+		if (!in->target)
+			return -ENOMEM;
+		memcpy(in->target, p + META_INODE_FIXED, tlen);
+		in->target[tlen] = '\0';
+	}
+	if (with_chunks && n) {
+		in->chunks = malloc((size_t)n * sizeof(*in->chunks));
+		if (!in->chunks) {
+			free(in->target);
+			in->target = NULL;
+			return -ENOMEM;
+		}
+		q += 4;
+		for (uint32_t i = 0; i < n; i++, q += META_CHUNK_KEY + 4) {
+			memcpy(in->chunks[i].key, q, META_CHUNK_KEY);
+			in->chunks[i].len = get_le32(q + META_CHUNK_KEY);
+		}
+	}
+	return 0;
+}
+
+void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE])
+{
+	out[0] = META_REC_VERSION;
+	out[1] = d->deleted ? META_REC_DELETED : 0;
+	put_le16(out + 2, (uint16_t)(d->type >> 12));
+	put_le32(out + 4, d->version.node);
+	put_le64(out + 8, d->version.stamp);
+	put_le64(out + 16, d->child);
+}
+
+int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
+{
+	if (len != META_DIRENT_SIZE || p[0] != META_REC_VERSION)
+		return -EBADMSG;
+	d->deleted = p[1] & META_REC_DELETED;
+	d->type = (uint32_t)get_le16(p + 2) << 12;
+	d->version.node = get_le32(p + 4);
+	d->version.stamp = get_le64(p + 8);
+	d->child = get_le64(p + 16);
+	return 0;
+}
+
+void meta_xattr_encode_head(const struct store_version *v, bool deleted,
+			    uint8_t out[META_XATTR_FIXED])
+{
+	out[0] = META_REC_VERSION;
+	out[1] = deleted ? META_REC_DELETED : 0;
+	out[2] = out[3] = 0;
+	put_le32(out + 4, v->node);
+	put_le64(out + 8, v->stamp);
+}
+
+int meta_xattr_decode_head(const uint8_t *p, size_t len, struct store_version *v, bool *deleted)
+{
+	if (len < META_XATTR_FIXED || p[0] != META_REC_VERSION)
+		return -EBADMSG;
+	*deleted = p[1] & META_REC_DELETED;
+	v->node = get_le32(p + 4);
+	v->stamp = get_le64(p + 8);
+	return 0;
+}

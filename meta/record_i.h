@@ -1,0 +1,54 @@
+/*
+ * record - the namespace's LMDB keys and values, encoded field by field in
+ * little-endian (keys big-endian, so LMDB orders them numerically). Decoders
+ * take the bytes LMDB returns as untrusted: every length is checked.
+ * Layout: docs/FORMAT.md ("Namespace").
+ */
+#ifndef CASKFS_META_RECORD_I_H
+#define CASKFS_META_RECORD_I_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+
+#define META_REC_VERSION 1
+#define META_REC_DELETED 0x01
+#define META_INODE_FIXED 84	/* bytes before the symlink target */
+#define META_DIRENT_SIZE 24
+#define META_XATTR_FIXED 16
+#define META_KEY_MAX (16 + META_NAME_MAX)
+
+/* A directory entry's value. */
+struct meta_dirent {
+	struct store_version version;
+	bool deleted;
+	uint32_t type; /* S_IFMT bits */
+	uint64_t child;
+};
+
+/* The position of a name in its directory: a 62-bit hash moved past the
+ * positions 0..3 that readdir uses for its start, "." and "..". */
+uint64_t meta_name_pos(const char *name, size_t len);
+
+void meta_be64(uint8_t *p, uint64_t v);
+uint64_t meta_get_be64(const uint8_t *p);
+
+/* Keys: inode = be64 ino; entry = be64 parent, be64 pos, name; xattr = be64 ino, name. */
+size_t meta_key_dirent(uint8_t *key, uint64_t parent, const char *name, size_t len);
+size_t meta_key_xattr(uint8_t *key, uint64_t ino, const char *name, size_t len);
+
+/* Inode values. encode returns a malloc'd buffer of *len bytes (NULL: ENOMEM). */
+uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len);
+/* Decodes; chunks are copied out only when with_chunks. -EBADMSG, -ENOMEM. */
+int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct meta_inode *in);
+
+void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE]);
+int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d);
+
+/* Xattr values: the header, then the value bytes. */
+void meta_xattr_encode_head(const struct store_version *v, bool deleted,
+			    uint8_t out[META_XATTR_FIXED]);
+int meta_xattr_decode_head(const uint8_t *p, size_t len, struct store_version *v, bool *deleted);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * test_meta - the LMDB namespace through meta.h: creating every kind of node,
+ * lookups and the errno of each failing case, link counts, rename in all its
+ * forms, hard links, attributes and chunk grids, large directories listed by
+ * position, xattrs, orphans, and everything surviving a reopen.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+#include "meta/meta.h"
+
+struct fixture {
+	char *dir;
+	struct store_clock clock;
+	struct meta *m;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = tu_tmpdir();
+	assert_int_equal(meta_open(f->dir, 7, &f->clock, &f->m), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	meta_close(f->m);
+	tu_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+	meta_close(f->m);
+	assert_int_equal(meta_open(f->dir, 7, &f->clock, &f->m), 0);
+}
+
+static uint64_t mk(struct meta *m, uint64_t parent, const char *name, uint32_t mode)
+{
+	struct meta_inode in = {0};
+
+	assert_int_equal(meta_mknod(m, parent, name, mode, 1000, 100, 0, NULL, &in), 0);
+	meta_inode_release(&in);
+	return in.ino;
+}
+
+static uint32_t nlink_of(struct meta *m, uint64_t ino)
+{
+	struct meta_inode in = {0};
+
+	assert_int_equal(meta_getattr(m, ino, false, &in), 0);
+	meta_inode_release(&in);
+	return in.nlink;
+}
+
+static int lookup_rc(struct meta *m, uint64_t parent, const char *name, uint64_t *ino)
+{
+	struct meta_inode in = {0};
+	int rc = meta_lookup(m, parent, name, &in);
+
+	meta_inode_release(&in);
+	if (ino)
+		*ino = rc == 0 ? in.ino : 0;
+	return rc;
+}
+
+static void test_create_lookup(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	struct meta_inode in = {0};
+	char longname[300];
+
+	assert_int_equal(meta_getattr(m, META_ROOT_INO, false, &in), 0);
+	assert_true(S_ISDIR(in.mode));
+	assert_int_equal(in.nlink, 2);
+
+	uint64_t file = mk(m, META_ROOT_INO, "photo.jpg", S_IFREG | 0644);
+	assert_int_equal(file >> 48, 7); /* node id in the high bits */
+	uint64_t dir = mk(m, META_ROOT_INO, "album", S_IFDIR | 0755);
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, "link", S_IFLNK | 0777, 0, 0, 0,
+				    "album/photo.jpg", &in),
+			 0);
+	assert_string_equal(in.target, "album/photo.jpg");
+	assert_int_equal(in.size, 15);
+	meta_inode_release(&in);
+
+	uint64_t got;
+	assert_int_equal(lookup_rc(m, META_ROOT_INO, "photo.jpg", &got), 0);
+	assert_int_equal(got, file);
+	assert_int_equal(meta_lookup(m, META_ROOT_INO, "link", &in), 0);
+	assert_string_equal(in.target, "album/photo.jpg");
+	assert_int_equal(in.uid, 0);
+	meta_inode_release(&in);
+	assert_int_equal(nlink_of(m, META_ROOT_INO), 3);
+	assert_int_equal(nlink_of(m, dir), 2);
+	assert_int_equal(nlink_of(m, file), 1);
+
+	/* failing cases */
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, "album", S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+			 -EEXIST);
+	assert_int_equal(meta_mknod(m, file, "x", S_IFREG | 0644, 0, 0, 0, NULL, NULL), -ENOTDIR);
+	assert_int_equal(meta_mknod(m, 999999, "x", S_IFREG | 0644, 0, 0, 0, NULL, NULL), -ENOENT);
+	memset(longname, 'n', 256);
+	longname[256] = '\0';
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+			 -ENAMETOOLONG);
+	longname[255] = '\0';
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+			 0);
+	assert_int_equal(lookup_rc(m, META_ROOT_INO, longname, NULL), 0);
+	assert_int_equal(lookup_rc(m, META_ROOT_INO, "nothing", NULL), -ENOENT);
+	assert_int_equal(lookup_rc(m, file, "x", NULL), -ENOTDIR);
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, "a/b", S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+			 -EINVAL);
+	/* everything is there after a reopen */
+	reopen(f);
+	assert_int_equal(lookup_rc(f->m, META_ROOT_INO, "photo.jpg", &got), 0);
+	assert_int_equal(got, file);
+	assert_int_equal(nlink_of(f->m, META_ROOT_INO), 3);
+	uint64_t next = mk(f->m, META_ROOT_INO, "after-reopen", S_IFREG | 0600);
+	assert_true(next > file);
+}
+
+static void test_setgid_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct meta_inode attr = {.mode = 02775, .gid = 50}, in = {0};
+	uint64_t shared = mk(f->m, META_ROOT_INO, "shared", S_IFDIR | 0775);
+
+	assert_int_equal(meta_setattr(f->m, shared, META_SET_MODE | META_SET_GID, &attr, NULL), 0);
+	assert_int_equal(meta_mknod(f->m, shared, "f", S_IFREG | 0644, 1000, 100, 0, NULL, &in), 0);
+	assert_int_equal(in.gid, 50);
+	assert_int_equal(in.uid, 1000);
+	assert_int_equal(meta_mknod(f->m, shared, "d", S_IFDIR | 0755, 1000, 100, 0, NULL, &in), 0);
+	assert_int_equal(in.gid, 50);
+	assert_true(in.mode & S_ISGID);
+}
+
+static void test_unlink_rmdir(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	uint64_t dir = mk(m, META_ROOT_INO, "d", S_IFDIR | 0755);
+	uint64_t file = mk(m, dir, "f", S_IFREG | 0644);
+
+	assert_int_equal(meta_rmdir(m, META_ROOT_INO, "d"), -ENOTEMPTY);
+	assert_int_equal(meta_unlink(m, META_ROOT_INO, "d"), -EISDIR);
+	assert_int_equal(meta_rmdir(m, dir, "f"), -ENOTDIR);
+	assert_int_equal(meta_unlink(m, dir, "missing"), -ENOENT);
+	assert_int_equal(meta_unlink(m, file, "x"), -ENOTDIR);
+	assert_int_equal(meta_unlink(m, dir, "f"), 0);
+	assert_int_equal(lookup_rc(m, dir, "f", NULL), -ENOENT);
+	/* unlinked but maybe open: the inode stays until forgotten */
+	struct meta_inode in = {0};
+	assert_int_equal(meta_getattr(m, file, false, &in), 0);
+	assert_int_equal(in.nlink, 0);
+	assert_int_equal(meta_forget(m, file), 0);
+	assert_int_equal(meta_getattr(m, file, false, &in), -ENOENT);
+	/* forgetting a linked inode does nothing */
+	uint64_t kept = mk(m, dir, "kept", S_IFREG | 0644);
+	assert_int_equal(meta_forget(m, kept), 0);
+	assert_int_equal(nlink_of(m, kept), 1);
+	assert_int_equal(meta_unlink(m, dir, "kept"), 0);
+	assert_int_equal(nlink_of(m, META_ROOT_INO), 3);
+	assert_int_equal(meta_rmdir(m, META_ROOT_INO, "d"), 0);
+	assert_int_equal(nlink_of(m, META_ROOT_INO), 2);
+	assert_int_equal(lookup_rc(m, META_ROOT_INO, "d", NULL), -ENOENT);
+	/* a name can be used again after removal */
+	uint64_t again = mk(m, META_ROOT_INO, "d", S_IFREG | 0644);
+	assert_true(again != dir);
+	/* orphans left open at a crash are gone after reopen */
+	assert_int_equal(meta_unlink(m, META_ROOT_INO, "d"), 0);
+	reopen(f);
+	assert_int_equal(meta_getattr(f->m, again, false, &in), -ENOENT);
+	assert_int_equal(meta_getattr(f->m, kept, false, &in), -ENOENT);
+}
+
+static void test_rename(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	uint64_t a = mk(m, META_ROOT_INO, "a", S_IFDIR | 0755);
+	uint64_t b = mk(m, META_ROOT_INO, "b", S_IFDIR | 0755);
+	uint64_t x = mk(m, a, "x", S_IFREG | 0644);
+	uint64_t y = mk(m, b, "y", S_IFREG | 0644);
+	uint64_t sub = mk(m, a, "sub", S_IFDIR | 0755);
+	uint64_t got;
+
+	/* plain move across directories */
+	assert_int_equal(meta_rename(m, a, "x", b, "x2", 0), 0);
+	assert_int_equal(lookup_rc(m, a, "x", NULL), -ENOENT);
+	assert_int_equal(lookup_rc(m, b, "x2", &got), 0);
+	assert_int_equal(got, x);
+	/* over an existing file: atomic replace, the old inode loses its link */
+	assert_int_equal(meta_rename(m, b, "x2", b, "y", 0), 0);
+	assert_int_equal(lookup_rc(m, b, "y", &got), 0);
+	assert_int_equal(got, x);
+	assert_int_equal(nlink_of(m, y), 0);
+	/* NOREPLACE */
+	uint64_t z = mk(m, b, "z", S_IFREG | 0644);
+	assert_int_equal(meta_rename(m, b, "y", b, "z", META_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(meta_rename(m, b, "y", b, "w", META_RENAME_NOREPLACE), 0);
+	/* EXCHANGE, also of a directory and a file across parents */
+	assert_int_equal(meta_rename(m, b, "w", b, "z", META_RENAME_EXCHANGE), 0);
+	assert_int_equal(lookup_rc(m, b, "w", &got), 0);
+	assert_int_equal(got, z);
+	assert_int_equal(lookup_rc(m, b, "z", &got), 0);
+	assert_int_equal(got, x);
+	assert_int_equal(meta_rename(m, b, "w", b, "none", META_RENAME_EXCHANGE), -ENOENT);
+	assert_int_equal(meta_rename(m, a, "sub", b, "w", META_RENAME_EXCHANGE), 0);
+	assert_int_equal(lookup_rc(m, b, "w", &got), 0);
+	assert_int_equal(got, sub);
+	assert_int_equal(lookup_rc(m, a, "sub", &got), 0);
+	assert_int_equal(got, z);
+	assert_int_equal(nlink_of(m, a), 2);
+	assert_int_equal(nlink_of(m, b), 3);
+	assert_int_equal(meta_rename(m, b, "w", a, "sub", META_RENAME_EXCHANGE), 0);
+	/* directories: moved, type mismatches, into itself, over a non-empty one */
+	assert_int_equal(meta_rename(m, a, "sub", b, "z", 0), -ENOTDIR);
+	assert_int_equal(meta_rename(m, b, "z", a, "sub", 0), -EISDIR);
+	assert_int_equal(meta_rename(m, META_ROOT_INO, "a", sub, "loop", 0), -EINVAL);
+	assert_int_equal(meta_rename(m, META_ROOT_INO, "a", a, "self", 0), -EINVAL);
+	uint64_t full = mk(m, b, "full", S_IFDIR | 0755);
+	mk(m, full, "inside", S_IFREG | 0644);
+	assert_int_equal(meta_rename(m, a, "sub", b, "full", 0), -ENOTEMPTY);
+	uint64_t empty = mk(m, b, "empty", S_IFDIR | 0755);
+	assert_int_equal(nlink_of(m, b), 4);
+	assert_int_equal(meta_rename(m, a, "sub", b, "empty", 0), 0);
+	assert_int_equal(nlink_of(m, empty), 0);
+	assert_int_equal(nlink_of(m, a), 2);
+	assert_int_equal(nlink_of(m, b), 4);
+	assert_int_equal(lookup_rc(m, b, "empty", &got), 0);
+	assert_int_equal(got, sub);
+	/* moving the directory keeps its parent link right: now it can't move into b's child */
+	assert_int_equal(meta_rename(m, META_ROOT_INO, "b", sub, "b", 0), -EINVAL);
+	/* renaming onto itself, or onto another name of the same inode, changes nothing */
+	assert_int_equal(meta_rename(m, b, "z", b, "z", 0), 0);
+	struct meta_inode in = {0};
+	assert_int_equal(meta_link(m, x, a, "x-again", &in), 0);
+	meta_inode_release(&in);
+	assert_int_equal(meta_rename(m, a, "x-again", b, "z", 0), 0);
+	assert_int_equal(lookup_rc(m, a, "x-again", NULL), 0);
+	assert_int_equal(nlink_of(m, x), 2);
+	assert_int_equal(meta_rename(m, b, "z", b, "q", META_RENAME_NOREPLACE | META_RENAME_EXCHANGE),
+			 -EINVAL);
+	assert_int_equal(meta_rename(m, b, "nope", b, "q", 0), -ENOENT);
+	reopen(f);
+	assert_int_equal(lookup_rc(f->m, b, "empty", &got), 0);
+	assert_int_equal(got, sub);
+	assert_int_equal(nlink_of(f->m, b), 4);
+}
+
+static void test_link(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	struct meta_inode in = {0};
+	uint64_t dir = mk(m, META_ROOT_INO, "d", S_IFDIR | 0755);
+	uint64_t file = mk(m, META_ROOT_INO, "f", S_IFREG | 0644);
+
+	assert_int_equal(meta_link(m, file, dir, "f2", &in), 0);
+	assert_int_equal(in.nlink, 2);
+	meta_inode_release(&in);
+	assert_int_equal(nlink_of(m, file), 2);
+	assert_int_equal(meta_link(m, file, dir, "f2", NULL), -EEXIST);
+	assert_int_equal(meta_link(m, dir, META_ROOT_INO, "d2", NULL), -EPERM);
+	assert_int_equal(meta_link(m, 12345, dir, "n", NULL), -ENOENT);
+	assert_int_equal(meta_unlink(m, META_ROOT_INO, "f"), 0);
+	assert_int_equal(nlink_of(m, file), 1);
+	assert_int_equal(meta_forget(m, file), 0);
+	assert_int_equal(lookup_rc(m, dir, "f2", NULL), 0);
+}
+
+static void test_setattr_content(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	struct meta_inode in = {0}, attr = {0};
+	uint64_t file = mk(m, META_ROOT_INO, "f", S_IFREG | 0644);
+	uint64_t dir = mk(m, META_ROOT_INO, "d", S_IFDIR | 0755);
+	struct meta_chunk ch[3];
+
+	for (int i = 0; i < 3; i++) {
+		memset(ch[i].key, i + 1, META_CHUNK_KEY);
+		ch[i].len = META_CHUNK_SIZE;
+	}
+	ch[2].len = 100;
+	assert_int_equal(meta_set_content(m, file, 2 * META_CHUNK_SIZE + 100, 0, ch, 3, &in), 0);
+	assert_int_equal(in.size, 2 * META_CHUNK_SIZE + 100);
+	assert_int_equal(meta_getattr(m, file, true, &in), 0);
+	assert_int_equal(in.nchunks, 3);
+	assert_int_equal(in.chunks[2].len, 100);
+	assert_int_equal(in.chunks[1].key[0], 2);
+	struct timespec before = in.ctime;
+	meta_inode_release(&in);
+
+	/* truncate down into the second chunk, then up again: a hole */
+	attr.size = META_CHUNK_SIZE + 10;
+	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), 0);
+	assert_int_equal(meta_getattr(m, file, true, &in), 0);
+	assert_int_equal(in.nchunks, 2);
+	assert_int_equal(in.chunks[1].len, 10);
+	meta_inode_release(&in);
+	attr.size = 5 * META_CHUNK_SIZE;
+	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), 0);
+	assert_int_equal(meta_getattr(m, file, true, &in), 0);
+	assert_int_equal(in.nchunks, 5);
+	assert_int_equal(in.chunks[1].len, 10);
+	for (int b = 0; b < META_CHUNK_KEY; b++)
+		assert_int_equal(in.chunks[4].key[b], 0);
+	assert_true(in.ctime.tv_sec > before.tv_sec ||
+		    (in.ctime.tv_sec == before.tv_sec && in.ctime.tv_nsec >= before.tv_nsec));
+	meta_inode_release(&in);
+	/* rewrite one chunk in the middle only */
+	memset(ch[0].key, 9, META_CHUNK_KEY);
+	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, 3, ch, 1, NULL), 0);
+	assert_int_equal(meta_getattr(m, file, true, &in), 0);
+	assert_int_equal(in.chunks[3].key[0], 9);
+	assert_int_equal(in.chunks[0].key[0], 1);
+	meta_inode_release(&in);
+	assert_int_equal(meta_set_content(m, file, 10, 3, ch, 1, NULL), -EFBIG);
+
+	/* chmod, chown, times with UTIME_NOW and explicit values */
+	attr.mode = 0600;
+	attr.uid = 33;
+	attr.gid = 34;
+	attr.atime.tv_sec = 1000;
+	attr.atime.tv_nsec = 123456789;
+	attr.mtime.tv_nsec = UTIME_NOW;
+	assert_int_equal(meta_setattr(m, file,
+				      META_SET_MODE | META_SET_UID | META_SET_GID | META_SET_ATIME |
+					      META_SET_MTIME,
+				      &attr, &in),
+			 0);
+	assert_int_equal(in.mode, S_IFREG | 0600);
+	assert_int_equal(in.uid, 33);
+	assert_int_equal(in.gid, 34);
+	assert_int_equal(in.atime.tv_sec, 1000);
+	assert_int_equal(in.atime.tv_nsec, 123456789);
+	assert_true(in.mtime.tv_sec > 1000000000);
+	meta_inode_release(&in);
+	assert_int_equal(meta_setattr(m, dir, META_SET_SIZE, &attr, NULL), -EISDIR);
+	assert_int_equal(meta_set_content(m, dir, 0, 0, NULL, 0, NULL), -EISDIR);
+	assert_int_equal(meta_setattr(m, 424242, META_SET_MODE, &attr, NULL), -ENOENT);
+	reopen(f);
+	assert_int_equal(meta_getattr(f->m, file, true, &in), 0);
+	assert_int_equal(in.atime.tv_nsec, 123456789);
+	assert_int_equal(in.chunks[3].key[0], 9);
+	meta_inode_release(&in);
+}
+
+struct listing {
+	int n;
+	int limit;
+	uint64_t last_pos;
+	char seen[20000];
+};
+
+static int collect(void *arg, const char *name, uint64_t ino, uint32_t type, uint64_t next)
+{
+	struct listing *l = arg;
+	int i;
+
+	(void)ino;
+	if (l->limit && l->n >= l->limit)
+		return 1;
+	assert_true(next > l->last_pos);
+	l->last_pos = next;
+	assert_true(S_ISREG(type));
+	assert_int_equal(sscanf(name, "file-%d", &i), 1);
+	assert_int_equal(l->seen[i], 0);
+	l->seen[i] = 1;
+	l->n++;
+	return 0;
+}
+
+static void test_readdir_large(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	uint64_t dir = mk(m, META_ROOT_INO, "big", S_IFDIR | 0755);
+	char name[64];
+	static struct listing l;
+
+	for (int i = 0; i < 20000; i++) {
+		sprintf(name, "file-%d", i);
+		assert_int_equal(meta_mknod(m, dir, name, S_IFREG | 0644, 0, 0, 0, NULL, NULL), 0);
+	}
+	for (int i = 0; i < 20000; i += 2) {
+		sprintf(name, "file-%d", i);
+		assert_int_equal(meta_unlink(m, dir, name), 0);
+	}
+	/* list in pages of 100, resuming from the last position each time */
+	memset(&l, 0, sizeof(l));
+	uint64_t pos = 0;
+	for (;;) {
+		int before = l.n;
+		l.limit = before + 100;
+		assert_true(meta_readdir(m, dir, pos, collect, &l) >= 0);
+		if (l.n == before)
+			break;
+		pos = l.last_pos;
+	}
+	assert_int_equal(l.n, 10000);
+	for (int i = 1; i < 20000; i += 2)
+		assert_int_equal(l.seen[i], 1);
+	assert_int_equal(meta_rmdir(m, META_ROOT_INO, "big"), -ENOTEMPTY);
+	struct meta_stats st;
+	assert_int_equal(meta_stats(m, &st), 0);
+	assert_int_equal(st.tombstones, 10000);
+	assert_true(st.entries >= 10001);
+	assert_int_equal(meta_readdir(m, 987654, 0, collect, &l), -ENOENT);
+}
+
+static void test_xattrs(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	uint64_t file = mk(m, META_ROOT_INO, "f", S_IFREG | 0644);
+	char buf[256], big[META_XATTR_SIZE_MAX + 1];
+
+	assert_int_equal(meta_getxattr(m, file, "user.a", buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(meta_setxattr(m, file, "user.a", "hello", 5, 0), 0);
+	assert_int_equal(meta_setxattr(m, file, "user.a", "x", 1, META_XATTR_CREATE), -EEXIST);
+	assert_int_equal(meta_setxattr(m, file, "user.b", "x", 1, META_XATTR_REPLACE), -ENODATA);
+	assert_int_equal(meta_setxattr(m, file, "user.b", "", 0, META_XATTR_CREATE), 0);
+	assert_int_equal(meta_getxattr(m, file, "user.a", NULL, 0), 5);
+	assert_int_equal(meta_getxattr(m, file, "user.a", buf, 2), -ERANGE);
+	assert_int_equal(meta_getxattr(m, file, "user.a", buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(meta_getxattr(m, file, "user.b", buf, sizeof(buf)), 0);
+	assert_int_equal(meta_listxattr(m, file, NULL, 0), 14);
+	assert_int_equal(meta_listxattr(m, file, buf, 5), -ERANGE);
+	assert_int_equal(meta_listxattr(m, file, buf, sizeof(buf)), 14);
+	assert_memory_equal(buf, "user.a\0user.b\0", 14);
+	memset(big, 'v', sizeof(big));
+	assert_int_equal(meta_setxattr(m, file, "user.big", big, sizeof(big), 0), -E2BIG);
+	assert_int_equal(meta_setxattr(m, file, "user.big", big, META_XATTR_SIZE_MAX, 0), 0);
+	assert_int_equal(meta_removexattr(m, file, "user.a"), 0);
+	assert_int_equal(meta_removexattr(m, file, "user.a"), -ENODATA);
+	assert_int_equal(meta_getxattr(m, file, "user.a", buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(meta_setxattr(m, file, "user.a", "again", 5, META_XATTR_CREATE), 0);
+	assert_int_equal(meta_setxattr(m, 55555, "user.a", "x", 1, 0), -ENOENT);
+	reopen(f);
+	assert_int_equal(meta_getxattr(f->m, file, "user.a", buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "again", 5);
+	assert_int_equal(meta_getxattr(f->m, file, "user.big", NULL, 0), META_XATTR_SIZE_MAX);
+	/* an unlinked file's xattrs go with it */
+	assert_int_equal(meta_unlink(f->m, META_ROOT_INO, "f"), 0);
+	assert_int_equal(meta_forget(f->m, file), 0);
+	assert_int_equal(meta_listxattr(f->m, file, NULL, 0), -ENOENT);
+	uint64_t other = mk(f->m, META_ROOT_INO, "g", S_IFREG | 0644);
+	assert_int_equal(meta_listxattr(f->m, other, NULL, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setgid_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_rmdir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setattr_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readdir_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
