@@ -20,6 +20,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 META_OBJ := $(META_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/%.o)
+FS_LIB_OBJ := $(filter-out $(BUILD)/fs/main.o,$(FS_OBJ))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit pytest asan fuzz run bench clean deps format
@@ -39,10 +40,13 @@ $(BUILD)/libstore.a: $(STORE_OBJ)
 $(BUILD)/libmeta.a: $(META_OBJ)
 	$(AR) rcs $@ $^
 
-PART_LIBS := $(BUILD)/libmeta.a $(BUILD)/libstore.a
+$(BUILD)/libfs.a: $(FS_LIB_OBJ)
+	$(AR) rcs $@ $^
 
-$(BUILD)/caskfs: $(FS_OBJ) $(PART_LIBS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(FS_OBJ) $(PART_LIBS) $(LIBS)
+PART_LIBS := $(BUILD)/libfs.a $(BUILD)/libmeta.a $(BUILD)/libstore.a
+
+$(BUILD)/caskfs: $(BUILD)/fs/main.o $(PART_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(BUILD)/fs/main.o $(PART_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(PART_LIBS) tests/unit/testutil.h
 	@mkdir -p $(dir $@)

@@ -1,0 +1,266 @@
+/*
+ * chunk - content-addressed chunks and the decompressed-chunk cache (see
+ * chunk_i.h). The cache is a small open hash table of entries on an LRU list,
+ * all under one mutex: a lookup is a copy of at most 1 MiB, which is what the
+ * caller would have done anyway.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "chunk_i.h"
+
+void fs_chunk_id(const void *data, size_t len, uint8_t id[META_CHUNK_KEY])
+{
+	XXH128_hash_t h = XXH3_128bits(data, len);
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(id, c.digest, META_CHUNK_KEY);
+}
+
+void fs_chunk_key(const uint8_t id[META_CHUNK_KEY], char key[FS_CHUNK_KEY_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	key[0] = 'c';
+	key[1] = '/';
+	for (int i = 0; i < META_CHUNK_KEY; i++) {
+		key[2 + 2 * i] = hex[id[i] >> 4];
+		key[3 + 2 * i] = hex[id[i] & 15];
+	}
+	key[FS_CHUNK_KEY_LEN] = '\0';
+}
+
+int fs_chunk_is_hole(const uint8_t id[META_CHUNK_KEY])
+{
+	for (int i = 0; i < META_CHUNK_KEY; i++)
+		if (id[i])
+			return 0;
+	return 1;
+}
+
+int fs_chunk_put(struct store *s, const void *data, size_t len, uint8_t id[META_CHUNK_KEY])
+{
+	char key[FS_CHUNK_KEY_LEN + 1];
+	struct store_meta m;
+
+	if (len == 0 || len > META_CHUNK_SIZE)
+		return -EINVAL;
+	fs_chunk_id(data, len, id);
+	fs_chunk_key(id, key);
+	if (store_stat(s, key, FS_CHUNK_KEY_LEN, &m) == 0 && m.size == len)
+		return 0; /* identical bytes are stored once */
+	return store_put(s, key, FS_CHUNK_KEY_LEN, data, len, NULL);
+}
+
+/* ---- the cache ---- */
+
+struct centry {
+	uint8_t id[META_CHUNK_KEY];
+	uint8_t *data;
+	size_t len;
+	struct centry *prev, *next; /* LRU list, most recent first */
+};
+
+struct fs_chunk_cache {
+	pthread_mutex_t mu;
+	size_t max_bytes, bytes;
+	struct centry **slots; /* open addressing on the id's first 8 bytes */
+	size_t cap, count;
+	struct centry *head, *tail;
+	uint64_t hits, misses;
+};
+
+static size_t slot_of(const struct fs_chunk_cache *c, const uint8_t *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id, 8);
+	return (size_t)h & (c->cap - 1);
+}
+
+static size_t find_slot(const struct fs_chunk_cache *c, const uint8_t *id)
+{
+	size_t i = slot_of(c, id);
+
+	while (c->slots[i] && memcmp(c->slots[i]->id, id, META_CHUNK_KEY) != 0)
+		i = (i + 1) & (c->cap - 1);
+	return i;
+}
+
+static void lru_unlink(struct fs_chunk_cache *c, struct centry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct fs_chunk_cache *c, struct centry *e)
+{
+	e->next = c->head;
+	e->prev = NULL;
+	if (c->head)
+		c->head->prev = e;
+	c->head = e;
+	if (!c->tail)
+		c->tail = e;
+}
+
+/* Removes e from the table (backward-shift deletion) and frees it. */
+static void evict(struct fs_chunk_cache *c, struct centry *e)
+{
+	size_t mask = c->cap - 1, i = find_slot(c, e->id), j = i;
+
+	c->slots[i] = NULL;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!c->slots[j])
+			break;
+		size_t k = slot_of(c, c->slots[j]->id);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			c->slots[i] = c->slots[j];
+			c->slots[j] = NULL;
+			i = j;
+		}
+	}
+	lru_unlink(c, e);
+	c->bytes -= e->len;
+	c->count--;
+	free(e->data);
+	free(e);
+}
+
+int fs_chunk_cache_new(size_t max_bytes, struct fs_chunk_cache **out)
+{
+	struct fs_chunk_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->max_bytes = max_bytes;
+	/* room for max_bytes of 4 KiB chunks at half load */
+	c->cap = 64;
+	while (c->cap < max_bytes / 2048)
+		c->cap *= 2;
+	c->slots = calloc(c->cap, sizeof(*c->slots));
+	if (!c->slots) {
+		free(c);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	*out = c;
+	return 0;
+}
+
+void fs_chunk_cache_free(struct fs_chunk_cache *c)
+{
+	if (!c)
+		return;
+	while (c->head)
+		evict(c, c->head);
+	free(c->slots);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+void fs_chunk_cache_stats(struct fs_chunk_cache *c, struct fs_chunk_cache_stats *st)
+{
+	pthread_mutex_lock(&c->mu);
+	st->hits = c->hits;
+	st->misses = c->misses;
+	st->bytes = c->bytes;
+	st->entries = c->count;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Copies a cached chunk into buf: its length, -ENOENT when absent, -ERANGE. */
+static ssize_t cache_get(struct fs_chunk_cache *c, const uint8_t *id, void *buf, size_t cap)
+{
+	ssize_t rc = -ENOENT;
+
+	pthread_mutex_lock(&c->mu);
+	struct centry *e = c->slots[find_slot(c, id)];
+	if (e) {
+		rc = e->len > cap ? -ERANGE : (ssize_t)e->len;
+		if (rc >= 0)
+			memcpy(buf, e->data, e->len);
+		lru_unlink(c, e);
+		lru_push(c, e);
+		c->hits++;
+	} else {
+		c->misses++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+static void cache_add(struct fs_chunk_cache *c, const uint8_t *id, const void *data, size_t len)
+{
+	struct centry *e;
+
+	if (len > c->max_bytes)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->data = malloc(len ? len : 1))) {
+		free(e);
+		return; /* a cache may forget */
+	}
+	memcpy(e->id, id, META_CHUNK_KEY);
+	memcpy(e->data, data, len);
+	e->len = len;
+	pthread_mutex_lock(&c->mu);
+	size_t i = find_slot(c, id);
+	if (c->slots[i]) {
+		pthread_mutex_unlock(&c->mu);
+		free(e->data);
+		free(e);
+		return;
+	}
+	while (c->tail && (c->bytes + len > c->max_bytes || c->count + 1 > c->cap / 2))
+		evict(c, c->tail);
+	i = find_slot(c, id);
+	c->slots[i] = e;
+	lru_push(c, e);
+	c->bytes += len;
+	c->count++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct store *s,
+		      const uint8_t id[META_CHUNK_KEY], void *buf, size_t cap)
+{
+	char key[FS_CHUNK_KEY_LEN + 1];
+	uint8_t check[META_CHUNK_KEY];
+	struct store_meta m;
+	size_t len;
+	ssize_t rc;
+
+	if (cache && cache->max_bytes) {
+		rc = cache_get(cache, id, buf, cap);
+		if (rc != -ENOENT)
+			return rc;
+	}
+	fs_chunk_key(id, key);
+	rc = store_read(s, key, FS_CHUNK_KEY_LEN, buf, cap, &len, &m);
+	if (rc < 0)
+		return rc;
+	fs_chunk_id(buf, len, check);
+	if (memcmp(check, id, META_CHUNK_KEY) != 0) {
+		fprintf(stderr, "caskfs: chunk %s: the stored bytes do not hash to its id\n", key);
+		return -EBADMSG;
+	}
+	if (cache && cache->max_bytes && m.compressed)
+		cache_add(cache, id, buf, len);
+	return (ssize_t)len;
+}

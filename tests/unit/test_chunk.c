@@ -1,0 +1,154 @@
+/*
+ * test_chunk - content-addressed chunks: ids and keys, round trips, storing
+ * identical bytes once, refusing bytes that do not hash to their id, and the
+ * decompressed-chunk cache (only compressed chunks, LRU, bounded).
+ */
+#include <errno.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "testutil.h"
+#include "fs/chunk_i.h"
+
+struct fixture {
+	char *dir;
+	struct store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_options o;
+
+	f->dir = tu_tmpdir();
+	tu_options(&o, NULL);
+	assert_int_equal(store_open(f->dir, &o, &f->s), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->s);
+	tu_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void test_id_and_key(void **state)
+{
+	(void)state;
+	uint8_t id[META_CHUNK_KEY], zero[META_CHUNK_KEY] = {0};
+	char key[FS_CHUNK_KEY_LEN + 1], want[64];
+	XXH128_hash_t h = XXH3_128bits("hello", 5);
+
+	fs_chunk_id("hello", 5, id);
+	fs_chunk_key(id, key);
+	snprintf(want, sizeof(want), "c/%016llx%016llx", (unsigned long long)h.high64,
+		 (unsigned long long)h.low64);
+	assert_string_equal(key, want);
+	assert_int_equal(strlen(key), FS_CHUNK_KEY_LEN);
+	assert_false(fs_chunk_is_hole(id));
+	assert_true(fs_chunk_is_hole(zero));
+}
+
+static void test_roundtrip_dedup(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t data[META_CHUNK_SIZE], back[META_CHUNK_SIZE];
+	static const size_t sizes[] = {1, 4096, 65537, META_CHUNK_SIZE};
+	uint8_t id[META_CHUNK_KEY];
+	struct store_stats before, after;
+
+	for (size_t i = 0; i < 4; i++) {
+		tu_fill(data, sizes[i], i);
+		assert_int_equal(fs_chunk_put(f->s, data, sizes[i], id), 0);
+		assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)), (ssize_t)sizes[i]);
+		assert_memory_equal(back, data, sizes[i]);
+		store_stats(f->s, &before);
+		assert_int_equal(fs_chunk_put(f->s, data, sizes[i], id), 0);
+		store_stats(f->s, &after);
+		assert_int_equal(after.appended, before.appended); /* stored once */
+	}
+	assert_int_equal(fs_chunk_read(NULL, f->s, id, back, 10), -ERANGE);
+	assert_int_equal(fs_chunk_put(f->s, data, 0, id), -EINVAL);
+	assert_int_equal(fs_chunk_put(f->s, data, META_CHUNK_SIZE + 1, id), -EINVAL);
+	memset(id, 0x5a, sizeof(id));
+	assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)), -ENOENT);
+}
+
+static void test_wrong_bytes_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t id[META_CHUNK_KEY], back[64];
+	char key[FS_CHUNK_KEY_LEN + 1];
+
+	/* the store holds other bytes under this chunk's key */
+	fs_chunk_id("the real bytes", 14, id);
+	fs_chunk_key(id, key);
+	assert_int_equal(store_put(f->s, key, FS_CHUNK_KEY_LEN, "other bytes!!!", 14, NULL), 0);
+	assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)), -EBADMSG);
+}
+
+static void test_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct fs_chunk_cache *c;
+	struct fs_chunk_cache_stats st;
+	static uint8_t text[20][8192], photo[8192], back[8192];
+	uint8_t ids[20][META_CHUNK_KEY], pid[META_CHUNK_KEY];
+
+	assert_int_equal(fs_chunk_cache_new(5 * 8192, &c), 0);
+	for (int i = 0; i < 20; i++) {
+		memset(text[i], 'a' + i, sizeof(text[i]));
+		snprintf((char *)text[i], 32, "chunk %d", i);
+		assert_int_equal(fs_chunk_put(f->s, text[i], sizeof(text[i]), ids[i]), 0);
+	}
+	tu_fill(photo, sizeof(photo), 99);
+	assert_int_equal(fs_chunk_put(f->s, photo, sizeof(photo), pid), 0);
+
+	/* an incompressible chunk is not cached: its read is a copy already */
+	assert_int_equal(fs_chunk_read(c, f->s, pid, back, sizeof(back)), (ssize_t)sizeof(photo));
+	fs_chunk_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	/* compressed ones are, and hit on the second read */
+	assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
+	assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
+	assert_memory_equal(back, text[0], 8192);
+	fs_chunk_cache_stats(c, &st);
+	assert_int_equal(st.hits, 1);
+	assert_int_equal(st.entries, 1);
+	/* bounded: 20 chunks through a cache of 5; the most recent stay */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 20; i++) {
+			assert_int_equal(fs_chunk_read(c, f->s, ids[i], back, sizeof(back)), 8192);
+			assert_memory_equal(back, text[i], 8192);
+			/* keep chunk 0 hot */
+			assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
+		}
+	}
+	fs_chunk_cache_stats(c, &st);
+	assert_true(st.bytes <= 5 * 8192);
+	assert_true(st.entries <= 5);
+	uint64_t hits = st.hits;
+	assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
+	assert_int_equal(fs_chunk_read(c, f->s, ids[19], back, sizeof(back)), 8192);
+	fs_chunk_cache_stats(c, &st);
+	assert_int_equal(st.hits, hits + 2);
+	assert_int_equal(fs_chunk_read(c, f->s, ids[19], back, 100), -ERANGE);
+	fs_chunk_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_id_and_key),
+		cmocka_unit_test_setup_teardown(test_roundtrip_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_bytes_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
