@@ -8,9 +8,11 @@ PYTHON ?= /usr/bin/python3
 BUILD ?= build
 
 WARN := -Wall -Wextra -Werror -Wmissing-prototypes
-ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(CPPFLAGS)
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
+ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(FUSE_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(CFLAGS)
-LIBS := -llmdb -lxxhash -lzstd -lm -pthread
+LIBS := $(FUSE_LIBS) -llmdb -lxxhash -lzstd -lm -pthread
 
 STORE_SRC := $(wildcard store/*.c)
 META_SRC := $(wildcard meta/*.c)

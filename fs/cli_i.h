@@ -6,6 +6,8 @@
 #ifndef CASKFS_FS_CLI_I_H
 #define CASKFS_FS_CLI_I_H
 
+#include <stdbool.h>
+
 #include "../store/store.h"
 
 /* Exit statuses shared by the subcommands. */
@@ -28,5 +30,16 @@ struct kv_args {
 };
 
 int cli_kv(const struct kv_args *a);
+
+struct mount_args {
+	const char *data_dir;
+	const char *mountpoint;
+	bool foreground;
+	const char *options; /* extra -o options for FUSE, or NULL */
+	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
+	struct store_options store;
+};
+
+int cli_mount(const struct mount_args *a);
 
 #endif

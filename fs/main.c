@@ -17,6 +17,7 @@ static const char usage_main[] =
 	"usage: caskfs COMMAND [ARGS...]\n"
 	"\n"
 	"commands:\n"
+	"  mount DATA_DIR MOUNTPOINT             serve DATA_DIR as a filesystem\n"
 	"  kv DATA_DIR get|put|del|ls|stat ...   object access for scripts\n"
 	"\n"
 	"Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
@@ -37,6 +38,23 @@ static const char usage_kv[] =
 	"\n"
 	"Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
 	"3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
+
+static const char usage_mount[] =
+	"usage: caskfs mount [OPTIONS] DATA_DIR MOUNTPOINT\n"
+	"\n"
+	"Serves DATA_DIR (created when missing) as a filesystem on MOUNTPOINT, in the\n"
+	"background unless -f. Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
+	"\n"
+	"options:\n"
+	"  -f, --foreground           stay in the foreground, messages to stderr\n"
+	"  -o OPT[,OPT...]            more FUSE mount options\n"
+	"  --sync always|batch|none   durability of the log (default batch)\n"
+	"  --node-id N                this node's id, 1 to 65535 (default 1)\n"
+	"  --log FILE                 where the background daemon writes messages\n"
+	"  -h, --help                 this text\n"
+	"\n"
+	"Exit status: 0 mounted (or, with -f, unmounted cleanly), 2 bad usage,\n"
+	"3 DATA_DIR in use, the mountpoint busy, or another error.\n";
 
 static void die_usage(const char *text, const char *fmt, const char *arg)
 {
@@ -129,6 +147,56 @@ static int main_kv(int argc, char **argv)
 	return cli_kv(&a);
 }
 
+static int main_mount(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"foreground", no_argument, NULL, 'f'},
+		{"sync", required_argument, NULL, 's'},
+		{"node-id", required_argument, NULL, 'n'},
+		{"log", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct mount_args a = {0};
+	int c;
+
+	store_options_init(&a.store);
+	while ((c = getopt_long(argc, argv, "+fo:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			a.foreground = true;
+			break;
+		case 'o':
+			a.options = optarg;
+			break;
+		case 's':
+			if (store_sync_mode_parse(optarg, &a.store.sync) < 0)
+				die_usage(usage_mount, "unknown sync mode '%s'", optarg);
+			break;
+		case 'n': {
+			unsigned long long v = parse_number(optarg, "bad node id '%s'", usage_mount);
+			if (v == 0 || v > 0xFFFF)
+				die_usage(usage_mount, "bad node id '%s'", optarg);
+			a.store.node_id = (uint32_t)v;
+			break;
+		}
+		case 'l':
+			a.log_file = optarg;
+			break;
+		case 'h':
+			fputs(usage_mount, stdout);
+			return CLI_OK;
+		default:
+			die_usage(usage_mount, NULL, NULL);
+		}
+	}
+	if (argc - optind != 2)
+		die_usage(usage_mount, "%s", "mount needs DATA_DIR and MOUNTPOINT");
+	a.data_dir = argv[optind];
+	a.mountpoint = argv[optind + 1];
+	return cli_mount(&a);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -143,6 +211,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "kv") == 0)
 		return main_kv(argc - 1, argv + 1);
+	if (strcmp(argv[1], "mount") == 0)
+		return main_mount(argc - 1, argv + 1);
 	die_usage(usage_main, "unknown command '%s'", argv[1]);
 	return CLI_USAGE;
 }

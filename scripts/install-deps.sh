@@ -10,6 +10,7 @@ PKGS=(
 	libfuse3-dev fuse3
 	libcmocka-dev
 	python3 python3-pytest
+	rsync
 	librocksdb-dev
 )
 

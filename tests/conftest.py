@@ -25,3 +25,70 @@ def run(caskfs_bin):
                               capture_output=True, timeout=timeout)
 
     return _run
+
+
+class Mount:
+    """A caskfs mount in the foreground (so its PID is known), for one test."""
+
+    def __init__(self, caskfs_bin, data_dir, mountpoint, extra=()):
+        self.bin = caskfs_bin
+        self.data = data_dir
+        self.path = mountpoint
+        self.extra = list(extra)
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        import time
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.log = open(str(self.data) + ".log", "ab")
+        self.proc = subprocess.Popen([self.bin, "mount", "-f", *self.extra, str(self.data),
+                                      str(self.path)], stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"caskfs mount exited with {self.proc.returncode}: "
+                                   + open(str(self.data) + ".log").read())
+            if time.time() > deadline:
+                raise RuntimeError("caskfs mount did not come up in 20 s")
+            time.sleep(0.02)
+        return self
+
+    def stop(self):
+        """Unmounts (lazily if it must) and waits for the daemon; kills it by PID last."""
+        if self.proc is None:
+            return
+        if os.path.ismount(self.path):
+            r = subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True)
+            if r.returncode != 0:
+                subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def kill9(self):
+        import signal
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
+        self.proc = None
+        self.log.close()
+
+
+@pytest.fixture
+def mount(caskfs_bin, tmp_path):
+    """mount() -> a started Mount on tmp_path/data at tmp_path/mnt; always unmounted."""
+    started = []
+
+    def _mount(data=None, mnt=None, extra=()):
+        m = Mount(caskfs_bin, data or tmp_path / "data", mnt or tmp_path / "mnt", extra)
+        started.append(m)
+        return m.start()
+
+    yield _mount
+    for m in started:
+        m.stop()

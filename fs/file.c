@@ -1,0 +1,355 @@
+/*
+ * file - what an open file holds between its writes and their commit. Writes
+ * land in 1 MiB chunk buffers; a buffer that fills is stored at once as a
+ * chunk (so a large sequential write holds one buffer), and flush, fsync and
+ * release store the rest and then commit size and chunk grid in one namespace
+ * transaction: chunks before the metadata that names them. A reader of the
+ * file sees the old content or the new, never a mix, and reads through the
+ * same state see writes that are not committed yet.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_i.h"
+
+/* Past this many dirty chunks, they are stored before taking more. */
+#define MAX_DIRTY 16
+
+static uint32_t slots_for(uint64_t size)
+{
+	return (uint32_t)((size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
+}
+
+/* Resizes the grid to cover size (new slots are holes, the last is clipped). */
+static int grid_fit(struct fs_file *f, uint64_t size)
+{
+	uint32_t n = slots_for(size);
+
+	if (n > f->ngrid) {
+		struct meta_chunk *g = realloc(f->grid, (size_t)n * sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		memset(g + f->ngrid, 0, (size_t)(n - f->ngrid) * sizeof(*g));
+		f->grid = g;
+	}
+	f->ngrid = n;
+	if (n) {
+		uint64_t last = size - (uint64_t)(n - 1) * META_CHUNK_SIZE;
+		if (f->grid[n - 1].len > last)
+			f->grid[n - 1].len = (uint32_t)last;
+	}
+	return 0;
+}
+
+static int load_state(struct fs *fs, struct fs_file *f)
+{
+	struct meta_inode in = {0};
+	int rc = meta_getattr(fs->meta, f->ino, true, &in);
+
+	if (rc)
+		return rc;
+	f->size = in.size;
+	f->grid = in.chunks;
+	f->ngrid = in.nchunks;
+	in.chunks = NULL;
+	meta_inode_release(&in);
+	return grid_fit(f, f->size);
+}
+
+bool fs_file_peek_size(struct fs *fs, uint64_t ino, uint64_t *size)
+{
+	struct fs_file *f;
+
+	pthread_mutex_lock(&fs->files_mu);
+	for (f = fs->files; f && f->ino != ino; f = f->next)
+		;
+	if (f) {
+		pthread_mutex_lock(&f->mu);
+		*size = f->size;
+		pthread_mutex_unlock(&f->mu);
+	}
+	pthread_mutex_unlock(&fs->files_mu);
+	return f != NULL;
+}
+
+int fs_file_open(struct fs *fs, uint64_t ino, struct fs_file **out)
+{
+	struct fs_file *f;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->files_mu);
+	for (f = fs->files; f && f->ino != ino; f = f->next)
+		;
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			rc = -ENOMEM;
+		} else {
+			f->ino = ino;
+			pthread_mutex_init(&f->mu, NULL);
+			rc = load_state(fs, f);
+			if (rc) {
+				free(f->grid);
+				free(f);
+			} else {
+				f->next = fs->files;
+				fs->files = f;
+			}
+		}
+	}
+	if (rc == 0) {
+		f->opens++;
+		*out = f;
+	}
+	pthread_mutex_unlock(&fs->files_mu);
+	return rc;
+}
+
+static struct fs_dirty *dirty_find(struct fs_file *f, uint32_t idx)
+{
+	for (uint32_t i = 0; i < f->ndirty; i++)
+		if (f->dirty[i].idx == idx)
+			return &f->dirty[i];
+	return NULL;
+}
+
+/* Reads chunk slot idx of the committed-or-stored grid into buf (zeros past
+ * its length); returns the slot's valid length within the file, or -errno. */
+static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t *buf)
+{
+	uint64_t in_file = f->size - (uint64_t)idx * META_CHUNK_SIZE;
+	uint32_t valid = in_file > META_CHUNK_SIZE ? META_CHUNK_SIZE : (uint32_t)in_file;
+	ssize_t got = 0;
+
+	if (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key) && f->grid[idx].len) {
+		got = fs_chunk_read(fs->cache, fs->store, f->grid[idx].key, buf, META_CHUNK_SIZE);
+		if (got < 0)
+			return got;
+		/* a truncated slot keeps its chunk; bytes past its length read as zeros */
+		if (got > (ssize_t)f->grid[idx].len)
+			got = f->grid[idx].len;
+	}
+	memset(buf + got, 0, META_CHUNK_SIZE - (size_t)got);
+	return valid;
+}
+
+/* Stores one dirty chunk and points the grid at it; the buffer is freed. */
+static int store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
+{
+	uint8_t id[META_CHUNK_KEY];
+	int rc = fs_chunk_put(fs->store, d->buf, d->len, id);
+
+	if (rc < 0) {
+		f->error = rc;
+		return rc;
+	}
+	rc = grid_fit(f, f->size > (uint64_t)d->idx * META_CHUNK_SIZE + d->len
+				 ? f->size
+				 : (uint64_t)d->idx * META_CHUNK_SIZE + d->len);
+	if (rc)
+		return rc;
+	memcpy(f->grid[d->idx].key, id, META_CHUNK_KEY);
+	f->grid[d->idx].len = d->len;
+	if (f->rvalid && f->ridx == d->idx)
+		f->rvalid = false;
+	free(d->buf);
+	*d = f->dirty[--f->ndirty];
+	return 0;
+}
+
+static int store_all(struct fs *fs, struct fs_file *f)
+{
+	int rc = 0;
+
+	while (f->ndirty && rc == 0)
+		rc = store_dirty(fs, f, &f->dirty[f->ndirty - 1]);
+	return rc;
+}
+
+static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx, int *err)
+{
+	struct fs_dirty *d = dirty_find(f, idx);
+	ssize_t valid;
+
+	if (d)
+		return d;
+	if (f->ndirty >= MAX_DIRTY && (*err = store_all(fs, f)) < 0)
+		return NULL;
+	if (f->ndirty == f->capdirty) {
+		uint32_t cap = f->capdirty ? f->capdirty * 2 : 4;
+		struct fs_dirty *n = realloc(f->dirty, cap * sizeof(*n));
+		if (!n) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		f->dirty = n;
+		f->capdirty = cap;
+	}
+	d = &f->dirty[f->ndirty];
+	d->idx = idx;
+	d->buf = malloc(META_CHUNK_SIZE);
+	if (!d->buf) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	valid = (uint64_t)idx * META_CHUNK_SIZE < f->size ? read_slot(fs, f, idx, d->buf) : 0;
+	if (valid < 0) {
+		free(d->buf);
+		*err = (int)valid;
+		return NULL;
+	}
+	if ((uint64_t)idx * META_CHUNK_SIZE >= f->size)
+		memset(d->buf, 0, META_CHUNK_SIZE);
+	d->len = (uint32_t)valid;
+	f->ndirty++;
+	return d;
+}
+
+ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+	int err = 0;
+
+	if (off + n > (uint64_t)UINT32_MAX * META_CHUNK_SIZE)
+		return -EFBIG;
+	pthread_mutex_lock(&f->mu);
+	while (done < n) {
+		uint32_t idx = (uint32_t)(off / META_CHUNK_SIZE);
+		uint32_t in = (uint32_t)(off % META_CHUNK_SIZE);
+		size_t take = n - done < META_CHUNK_SIZE - in ? n - done : META_CHUNK_SIZE - in;
+		struct fs_dirty *d = dirty_get(fs, f, idx, &err);
+
+		if (!d)
+			break;
+		memcpy(d->buf + in, p + done, take);
+		if (in + take > d->len)
+			d->len = (uint32_t)(in + take);
+		if (f->rvalid && f->ridx == idx)
+			f->rvalid = false;
+		done += take;
+		off += take;
+		if (off > f->size)
+			f->size = off;
+		f->changed = true;
+		if (d->len == META_CHUNK_SIZE && in + take == META_CHUNK_SIZE) {
+			/* a full chunk is cut and stored as it fills */
+			err = store_dirty(fs, f, d);
+			if (err)
+				break;
+		}
+	}
+	if (err == 0)
+		err = grid_fit(f, f->size);
+	pthread_mutex_unlock(&f->mu);
+	return done ? (ssize_t)done : err;
+}
+
+ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+	ssize_t rc = 0;
+
+	pthread_mutex_lock(&f->mu);
+	if (off >= f->size) {
+		pthread_mutex_unlock(&f->mu);
+		return 0;
+	}
+	if (n > f->size - off)
+		n = (size_t)(f->size - off);
+	while (done < n) {
+		uint32_t idx = (uint32_t)(off / META_CHUNK_SIZE);
+		uint32_t in = (uint32_t)(off % META_CHUNK_SIZE);
+		size_t take = n - done < META_CHUNK_SIZE - in ? n - done : META_CHUNK_SIZE - in;
+		struct fs_dirty *d = dirty_find(f, idx);
+
+		if (d) {
+			memcpy(p + done, d->buf + in, take);
+		} else {
+			if (!f->rvalid || f->ridx != idx) {
+				if (!f->rbuf && !(f->rbuf = malloc(META_CHUNK_SIZE))) {
+					rc = -ENOMEM;
+					break;
+				}
+				rc = read_slot(fs, f, idx, f->rbuf);
+				if (rc < 0)
+					break;
+				f->ridx = idx;
+				f->rvalid = true;
+			}
+			memcpy(p + done, f->rbuf + in, take);
+		}
+		done += take;
+		off += take;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return done ? (ssize_t)done : rc;
+}
+
+static int commit_locked(struct fs *fs, struct fs_file *f)
+{
+	int rc = store_all(fs, f);
+
+	if (rc == 0 && f->error) {
+		rc = f->error;
+		f->error = 0;
+	}
+	if (rc == 0 && f->changed) {
+		rc = meta_set_content(fs->meta, f->ino, f->size, 0, f->grid, f->ngrid, NULL);
+		if (rc == 0)
+			f->changed = false;
+	}
+	return rc;
+}
+
+int fs_file_commit(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&f->mu);
+	int rc = commit_locked(fs, f);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out)
+{
+	struct meta_inode attr = {.size = size};
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	rc = commit_locked(fs, f);
+	if (rc == 0)
+		rc = meta_setattr(fs->meta, f->ino, META_SET_SIZE, &attr, out);
+	if (rc == 0) {
+		free(f->grid);
+		f->grid = NULL;
+		f->ngrid = 0;
+		f->rvalid = false;
+		rc = load_state(fs, f);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+int fs_file_close(struct fs *fs, struct fs_file *f)
+{
+	int rc = fs_file_commit(fs, f);
+
+	pthread_mutex_lock(&fs->files_mu);
+	if (--f->opens == 0) {
+		struct fs_file **pp = &fs->files;
+		while (*pp != f)
+			pp = &(*pp)->next;
+		*pp = f->next;
+		for (uint32_t i = 0; i < f->ndirty; i++)
+			free(f->dirty[i].buf);
+		free(f->dirty);
+		free(f->grid);
+		free(f->rbuf);
+		pthread_mutex_destroy(&f->mu);
+		free(f);
+	}
+	pthread_mutex_unlock(&fs->files_mu);
+	return rc;
+}

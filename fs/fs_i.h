@@ -1,0 +1,69 @@
+/*
+ * fs_i.h - the FUSE daemon's shared state: the node's store and namespace,
+ * the chunk cache, and the open-file states (one per inode with open handles,
+ * shared by all its handles, holding writes not yet committed).
+ */
+#ifndef CASKFS_FS_FS_I_H
+#define CASKFS_FS_FS_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "chunk_i.h"
+#include "meta/meta.h"
+#include "store/store.h"
+
+/* A chunk written but not yet stored: META_CHUNK_SIZE bytes, len of them valid. */
+struct fs_dirty {
+	uint32_t idx;
+	uint32_t len;
+	uint8_t *buf;
+};
+
+struct fs_file {
+	uint64_t ino;
+	int opens;	       /* protected by fs->files_mu */
+	struct fs_file *next;  /* protected by fs->files_mu */
+	pthread_mutex_t mu;    /* protects everything below */
+	uint64_t size;	       /* including writes not yet committed */
+	struct meta_chunk *grid; /* the grid as it will be committed */
+	uint32_t ngrid;
+	struct fs_dirty *dirty;
+	uint32_t ndirty, capdirty;
+	bool changed; /* size or grid differ from the namespace */
+	int error;    /* a chunk that could not be stored, reported at the next flush */
+	/* the last chunk read, so small reads of one chunk fetch it once */
+	uint8_t *rbuf;
+	uint32_t ridx, rlen;
+	bool rvalid;
+};
+
+struct fs {
+	const char *data_dir;
+	struct store *store;
+	struct meta *meta;
+	struct fs_chunk_cache *cache;
+	pthread_mutex_t files_mu;
+	struct fs_file *files; /* protected by files_mu */
+	double timeout;	       /* attribute and entry timeout, seconds */
+};
+
+/* file.c */
+/* Finds or creates the open state of ino and counts one more open. */
+int fs_file_open(struct fs *fs, uint64_t ino, struct fs_file **out);
+/* Commits and drops one open; the state goes with the last. Returns the
+ * commit's error. */
+int fs_file_close(struct fs *fs, struct fs_file *f);
+/* The size of ino including writes not committed yet, when it is open:
+ * returns true and fills *size; false when ino has no open state. */
+bool fs_file_peek_size(struct fs *fs, uint64_t ino, uint64_t *size);
+ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off);
+ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off);
+/* Stores every written chunk and commits size and grid in one transaction. */
+int fs_file_commit(struct fs *fs, struct fs_file *f);
+/* Truncates or extends an open file: commit, then the namespace, then the state. */
+int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * mount - `caskfs mount DATA_DIR MOUNTPOINT`: opens the node's store and
+ * namespace and serves them through FUSE until unmounted or signalled. Unless
+ * -f, it forks first (the store's threads must live in the daemon) and the
+ * parent waits on a pipe, so a busy mountpoint or a locked DATA_DIR still ends
+ * the command with a message and a non-zero status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli_i.h"
+#include "fs_i.h"
+#include "ops_i.h"
+
+#define CACHE_BYTES (64u << 20)
+
+/* Is path (resolved) a mount point already? */
+static bool is_mounted(const char *path)
+{
+	char real[PATH_MAX], line[8192];
+	FILE *f;
+	bool found = false;
+
+	if (!realpath(path, real))
+		return false;
+	f = fopen("/proc/self/mountinfo", "r");
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX];
+		/* fields: id parent major:minor root mountpoint ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && strcmp(mnt, real) == 0)
+			found = true;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Tells the waiting parent how setup ended, then detaches from the terminal. */
+static void report(int fd, int status, const char *log_file)
+{
+	unsigned char b = (unsigned char)status;
+	int null;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &b, 1) != 1)
+		perror("caskfs mount: cannot signal the parent");
+	close(fd);
+	if (status != 0)
+		return;
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (!log_file)
+			dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (log_file) {
+		int lf = open(log_file, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (lf >= 0) {
+			dup2(lf, STDERR_FILENO);
+			close(lf);
+		}
+	}
+}
+
+static int wait_for_child(int fd, pid_t pid)
+{
+	unsigned char b = CLI_IO;
+	ssize_t n;
+
+	do {
+		n = read(fd, &b, 1);
+	} while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n != 1) {
+		int st;
+		waitpid(pid, &st, 0);
+		fprintf(stderr, "caskfs mount: the daemon ended during start-up\n");
+		return CLI_IO;
+	}
+	if (b != 0)
+		waitpid(pid, NULL, 0);
+	return b;
+}
+
+static int serve(const struct mount_args *a, int ready_fd)
+{
+	struct fs fs = {.data_dir = a->data_dir, .timeout = 1.0};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 10};
+	struct fuse_session *se = NULL;
+	char opts[2048];
+	int rc, status = CLI_IO;
+
+	pthread_mutex_init(&fs.files_mu, NULL);
+	rc = store_open(a->data_dir, &a->store, &fs.store);
+	if (rc < 0) {
+		if (rc != -EBUSY)
+			fprintf(stderr, "caskfs mount: cannot open %s: %s\n", a->data_dir,
+				strerror(-rc));
+		goto out;
+	}
+	rc = meta_open(a->data_dir, a->store.node_id, store_clock(fs.store), &fs.meta);
+	if (rc == 0)
+		rc = fs_chunk_cache_new(CACHE_BYTES, &fs.cache);
+	if (rc < 0) {
+		fprintf(stderr, "caskfs mount: cannot open the namespace in %s: %s\n", a->data_dir,
+			strerror(-rc));
+		goto out;
+	}
+	snprintf(opts, sizeof(opts), "fsname=caskfs:%s,subtype=caskfs,default_permissions%s%s%s",
+		 a->data_dir, geteuid() == 0 ? ",allow_other" : "", a->options ? "," : "",
+		 a->options ? a->options : "");
+	if (fuse_opt_add_arg(&args, "caskfs") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, opts)) {
+		fprintf(stderr, "caskfs mount: out of memory\n");
+		goto out;
+	}
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!se) {
+		fprintf(stderr, "caskfs mount: bad FUSE options '%s'\n", opts);
+		status = CLI_USAGE;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, a->mountpoint) != 0) {
+		fprintf(stderr, "caskfs mount: cannot mount on %s\n", a->mountpoint);
+		goto out;
+	}
+	fprintf(stderr,
+		"caskfs: %s mounted on %s (node %u, one node: N=1 W=1 R=1, sync %s)\n",
+		a->data_dir, a->mountpoint, a->store.node_id, store_sync_mode_name(a->store.sync));
+	report(ready_fd, 0, a->log_file);
+	ready_fd = -1;
+	rc = fuse_session_loop_mt(se, &loop);
+	fuse_session_unmount(se);
+	status = rc == 0 ? CLI_OK : CLI_IO;
+out:
+	if (se) {
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	fuse_opt_free_args(&args);
+	fs_chunk_cache_free(fs.cache);
+	if (fs.meta && meta_sync(fs.meta) < 0)
+		status = CLI_IO;
+	meta_close(fs.meta);
+	if (store_close(fs.store) < 0)
+		status = CLI_IO;
+	report(ready_fd, status ? status : CLI_IO, NULL);
+	return status;
+}
+
+int cli_mount(const struct mount_args *a)
+{
+	struct stat st;
+	int p[2];
+	pid_t pid;
+
+	if (stat(a->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "caskfs mount: %s is not a directory\n", a->mountpoint);
+		return CLI_USAGE;
+	}
+	if (is_mounted(a->mountpoint)) {
+		fprintf(stderr, "caskfs mount: %s is busy: something is mounted there already\n",
+			a->mountpoint);
+		return CLI_IO;
+	}
+	if (a->foreground)
+		return serve(a, -1);
+	if (pipe(p) < 0) {
+		perror("caskfs mount: pipe");
+		return CLI_IO;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("caskfs mount: fork");
+		return CLI_IO;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		return wait_for_child(p[0], pid);
+	}
+	close(p[0]);
+	setsid();
+	exit(serve(a, p[1]));
+}

@@ -1,0 +1,534 @@
+/*
+ * ops - the FUSE low-level operations. Each request is a do_x() that returns
+ * 0 or a negative errno and fills what the reply needs; the wrapper sends
+ * exactly one fuse_reply_* for it. Names and attributes come from the
+ * namespace (meta/), bytes from open-file states (file.c) over chunks.
+ */
+#define FUSE_USE_VERSION 34
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h> /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <sys/statvfs.h>
+
+#include "fs_i.h"
+#include "ops_i.h"
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
+{
+	uint64_t size;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_mode = in->mode;
+	st->st_nlink = in->nlink;
+	st->st_uid = in->uid;
+	st->st_gid = in->gid;
+	st->st_rdev = in->rdev;
+	st->st_size = (off_t)in->size;
+	if (S_ISREG(in->mode) && fs_file_peek_size(fs, in->ino, &size))
+		st->st_size = (off_t)size;
+	st->st_blksize = META_CHUNK_SIZE;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_atim = in->atime;
+	st->st_mtim = in->mtime;
+	st->st_ctim = in->ctime;
+}
+
+static void reply_entry(fuse_req_t req, const struct meta_inode *in)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = in->ino;
+	e.attr_timeout = fs->timeout;
+	e.entry_timeout = fs->timeout;
+	fill_stat(fs, in, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void reply_attr(fuse_req_t req, const struct meta_inode *in)
+{
+	struct stat st;
+
+	fill_stat(fs_of(req), in, &st);
+	fuse_reply_attr(req, &st, fs_of(req)->timeout);
+}
+
+/* Replies an entry for in, or the error; releases in. */
+static void finish_entry(fuse_req_t req, int rc, struct meta_inode *in)
+{
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry(req, in);
+	meta_inode_release(in);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
+	conn->max_write = META_CHUNK_SIZE;
+	conn->max_readahead = META_CHUNK_SIZE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct meta_inode in = {0};
+
+	finish_entry(req, meta_lookup(fs_of(req)->meta, parent, name, &in), &in);
+}
+
+static void forget_one(struct fs *fs, fuse_ino_t ino)
+{
+	uint64_t size;
+
+	/* an unlinked inode goes once the kernel and every open handle let go */
+	if (!fs_file_peek_size(fs, ino, &size))
+		meta_forget(fs->meta, ino);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)nlookup;
+	forget_one(fs_of(req), ino);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		forget_one(fs_of(req), forgets[i].ino);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct meta_inode in = {0};
+	int rc = meta_getattr(fs_of(req)->meta, ino, false, &in);
+
+	(void)fi;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_attr(req, &in);
+	meta_inode_release(&in);
+}
+
+static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
+		      struct fuse_file_info *fi, struct meta_inode *out)
+{
+	struct meta_inode a = {0};
+	unsigned mask = 0;
+	int rc = 0;
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+		bool temp = !f;
+
+		if (temp)
+			rc = fs_file_open(fs, ino, &f);
+		if (rc == 0) {
+			struct meta_inode in = {0};
+			if (!S_ISREG((meta_getattr(fs->meta, ino, false, &in), in.mode)))
+				rc = S_ISDIR(in.mode) ? -EISDIR : -EINVAL;
+			meta_inode_release(&in);
+			if (rc == 0)
+				rc = fs_file_truncate(fs, f, (uint64_t)attr->st_size, NULL);
+			if (temp) {
+				int c = fs_file_close(fs, f);
+				rc = rc ? rc : c;
+			}
+		}
+		if (rc)
+			return rc;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mask |= META_SET_MODE;
+		a.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		mask |= META_SET_UID;
+		a.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		mask |= META_SET_GID;
+		a.gid = attr->st_gid;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		mask |= META_SET_ATIME;
+		a.atime = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			a.atime.tv_nsec = UTIME_NOW;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		mask |= META_SET_MTIME;
+		a.mtime = attr->st_mtim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			a.mtime.tv_nsec = UTIME_NOW;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		mask |= META_SET_CTIME;
+		a.ctime = attr->st_ctim;
+	}
+	if (mask)
+		rc = meta_setattr(fs->meta, ino, mask, &a, NULL);
+	if (rc == 0)
+		rc = meta_getattr(fs->meta, ino, false, out);
+	return rc;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct meta_inode in = {0};
+	int rc = do_setattr(fs_of(req), ino, attr, to_set, fi, &in);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_attr(req, &in);
+	meta_inode_release(&in);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct meta_inode in = {0};
+	int rc = meta_getattr(fs_of(req)->meta, ino, false, &in);
+
+	if (rc == 0 && !in.target)
+		rc = -EINVAL;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, in.target);
+	meta_inode_release(&in);
+}
+
+static int do_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev,
+		   const char *target, struct meta_inode *out)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return meta_mknod(fs_of(req)->meta, parent, name, mode, ctx->uid, ctx->gid, (uint32_t)rdev,
+			  target, out);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	struct meta_inode in = {0};
+
+	finish_entry(req, do_make(req, parent, name, mode, rdev, NULL, &in), &in);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct meta_inode in = {0};
+
+	finish_entry(req, do_make(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL, &in), &in);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct meta_inode in = {0};
+
+	finish_entry(req, do_make(req, parent, name, S_IFLNK | 0777, 0, link, &in), &in);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -meta_unlink(fs_of(req)->meta, parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -meta_rmdir(fs_of(req)->meta, parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	int rc = -EINVAL;
+
+	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) == 0)
+		rc = meta_rename(fs_of(req)->meta, parent, name, newparent, newname,
+				 ((flags & RENAME_NOREPLACE) ? META_RENAME_NOREPLACE : 0) |
+					 ((flags & RENAME_EXCHANGE) ? META_RENAME_EXCHANGE : 0));
+	fuse_reply_err(req, -rc);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct meta_inode in = {0};
+
+	finish_entry(req, meta_link(fs_of(req)->meta, ino, newparent, newname, &in), &in);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *f;
+	int rc = fs_file_open(fs_of(req), ino, &f);
+
+	/* the kernel leaves O_TRUNC to us (atomic O_TRUNC): it moves mtime and ctime */
+	if (rc == 0 && (fi->flags & O_TRUNC)) {
+		rc = fs_file_truncate(fs_of(req), f, 0, NULL);
+		if (rc)
+			fs_file_close(fs_of(req), f);
+	}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_open(req, fi) != 0)
+		fs_file_close(fs_of(req), f);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct meta_inode in = {0};
+	struct fuse_entry_param e;
+	struct fs_file *f;
+	int rc = do_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &in);
+
+	if (rc == 0)
+		rc = fs_file_open(fs, in.ino, &f);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		meta_inode_release(&in);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = in.ino;
+	e.attr_timeout = e.entry_timeout = fs->timeout;
+	fill_stat(fs, &in, &e.attr);
+	meta_inode_release(&in);
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_create(req, &e, fi) != 0)
+		fs_file_close(fs, f);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = fs_file_read(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	ssize_t n;
+
+	(void)ino;
+	n = fs_file_write(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh, buf, size,
+			  (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -fs_file_commit(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -fs_file_close(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh));
+}
+
+/* Log first, then the namespace: metadata never names a chunk not on disk. */
+static int sync_all(struct fs *fs)
+{
+	int rc = store_sync(fs->store);
+
+	return rc ? rc : meta_sync(fs->meta);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	int rc = fs_file_commit(fs, (struct fs_file *)(uintptr_t)fi->fh);
+
+	(void)ino;
+	(void)datasync;
+	fuse_reply_err(req, -(rc ? rc : sync_all(fs)));
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -sync_all(fs_of(req)));
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+};
+
+static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, uint64_t next)
+{
+	struct dirbuf *d = arg;
+	struct stat st;
+	size_t n;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = type;
+	n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st, (off_t)next);
+	if (n > d->size - d->used)
+		return 1;
+	d->used += n;
+	return 0;
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dirbuf d = {req, malloc(size ? size : 1), size, 0};
+	int rc = 0;
+
+	(void)fi;
+	if (!d.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* positions 1 and 2 are "." and ".."; names start at 4 (meta_name_pos) */
+	if (off < 1 && add_entry(&d, ".", ino, S_IFDIR, 1))
+		goto send;
+	if (off < 2 && add_entry(&d, "..", ino, S_IFDIR, 2))
+		goto send;
+	rc = meta_readdir(fs_of(req)->meta, ino, off < 3 ? 3 : (uint64_t)off, add_entry, &d);
+send:
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (statvfs(fs_of(req)->data_dir, &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = META_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, -meta_setxattr(fs_of(req)->meta, ino, name, value, size, flags));
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = meta_getxattr(fs_of(req)->meta, ino, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = meta_listxattr(fs_of(req)->meta, ino, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, -meta_removexattr(fs_of(req)->meta, ino, name));
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.readdir = op_readdir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+};

@@ -1,0 +1,386 @@
+"""A real caskfs mount: every operation through the kernel, with errno checked
+for the failing cases, ownership, permissions, and content surviving remount
+and kill -9."""
+import ctypes
+import errno
+import hashlib
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+AT_FDCWD = -100
+
+
+def renameat2(a, b, flags):
+    if libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), a)
+
+
+def expect_errno(code, fn, *args):
+    with pytest.raises(OSError) as ei:
+        fn(*args)
+    assert ei.value.errno == code, (os.strerror(ei.value.errno), os.strerror(code))
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
+                                  (5 << 20) + 17])
+def test_write_read_remount(mount, size):
+    m = mount()
+    blob = os.urandom(size)
+    (m.path / "f.bin").write_bytes(blob)
+    assert (m.path / "f.bin").read_bytes() == blob
+    assert os.stat(m.path / "f.bin").st_size == size
+    m.stop()
+    m = mount()
+    assert (m.path / "f.bin").read_bytes() == blob
+
+
+def test_errnos(mount):
+    m = mount()
+    p = m.path
+    (p / "file").write_text("x")
+    (p / "dir").mkdir()
+    (p / "dir" / "inside").write_text("y")
+    expect_errno(errno.ENOENT, open, p / "missing")
+    expect_errno(errno.ENOENT, os.stat, p / "dir" / "missing")
+    expect_errno(errno.EEXIST, os.mkdir, p / "dir")
+    expect_errno(errno.EEXIST, os.open, p / "file", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    expect_errno(errno.ENOTEMPTY, os.rmdir, p / "dir")
+    expect_errno(errno.EISDIR, open, p / "dir", "w")
+    expect_errno(errno.EISDIR, os.unlink, p / "dir")
+    expect_errno(errno.ENOTDIR, os.mkdir, p / "file" / "sub")
+    expect_errno(errno.ENOTDIR, os.rmdir, p / "file")
+    expect_errno(errno.ENAMETOOLONG, open, p / ("n" * 256), "w")
+    (p / ("n" * 255)).write_text("longest name")
+    assert (p / ("n" * 255)).read_text() == "longest name"
+    expect_errno(errno.ENOENT, os.rename, p / "missing", p / "other")
+
+
+def test_rename_forms(mount):
+    p = mount().path
+    (p / "a").write_text("A")
+    (p / "b").write_text("B")
+    os.rename(p / "a", p / "b")  # over an existing file
+    assert (p / "b").read_text() == "A" and not (p / "a").exists()
+    (p / "c").write_text("C")
+    expect_errno(errno.EEXIST, renameat2, p / "c", p / "b", RENAME_NOREPLACE)
+    renameat2(p / "c", p / "d", RENAME_NOREPLACE)
+    renameat2(p / "b", p / "d", RENAME_EXCHANGE)
+    assert (p / "b").read_text() == "C" and (p / "d").read_text() == "A"
+    os.makedirs(p / "x" / "y")
+    (p / "x" / "y" / "f").write_text("deep")
+    os.rename(p / "x", p / "z")
+    assert (p / "z" / "y" / "f").read_text() == "deep"
+    expect_errno(errno.EINVAL, os.rename, p / "z", p / "z" / "y" / "inside")
+    os.mkdir(p / "empty")
+    os.rename(p / "z" / "y", p / "empty")  # a directory over an empty one
+    assert (p / "empty" / "f").read_text() == "deep"
+    expect_errno(errno.ENOTEMPTY, os.rename, p / "z", p / "empty")
+
+
+def test_links_and_counts(mount):
+    p = mount().path
+    (p / "f").write_text("data")
+    os.link(p / "f", p / "g")
+    assert os.stat(p / "f").st_nlink == 2
+    assert os.stat(p / "f").st_ino == os.stat(p / "g").st_ino
+    os.unlink(p / "f")
+    assert os.stat(p / "g").st_nlink == 1
+    assert (p / "g").read_text() == "data"
+    os.mkdir(p / "d")
+    assert os.stat(p / "d").st_nlink == 2
+    os.mkdir(p / "d" / "s1")
+    os.mkdir(p / "d" / "s2")
+    assert os.stat(p / "d").st_nlink == 4
+    expect_errno(errno.EPERM, os.link, p / "d", p / "d2")
+    os.symlink("d/s1", p / "sym")
+    assert os.readlink(p / "sym") == "d/s1"
+    assert os.path.isdir(p / "sym")
+    assert stat.S_ISLNK(os.lstat(p / "sym").st_mode)
+
+
+def test_open_unlinked_file_stays_readable(mount):
+    p = mount().path
+    (p / "f").write_bytes(b"still here")
+    with open(p / "f", "rb") as f:
+        os.unlink(p / "f")
+        assert f.read() == b"still here"
+    assert not (p / "f").exists()
+
+
+def test_attributes_and_times(mount):
+    p = mount().path
+    (p / "f").write_text("x")
+    before = os.stat(p / "f")
+    time.sleep(0.01)
+    os.chmod(p / "f", 0o640)
+    after = os.stat(p / "f")
+    assert stat.S_IMODE(after.st_mode) == 0o640
+    assert after.st_ctime_ns > before.st_ctime_ns
+    os.chown(p / "f", 1234, 5678)
+    assert (os.stat(p / "f").st_uid, os.stat(p / "f").st_gid) == (1234, 5678)
+    os.utime(p / "f", ns=(1_000_000_001, 2_000_000_002))
+    st = os.stat(p / "f")
+    assert (st.st_atime_ns, st.st_mtime_ns) == (1_000_000_001, 2_000_000_002)
+    # O_TRUNC moves mtime and ctime
+    fd = os.open(p / "f", os.O_WRONLY | os.O_TRUNC)
+    os.close(fd)
+    st2 = os.stat(p / "f")
+    assert st2.st_size == 0 and st2.st_mtime_ns > st.st_mtime_ns
+
+
+def test_truncate_sparse_random_writes(mount):
+    p = mount().path
+    data = bytearray(os.urandom(3 << 20))
+    (p / "f").write_bytes(data)
+    with open(p / "f", "r+b") as f:
+        for off in (10, (1 << 20) - 3, (2 << 20) + 12345):
+            f.seek(off)
+            f.write(b"PATCH")
+            data[off:off + 5] = b"PATCH"
+    assert (p / "f").read_bytes() == bytes(data)
+    os.truncate(p / "f", 1 << 20 | 7)
+    assert (p / "f").read_bytes() == bytes(data[:1 << 20 | 7])
+    os.truncate(p / "f", 4 << 20)
+    got = (p / "f").read_bytes()
+    assert got[:1 << 20 | 7] == bytes(data[:1 << 20 | 7])
+    assert got[1 << 20 | 7:] == bytes((4 << 20) - (1 << 20 | 7))
+    with open(p / "sparse", "wb") as f:
+        f.seek(10 << 20)
+        f.write(b"end")
+    got = (p / "sparse").read_bytes()
+    assert len(got) == (10 << 20) + 3 and got[-3:] == b"end" and not any(got[:10 << 20])
+
+
+def test_append_two_writers(mount):
+    p = mount().path
+    a = os.open(p / "log", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    b = os.open(p / "log", os.O_WRONLY | os.O_APPEND)
+    for i in range(50):
+        os.write(a, b"a%02d\n" % i)
+        os.write(b, b"b%02d\n" % i)
+    os.close(a)
+    os.close(b)
+    lines = (p / "log").read_bytes().split(b"\n")[:-1]
+    assert len(lines) == 100
+    assert sorted(lines) == sorted([b"a%02d" % i for i in range(50)] +
+                                   [b"b%02d" % i for i in range(50)])
+
+
+def test_xattrs(mount):
+    p = mount().path
+    (p / "f").write_text("x")
+    os.setxattr(p / "f", "user.color", b"blue")
+    os.setxattr(p / "f", "user.empty", b"")
+    assert os.getxattr(p / "f", "user.color") == b"blue"
+    assert sorted(os.listxattr(p / "f")) == ["user.color", "user.empty"]
+    expect_errno(errno.EEXIST, os.setxattr, p / "f", "user.color", b"x", os.XATTR_CREATE)
+    expect_errno(errno.ENODATA, os.setxattr, p / "f", "user.none", b"x", os.XATTR_REPLACE)
+    os.removexattr(p / "f", "user.color")
+    expect_errno(errno.ENODATA, os.getxattr, p / "f", "user.color")
+    os.setxattr(p / "f", "user.big", b"v" * 65536)
+    assert os.getxattr(p / "f", "user.big") == b"v" * 65536
+
+
+def test_ownership_and_permissions(mount, tmp_path):
+    # the mountpoint must be reachable by nobody: not under pytest's 0700 tmp dir
+    import tempfile
+    mnt = tempfile.mkdtemp(prefix="caskfs-perm-")
+    os.chmod(mnt, 0o755)
+    try:
+        _ownership_and_permissions(mount(mnt=__import__("pathlib").Path(mnt)).path)
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], capture_output=True)
+        time.sleep(0.2)
+        try:
+            os.rmdir(mnt)
+        except OSError:
+            pass
+
+
+def _ownership_and_permissions(p):
+    os.mkdir(p / "pub")
+    os.chmod(p / "pub", 0o1777)
+    (p / "private").write_text("root's")
+    os.chmod(p / "private", 0o600)
+
+    def as_nobody(code):
+        return subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                              user=65534, group=65534)
+
+    r = as_nobody(f"open('{p}/pub/mine', 'w').write('hi')")
+    assert r.returncode == 0, r.stderr
+    st = os.stat(p / "pub" / "mine")
+    assert (st.st_uid, st.st_gid) == (65534, 65534)
+    r = as_nobody(f"open('{p}/private').read()")
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    # setgid directories pass their group on
+    os.mkdir(p / "team")
+    os.chown(p / "team", 0, 4321)
+    os.chmod(p / "team", 0o2777)
+    r = as_nobody(f"import os; os.mkdir('{p}/team/sub'); open('{p}/team/f', 'w')")
+    assert r.returncode == 0, r.stderr
+    assert os.stat(p / "team" / "f").st_gid == 4321
+    assert os.stat(p / "team" / "sub").st_mode & stat.S_ISGID
+
+
+def test_statfs(mount):
+    p = mount().path
+    sv = os.statvfs(p)
+    assert sv.f_bavail > 0 and sv.f_namemax == 255
+
+
+def test_large_directory(mount):
+    p = mount().path
+    d = p / "many"
+    d.mkdir()
+    n = 5000
+    for i in range(n):
+        (d / f"entry-{i:06d}").write_bytes(b"")
+    names = os.listdir(d)
+    assert len(names) == n and len(set(names)) == n
+    r = subprocess.run(["ls", "-f", str(d)], capture_output=True, text=True)
+    assert len(r.stdout.split()) == n + 2
+    assert os.path.exists(d / "entry-004321")
+    for i in range(n):
+        os.unlink(d / f"entry-{i:06d}")
+    assert os.listdir(d) == []
+    os.rmdir(d)
+
+
+def test_tree_survives_remount(mount, tmp_path):
+    m = mount()
+    p = m.path
+    os.makedirs(p / "a" / "b")
+    (p / "a" / "b" / "f").write_bytes(os.urandom(300000))
+    os.chmod(p / "a" / "b" / "f", 0o604)
+    os.utime(p / "a" / "b" / "f", ns=(5, 123456789))
+    os.link(p / "a" / "b" / "f", p / "a" / "hard")
+    os.symlink("b/f", p / "a" / "sym")
+    os.setxattr(p / "a", "user.k", b"v")
+
+    def snapshot():
+        out = {}
+        for root, dirs, files in os.walk(p):
+            for name in dirs + files:
+                q = os.path.join(root, name)
+                st = os.lstat(q)
+                digest = (hashlib.sha256(open(q, "rb").read()).hexdigest()
+                          if stat.S_ISREG(st.st_mode) else None)
+                out[os.path.relpath(q, p)] = (st.st_mode, st.st_nlink, st.st_size,
+                                              st.st_mtime_ns, digest,
+                                              os.readlink(q) if stat.S_ISLNK(st.st_mode)
+                                              else None,
+                                              tuple(sorted(os.listxattr(q, follow_symlinks=False))))
+        return out
+
+    before = snapshot()
+    m.stop()
+    m = mount()
+    assert snapshot() == before
+
+
+def test_kill9_keeps_fsynced_files(mount, tmp_path):
+    m = mount()
+    p = m.path
+    written = {}
+    for i in range(20):
+        blob = os.urandom(100000 + i)
+        with open(p / f"f{i}", "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        written[f"f{i}"] = blob
+    # unsynced writes in flight when the daemon dies
+    with open(p / "unsynced", "wb") as f:
+        f.write(os.urandom(50000))
+    m.kill9()
+    m = mount()
+    for name, blob in written.items():
+        assert (m.path / name).read_bytes() == blob
+
+
+def test_mount_errors(caskfs_bin, mount, tmp_path):
+    m = mount()
+    # the DATA_DIR is owned by the running daemon
+    other = tmp_path / "mnt2"
+    other.mkdir()
+    r = subprocess.run([caskfs_bin, "mount", str(tmp_path / "data"), str(other)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3 and "in use by process" in r.stderr
+    # the mountpoint is busy
+    r = subprocess.run([caskfs_bin, "mount", str(tmp_path / "data2"), str(m.path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3 and "busy" in r.stderr
+    r = subprocess.run([caskfs_bin, "mount", str(tmp_path / "data2"), str(tmp_path / "nodir")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    r = subprocess.run([caskfs_bin, "mount", "onlyone"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_background_mount_and_sigterm(caskfs_bin, tmp_path):
+    data, mnt = tmp_path / "data", tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([caskfs_bin, "mount", str(data), str(mnt)], capture_output=True,
+                       text=True, timeout=30)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert os.path.ismount(mnt)
+        (mnt / "f").write_text("background")
+        pid = int((data / "LOCK").read_text())
+        os.kill(pid, 15)
+        for _ in range(500):
+            if not os.path.ismount(mnt):
+                break
+            time.sleep(0.02)
+        assert not os.path.ismount(mnt)
+        for _ in range(500):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the daemon did not exit after SIGTERM")
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", str(mnt)])
+    r = subprocess.run([caskfs_bin, "kv", str(data), "ls"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("c/")
+
+
+def test_rsync_in_twice_and_out(mount, tmp_path):
+    src = tmp_path / "src"
+    for d in ("photos/2024", "audio", "text"):
+        (src / d).mkdir(parents=True)
+    for i in range(30):
+        (src / "photos/2024" / f"img{i}.jpg").write_bytes(os.urandom(20000 + i * 7000))
+    (src / "audio" / "song.ogg").write_bytes(os.urandom(3 << 20))
+    for i in range(20):
+        (src / "text" / f"note{i}.txt").write_text("a comment on the harbour\n" * (i * 40 + 1))
+    os.symlink("../audio/song.ogg", src / "text" / "link")
+    os.link(src / "text" / "note1.txt", src / "text" / "note1-hard.txt")
+    os.setxattr(src / "text" / "note2.txt", "user.tag", b"important")
+    os.chmod(src / "text" / "note3.txt", 0o600)
+    os.utime(src / "audio" / "song.ogg", ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    p = mount().path
+    r = subprocess.run(["rsync", "-aHAX", f"{src}/", f"{p}/tree/"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["rsync", "-aHAXc", "--itemize-changes", f"{src}/", f"{p}/tree/"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "", r.stdout
+    out = tmp_path / "out"
+    r = subprocess.run(["cp", "-a", f"{p}/tree", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["diff", "-r", str(src), str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+    assert os.getxattr(p / "tree/text/note2.txt", "user.tag") == b"important"
+    assert os.stat(p / "tree/text/note1.txt").st_nlink == 2
