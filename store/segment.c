@@ -359,6 +359,26 @@ int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_sca
 	return rc;
 }
 
+int store_segment_wellformed_after(struct store *s, struct store_segment *seg, uint64_t off)
+{
+	uint64_t size = atomic_load(&seg->size);
+	uint8_t hdr[STORE_REC_HDR];
+	int n = 0;
+
+	(void)s;
+	while (off + STORE_REC_HDR <= size && n < 2) {
+		struct store_rec_hdr h;
+		ssize_t got = read_full(seg->fd, hdr, sizeof(hdr), (off_t)off);
+
+		if (got != (ssize_t)sizeof(hdr) || store_rec_decode(hdr, &h) < 0 ||
+		    off + store_rec_size(&h) > size)
+			break;
+		n++;
+		off += store_rec_size(&h);
+	}
+	return n;
+}
+
 void store_hint_reset(struct store_hintbuf *hb)
 {
 	hb->len = 0;

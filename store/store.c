@@ -1138,6 +1138,17 @@ static int load_by_scan(struct store *s, struct store_segment *seg, bool active)
 		free(tmp.buf);
 		return rc;
 	}
+	if (end < size && active && store_segment_wellformed_after(s, seg, end) >= 2) {
+		/* Whole records that fail their checksums are not a torn write:
+		 * cutting them could destroy data (a wrong file, a checksum bug). */
+		store_logf(s, STORE_LOG_ERROR,
+			   "segment %06u: %llu bytes from offset %llu are whole records that fail "
+			   "their checksums, not a torn write; refusing to cut them (move the "
+			   "segment aside or run fsck)",
+			   seg->id, (unsigned long long)(size - end), (unsigned long long)end);
+		free(tmp.buf);
+		return -EBADMSG;
+	}
 	if (end < size && active) {
 		store_logf(s, STORE_LOG_WARN,
 			   "segment %06u: cut %llu bytes of torn or failing records at offset %llu",

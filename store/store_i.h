@@ -137,6 +137,11 @@ typedef int (*store_seg_scan_fn)(void *arg, const struct store_scan_rec *rec);
 int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn,
 		       void *arg, uint64_t *end);
 
+/* How many well-formed records (a header that decodes, a length that fits the
+ * file) follow each other from off; stops counting at 2. A torn write leaves
+ * at most one: more means the bytes are damaged or not ours, not torn. */
+int store_segment_wellformed_after(struct store *s, struct store_segment *seg, uint64_t off);
+
 void store_hint_add(struct store_hintbuf *hb, const struct store_rec_hdr *h, const void *key,
 		    uint32_t off, uint32_t len);
 void store_hint_reset(struct store_hintbuf *hb);

@@ -389,6 +389,49 @@ static void test_flipped_byte(void **state)
 	tu_rmdir(dir);
 }
 
+/* Records that are whole but all fail their checksums (a wrong format, a
+ * damaged disk) are not a torn tail: open refuses, and cuts nothing. */
+static void test_refuses_to_cut_whole_records(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct store_options o;
+	struct tu_log log;
+	struct store *s;
+	struct store_meta m[5];
+	uint8_t val[200];
+	char key[16];
+
+	tu_options(&o, &log);
+	tu_log_init(&log);
+	s = open_or_fail(dir, &o);
+	for (int i = 0; i < 5; i++) {
+		int kl = sprintf(key, "k%d", i);
+		tu_fill(val, sizeof(val), (uint64_t)i);
+		assert_int_equal(store_put(s, key, (size_t)kl, val, sizeof(val), &m[i]), 0);
+	}
+	store_close(s);
+	char *p = seg_file(dir, 1, "cask");
+	off_t size = tu_file_size(p);
+	for (int i = 1; i < 5; i++) /* damage the checksum of every record but the first */
+		flip_byte(p, (off_t)m[i].offset);
+	struct store *s2 = NULL;
+	assert_int_equal(store_open(dir, &o, &s2), -EBADMSG);
+	assert_non_null(strstr(log.text, "refusing to cut"));
+	assert_int_equal(tu_file_size(p), size);
+	/* one failing record at the very end is a torn write, and is cut */
+	for (int i = 1; i < 4; i++)
+		flip_byte(p, (off_t)m[i].offset);
+	tu_log_init(&log);
+	s = open_or_fail(dir, &o);
+	assert_non_null(strstr(log.text, "cut"));
+	tu_fill(val, sizeof(val), 3);
+	tu_expect(s, "k3", 2, val, sizeof(val));
+	store_close(s);
+	free(p);
+	tu_rmdir(dir);
+}
+
 /* A missing or damaged hint: the segment is scanned and the hint rewritten. */
 static void test_hint_rebuilt(void **state)
 {
@@ -952,6 +995,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_tail_every_offset),
 		cmocka_unit_test(test_flipped_byte),
 		cmocka_unit_test(test_hint_rebuilt),
+		cmocka_unit_test(test_refuses_to_cut_whole_records),
 		cmocka_unit_test(test_compaction_model),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_threads),
