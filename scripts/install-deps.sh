@@ -10,7 +10,7 @@ PKGS=(
 	libfuse3-dev fuse3
 	libcmocka-dev
 	python3 python3-pytest
-	rsync
+	rsync nginx-light wrk
 	librocksdb-dev
 )
 

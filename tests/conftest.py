@@ -92,3 +92,26 @@ def mount(caskfs_bin, tmp_path):
     yield _mount
     for m in started:
         m.stop()
+
+
+@pytest.fixture
+def public_mnt():
+    """A mountpoint other users can reach (pytest's tmp dirs are 0700 root)."""
+    import pathlib
+    import shutil
+    import tempfile
+    path = pathlib.Path(tempfile.mkdtemp(prefix="caskfs-pub-"))
+    os.chmod(path, 0o755)
+    (path / "mnt").mkdir()
+    os.chmod(path / "mnt", 0o755)
+    yield path / "mnt"
+    if os.path.ismount(path / "mnt"):
+        subprocess.run(["fusermount3", "-uz", str(path / "mnt")], capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

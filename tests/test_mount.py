@@ -188,23 +188,8 @@ def test_xattrs(mount):
     assert os.getxattr(p / "f", "user.big") == b"v" * 65536
 
 
-def test_ownership_and_permissions(mount, tmp_path):
-    # the mountpoint must be reachable by nobody: not under pytest's 0700 tmp dir
-    import tempfile
-    mnt = tempfile.mkdtemp(prefix="caskfs-perm-")
-    os.chmod(mnt, 0o755)
-    try:
-        _ownership_and_permissions(mount(mnt=__import__("pathlib").Path(mnt)).path)
-    finally:
-        subprocess.run(["fusermount3", "-u", mnt], capture_output=True)
-        time.sleep(0.2)
-        try:
-            os.rmdir(mnt)
-        except OSError:
-            pass
-
-
-def _ownership_and_permissions(p):
+def test_ownership_and_permissions(mount, public_mnt):
+    p = mount(mnt=public_mnt).path
     os.mkdir(p / "pub")
     os.chmod(p / "pub", 0o1777)
     (p / "private").write_text("root's")
