@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "chunk_i.h"
 #include "meta/meta.h"
@@ -40,8 +41,18 @@ struct fs_file {
 	bool rvalid;
 };
 
+/* What a file looked like when last opened, to let the kernel keep its cache. */
+struct fs_seen {
+	uint64_t ino;
+	struct timespec mtime;
+	uint64_t size;
+};
+#define FS_SEEN_SLOTS 4096
+
 struct fs {
 	const char *data_dir;
+	pthread_mutex_t seen_mu;
+	struct fs_seen seen[FS_SEEN_SLOTS]; /* protected by seen_mu; a direct-mapped table */
 	struct store *store;
 	struct meta *meta;
 	struct fs_chunk_cache *cache;

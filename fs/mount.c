@@ -95,7 +95,10 @@ static int wait_for_child(int fd, pid_t pid)
 
 static int serve(const struct mount_args *a, int ready_fd)
 {
-	struct fs fs = {.data_dir = a->data_dir, .timeout = 1.0};
+	static struct fs fs; /* large (the keep_cache table): not on the stack */
+
+	fs.data_dir = a->data_dir;
+	fs.timeout = 1.0;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 10};
 	struct fuse_session *se = NULL;
@@ -103,6 +106,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	int rc, status = CLI_IO;
 
 	pthread_mutex_init(&fs.files_mu, NULL);
+	pthread_mutex_init(&fs.seen_mu, NULL);
 	rc = store_open(a->data_dir, &a->store, &fs.store);
 	if (rc < 0) {
 		if (rc != -EBUSY)

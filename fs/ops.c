@@ -79,6 +79,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
+	/* the kernel gathers small writes into large requests and keeps times */
+	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = META_CHUNK_SIZE;
 	conn->max_readahead = META_CHUNK_SIZE;
 }
@@ -276,6 +279,28 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	finish_entry(req, meta_link(fs_of(req)->meta, ino, newparent, newname, &in), &in);
 }
 
+/* Whether the kernel may keep the pages it cached of ino: the file has the
+ * same mtime and size as when it was last opened. A collision in the table
+ * only costs the cache, never gives stale pages. */
+static bool unchanged_since_last_open(struct fs *fs, fuse_ino_t ino)
+{
+	struct meta_inode in = {0};
+	struct fs_seen *e = &fs->seen[ino % FS_SEEN_SLOTS];
+	bool same;
+
+	if (meta_getattr(fs->meta, ino, false, &in) != 0)
+		return false;
+	meta_inode_release(&in);
+	pthread_mutex_lock(&fs->seen_mu);
+	same = e->ino == ino && e->size == in.size && e->mtime.tv_sec == in.mtime.tv_sec &&
+	       e->mtime.tv_nsec == in.mtime.tv_nsec;
+	e->ino = ino;
+	e->size = in.size;
+	e->mtime = in.mtime;
+	pthread_mutex_unlock(&fs->seen_mu);
+	return same;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *f;
@@ -292,6 +317,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
+	fi->keep_cache = !(fi->flags & O_TRUNC) && unchanged_since_last_open(fs_of(req), ino);
 	if (fuse_reply_open(req, fi) != 0)
 		fs_file_close(fs_of(req), f);
 }
@@ -397,6 +423,7 @@ struct dirbuf {
 	fuse_req_t req;
 	char *buf;
 	size_t size, used;
+	bool plus; /* readdirplus: entries carry attributes and count as lookups */
 };
 
 static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, uint64_t next)
@@ -408,20 +435,39 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 	memset(&st, 0, sizeof(st));
 	st.st_ino = ino;
 	st.st_mode = type;
-	n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st, (off_t)next);
+	if (!d->plus) {
+		n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st,
+				      (off_t)next);
+	} else {
+		struct fs *fs = fs_of(d->req);
+		struct fuse_entry_param e;
+		struct meta_inode in = {0};
+
+		memset(&e, 0, sizeof(e));
+		e.attr = st;
+		/* "." and ".." carry no inode: the kernel takes no lookup for them */
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+			if (meta_getattr(fs->meta, ino, false, &in) != 0)
+				return 0; /* removed meanwhile: leave it out */
+			fill_stat(fs, &in, &e.attr);
+			meta_inode_release(&in);
+			e.ino = ino;
+			e.attr_timeout = e.entry_timeout = fs->timeout;
+		}
+		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
+					   (off_t)next);
+	}
 	if (n > d->size - d->used)
 		return 1;
 	d->used += n;
 	return 0;
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct dirbuf d = {req, malloc(size ? size : 1), size, 0};
+	struct dirbuf d = {req, malloc(size ? size : 1), size, 0, plus};
 	int rc = 0;
 
-	(void)fi;
 	if (!d.buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -438,6 +484,20 @@ send:
 	else
 		fuse_reply_buf(req, d.buf, d.used);
 	free(d.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	list_dir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	list_dir(req, ino, size, off, true);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -525,6 +585,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.release = op_release,
 	.fsync = op_fsync,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.setxattr = op_setxattr,
