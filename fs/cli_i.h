@@ -42,4 +42,12 @@ struct mount_args {
 
 int cli_mount(const struct mount_args *a);
 
+struct bench_args {
+	const char *mountpoint;
+	size_t seq_bytes; /* sequential workload size */
+	int files;	  /* small files created */
+};
+
+int cli_bench(const struct bench_args *a);
+
 #endif

@@ -369,3 +369,17 @@ def test_rsync_in_twice_and_out(mount, tmp_path):
     assert r.returncode == 0, r.stdout
     assert os.getxattr(p / "tree/text/note2.txt", "user.tag") == b"important"
     assert os.stat(p / "tree/text/note1.txt").st_nlink == 2
+
+
+def test_bench_runs(caskfs_bin, mount):
+    """caskfs bench runs every workload and prints its row (figures are not judged here)."""
+    m = mount()
+    r = subprocess.run([caskfs_bin, "bench", "--size", "8", "--files", "50", str(m.path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for row in ("sequential write", "cold read", "warm read", "create 16 KiB", "stat of them",
+                "rsync -a", "nginx + wrk"):
+        assert row in r.stdout, r.stdout
+    assert os.listdir(m.path) == []
+    r = subprocess.run([caskfs_bin, "bench", "/tmp"], capture_output=True, text=True)
+    assert r.returncode == 2 and "not a caskfs mount" in r.stderr

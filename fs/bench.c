@@ -1,0 +1,446 @@
+/*
+ * bench - `caskfs bench MOUNTPOINT`: the standard workloads on the mount and,
+ * in the same run, on a native directory of the same disk (beside the mount's
+ * DATA_DIR), printed side by side as ratios. It measures; it never fails on a
+ * figure. Workloads and goals: docs/BENCHMARKS.md ("The mount").
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_i.h"
+
+/* Paths built from a base path of up to PATH_MAX bytes. */
+#define SUB_MAX (PATH_MAX + 256)
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static void fill_random(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 8) {
+		rng_state ^= rng_state << 13;
+		rng_state ^= rng_state >> 7;
+		rng_state ^= rng_state << 17;
+		memcpy(p + i, &rng_state, n - i < 8 ? n - i : 8);
+	}
+}
+
+/* Runs argv, waits, returns its exit status (or -1); output to /dev/null
+ * unless out is given (then the child's stdout is read into it). */
+static int run(char *const argv[], char *out, size_t outcap)
+{
+	int p[2] = {-1, -1};
+	pid_t pid;
+	int st;
+
+	if (out && pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, STDIN_FILENO);
+		dup2(out ? p[1] : null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (out) {
+		size_t used = 0;
+		ssize_t n;
+		close(p[1]);
+		while ((n = read(p[0], out + used, outcap - 1 - used)) > 0 && used < outcap - 1)
+			used += (size_t)n;
+		out[used] = '\0';
+		close(p[0]);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int rm_rf(const char *path)
+{
+	char *argv[] = {"rm", "-rf", (char *)path, NULL};
+
+	return run(argv, NULL, 0);
+}
+
+static void drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	sync();
+	if (fd >= 0) {
+		if (write(fd, "3\n", 2) != 2)
+			fprintf(stderr, "caskfs bench: cannot drop caches: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
+/* The DATA_DIR of the caskfs mount at mnt (from its fsname), or NULL. */
+static char *data_dir_of(const char *mnt)
+{
+	char real[PATH_MAX], line[8192], *res = NULL;
+	FILE *f;
+
+	if (!realpath(mnt, real))
+		return NULL;
+	f = fopen("/proc/self/mountinfo", "r");
+	while (f && !res && fgets(line, sizeof(line), f)) {
+		char point[PATH_MAX], *dash = strstr(line, " - ");
+		char type[64], source[PATH_MAX];
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    strcmp(point, real) != 0)
+			continue;
+		if (sscanf(dash + 3, "%63s %4095s", type, source) == 2 &&
+		    strcmp(type, "fuse.caskfs") == 0 && strncmp(source, "caskfs:", 7) == 0)
+			res = strdup(source + 7);
+	}
+	if (f)
+		fclose(f);
+	return res;
+}
+
+struct result {
+	const char *name, *unit;
+	double native, caskfs, goal;
+	bool lower_better; /* a time: the ratio is native / caskfs */
+	bool skipped;
+	const char *why;
+};
+
+static int write_file(const char *path, const uint8_t *buf, size_t block, size_t total,
+		      bool do_fsync)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	for (size_t done = 0; done < total; done += block) {
+		size_t n = total - done < block ? total - done : block;
+		if (write(fd, buf + (done % (16u << 20)), n) != (ssize_t)n) {
+			int e = -errno;
+			close(fd);
+			return e ? e : -EIO;
+		}
+	}
+	if (do_fsync && fsync(fd) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return close(fd) < 0 ? -errno : 0;
+}
+
+static double read_file(const char *path, uint8_t *buf, size_t block)
+{
+	int fd = open(path, O_RDONLY);
+	double total = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, block)) > 0)
+		total += (double)n;
+	close(fd);
+	return n < 0 ? -1 : total;
+}
+
+/* Sequential write (with fsync), cold and warm read in 1 MiB blocks. */
+static int seq(const char *dir, size_t bytes, uint8_t *pool, double *w, double *cold,
+	       double *warm)
+{
+	char path[SUB_MAX];
+	double t, got;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/seq.bin", dir);
+	t = now();
+	rc = write_file(path, pool, 1u << 20, bytes, true);
+	if (rc < 0)
+		return rc;
+	*w = (double)bytes / 1e6 / (now() - t);
+	drop_caches();
+	t = now();
+	got = read_file(path, pool + (16u << 20), 1u << 20);
+	*cold = got / 1e6 / (now() - t);
+	t = now();
+	got = read_file(path, pool + (16u << 20), 1u << 20);
+	*warm = got / 1e6 / (now() - t);
+	unlink(path);
+	return got < 0 ? -EIO : 0;
+}
+
+/* create+write+close of n files of 16 KiB, then stat of them. */
+static int small_files(const char *dir, int n, uint8_t *pool, double *create, double *stats)
+{
+	char path[SUB_MAX];
+	struct stat st;
+	double t;
+
+	snprintf(path, sizeof(path), "%s/small", dir);
+	mkdir(path, 0755);
+	t = now();
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/small/f%06d", dir, i);
+		int rc = write_file(path, pool + (size_t)i * 4096 % (8u << 20), 16384, 16384, false);
+		if (rc < 0)
+			return rc;
+	}
+	*create = n / (now() - t);
+	drop_caches();
+	t = now();
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/small/f%06d", dir, i);
+		if (stat(path, &st) < 0)
+			return -errno;
+	}
+	*stats = n / (now() - t);
+	return 0;
+}
+
+/* A media tree: photo-like random files 20 KiB to 3 MiB, audio-like 8 MiB
+ * files, compressible text 100 B to 100 KiB, nested directories. */
+static int make_media(const char *root, uint8_t *pool)
+{
+	char path[2 * SUB_MAX];
+	static const char *dirs[] = {"photos", "photos/2023", "photos/2024", "audio", "text",
+				     "text/comments"};
+
+	mkdir(root, 0755);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
+		mkdir(path, 0755);
+	}
+	for (int i = 0; i < 120; i++) {
+		size_t size = 20480 + (size_t)(i * 7919) % (3u << 20);
+		snprintf(path, sizeof(path), "%s/photos/%s/img%04d.jpg", root,
+			 i % 2 ? "2023" : "2024", i);
+		if (write_file(path, pool + (size_t)i * 65536 % (8u << 20), size, size, false) < 0)
+			return -EIO;
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/audio/track%d.ogg", root, i);
+		if (write_file(path, pool, 8u << 20, 8u << 20, false) < 0)
+			return -EIO;
+	}
+	static char text[102400];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "a comment on the harbour at dusk, "[i % 34];
+	for (int i = 0; i < 300; i++) {
+		size_t size = 100 + (size_t)(i * 337) % 102300;
+		snprintf(path, sizeof(path), "%s/text/comments/c%04d.txt", root, i);
+		if (write_file(path, (const uint8_t *)text, size, size, false) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static double rsync_tree(const char *src, const char *dst)
+{
+	char s[SUB_MAX], d[SUB_MAX];
+	char *argv[] = {"rsync", "-a", s, d, NULL};
+	double t;
+
+	snprintf(s, sizeof(s), "%s/", src);
+	snprintf(d, sizeof(d), "%s/", dst);
+	drop_caches();
+	t = now();
+	if (run(argv, NULL, 0) != 0)
+		return -1;
+	return now() - t;
+}
+
+/* nginx on a free port serving dir, wrk against one 16 KiB file: requests/s. */
+static double nginx_wrk(const char *dir, const char *work)
+{
+	char conf[SUB_MAX], url[256], out[8192], text[6 * SUB_MAX];
+	char *nginx[] = {"nginx", "-c", conf, "-p", (char *)work, NULL};
+	char *wrk[] = {"wrk", "-t2", "-c32", "-d5s", url, NULL};
+	int port = 20000 + (int)(getpid() % 20000);
+	double rps = -1;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", work);
+	f = fopen(conf, "w");
+	if (!f)
+		return -1;
+	snprintf(text, sizeof(text),
+		 "daemon off; worker_processes 2; user nobody nogroup; pid %s/nginx.pid;\n"
+		 "error_log %s/error.log; events { worker_connections 512; }\n"
+		 "http { access_log off; client_body_temp_path %s; proxy_temp_path %s;\n"
+		 "fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;\n"
+		 "server { listen 127.0.0.1:%d; root %s; } }\n",
+		 work, work, work, work, work, work, work, port, dir);
+	fputs(text, f);
+	fclose(f);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execvp("nginx", nginx);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	usleep(500000);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/small/f000042", port);
+	if (run(wrk, out, sizeof(out)) == 0) {
+		char *p = strstr(out, "Requests/sec:");
+		if (p)
+			rps = atof(p + 13);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	return rps;
+}
+
+static bool have(const char *prog)
+{
+	char *argv[] = {"sh", "-c", NULL, NULL};
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s", prog);
+	argv[2] = cmd;
+	return run(argv, NULL, 0) == 0;
+}
+
+static void print_row(const struct result *r)
+{
+	if (r->skipped) {
+		printf("%-28s %12s %12s %8s %6s  (%s)\n", r->name, "-", "-", "-", "", r->why);
+		return;
+	}
+	double ratio = r->lower_better ? r->native / r->caskfs : r->caskfs / r->native;
+	printf("%-28s %12.1f %12.1f %8.2f %6.2f  %s %s\n", r->name, r->native, r->caskfs, ratio,
+	       r->goal, r->unit, ratio >= r->goal ? "" : "(under goal)");
+}
+
+int cli_bench(const struct bench_args *a)
+{
+	char *data = data_dir_of(a->mountpoint);
+	char work[PATH_MAX], native[SUB_MAX], media[SUB_MAX], mnt_dir[SUB_MAX];
+	char nat_dst[2 * SUB_MAX], cfs_dst[2 * SUB_MAX];
+	uint8_t *pool = malloc(32u << 20);
+	struct result rows[8];
+	int nrows = 0, rc;
+
+	if (!data) {
+		fprintf(stderr, "caskfs bench: %s is not a caskfs mount\n", a->mountpoint);
+		free(pool);
+		return CLI_USAGE;
+	}
+	if (!pool) {
+		free(data);
+		return CLI_IO;
+	}
+	fill_random(pool, 32u << 20);
+	if (snprintf(work, sizeof(work), "%s.bench", data) >= (int)sizeof(work)) {
+		fprintf(stderr, "caskfs bench: DATA_DIR path too long\n");
+		free(data);
+		free(pool);
+		return CLI_USAGE;
+	}
+	snprintf(native, sizeof(native), "%s/native", work);
+	snprintf(media, sizeof(media), "%s/media", work);
+	snprintf(mnt_dir, sizeof(mnt_dir), "%s/caskfs-bench.%d", a->mountpoint, (int)getpid());
+	rm_rf(work);
+	if (mkdir(work, 0755) < 0 || mkdir(native, 0755) < 0 || mkdir(mnt_dir, 0755) < 0) {
+		fprintf(stderr, "caskfs bench: cannot create %s or %s: %s\n", work, mnt_dir,
+			strerror(errno));
+		free(data);
+		free(pool);
+		return CLI_IO;
+	}
+	chmod(work, 0755);
+	chmod(native, 0755);
+	printf("caskfs bench: %s (DATA_DIR %s) against %s, same disk\n", a->mountpoint, data,
+	       native);
+	printf("%-28s %12s %12s %8s %6s\n", "workload", "native", "caskfs", "ratio", "goal");
+
+	double nw, nc, nwarm, cw, cc, cwarm;
+	if ((rc = seq(native, a->seq_bytes, pool, &nw, &nc, &nwarm)) < 0 ||
+	    (rc = seq(mnt_dir, a->seq_bytes, pool, &cw, &cc, &cwarm)) < 0) {
+		fprintf(stderr, "caskfs bench: sequential workload failed: %s\n", strerror(-rc));
+		goto out;
+	}
+	rows[nrows++] = (struct result){.name = "sequential write + fsync", .unit = "MB/s",
+					.native = nw, .caskfs = cw, .goal = 0.8};
+	rows[nrows++] = (struct result){.name = "cold read, 1 MiB blocks", .unit = "MB/s",
+					.native = nc, .caskfs = cc, .goal = 0.8};
+	rows[nrows++] = (struct result){.name = "warm read, 1 MiB blocks", .unit = "MB/s",
+					.native = nwarm, .caskfs = cwarm, .goal = 0.9};
+	for (int i = 0; i < 3; i++)
+		print_row(&rows[i]);
+	fflush(stdout);
+
+	double ncr, nst, ccr, cst;
+	if ((rc = small_files(native, a->files, pool, &ncr, &nst)) < 0 ||
+	    (rc = small_files(mnt_dir, a->files, pool, &ccr, &cst)) < 0) {
+		fprintf(stderr, "caskfs bench: small-file workload failed: %s\n", strerror(-rc));
+		goto out;
+	}
+	rows[nrows++] = (struct result){.name = "create 16 KiB files", .unit = "files/s",
+					.native = ncr, .caskfs = ccr, .goal = 1.0};
+	rows[nrows++] = (struct result){.name = "stat of them", .unit = "stats/s",
+					.native = nst, .caskfs = cst, .goal = 0.5};
+	print_row(&rows[3]);
+	print_row(&rows[4]);
+	fflush(stdout);
+
+	struct result rs = {.name = "rsync -a of a media tree", .unit = "s", .goal = 0.7,
+			    .lower_better = true};
+	snprintf(nat_dst, sizeof(nat_dst), "%s/rsync", native);
+	snprintf(cfs_dst, sizeof(cfs_dst), "%s/rsync", mnt_dir);
+	if (!have("rsync")) {
+		rs.skipped = true;
+		rs.why = "rsync is not installed";
+	} else if (make_media(media, pool) < 0 || (rs.native = rsync_tree(media, nat_dst)) < 0 ||
+		   (rs.caskfs = rsync_tree(media, cfs_dst)) < 0) {
+		rs.skipped = true;
+		rs.why = "rsync failed";
+	}
+	rows[nrows++] = rs;
+	print_row(&rs);
+	fflush(stdout);
+
+	struct result ng = {.name = "nginx + wrk, 16 KiB files", .unit = "req/s", .goal = 0.9};
+	if (!have("nginx") || !have("wrk")) {
+		ng.skipped = true;
+		ng.why = "needs nginx and wrk";
+	} else if ((ng.native = nginx_wrk(native, work)) <= 0 ||
+		   (ng.caskfs = nginx_wrk(mnt_dir, work)) <= 0) {
+		ng.skipped = true;
+		ng.why = "nginx or wrk failed";
+	}
+	rows[nrows++] = ng;
+	print_row(&ng);
+	rc = 0;
+out:
+	rm_rf(mnt_dir);
+	rm_rf(work);
+	free(data);
+	free(pool);
+	return rc < 0 ? CLI_IO : CLI_OK;
+}
