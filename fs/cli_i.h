@@ -37,6 +37,7 @@ struct mount_args {
 	bool foreground;
 	const char *options; /* extra -o options for FUSE, or NULL */
 	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
+	bool writeback;	      /* the kernel's writeback cache */
 	struct store_options store;
 };
 

@@ -114,8 +114,9 @@ static struct fs_dirty *dirty_find(struct fs_file *f, uint32_t idx)
 	return NULL;
 }
 
-/* Reads chunk slot idx of the committed-or-stored grid into buf (zeros past
- * its length); returns the slot's valid length within the file, or -errno. */
+/* Reads chunk slot idx of the committed-or-stored grid into buf and returns the
+ * slot's valid length within the file (bytes of it past the chunk's length are
+ * zeroed; the buffer past the valid length is left as it is), or -errno. */
 static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t *buf)
 {
 	uint64_t in_file = f->size - (uint64_t)idx * META_CHUNK_SIZE;
@@ -130,7 +131,8 @@ static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t
 		if (got > (ssize_t)f->grid[idx].len)
 			got = f->grid[idx].len;
 	}
-	memset(buf + got, 0, META_CHUNK_SIZE - (size_t)got);
+	if ((size_t)got < valid)
+		memset(buf + got, 0, valid - (size_t)got);
 	return valid;
 }
 
@@ -193,14 +195,14 @@ static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx
 		*err = -ENOMEM;
 		return NULL;
 	}
+	/* Only the valid bytes are filled: a 16 KiB file touches 16 KiB of the
+	 * buffer, not 1 MiB. Gaps a write skips over are zeroed by the write. */
 	valid = (uint64_t)idx * META_CHUNK_SIZE < f->size ? read_slot(fs, f, idx, d->buf) : 0;
 	if (valid < 0) {
 		free(d->buf);
 		*err = (int)valid;
 		return NULL;
 	}
-	if ((uint64_t)idx * META_CHUNK_SIZE >= f->size)
-		memset(d->buf, 0, META_CHUNK_SIZE);
 	d->len = (uint32_t)valid;
 	f->ndirty++;
 	return d;
@@ -223,6 +225,8 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 
 		if (!d)
 			break;
+		if (in > d->len)
+			memset(d->buf + d->len, 0, in - d->len);
 		memcpy(d->buf + in, p + done, take);
 		if (in + take > d->len)
 			d->len = (uint32_t)(in + take);
@@ -266,7 +270,12 @@ ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint
 		struct fs_dirty *d = dirty_find(f, idx);
 
 		if (d) {
-			memcpy(p + done, d->buf + in, take);
+			/* past the buffer's valid bytes (but within the file) reads zeros */
+			size_t have = in < d->len ? d->len - in : 0;
+			if (have > take)
+				have = take;
+			memcpy(p + done, d->buf + in, have);
+			memset(p + done + have, 0, take - have);
 		} else {
 			if (!f->rvalid || f->ridx != idx) {
 				if (!f->rbuf && !(f->rbuf = malloc(META_CHUNK_SIZE))) {
@@ -277,9 +286,15 @@ ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint
 				if (rc < 0)
 					break;
 				f->ridx = idx;
+				f->rlen = (uint32_t)rc;
 				f->rvalid = true;
 			}
-			memcpy(p + done, f->rbuf + in, take);
+			/* the file may have grown since: past rlen reads zeros */
+			size_t have = in < f->rlen ? f->rlen - in : 0;
+			if (have > take)
+				have = take;
+			memcpy(p + done, f->rbuf + in, have);
+			memset(p + done + have, 0, take - have);
 		}
 		done += take;
 		off += take;

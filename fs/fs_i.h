@@ -59,6 +59,7 @@ struct fs {
 	pthread_mutex_t files_mu;
 	struct fs_file *files; /* protected by files_mu */
 	double timeout;	       /* attribute and entry timeout, seconds */
+	bool writeback;	       /* ask the kernel for its writeback cache */
 };
 
 /* file.c */

@@ -99,6 +99,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 
 	fs.data_dir = a->data_dir;
 	fs.timeout = 1.0;
+	fs.writeback = a->writeback;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 10};
 	struct fuse_session *se = NULL;

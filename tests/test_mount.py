@@ -28,10 +28,11 @@ def expect_errno(code, fn, *args):
     assert ei.value.errno == code, (os.strerror(ei.value.errno), os.strerror(code))
 
 
+@pytest.mark.parametrize("extra", [(), ("--writeback",)], ids=["plain", "writeback"])
 @pytest.mark.parametrize("size", [0, 1, 4095, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
                                   (5 << 20) + 17])
-def test_write_read_remount(mount, size):
-    m = mount()
+def test_write_read_remount(mount, size, extra):
+    m = mount(extra=extra)
     blob = os.urandom(size)
     (m.path / "f.bin").write_bytes(blob)
     assert (m.path / "f.bin").read_bytes() == blob
@@ -135,8 +136,9 @@ def test_attributes_and_times(mount):
     assert st2.st_size == 0 and st2.st_mtime_ns > st.st_mtime_ns
 
 
-def test_truncate_sparse_random_writes(mount):
-    p = mount().path
+@pytest.mark.parametrize("extra", [(), ("--writeback",)], ids=["plain", "writeback"])
+def test_truncate_sparse_random_writes(mount, extra):
+    p = mount(extra=extra).path
     data = bytearray(os.urandom(3 << 20))
     (p / "f").write_bytes(data)
     with open(p / "f", "r+b") as f:
@@ -158,8 +160,36 @@ def test_truncate_sparse_random_writes(mount):
     assert len(got) == (10 << 20) + 3 and got[-3:] == b"end" and not any(got[:10 << 20])
 
 
-def test_append_two_writers(mount):
+def test_read_then_grow_elsewhere_reads_zeros(mount):
+    """A chunk read while the file was short, then the file grows elsewhere:
+    the rest of that chunk reads as zeros, not as whatever the daemon's read
+    buffer held before."""
     p = mount().path
+    (p / "f").write_bytes(os.urandom(3 << 20))
+    with open(p / "f", "r+b") as f:
+        fd = f.fileno()
+        assert len(f.read()) == 3 << 20  # the read buffer now holds random bytes
+        f.truncate(4)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        f.seek(0)
+        head = f.read()
+        f.seek((2 << 20) + 10)
+        f.write(b"tail")  # the file grows in chunk 2
+        f.flush()
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        f.seek(0)
+        data = f.read()
+    assert len(head) == 4
+    assert data[:4] == head and data[-4:] == b"tail"
+    assert not any(data[4:-4])
+    assert (p / "f").read_bytes() == data
+
+
+@pytest.mark.parametrize("extra", [(), ("--writeback",)], ids=["plain", "writeback"])
+def test_append_two_writers(mount, extra):
+    p = mount(extra=extra).path
     a = os.open(p / "log", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
     b = os.open(p / "log", os.O_WRONLY | os.O_APPEND)
     for i in range(50):
@@ -341,7 +371,8 @@ def test_background_mount_and_sigterm(caskfs_bin, tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("c/")
 
 
-def test_rsync_in_twice_and_out(mount, tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--writeback",)], ids=["plain", "writeback"])
+def test_rsync_in_twice_and_out(mount, tmp_path, extra):
     src = tmp_path / "src"
     for d in ("photos/2024", "audio", "text"):
         (src / d).mkdir(parents=True)
@@ -355,7 +386,7 @@ def test_rsync_in_twice_and_out(mount, tmp_path):
     os.setxattr(src / "text" / "note2.txt", "user.tag", b"important")
     os.chmod(src / "text" / "note3.txt", 0o600)
     os.utime(src / "audio" / "song.ogg", ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
-    p = mount().path
+    p = mount(extra=extra).path
     r = subprocess.run(["rsync", "-aHAX", f"{src}/", f"{p}/tree/"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     r = subprocess.run(["rsync", "-aHAXc", "--itemize-changes", f"{src}/", f"{p}/tree/"],
