@@ -8,6 +8,7 @@
  * same state see writes that are not committed yet.
  */
 #include <errno.h>
+#include <stdio.h> /* SEEK_DATA, SEEK_HOLE */
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,4 +368,102 @@ int fs_file_close(struct fs *fs, struct fs_file *f)
 	}
 	pthread_mutex_unlock(&fs->files_mu);
 	return rc;
+}
+
+/* Shares whole slots from fin to fout; both locked. Returns bytes shared. */
+static ssize_t share_slots(struct fs *fs, struct fs_file *fin, uint64_t off_in,
+			   struct fs_file *fout, uint64_t off_out, size_t len)
+{
+	uint64_t done = 0;
+	int rc = commit_locked(fs, fin);
+
+	if (rc == 0)
+		rc = store_all(fs, fout);
+	if (rc)
+		return rc;
+	while (len - done >= META_CHUNK_SIZE && off_in + done + META_CHUNK_SIZE <= fin->size) {
+		uint32_t si = (uint32_t)((off_in + done) / META_CHUNK_SIZE);
+		uint32_t di = (uint32_t)((off_out + done) / META_CHUNK_SIZE);
+		uint64_t end = off_out + done + META_CHUNK_SIZE;
+
+		if (si >= fin->ngrid || fin->grid[si].len != META_CHUNK_SIZE)
+			break;
+		if (end > fout->size)
+			fout->size = end;
+		rc = grid_fit(fout, fout->size);
+		if (rc)
+			return done ? (ssize_t)done : rc;
+		fout->grid[di] = fin->grid[si];
+		if (fout->rvalid && fout->ridx == di)
+			fout->rvalid = false;
+		fout->changed = true;
+		done += META_CHUNK_SIZE;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t fs_file_copy(struct fs *fs, struct fs_file *fin, uint64_t off_in, struct fs_file *fout,
+		     uint64_t off_out, size_t len)
+{
+	uint8_t *buf;
+	size_t done = 0;
+	ssize_t rc = 0;
+
+	if (off_in % META_CHUNK_SIZE == 0 && off_out % META_CHUNK_SIZE == 0 &&
+	    len >= META_CHUNK_SIZE && fin != fout) {
+		/* lock in address order: two copies in opposite directions cannot deadlock */
+		struct fs_file *a = fin < fout ? fin : fout, *b = fin < fout ? fout : fin;
+		pthread_mutex_lock(&a->mu);
+		pthread_mutex_lock(&b->mu);
+		rc = share_slots(fs, fin, off_in, fout, off_out, len);
+		pthread_mutex_unlock(&b->mu);
+		pthread_mutex_unlock(&a->mu);
+		if (rc < 0)
+			return rc;
+		done = (size_t)rc;
+	}
+	buf = malloc(META_CHUNK_SIZE);
+	if (!buf)
+		return done ? (ssize_t)done : -ENOMEM;
+	while (done < len) {
+		size_t want = len - done < META_CHUNK_SIZE ? len - done : META_CHUNK_SIZE;
+		ssize_t n = fs_file_read(fs, fin, buf, want, off_in + done);
+		if (n <= 0) {
+			rc = n;
+			break;
+		}
+		ssize_t w = fs_file_write(fs, fout, buf, (size_t)n, off_out + done);
+		if (w < 0) {
+			rc = w;
+			break;
+		}
+		done += (size_t)w;
+		if ((size_t)n < want)
+			break;
+	}
+	free(buf);
+	return done ? (ssize_t)done : rc;
+}
+
+int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence)
+{
+	int64_t res = -ENXIO;
+
+	pthread_mutex_lock(&f->mu);
+	if (off < f->size) {
+		for (uint64_t pos = off; pos < f->size;
+		     pos = (pos / META_CHUNK_SIZE + 1) * META_CHUNK_SIZE) {
+			uint32_t idx = (uint32_t)(pos / META_CHUNK_SIZE);
+			bool data = dirty_find(f, idx) ||
+				    (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key));
+			if (data == (whence == SEEK_DATA)) {
+				res = (int64_t)pos;
+				break;
+			}
+		}
+		if (res < 0 && whence == SEEK_HOLE)
+			res = (int64_t)f->size; /* the end of the file is a hole */
+	}
+	pthread_mutex_unlock(&f->mu);
+	return res;
 }

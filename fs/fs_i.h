@@ -75,6 +75,17 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off);
 /* Stores every written chunk and commits size and grid in one transaction. */
 int fs_file_commit(struct fs *fs, struct fs_file *f);
+/*
+ * Copies len bytes from fin at off_in to fout at off_out. Whole 1 MiB slots
+ * at aligned offsets share their chunks (no bytes move); the rest is copied.
+ * Returns the bytes copied or -errno.
+ */
+ssize_t fs_file_copy(struct fs *fs, struct fs_file *fin, uint64_t off_in, struct fs_file *fout,
+		     uint64_t off_out, size_t len);
+/* SEEK_DATA / SEEK_HOLE over the chunk grid (1 MiB granularity; the end of
+ * the file is a hole). -ENXIO past the end. */
+int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence);
+
 /* Truncates or extends an open file: commit, then the namespace, then the state. */
 int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
 

@@ -403,6 +403,41 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, -fs_file_close(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh));
 }
 
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	ssize_t n = -EINVAL;
+
+	(void)ino_in;
+	(void)ino_out;
+	if (flags == 0)
+		n = fs_file_copy(fs_of(req), (struct fs_file *)(uintptr_t)fi_in->fh,
+				 (uint64_t)off_in, (struct fs_file *)(uintptr_t)fi_out->fh,
+				 (uint64_t)off_out, len);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	int64_t r;
+
+	(void)ino;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	r = fs_file_seek((struct fs_file *)(uintptr_t)fi->fh, (uint64_t)off, whence);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_lseek(req, (off_t)r);
+}
+
 /* Log first, then the namespace: metadata never names a chunk not on disk. */
 static int sync_all(struct fs *fs)
 {
@@ -613,4 +648,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.removexattr = op_removexattr,
+	.copy_file_range = op_copy_file_range,
+	.lseek = op_lseek,
 };

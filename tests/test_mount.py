@@ -414,3 +414,49 @@ def test_bench_runs(caskfs_bin, mount):
     assert os.listdir(m.path) == []
     r = subprocess.run([caskfs_bin, "bench", "/tmp"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a caskfs mount" in r.stderr
+
+
+def test_copy_file_range_shares_chunks(mount, caskfs_bin, tmp_path):
+    m = mount()
+    p = m.path
+    blob = os.urandom((4 << 20) + 12345)
+    (p / "src").write_bytes(blob)
+    with open(p / "src", "rb") as fi, open(p / "dst", "wb") as fo:
+        done = 0
+        while done < len(blob):
+            n = os.copy_file_range(fi.fileno(), fo.fileno(), len(blob) - done, done, done)
+            assert n > 0
+            done += n
+    assert (p / "dst").read_bytes() == blob
+    m.stop()
+    # the copy added no chunk: the store holds src's 5 chunks, once
+    r = subprocess.run([caskfs_bin, "kv", str(m.data), "ls", "c/"], capture_output=True,
+                       text=True)
+    assert len(r.stdout.split()) == 5, r.stdout
+    m = mount()
+    p = m.path
+    assert (p / "dst").read_bytes() == blob
+    # unaligned copies are right too
+    with open(p / "src", "rb") as fi, open(p / "dst2", "wb") as fo:
+        fo.write(b"x" * 10)
+        fo.flush()
+        n = os.copy_file_range(fi.fileno(), fo.fileno(), 3 << 20, 7, 10)
+    assert n > 0
+    assert (p / "dst2").read_bytes() == b"x" * 10 + blob[7:7 + n]
+
+
+def test_seek_data_hole(mount):
+    p = mount().path
+    with open(p / "sparse", "wb") as f:
+        f.write(b"a" * 100)
+        f.seek(5 << 20)
+        f.write(b"b" * 100)
+    fd = os.open(p / "sparse", os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 1 << 20
+        assert os.lseek(fd, 2 << 20, os.SEEK_DATA) == 5 << 20
+        assert os.lseek(fd, 5 << 20, os.SEEK_HOLE) == (5 << 20) + 100
+        expect_errno(errno.ENXIO, os.lseek, fd, (5 << 20) + 100, os.SEEK_DATA)
+    finally:
+        os.close(fd)
