@@ -51,4 +51,7 @@ struct bench_args {
 
 int cli_bench(const struct bench_args *a);
 
+/* Checks DATA_DIR read-only; CLI_OK when clean, CLI_MISSING (1) with problems. */
+int cli_fsck(const char *data_dir);
+
 #endif

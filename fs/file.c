@@ -312,6 +312,10 @@ static int commit_locked(struct fs *fs, struct fs_file *f)
 		rc = f->error;
 		f->error = 0;
 	}
+	/* The chunks reach the segment file before the namespace names them: a
+	 * killed daemon then leaves no record pointing at a chunk it lost. */
+	if (rc == 0 && f->changed)
+		rc = store_flush(fs->store);
 	if (rc == 0 && f->changed) {
 		rc = meta_set_content(fs->meta, f->ino, f->size, 0, f->grid, f->ngrid, NULL);
 		if (rc == 0)

@@ -20,6 +20,7 @@ static const char usage_main[] =
 	"  mount DATA_DIR MOUNTPOINT             serve DATA_DIR as a filesystem\n"
 	"  kv DATA_DIR get|put|del|ls|stat ...   object access for scripts\n"
 	"  bench MOUNTPOINT                      the standard workloads against a native directory\n"
+	"  fsck DATA_DIR                         check every record and every chunk reference\n"
 	"\n"
 	"Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
@@ -71,6 +72,15 @@ static const char usage_bench[] =
 	"  --size MIB     sequential workload size (default 1024)\n"
 	"  --files N      small files created (default 10000)\n"
 	"  -h, --help     this text\n";
+
+static const char usage_fsck[] =
+	"usage: caskfs fsck DATA_DIR\n"
+	"\n"
+	"Checks DATA_DIR without changing it: every record of every segment against\n"
+	"its checksum, every chunk every file names (present, long enough), every\n"
+	"file's chunk grid against its size. One line per problem.\n"
+	"Exit status: 0 clean, 1 problems found, 2 bad usage, 3 DATA_DIR in use or\n"
+	"unreadable.\n";
 
 static void die_usage(const char *text, const char *fmt, const char *arg)
 {
@@ -275,6 +285,15 @@ int main(int argc, char **argv)
 		return main_mount(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return main_bench(argc - 1, argv + 1);
+	if (strcmp(argv[1], "fsck") == 0) {
+		if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
+			fputs(usage_fsck, stdout);
+			return CLI_OK;
+		}
+		if (argc != 3 || argv[2][0] == '-')
+			die_usage(usage_fsck, "%s", "fsck needs DATA_DIR");
+		return cli_fsck(argv[2]);
+	}
 	die_usage(usage_main, "unknown command '%s'", argv[1]);
 	return CLI_USAGE;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_i.h"
@@ -93,6 +94,47 @@ static int wait_for_child(int fd, pid_t pid)
 	return b;
 }
 
+#define GROUP_COMMIT_MS 50
+
+struct committer {
+	struct fs *fs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+/*
+ * Group commit of the namespace: every GROUP_COMMIT_MS, when LMDB committed
+ * anything since the last round, fsync the log and then LMDB. The log goes
+ * first, so no durable metadata names a chunk that is not durable.
+ */
+static void *committer_main(void *arg)
+{
+	struct committer *c = arg;
+	uint64_t synced = meta_last_txn(c->fs->meta);
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += GROUP_COMMIT_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		uint64_t last = meta_last_txn(c->fs->meta);
+		if (last == synced)
+			continue;
+		pthread_mutex_unlock(&c->mu);
+		if (store_sync(c->fs->store) == 0 && meta_sync(c->fs->meta) == 0)
+			synced = last;
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
 static int serve(const struct mount_args *a, int ready_fd)
 {
 	static struct fs fs; /* large (the keep_cache table): not on the stack */
@@ -146,8 +188,21 @@ static int serve(const struct mount_args *a, int ready_fd)
 		a->data_dir, a->mountpoint, a->store.node_id, store_sync_mode_name(a->store.sync));
 	report(ready_fd, 0, a->log_file);
 	ready_fd = -1;
+	struct committer com = {.fs = &fs, .mu = PTHREAD_MUTEX_INITIALIZER,
+				.cv = PTHREAD_COND_INITIALIZER};
+	pthread_t com_thread;
+	bool com_running = pthread_create(&com_thread, NULL, committer_main, &com) == 0;
+	if (!com_running)
+		fprintf(stderr, "caskfs: no group-commit thread: the namespace syncs at fsync only\n");
 	rc = fuse_session_loop_mt(se, &loop);
 	fuse_session_unmount(se);
+	if (com_running) {
+		pthread_mutex_lock(&com.mu);
+		com.stop = true;
+		pthread_cond_signal(&com.cv);
+		pthread_mutex_unlock(&com.mu);
+		pthread_join(com_thread, NULL);
+	}
 	status = rc == 0 ? CLI_OK : CLI_IO;
 out:
 	if (se) {

@@ -453,6 +453,13 @@ void meta_close(struct meta *m)
 	free(m);
 }
 
+uint64_t meta_last_txn(struct meta *m)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(m->env, &info) == 0 ? (uint64_t)info.me_last_txnid : 0;
+}
+
 int meta_sync(struct meta *m)
 {
 	return meta_errno(mdb_env_sync(m->env, 1));
@@ -1347,6 +1354,42 @@ ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap)
 	if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
 		rc = meta_errno(g);
 	return rc ? rc : (ssize_t)need;
+}
+
+int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val key, val;
+	int g, rc = read_txn(m, &txn), stop = 0;
+
+	if (rc)
+		return rc;
+	rc = meta_errno(mdb_cursor_open(txn, m->inodes, &c));
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	for (g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0 && !stop;
+	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct meta_inode in = {0};
+		if (key.mv_size != 8)
+			continue;
+		in.ino = meta_get_be64(key.mv_data);
+		if (meta_inode_decode(val.mv_data, val.mv_size, true, &in) < 0) {
+			fprintf(stderr, "caskfs: meta: inode %llu has a damaged record\n",
+				(unsigned long long)in.ino);
+			continue;
+		}
+		fill_nlink(m, txn, &in);
+		stop = fn(arg, &in);
+		meta_inode_release(&in);
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (stop)
+		return stop;
+	return g == 0 || g == MDB_NOTFOUND ? 0 : meta_errno(g);
 }
 
 /* ---- stats ---- */

@@ -72,6 +72,10 @@ void meta_close(struct meta *m);
  * orders this after the store's sync, log first). Returns 0 or -errno. */
 int meta_sync(struct meta *m);
 
+/* The id of the last committed write transaction: it changes with every
+ * change to the namespace (to tell whether a sync is due). */
+uint64_t meta_last_txn(struct meta *m);
+
 /* Maps an LMDB return code to a negative errno. */
 int meta_errno(int mdb_rc);
 
@@ -165,6 +169,11 @@ ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf,
  * asks for the size). -ERANGE when cap is too small. */
 ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap);
 int meta_removexattr(struct meta *m, uint64_t ino, const char *name);
+
+/* Calls fn for every inode, with its chunk grid, over one read snapshot.
+ * fn returns non-zero to stop (that value is returned). */
+typedef int (*meta_inode_fn)(void *arg, const struct meta_inode *in);
+int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg);
 
 struct meta_stats {
 	uint64_t inodes;

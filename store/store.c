@@ -271,6 +271,14 @@ int store_sync_through(struct store *s, uint64_t through)
 	return rc;
 }
 
+int store_flush(struct store *s)
+{
+	pthread_mutex_lock(&s->write_mu);
+	int rc = store_flush_locked(s);
+	pthread_mutex_unlock(&s->write_mu);
+	return rc;
+}
+
 int store_sync(struct store *s)
 {
 	return store_sync_through(s, atomic_load(&s->appended));
@@ -995,6 +1003,62 @@ int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], sto
 	store_kd_range(s->kd, lo, hi, snap_add, &sn);
 	pthread_rwlock_unlock(&s->lock);
 	return snap_walk(&sn, fn, arg);
+}
+
+struct verify_ctx {
+	uint64_t records, bad;
+	uint32_t seg;
+	store_verify_fn fn;
+	void *arg;
+};
+
+static int verify_rec(void *arg, const struct store_scan_rec *r)
+{
+	struct verify_ctx *c = arg;
+
+	c->records++;
+	if (r->corrupt) {
+		c->bad++;
+		if (c->fn)
+			c->fn(c->arg, c->seg, r->off, "record fails its checksum");
+	}
+	return 0;
+}
+
+int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records,
+		 uint64_t *bad)
+{
+	struct verify_ctx c = {.fn = fn, .arg = arg};
+	int rc = store_sync(s); /* the append buffer into the file first */
+
+	for (uint32_t id = 0; rc == 0; id++) {
+		struct store_segment *seg = NULL;
+		uint64_t end, size;
+
+		pthread_rwlock_rdlock(&s->lock);
+		if (id >= s->segs_cap) {
+			pthread_rwlock_unlock(&s->lock);
+			break;
+		}
+		seg = s->segs[id];
+		if (seg)
+			store_segment_ref(seg);
+		pthread_rwlock_unlock(&s->lock);
+		if (!seg)
+			continue;
+		c.seg = id;
+		size = atomic_load(&seg->flushed);
+		rc = store_segment_scan(s, seg, verify_rec, &c, &end);
+		if (rc == 0 && end < size) {
+			c.bad++;
+			if (fn)
+				fn(arg, id, end, "unreadable from here to the end of the segment");
+		}
+		store_segment_unref(seg);
+	}
+	*records = c.records;
+	*bad = c.bad;
+	return rc;
 }
 
 struct store_clock *store_clock(struct store *s)

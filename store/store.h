@@ -187,6 +187,11 @@ typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen,
 int store_scan(struct store *s, const void *prefix, size_t plen, bool with_tombstones,
 	       store_scan_fn fn, void *arg);
 
+/* Writes records still in the append buffer to the segment file, without
+ * fsync: after it, they survive the death of the process (not of the
+ * machine). Returns 0 or -errno (the records stay buffered). */
+int store_flush(struct store *s);
+
 /* Makes every record appended so far durable (fsync). Returns 0 or -errno. */
 int store_sync(struct store *s);
 
@@ -201,6 +206,16 @@ int store_compact(struct store *s, bool all);
 /* The store's clock, for stamping other records of this node (metadata). Owned
  * by the store; valid until store_close(). */
 struct store_clock *store_clock(struct store *s);
+
+/*
+ * Reads every record of every segment and checks its checksum (what fsck
+ * does). fn (may be NULL) is called for each problem with the segment, the
+ * offset and what is wrong. *records and *bad receive the counts. Reads and
+ * writes go on meanwhile. Returns 0 or -errno when a segment cannot be read.
+ */
+typedef void (*store_verify_fn)(void *arg, uint32_t segment, uint64_t offset, const char *what);
+int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records,
+		 uint64_t *bad);
 
 /* Fills *st with counters and sizes. */
 void store_stats(struct store *s, struct store_stats *st);

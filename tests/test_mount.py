@@ -301,7 +301,7 @@ def test_tree_survives_remount(mount, tmp_path):
     assert snapshot() == before
 
 
-def test_kill9_keeps_fsynced_files(mount, tmp_path):
+def test_kill9_keeps_fsynced_files(mount, tmp_path, caskfs_bin):
     m = mount()
     p = m.path
     written = {}
@@ -319,6 +319,10 @@ def test_kill9_keeps_fsynced_files(mount, tmp_path):
     m = mount()
     for name, blob in written.items():
         assert (m.path / name).read_bytes() == blob
+    m.stop()
+    # no metadata record refers to a chunk that is not in the store
+    r = subprocess.run([caskfs_bin, "fsck", str(m.data)], capture_output=True, text=True)
+    assert r.returncode == 0 and "clean" in r.stdout, r.stdout + r.stderr
 
 
 def test_mount_errors(caskfs_bin, mount, tmp_path):
