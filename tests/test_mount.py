@@ -350,7 +350,11 @@ def test_kill9_during_write_workload(mount, caskfs_bin):
     import random
     import threading
     m = mount()
-    p = m.path
+    # a directory that exists only inside the mount: once the dead mount is
+    # lazily unmounted, the path falls through to the empty directory below,
+    # and opens there must fail rather than succeed on the wrong filesystem
+    p = m.path / "work"
+    p.mkdir()
     acked = {}
     stop = threading.Event()
 
@@ -377,7 +381,7 @@ def test_kill9_during_write_workload(mount, caskfs_bin):
     assert len(acked) > 3
     m = mount()
     for name, blob in acked.items():
-        assert (m.path / name).read_bytes() == blob, name
+        assert (m.path / "work" / name).read_bytes() == blob, name
     m.stop()
     r = subprocess.run([caskfs_bin, "fsck", str(m.data)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
