@@ -99,25 +99,12 @@ static void drop_caches(void)
 /* The DATA_DIR of the caskfs mount at mnt (from its fsname), or NULL. */
 static char *data_dir_of(const char *mnt)
 {
-	char real[PATH_MAX], line[8192], *res = NULL;
-	FILE *f;
+	char type[64], source[PATH_MAX];
 
-	if (!realpath(mnt, real))
+	if (!fs_mountinfo_lookup(mnt, type, sizeof(type), source, sizeof(source)) ||
+	    strcmp(type, "fuse.caskfs") != 0 || strncmp(source, "caskfs:", 7) != 0)
 		return NULL;
-	f = fopen("/proc/self/mountinfo", "r");
-	while (f && !res && fgets(line, sizeof(line), f)) {
-		char point[PATH_MAX], *dash = strstr(line, " - ");
-		char type[64], source[PATH_MAX];
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
-		    strcmp(point, real) != 0)
-			continue;
-		if (sscanf(dash + 3, "%63s %4095s", type, source) == 2 &&
-		    strcmp(type, "fuse.caskfs") == 0 && strncmp(source, "caskfs:", 7) == 0)
-			res = strdup(source + 7);
-	}
-	if (f)
-		fclose(f);
-	return res;
+	return strdup(source + 7);
 }
 
 struct result {

@@ -51,6 +51,10 @@ struct bench_args {
 
 int cli_bench(const struct bench_args *a);
 
+/* Whether something is mounted at path (resolved); fills its file system
+ * type and source when asked (type or source may be NULL). */
+bool fs_mountinfo_lookup(const char *path, char *type, size_t tcap, char *source, size_t scap);
+
 /* Checks DATA_DIR read-only; CLI_OK when clean, CLI_MISSING (1) with problems. */
 int cli_fsck(const char *data_dir);
 

@@ -22,27 +22,6 @@
 
 #define CACHE_BYTES (64u << 20)
 
-/* Is path (resolved) a mount point already? */
-static bool is_mounted(const char *path)
-{
-	char real[PATH_MAX], line[8192];
-	FILE *f;
-	bool found = false;
-
-	if (!realpath(path, real))
-		return false;
-	f = fopen("/proc/self/mountinfo", "r");
-	while (f && !found && fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX];
-		/* fields: id parent major:minor root mountpoint ... */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && strcmp(mnt, real) == 0)
-			found = true;
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 /* Tells the waiting parent how setup ended, then detaches from the terminal. */
 static void report(int fd, int status, const char *log_file)
 {
@@ -230,7 +209,7 @@ int cli_mount(const struct mount_args *a)
 		fprintf(stderr, "caskfs mount: %s is not a directory\n", a->mountpoint);
 		return CLI_USAGE;
 	}
-	if (is_mounted(a->mountpoint)) {
+	if (fs_mountinfo_lookup(a->mountpoint, NULL, 0, NULL, 0)) {
 		fprintf(stderr, "caskfs mount: %s is busy: something is mounted there already\n",
 			a->mountpoint);
 		return CLI_IO;
