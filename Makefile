@@ -117,7 +117,8 @@ bench: deps
 	@scripts/bench-store
 
 format:
-	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) store/*.h meta/*.h fs/*.h
+	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
+		scripts/bench_store.c store/*.h meta/*.h fs/*.h tests/unit/*.h
 
 clean:
 	rm -rf $(BUILD)

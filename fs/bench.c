@@ -46,7 +46,7 @@ static void fill_random(uint8_t *p, size_t n)
  * unless out is given (then the child's stdout is read into it). */
 static int run(char *const argv[], char *out, size_t outcap)
 {
-	int p[2] = {-1, -1};
+	int p[2] = { -1, -1 };
 	pid_t pid;
 	int st;
 
@@ -79,7 +79,7 @@ static int run(char *const argv[], char *out, size_t outcap)
 
 static int rm_rf(const char *path)
 {
-	char *argv[] = {"rm", "-rf", (char *)path, NULL};
+	char *argv[] = { "rm", "-rf", (char *)path, NULL };
 
 	return run(argv, NULL, 0);
 }
@@ -153,8 +153,7 @@ static double read_file(const char *path, uint8_t *buf, size_t block)
 }
 
 /* Sequential write (with fsync), cold and warm read in 1 MiB blocks. */
-static int seq(const char *dir, size_t bytes, uint8_t *pool, double *w, double *cold,
-	       double *warm)
+static int seq(const char *dir, size_t bytes, uint8_t *pool, double *w, double *cold, double *warm)
 {
 	char path[SUB_MAX];
 	double t, got;
@@ -189,7 +188,8 @@ static int small_files(const char *dir, int n, uint8_t *pool, double *create, do
 	t = now();
 	for (int i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/small/f%06d", dir, i);
-		int rc = write_file(path, pool + (size_t)i * 4096 % (8u << 20), 16384, 16384, false);
+		int rc =
+		    write_file(path, pool + (size_t)i * 4096 % (8u << 20), 16384, 16384, false);
 		if (rc < 0)
 			return rc;
 	}
@@ -210,8 +210,8 @@ static int small_files(const char *dir, int n, uint8_t *pool, double *create, do
 static int make_media(const char *root, uint8_t *pool)
 {
 	char path[2 * SUB_MAX];
-	static const char *dirs[] = {"photos", "photos/2023", "photos/2024", "audio", "text",
-				     "text/comments"};
+	static const char *dirs[] = { "photos", "photos/2023", "photos/2024",
+				      "audio",	"text",	       "text/comments" };
 
 	mkdir(root, 0755);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -245,7 +245,7 @@ static int make_media(const char *root, uint8_t *pool)
 static double rsync_tree(const char *src, const char *dst)
 {
 	char s[SUB_MAX], d[SUB_MAX];
-	char *argv[] = {"rsync", "-a", s, d, NULL};
+	char *argv[] = { "rsync", "-a", s, d, NULL };
 	double t;
 
 	snprintf(s, sizeof(s), "%s/", src);
@@ -261,8 +261,8 @@ static double rsync_tree(const char *src, const char *dst)
 static double nginx_wrk(const char *dir, const char *work)
 {
 	char conf[SUB_MAX], url[256], out[8192], text[6 * SUB_MAX];
-	char *nginx[] = {"nginx", "-c", conf, "-p", (char *)work, NULL};
-	char *wrk[] = {"wrk", "-t2", "-c32", "-d5s", url, NULL};
+	char *nginx[] = { "nginx", "-c", conf, "-p", (char *)work, NULL };
+	char *wrk[] = { "wrk", "-t2", "-c32", "-d5s", url, NULL };
 	int port = 20000 + (int)(getpid() % 20000);
 	double rps = -1;
 	pid_t pid;
@@ -305,7 +305,7 @@ static double nginx_wrk(const char *dir, const char *work)
 
 static bool have(const char *prog)
 {
-	char *argv[] = {"sh", "-c", NULL, NULL};
+	char *argv[] = { "sh", "-c", NULL, NULL };
 	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd), "command -v %s", prog);
@@ -372,12 +372,21 @@ int cli_bench(const struct bench_args *a)
 		fprintf(stderr, "caskfs bench: sequential workload failed: %s\n", strerror(-rc));
 		goto out;
 	}
-	rows[nrows++] = (struct result){.name = "sequential write + fsync", .unit = "MB/s",
-					.native = nw, .caskfs = cw, .goal = 0.8};
-	rows[nrows++] = (struct result){.name = "cold read, 1 MiB blocks", .unit = "MB/s",
-					.native = nc, .caskfs = cc, .goal = 0.8};
-	rows[nrows++] = (struct result){.name = "warm read, 1 MiB blocks", .unit = "MB/s",
-					.native = nwarm, .caskfs = cwarm, .goal = 0.9};
+	rows[nrows++] = (struct result){ .name = "sequential write + fsync",
+					 .unit = "MB/s",
+					 .native = nw,
+					 .caskfs = cw,
+					 .goal = 0.8 };
+	rows[nrows++] = (struct result){ .name = "cold read, 1 MiB blocks",
+					 .unit = "MB/s",
+					 .native = nc,
+					 .caskfs = cc,
+					 .goal = 0.8 };
+	rows[nrows++] = (struct result){ .name = "warm read, 1 MiB blocks",
+					 .unit = "MB/s",
+					 .native = nwarm,
+					 .caskfs = cwarm,
+					 .goal = 0.9 };
 	for (int i = 0; i < 3; i++)
 		print_row(&rows[i]);
 	fflush(stdout);
@@ -388,16 +397,21 @@ int cli_bench(const struct bench_args *a)
 		fprintf(stderr, "caskfs bench: small-file workload failed: %s\n", strerror(-rc));
 		goto out;
 	}
-	rows[nrows++] = (struct result){.name = "create 16 KiB files", .unit = "files/s",
-					.native = ncr, .caskfs = ccr, .goal = 1.0};
-	rows[nrows++] = (struct result){.name = "stat of them", .unit = "stats/s",
-					.native = nst, .caskfs = cst, .goal = 0.5};
+	rows[nrows++] = (struct result){ .name = "create 16 KiB files",
+					 .unit = "files/s",
+					 .native = ncr,
+					 .caskfs = ccr,
+					 .goal = 1.0 };
+	rows[nrows++] = (struct result){
+		.name = "stat of them", .unit = "stats/s", .native = nst, .caskfs = cst, .goal = 0.5
+	};
 	print_row(&rows[3]);
 	print_row(&rows[4]);
 	fflush(stdout);
 
-	struct result rs = {.name = "rsync -a of a media tree", .unit = "s", .goal = 0.7,
-			    .lower_better = true};
+	struct result rs = {
+		.name = "rsync -a of a media tree", .unit = "s", .goal = 0.7, .lower_better = true
+	};
 	snprintf(nat_dst, sizeof(nat_dst), "%s/rsync", native);
 	snprintf(cfs_dst, sizeof(cfs_dst), "%s/rsync", mnt_dir);
 	if (!have("rsync")) {
@@ -412,7 +426,7 @@ int cli_bench(const struct bench_args *a)
 	print_row(&rs);
 	fflush(stdout);
 
-	struct result ng = {.name = "nginx + wrk, 16 KiB files", .unit = "req/s", .goal = 0.9};
+	struct result ng = { .name = "nginx + wrk, 16 KiB files", .unit = "req/s", .goal = 0.9 };
 	if (!have("nginx") || !have("wrk")) {
 		ng.skipped = true;
 		ng.why = "needs nginx and wrk";

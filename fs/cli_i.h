@@ -24,8 +24,8 @@ enum kv_op { KV_PUT, KV_GET, KV_DEL, KV_LS, KV_STAT };
 struct kv_args {
 	const char *target; /* DATA_DIR */
 	enum kv_op op;
-	const char *key;    /* NULL for ls without prefix and stat without key */
-	const char *file;   /* put: value file, NULL for stdin */
+	const char *key;  /* NULL for ls without prefix and stat without key */
+	const char *file; /* put: value file, NULL for stdin */
 	struct store_options store;
 };
 
@@ -35,7 +35,7 @@ struct mount_args {
 	const char *data_dir;
 	const char *mountpoint;
 	bool foreground;
-	const char *options; /* extra -o options for FUSE, or NULL */
+	const char *options;  /* extra -o options for FUSE, or NULL */
 	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
 	bool writeback;	      /* the kernel's writeback cache */
 	struct store_options store;

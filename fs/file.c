@@ -45,7 +45,7 @@ static int grid_fit(struct fs_file *f, uint64_t size)
 
 static int load_state(struct fs *fs, struct fs_file *f)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	int rc = meta_getattr(fs->meta, f->ino, true, &in);
 
 	if (rc)
@@ -148,8 +148,8 @@ static int store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
 		return rc;
 	}
 	rc = grid_fit(f, f->size > (uint64_t)d->idx * META_CHUNK_SIZE + d->len
-				 ? f->size
-				 : (uint64_t)d->idx * META_CHUNK_SIZE + d->len);
+			     ? f->size
+			     : (uint64_t)d->idx * META_CHUNK_SIZE + d->len);
 	if (rc)
 		return rc;
 	memcpy(f->grid[d->idx].key, id, META_CHUNK_KEY);
@@ -334,7 +334,7 @@ int fs_file_commit(struct fs *fs, struct fs_file *f)
 
 int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out)
 {
-	struct meta_inode attr = {.size = size};
+	struct meta_inode attr = { .size = size };
 	int rc;
 
 	pthread_mutex_lock(&f->mu);

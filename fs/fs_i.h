@@ -25,10 +25,10 @@ struct fs_dirty {
 
 struct fs_file {
 	uint64_t ino;
-	int opens;	       /* protected by fs->files_mu */
-	struct fs_file *next;  /* protected by fs->files_mu */
-	pthread_mutex_t mu;    /* protects everything below */
-	uint64_t size;	       /* including writes not yet committed */
+	int opens;		 /* protected by fs->files_mu */
+	struct fs_file *next;	 /* protected by fs->files_mu */
+	pthread_mutex_t mu;	 /* protects everything below */
+	uint64_t size;		 /* including writes not yet committed */
 	struct meta_chunk *grid; /* the grid as it will be committed */
 	uint32_t ngrid;
 	struct fs_dirty *dirty;

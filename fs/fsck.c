@@ -59,7 +59,8 @@ static int check_inode(void *arg, const struct meta_inode *in)
 			       key, strerror(-rc));
 		} else if (m.size < in->chunks[i].len) {
 			f->problems++;
-			printf("inode %" PRIu64 ": chunk %u (%s) holds %u bytes, the grid says %u\n",
+			printf("inode %" PRIu64
+			       ": chunk %u (%s) holds %u bytes, the grid says %u\n",
 			       in->ino, i, key, m.size, in->chunks[i].len);
 		}
 	}
@@ -69,7 +70,7 @@ static int check_inode(void *arg, const struct meta_inode *in)
 int cli_fsck(const char *data_dir)
 {
 	struct store_options o;
-	struct fsck f = {0};
+	struct fsck f = { 0 };
 	struct meta *meta = NULL;
 	uint64_t records = 0, bad = 0;
 	int rc;
@@ -79,7 +80,8 @@ int cli_fsck(const char *data_dir)
 	rc = store_open(data_dir, &o, &f.store);
 	if (rc < 0) {
 		if (rc != -EBUSY)
-			fprintf(stderr, "caskfs fsck: cannot open %s: %s\n", data_dir, strerror(-rc));
+			fprintf(stderr, "caskfs fsck: cannot open %s: %s\n", data_dir,
+				strerror(-rc));
 		return CLI_IO;
 	}
 	rc = store_verify(f.store, store_problem, &f, &records, &bad);

@@ -184,7 +184,8 @@ static int do_stat(struct store *s, const struct kv_args *a)
 
 		if (rc == -ENOENT) {
 			if (m.tombstone)
-				fprintf(stderr, "caskfs kv: %s: deleted (stamp %" PRIu64 " node %u)\n",
+				fprintf(stderr,
+					"caskfs kv: %s: deleted (stamp %" PRIu64 " node %u)\n",
 					a->key, m.version.stamp, m.version.node);
 			else
 				fprintf(stderr, "caskfs kv: %s: no such key\n", a->key);
@@ -196,8 +197,8 @@ static int do_stat(struct store *s, const struct kv_args *a)
 		}
 		printf("key: %s\nsize: %u\nstored: %u\ncompressed: %s\nstamp: %" PRIu64
 		       "\nnode: %u\nvalue_hash: %016" PRIx64 "\nsegment: %u\noffset: %u\n",
-		       a->key, m.size, m.stored_size, m.compressed ? "yes" : "no",
-		       m.version.stamp, m.version.node, m.value_hash, m.segment, m.offset);
+		       a->key, m.size, m.stored_size, m.compressed ? "yes" : "no", m.version.stamp,
+		       m.version.node, m.value_hash, m.segment, m.offset);
 		return CLI_OK;
 	}
 	struct store_stats st;
@@ -219,7 +220,8 @@ int cli_kv(const struct kv_args *a)
 	rc = store_open(a->target, &a->store, &s);
 	if (rc < 0) {
 		if (rc != -EBUSY)
-			fprintf(stderr, "caskfs kv: cannot open %s: %s\n", a->target, strerror(-rc));
+			fprintf(stderr, "caskfs kv: cannot open %s: %s\n", a->target,
+				strerror(-rc));
 		return rc == -EINVAL ? CLI_USAGE : CLI_IO;
 	}
 	switch (a->op) {
@@ -241,7 +243,8 @@ int cli_kv(const struct kv_args *a)
 	}
 	rc = store_close(s);
 	if (rc < 0 && status == CLI_OK) {
-		fprintf(stderr, "caskfs kv: cannot make %s durable: %s\n", a->target, strerror(-rc));
+		fprintf(stderr, "caskfs kv: cannot make %s durable: %s\n", a->target,
+			strerror(-rc));
 		status = CLI_IO;
 	}
 	return status;

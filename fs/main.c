@@ -14,73 +14,73 @@
 #define CASKFS_VERSION "0.1.0"
 
 static const char usage_main[] =
-	"usage: caskfs COMMAND [ARGS...]\n"
-	"\n"
-	"commands:\n"
-	"  mount DATA_DIR MOUNTPOINT             serve DATA_DIR as a filesystem\n"
-	"  kv DATA_DIR get|put|del|ls|stat ...   object access for scripts\n"
-	"  bench MOUNTPOINT                      the standard workloads against a native directory\n"
-	"  fsck DATA_DIR                         check every record and every chunk reference\n"
-	"\n"
-	"Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
+    "usage: caskfs COMMAND [ARGS...]\n"
+    "\n"
+    "commands:\n"
+    "  mount DATA_DIR MOUNTPOINT             serve DATA_DIR as a filesystem\n"
+    "  kv DATA_DIR get|put|del|ls|stat ...   object access for scripts\n"
+    "  bench MOUNTPOINT                      the standard workloads against a native directory\n"
+    "  fsck DATA_DIR                         check every record and every chunk reference\n"
+    "\n"
+    "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
 static const char usage_kv[] =
-	"usage: caskfs kv [OPTIONS] DATA_DIR put KEY [FILE]   store FILE (or stdin) under KEY\n"
-	"       caskfs kv [OPTIONS] DATA_DIR get KEY          write KEY's value to stdout\n"
-	"       caskfs kv [OPTIONS] DATA_DIR del KEY          delete KEY\n"
-	"       caskfs kv [OPTIONS] DATA_DIR ls [PREFIX]      list keys (with PREFIX)\n"
-	"       caskfs kv [OPTIONS] DATA_DIR stat [KEY]       describe KEY, or the store\n"
-	"\n"
-	"options:\n"
-	"  --sync always|batch|none   durability of writes (default batch; the command\n"
-	"                             always fsyncs before it exits)\n"
-	"  --node-id N                node id stamped into new records (default 1)\n"
-	"  --segment-size BYTES       roll segments at this size (default 268435456)\n"
-	"  -h, --help                 this text\n"
-	"\n"
-	"Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
-	"3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
+    "usage: caskfs kv [OPTIONS] DATA_DIR put KEY [FILE]   store FILE (or stdin) under KEY\n"
+    "       caskfs kv [OPTIONS] DATA_DIR get KEY          write KEY's value to stdout\n"
+    "       caskfs kv [OPTIONS] DATA_DIR del KEY          delete KEY\n"
+    "       caskfs kv [OPTIONS] DATA_DIR ls [PREFIX]      list keys (with PREFIX)\n"
+    "       caskfs kv [OPTIONS] DATA_DIR stat [KEY]       describe KEY, or the store\n"
+    "\n"
+    "options:\n"
+    "  --sync always|batch|none   durability of writes (default batch; the command\n"
+    "                             always fsyncs before it exits)\n"
+    "  --node-id N                node id stamped into new records (default 1)\n"
+    "  --segment-size BYTES       roll segments at this size (default 268435456)\n"
+    "  -h, --help                 this text\n"
+    "\n"
+    "Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
+    "3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
 
 static const char usage_mount[] =
-	"usage: caskfs mount [OPTIONS] DATA_DIR MOUNTPOINT\n"
-	"\n"
-	"Serves DATA_DIR (created when missing) as a filesystem on MOUNTPOINT, in the\n"
-	"background unless -f. Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
-	"\n"
-	"options:\n"
-	"  -f, --foreground           stay in the foreground, messages to stderr\n"
-	"  -o OPT[,OPT...]            more FUSE mount options\n"
-	"  --sync always|batch|none   durability of the log (default batch)\n"
-	"  --node-id N                this node's id, 1 to 65535 (default 1)\n"
-	"  --log FILE                 where the background daemon writes messages\n"
-	"  --writeback                the kernel's writeback cache: faster small writes,\n"
-	"                             slower opens (see docs/USAGE.md)\n"
-	"  -h, --help                 this text\n"
-	"\n"
-	"Exit status: 0 mounted (or, with -f, unmounted cleanly), 2 bad usage,\n"
-	"3 DATA_DIR in use, the mountpoint busy, or another error.\n";
+    "usage: caskfs mount [OPTIONS] DATA_DIR MOUNTPOINT\n"
+    "\n"
+    "Serves DATA_DIR (created when missing) as a filesystem on MOUNTPOINT, in the\n"
+    "background unless -f. Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
+    "\n"
+    "options:\n"
+    "  -f, --foreground           stay in the foreground, messages to stderr\n"
+    "  -o OPT[,OPT...]            more FUSE mount options\n"
+    "  --sync always|batch|none   durability of the log (default batch)\n"
+    "  --node-id N                this node's id, 1 to 65535 (default 1)\n"
+    "  --log FILE                 where the background daemon writes messages\n"
+    "  --writeback                the kernel's writeback cache: faster small writes,\n"
+    "                             slower opens (see docs/USAGE.md)\n"
+    "  -h, --help                 this text\n"
+    "\n"
+    "Exit status: 0 mounted (or, with -f, unmounted cleanly), 2 bad usage,\n"
+    "3 DATA_DIR in use, the mountpoint busy, or another error.\n";
 
 static const char usage_bench[] =
-	"usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
-	"\n"
-	"Runs the standard workloads on the caskfs mount MOUNTPOINT and, in the same\n"
-	"run, on a native directory beside its DATA_DIR (same disk), and prints them\n"
-	"side by side as ratios. Needs root to drop caches for the cold reads; uses\n"
-	"rsync, nginx and wrk when installed.\n"
-	"\n"
-	"options:\n"
-	"  --size MIB     sequential workload size (default 1024)\n"
-	"  --files N      small files created (default 10000)\n"
-	"  -h, --help     this text\n";
+    "usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
+    "\n"
+    "Runs the standard workloads on the caskfs mount MOUNTPOINT and, in the same\n"
+    "run, on a native directory beside its DATA_DIR (same disk), and prints them\n"
+    "side by side as ratios. Needs root to drop caches for the cold reads; uses\n"
+    "rsync, nginx and wrk when installed.\n"
+    "\n"
+    "options:\n"
+    "  --size MIB     sequential workload size (default 1024)\n"
+    "  --files N      small files created (default 10000)\n"
+    "  -h, --help     this text\n";
 
 static const char usage_fsck[] =
-	"usage: caskfs fsck DATA_DIR\n"
-	"\n"
-	"Checks DATA_DIR without changing it: every record of every segment against\n"
-	"its checksum, every chunk every file names (present, long enough), every\n"
-	"file's chunk grid against its size. One line per problem.\n"
-	"Exit status: 0 clean, 1 problems found, 2 bad usage, 3 DATA_DIR in use or\n"
-	"unreadable.\n";
+    "usage: caskfs fsck DATA_DIR\n"
+    "\n"
+    "Checks DATA_DIR without changing it: every record of every segment against\n"
+    "its checksum, every chunk every file names (present, long enough), every\n"
+    "file's chunk grid against its size. One line per problem.\n"
+    "Exit status: 0 clean, 1 problems found, 2 bad usage, 3 DATA_DIR in use or\n"
+    "unreadable.\n";
 
 static void die_usage(const char *text, const char *fmt, const char *arg)
 {
@@ -108,13 +108,13 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 static int main_kv(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"sync", required_argument, NULL, 's'},
-		{"node-id", required_argument, NULL, 'n'},
-		{"segment-size", required_argument, NULL, 'S'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "sync", required_argument, NULL, 's' },
+		{ "node-id", required_argument, NULL, 'n' },
+		{ "segment-size", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct kv_args a = {0};
+	struct kv_args a = { 0 };
 	const char *op;
 	int c, rest;
 
@@ -134,7 +134,8 @@ static int main_kv(int argc, char **argv)
 			break;
 		}
 		case 'S':
-			a.store.segment_size = parse_number(optarg, "bad segment size '%s'", usage_kv);
+			a.store.segment_size =
+			    parse_number(optarg, "bad segment size '%s'", usage_kv);
 			break;
 		case 'h':
 			fputs(usage_kv, stdout);
@@ -176,15 +177,15 @@ static int main_kv(int argc, char **argv)
 static int main_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"foreground", no_argument, NULL, 'f'},
-		{"sync", required_argument, NULL, 's'},
-		{"node-id", required_argument, NULL, 'n'},
-		{"log", required_argument, NULL, 'l'},
-		{"writeback", no_argument, NULL, 'w'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "sync", required_argument, NULL, 's' },
+		{ "node-id", required_argument, NULL, 'n' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "writeback", no_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct mount_args a = {0};
+	struct mount_args a = { 0 };
 	int c;
 
 	store_options_init(&a.store);
@@ -201,7 +202,8 @@ static int main_mount(int argc, char **argv)
 				die_usage(usage_mount, "unknown sync mode '%s'", optarg);
 			break;
 		case 'n': {
-			unsigned long long v = parse_number(optarg, "bad node id '%s'", usage_mount);
+			unsigned long long v =
+			    parse_number(optarg, "bad node id '%s'", usage_mount);
 			if (v == 0 || v > 0xFFFF)
 				die_usage(usage_mount, "bad node id '%s'", optarg);
 			a.store.node_id = (uint32_t)v;
@@ -230,12 +232,12 @@ static int main_mount(int argc, char **argv)
 static int main_bench(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"size", required_argument, NULL, 's'},
-		{"files", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "size", required_argument, NULL, 's' },
+		{ "files", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct bench_args a = {.seq_bytes = (size_t)1 << 30, .files = 10000};
+	struct bench_args a = { .seq_bytes = (size_t)1 << 30, .files = 10000 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {

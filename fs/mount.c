@@ -122,7 +122,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	fs.timeout = 1.0;
 	fs.writeback = a->writeback;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 10};
+	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 10 };
 	struct fuse_session *se = NULL;
 	char opts[2048];
 	int rc, status = CLI_IO;
@@ -162,17 +162,18 @@ static int serve(const struct mount_args *a, int ready_fd)
 		fprintf(stderr, "caskfs mount: cannot mount on %s\n", a->mountpoint);
 		goto out;
 	}
-	fprintf(stderr,
-		"caskfs: %s mounted on %s (node %u, one node: N=1 W=1 R=1, sync %s)\n",
+	fprintf(stderr, "caskfs: %s mounted on %s (node %u, one node: N=1 W=1 R=1, sync %s)\n",
 		a->data_dir, a->mountpoint, a->store.node_id, store_sync_mode_name(a->store.sync));
 	report(ready_fd, 0, a->log_file);
 	ready_fd = -1;
-	struct committer com = {.fs = &fs, .mu = PTHREAD_MUTEX_INITIALIZER,
-				.cv = PTHREAD_COND_INITIALIZER};
+	struct committer com = { .fs = &fs,
+				 .mu = PTHREAD_MUTEX_INITIALIZER,
+				 .cv = PTHREAD_COND_INITIALIZER };
 	pthread_t com_thread;
 	bool com_running = pthread_create(&com_thread, NULL, committer_main, &com) == 0;
 	if (!com_running)
-		fprintf(stderr, "caskfs: no group-commit thread: the namespace syncs at fsync only\n");
+		fprintf(stderr,
+			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
 	rc = fuse_session_loop_mt(se, &loop);
 	fuse_session_unmount(se);
 	if (com_running) {

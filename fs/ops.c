@@ -96,7 +96,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	finish_entry(req, meta_lookup(fs_of(req)->meta, parent, name, &in), &in);
 }
@@ -126,7 +126,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	int rc = meta_getattr(fs_of(req)->meta, ino, false, &in);
 
 	(void)fi;
@@ -140,7 +140,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
 		      struct fuse_file_info *fi, struct meta_inode *out)
 {
-	struct meta_inode a = {0};
+	struct meta_inode a = { 0 };
 	unsigned mask = 0;
 	int rc = 0;
 
@@ -151,8 +151,9 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 		if (temp)
 			rc = fs_file_open(fs, ino, &f);
 		if (rc == 0) {
-			struct meta_inode in = {0};
-			if (!S_ISREG((meta_getattr(fs->meta, ino, false, &in), in.mode)))
+			struct meta_inode in = { 0 };
+			rc = meta_getattr(fs->meta, ino, false, &in);
+			if (rc == 0 && !S_ISREG(in.mode))
 				rc = S_ISDIR(in.mode) ? -EISDIR : -EINVAL;
 			meta_inode_release(&in);
 			if (rc == 0)
@@ -203,7 +204,7 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	int rc = do_setattr(fs_of(req), ino, attr, to_set, fi, &in);
 
 	if (rc)
@@ -215,7 +216,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	int rc = meta_getattr(fs_of(req)->meta, ino, false, &in);
 
 	if (rc == 0 && !in.target)
@@ -236,24 +237,23 @@ static int do_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 			  target, out);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	finish_entry(req, do_make(req, parent, name, mode, rdev, NULL, &in), &in);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	finish_entry(req, do_make(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL, &in), &in);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	finish_entry(req, do_make(req, parent, name, S_IFLNK | 0777, 0, link, &in), &in);
 }
@@ -276,13 +276,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) == 0)
 		rc = meta_rename(fs_of(req)->meta, parent, name, newparent, newname,
 				 ((flags & RENAME_NOREPLACE) ? META_RENAME_NOREPLACE : 0) |
-					 ((flags & RENAME_EXCHANGE) ? META_RENAME_EXCHANGE : 0));
+				     ((flags & RENAME_EXCHANGE) ? META_RENAME_EXCHANGE : 0));
 	fuse_reply_err(req, -rc);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	finish_entry(req, meta_link(fs_of(req)->meta, ino, newparent, newname, &in), &in);
 }
@@ -292,7 +292,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
  * only costs the cache, never gives stale pages. */
 static bool unchanged_since_last_open(struct fs *fs, fuse_ino_t ino)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	struct fs_seen *e = &fs->seen[ino % FS_SEEN_SLOTS];
 	bool same;
 
@@ -336,7 +336,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	struct fuse_entry_param e;
 	struct fs_file *f;
 	int rc = do_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &in);
@@ -486,7 +486,7 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 	} else {
 		struct fs *fs = fs_of(d->req);
 		struct fuse_entry_param e;
-		struct meta_inode in = {0};
+		struct meta_inode in = { 0 };
 
 		memset(&e, 0, sizeof(e));
 		e.attr = st;
@@ -510,7 +510,7 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 
 static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct dirbuf d = {req, malloc(size ? size : 1), size, 0, plus};
+	struct dirbuf d = { req, malloc(size ? size : 1), size, 0, plus };
 	int rc = 0;
 
 	if (!d.buf) {

@@ -74,7 +74,7 @@ static struct timespec now_ts(void)
 
 static struct store_version new_version(struct meta *m)
 {
-	struct store_version v = {store_clock_now(m->clock), m->node};
+	struct store_version v = { store_clock_now(m->clock), m->node };
 
 	return v;
 }
@@ -96,7 +96,7 @@ static int inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks,
 		     struct meta_inode *out)
 {
 	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 	int rc;
 
 	meta_be64(k, ino);
@@ -116,7 +116,7 @@ static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 {
 	uint8_t k[8], *buf;
 	size_t len;
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 	int rc;
 
 	in->version = new_version(m);
@@ -134,7 +134,7 @@ static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 static int inode_del(struct meta *m, MDB_txn *txn, uint64_t ino)
 {
 	uint8_t k[8];
-	MDB_val key = {8, k};
+	MDB_val key = { 8, k };
 	int rc;
 
 	meta_be64(k, ino);
@@ -166,9 +166,11 @@ static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *
 		     uint64_t child, uint32_t type)
 {
 	uint8_t k[META_KEY_MAX], v[META_DIRENT_SIZE];
-	struct meta_dirent d = {.version = new_version(m), .deleted = child == 0,
-				.type = type & S_IFMT, .child = child};
-	MDB_val key, val = {META_DIRENT_SIZE, v};
+	struct meta_dirent d = { .version = new_version(m),
+				 .deleted = child == 0,
+				 .type = type & S_IFMT,
+				 .child = child };
+	MDB_val key, val = { META_DIRENT_SIZE, v };
 
 	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
 	key.mv_data = k;
@@ -176,11 +178,10 @@ static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *
 	return meta_errno(mdb_put(txn, m->entries, &key, &val, 0));
 }
 
-static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links,
-		     uint32_t *subdirs)
+static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links, uint32_t *subdirs)
 {
 	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 	int rc;
 
 	meta_be64(k, ino);
@@ -197,11 +198,10 @@ static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links
 	return 0;
 }
 
-static int count_put(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t links,
-		     uint32_t subdirs)
+static int count_put(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t links, uint32_t subdirs)
 {
 	uint8_t k[8], v[8];
-	MDB_val key = {8, k}, val = {8, v};
+	MDB_val key = { 8, k }, val = { 8, v };
 
 	meta_be64(k, ino);
 	put_le32(v, links);
@@ -228,7 +228,7 @@ static int count_add(struct meta *m, MDB_txn *txn, uint64_t ino, int dl, int ds,
 static int u64_put(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, const void *v, size_t vlen)
 {
 	uint8_t k[8];
-	MDB_val key = {8, k}, val = {vlen, (void *)v};
+	MDB_val key = { 8, k }, val = { vlen, (void *)v };
 
 	meta_be64(k, k64);
 	return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
@@ -237,7 +237,7 @@ static int u64_put(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, const void *v, size_
 static int u64_del(MDB_txn *txn, MDB_dbi dbi, uint64_t k64)
 {
 	uint8_t k[8];
-	MDB_val key = {8, k};
+	MDB_val key = { 8, k };
 	int rc;
 
 	meta_be64(k, k64);
@@ -248,7 +248,7 @@ static int u64_del(MDB_txn *txn, MDB_dbi dbi, uint64_t k64)
 static int parent_get(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t *parent)
 {
 	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 	int rc;
 
 	meta_be64(k, dir);
@@ -280,7 +280,7 @@ static void fill_nlink(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 /* Moves a directory's mtime and ctime (an entry in it was added or removed). */
 static int touch_dir(struct meta *m, MDB_txn *txn, uint64_t dir, struct timespec t)
 {
-	struct meta_inode d = {0};
+	struct meta_inode d = { 0 };
 	int rc = inode_get(m, txn, dir, true, &d);
 
 	if (rc == 0) {
@@ -332,9 +332,9 @@ static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino);
 
 static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 {
-	struct meta_inode root = {0};
+	struct meta_inode root = { 0 };
 	uint8_t v[8];
-	MDB_val key = {8, "next_ino"}, val;
+	MDB_val key = { 8, "next_ino" }, val;
 	MDB_cursor *c;
 	int rc;
 
@@ -419,9 +419,10 @@ int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, stru
 	struct {
 		const char *name;
 		MDB_dbi *dbi;
-	} dbs[] = {{"inodes", &m->inodes},   {"entries", &m->entries}, {"xattrs", &m->xattrs},
-		   {"counts", &m->counts},   {"parents", &m->parents}, {"orphans", &m->orphans},
-		   {"state", &m->state}};
+	} dbs[] = { { "inodes", &m->inodes },	{ "entries", &m->entries },
+		    { "xattrs", &m->xattrs },	{ "counts", &m->counts },
+		    { "parents", &m->parents }, { "orphans", &m->orphans },
+		    { "state", &m->state } };
 	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
 	if (rc == 0)
@@ -483,7 +484,7 @@ int meta_getattr(struct meta *m, uint64_t ino, bool chunks, struct meta_inode *o
 
 int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_inode *out)
 {
-	struct meta_inode p = {0};
+	struct meta_inode p = { 0 };
 	struct meta_dirent d;
 	MDB_txn *txn;
 	int rc = check_name(name);
@@ -519,7 +520,7 @@ struct mknod_args {
 
 static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
 {
-	MDB_val key = {8, "next_ino"}, val;
+	MDB_val key = { 8, "next_ino" }, val;
 	uint8_t v[8];
 	int rc = mdb_get(txn, m->state, &key, &val);
 
@@ -539,7 +540,7 @@ static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
 static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct mknod_args *a = arg;
-	struct meta_inode parent = {0}, in = {0};
+	struct meta_inode parent = { 0 }, in = { 0 };
 	struct meta_dirent d;
 	struct timespec t = now_ts();
 	int rc = inode_get(m, txn, a->parent, false, &parent);
@@ -597,7 +598,7 @@ static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
 	       uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out)
 {
-	struct mknod_args a = {parent, name, mode, uid, gid, rdev, target, out};
+	struct mknod_args a = { parent, name, mode, uid, gid, rdev, target, out };
 	uint32_t type = mode & S_IFMT;
 	int rc = check_name(name);
 
@@ -626,7 +627,7 @@ static int dir_empty(struct meta *m, MDB_txn *txn, uint64_t ino)
 {
 	MDB_cursor *c;
 	uint8_t k[16];
-	MDB_val key = {16, k}, val;
+	MDB_val key = { 16, k }, val;
 	int rc = mdb_cursor_open(txn, m->entries, &c);
 
 	if (rc)
@@ -650,7 +651,7 @@ static int dir_empty(struct meta *m, MDB_txn *txn, uint64_t ino)
 static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct remove_args *a = arg;
-	struct meta_inode parent = {0}, in = {0};
+	struct meta_inode parent = { 0 }, in = { 0 };
 	struct meta_dirent d;
 	struct timespec t = now_ts();
 	int rc = inode_get(m, txn, a->parent, false, &parent);
@@ -688,7 +689,7 @@ static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
 
 int meta_unlink(struct meta *m, uint64_t parent, const char *name)
 {
-	struct remove_args a = {parent, name, false};
+	struct remove_args a = { parent, name, false };
 	int rc = check_name(name);
 
 	return rc ? (rc == -EINVAL ? -ENOENT : rc) : in_write_txn(m, do_remove, &a);
@@ -696,7 +697,7 @@ int meta_unlink(struct meta *m, uint64_t parent, const char *name)
 
 int meta_rmdir(struct meta *m, uint64_t parent, const char *name)
 {
-	struct remove_args a = {parent, name, true};
+	struct remove_args a = { parent, name, true };
 	int rc = check_name(name);
 
 	if (rc == -EINVAL)
@@ -709,7 +710,7 @@ static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino)
 {
 	MDB_cursor *c;
 	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 	int rc;
 
 	rc = inode_del(m, txn, ino);
@@ -742,7 +743,7 @@ static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
 {
 	uint64_t ino = *(uint64_t *)arg;
 	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 
 	meta_be64(k, ino);
 	if (mdb_get(txn, m->orphans, &key, &val) == MDB_NOTFOUND)
@@ -798,7 +799,7 @@ static int move_dir(struct meta *m, MDB_txn *txn, uint64_t ino, uint64_t from, u
 static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct rename_args *a = arg;
-	struct meta_inode p = {0}, np = {0}, src = {0}, dst = {0};
+	struct meta_inode p = { 0 }, np = { 0 }, src = { 0 }, dst = { 0 };
 	struct meta_dirent sd, dd;
 	struct timespec t = now_ts();
 	bool have_dst;
@@ -903,7 +904,7 @@ out:
 int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newparent,
 		const char *newname, unsigned flags)
 {
-	struct rename_args a = {parent, newparent, name, newname, flags};
+	struct rename_args a = { parent, newparent, name, newname, flags };
 	int rc = check_name(name);
 
 	if (flags & ~(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE))
@@ -915,7 +916,7 @@ int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newp
 	if (rc)
 		return rc;
 	if (parent == newparent && strcmp(name, newname) == 0) {
-		struct meta_inode in = {0};
+		struct meta_inode in = { 0 };
 		rc = meta_lookup(m, parent, name, &in);
 		meta_inode_release(&in);
 		if (rc == 0 && (flags & META_RENAME_NOREPLACE))
@@ -934,7 +935,7 @@ struct link_args {
 static int do_link(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct link_args *a = arg;
-	struct meta_inode in = {0}, np = {0};
+	struct meta_inode in = { 0 }, np = { 0 };
 	struct meta_dirent d;
 	struct timespec t = now_ts();
 	int rc = inode_get(m, txn, a->newparent, false, &np);
@@ -976,7 +977,7 @@ static int do_link(struct meta *m, MDB_txn *txn, void *arg)
 int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newname,
 	      struct meta_inode *out)
 {
-	struct link_args a = {ino, newparent, newname, out};
+	struct link_args a = { ino, newparent, newname, out };
 	int rc = check_name(newname);
 
 	return rc ? rc : in_write_txn(m, do_link, &a);
@@ -1024,8 +1025,7 @@ static struct timespec pick_time(struct timespec given, struct timespec now)
 	return given.tv_nsec == UTIME_NOW ? now : given;
 }
 
-static int finish_out(struct meta *m, MDB_txn *txn, struct meta_inode *in,
-		      struct meta_inode *out)
+static int finish_out(struct meta *m, MDB_txn *txn, struct meta_inode *in, struct meta_inode *out)
 {
 	if (out) {
 		fill_nlink(m, txn, in);
@@ -1040,7 +1040,7 @@ static int finish_out(struct meta *m, MDB_txn *txn, struct meta_inode *in,
 static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct setattr_args *a = arg;
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	struct timespec t = now_ts();
 	int rc = inode_get(m, txn, a->ino, true, &in);
 
@@ -1081,7 +1081,7 @@ static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_inode *attr,
 		 struct meta_inode *out)
 {
-	struct setattr_args a = {ino, mask, attr, out};
+	struct setattr_args a = { ino, mask, attr, out };
 
 	return in_write_txn(m, do_setattr, &a);
 }
@@ -1096,7 +1096,7 @@ struct content_args {
 static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct content_args *a = arg;
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	struct timespec t = now_ts();
 	int rc = inode_get(m, txn, a->ino, true, &in);
 
@@ -1126,7 +1126,7 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, uint32_t first,
 		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out)
 {
-	struct content_args a = {ino, size, first, n, chunks, out};
+	struct content_args a = { ino, size, first, n, chunks, out };
 
 	if (n && !chunks)
 		return -EINVAL;
@@ -1137,11 +1137,11 @@ int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, uint32_t first
 
 int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn, void *arg)
 {
-	struct meta_inode dir = {0};
+	struct meta_inode dir = { 0 };
 	MDB_txn *txn;
 	MDB_cursor *c;
 	uint8_t k[16];
-	MDB_val key = {16, k}, val;
+	MDB_val key = { 16, k }, val;
 	char name[META_NAME_MAX + 1];
 	int rc = read_txn(m, &txn);
 
@@ -1197,7 +1197,7 @@ struct xattr_args {
 static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct xattr_args *a = arg;
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	uint8_t k[8 + META_XATTR_NAME_MAX];
 	MDB_val key, val;
 	struct store_version v;
@@ -1225,7 +1225,8 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 		if (rc == 0) {
 			meta_xattr_encode_head(&v, a->remove, val.mv_data);
 			if (!a->remove && a->size)
-				memcpy((uint8_t *)val.mv_data + META_XATTR_FIXED, a->value, a->size);
+				memcpy((uint8_t *)val.mv_data + META_XATTR_FIXED, a->value,
+				       a->size);
 		}
 	}
 	if (rc == 0) {
@@ -1243,10 +1244,10 @@ static int check_xattr_name(const char *name)
 	return len == 0 || len > META_XATTR_NAME_MAX ? -ERANGE : 0;
 }
 
-int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *value,
-		  size_t size, int flags)
+int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *value, size_t size,
+		  int flags)
 {
-	struct xattr_args a = {ino, name, value, size, flags, false};
+	struct xattr_args a = { ino, name, value, size, flags, false };
 	int rc = check_xattr_name(name);
 
 	if (rc)
@@ -1260,7 +1261,7 @@ int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *va
 
 int meta_removexattr(struct meta *m, uint64_t ino, const char *name)
 {
-	struct xattr_args a = {ino, name, NULL, 0, 0, true};
+	struct xattr_args a = { ino, name, NULL, 0, 0, true };
 	int rc = check_xattr_name(name);
 
 	return rc ? rc : in_write_txn(m, do_setxattr, &a);
@@ -1268,7 +1269,7 @@ int meta_removexattr(struct meta *m, uint64_t ino, const char *name)
 
 ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf, size_t cap)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	uint8_t k[8 + META_XATTR_NAME_MAX];
 	MDB_val key, val;
 	MDB_txn *txn;
@@ -1309,11 +1310,11 @@ ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf,
 
 ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	MDB_txn *txn;
 	MDB_cursor *c;
 	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = { 8, k }, val;
 	size_t need = 0;
 	ssize_t rc = read_txn(m, &txn);
 	int g;
@@ -1372,7 +1373,7 @@ int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg)
 	}
 	for (g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0 && !stop;
 	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-		struct meta_inode in = {0};
+		struct meta_inode in = { 0 };
 		if (key.mv_size != 8)
 			continue;
 		in.ino = meta_get_be64(key.mv_data);

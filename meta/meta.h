@@ -156,12 +156,12 @@ typedef int (*meta_readdir_fn)(void *arg, const char *name, uint64_t ino, uint32
 			       uint64_t next_pos);
 int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn, void *arg);
 
-#define META_XATTR_CREATE 1 /* XATTR_CREATE */
+#define META_XATTR_CREATE 1  /* XATTR_CREATE */
 #define META_XATTR_REPLACE 2 /* XATTR_REPLACE */
 /* Extended attributes. Errors: -ENODATA (absent), -EEXIST (CREATE), -ERANGE
  * (name or buffer), -E2BIG (value over META_XATTR_SIZE_MAX), -ENOENT (ino). */
-int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *value,
-		  size_t size, int flags);
+int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *value, size_t size,
+		  int flags);
 /* Copies the value into buf (cap bytes) and returns its length; with cap 0,
  * returns the length only. -ERANGE when cap is too small. */
 ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf, size_t cap);
@@ -177,9 +177,9 @@ int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg);
 
 struct meta_stats {
 	uint64_t inodes;
-	uint64_t entries;	/* live directory entries */
-	uint64_t tombstones;	/* removed entries and xattrs kept for replication */
-	uint64_t map_bytes;	/* size of the LMDB file in use */
+	uint64_t entries;    /* live directory entries */
+	uint64_t tombstones; /* removed entries and xattrs kept for replication */
+	uint64_t map_bytes;  /* size of the LMDB file in use */
 };
 int meta_stats(struct meta *m, struct meta_stats *st);
 

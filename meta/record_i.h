@@ -14,7 +14,7 @@
 
 #define META_REC_VERSION 1
 #define META_REC_DELETED 0x01
-#define META_INODE_FIXED 84	/* bytes before the symlink target */
+#define META_INODE_FIXED 84 /* bytes before the symlink target */
 #define META_DIRENT_SIZE 24
 #define META_XATTR_FIXED 16
 #define META_KEY_MAX (16 + META_NAME_MAX)

@@ -109,7 +109,7 @@ static struct result bench_store(const char *dir, size_t n, size_t v)
 {
 	struct store_options o;
 	struct store *s;
-	struct result r = {0};
+	struct result r = { 0 };
 	char path[4096], k[64];
 	uint64_t rng = 1;
 	uint8_t *out = malloc(v);
@@ -160,7 +160,7 @@ static struct result bench_lmdb(const char *dir, size_t n, size_t v)
 	MDB_env *env;
 	MDB_dbi dbi;
 	MDB_txn *txn;
-	struct result r = {0};
+	struct result r = { 0 };
 	char path[4096], k[64];
 	uint64_t rng = 1;
 	uint8_t *out = malloc(v);
@@ -176,7 +176,7 @@ static struct result bench_lmdb(const char *dir, size_t n, size_t v)
 	double t0 = now();
 	for (size_t i = 0; i < n; i++) {
 		int kl = key(k, i);
-		MDB_val mk = {(size_t)kl, k}, mv = {v, (void *)value(i, v)};
+		MDB_val mk = { (size_t)kl, k }, mv = { v, (void *)value(i, v) };
 		lmdb_check(mdb_txn_begin(env, NULL, 0, &txn), "begin");
 		lmdb_check(mdb_put(txn, dbi, &mk, &mv, 0), "put");
 		lmdb_check(mdb_txn_commit(txn), "commit");
@@ -187,7 +187,7 @@ static struct result bench_lmdb(const char *dir, size_t n, size_t v)
 	t0 = now();
 	for (size_t g = 0; g < r.gets; g++) {
 		int kl = key(k, rnd(&rng) % n);
-		MDB_val mk = {(size_t)kl, k}, mv;
+		MDB_val mk = { (size_t)kl, k }, mv;
 		lmdb_check(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), "begin");
 		lmdb_check(mdb_get(txn, dbi, &mk, &mv), "get");
 		memcpy(out, mv.mv_data, mv.mv_size);
@@ -203,7 +203,7 @@ static struct result bench_lmdb(const char *dir, size_t n, size_t v)
 #ifdef HAVE_ROCKSDB
 static struct result bench_rocksdb(const char *dir, size_t n, size_t v)
 {
-	struct result r = {0};
+	struct result r = { 0 };
 	char path[4096], k[64], *err = NULL;
 	uint64_t rng = 1;
 	rocksdb_options_t *opt = rocksdb_options_create();
@@ -296,7 +296,7 @@ static void bench_durable(const char *dir, size_t count, size_t v)
 	t0 = now();
 	for (size_t i = 0; i < count; i++) {
 		int kl = key(k, i);
-		MDB_val mk = {(size_t)kl, k}, mv = {v, (void *)value(i, v)};
+		MDB_val mk = { (size_t)kl, k }, mv = { v, (void *)value(i, v) };
 		lmdb_check(mdb_txn_begin(env, NULL, 0, &txn), "begin");
 		lmdb_check(mdb_put(txn, dbi, &mk, &mv, 0), "put");
 		lmdb_check(mdb_txn_commit(txn), "commit");
@@ -304,8 +304,9 @@ static void bench_durable(const char *dir, size_t count, size_t v)
 	tl = now() - t0;
 	mdb_env_close(env);
 	rm_rf(path);
-	printf("durable %-8zu caskfs(always) %8.0f put/s   lmdb(default) %8.0f put/s   ratio %5.2f\n",
-	       v, (double)count / ts, (double)count / tl, tl / ts);
+	printf(
+	    "durable %-8zu caskfs(always) %8.0f put/s   lmdb(default) %8.0f put/s   ratio %5.2f\n",
+	    v, (double)count / ts, (double)count / tl, tl / ts);
 }
 
 static long rss_kib(void)
@@ -357,9 +358,10 @@ static void bench_open(const char *dir, size_t objects)
 		if (t < best)
 			best = t;
 		if (rep == 0) {
-			printf("open:  %zu objects (keys of %d bytes, %" PRIu64 " segments): ", objects,
-			       key(k, 0), st.segments);
-			printf("keydir %.1f bytes/object (%.1f + key); process RSS grew %.1f bytes/object\n",
+			printf("open:  %zu objects (keys of %d bytes, %" PRIu64 " segments): ",
+			       objects, key(k, 0), st.segments);
+			printf("keydir %.1f bytes/object (%.1f + key); process RSS grew %.1f "
+			       "bytes/object\n",
 			       (double)st.keydir_bytes / (double)st.keys,
 			       (double)st.keydir_bytes / (double)st.keys - key(k, 0),
 			       (double)(after - before) * 1024.0 / (double)st.keys);
@@ -375,7 +377,7 @@ int main(int argc, char **argv)
 	const char *dir = argc > 1 ? argv[1] : "/tmp/caskfs-bench";
 	size_t total = argc > 2 ? strtoull(argv[2], NULL, 10) << 20 : (size_t)2 << 30;
 	size_t open_objects = argc > 3 ? strtoull(argv[3], NULL, 10) : 1000000;
-	static const size_t sizes[] = {1024, 16384, 262144, 1048576};
+	static const size_t sizes[] = { 1024, 16384, 262144, 1048576 };
 	uint64_t rng = 42;
 
 	pool = malloc(POOL_SIZE);
@@ -395,8 +397,9 @@ int main(int argc, char **argv)
 		struct {
 			const char *name;
 			struct result r;
-		} rows[3] = {{"caskfs", {1e30, 1e30, 0}}, {"lmdb", {1e30, 1e30, 0}},
-			     {"rocksdb", {1e30, 1e30, 0}}};
+		} rows[3] = { { "caskfs", { 1e30, 1e30, 0 } },
+			      { "lmdb", { 1e30, 1e30, 0 } },
+			      { "rocksdb", { 1e30, 1e30, 0 } } };
 		int nrows = 2;
 #ifdef HAVE_ROCKSDB
 		nrows = 3;

@@ -57,7 +57,7 @@ static int move_record(void *arg, const struct store_scan_rec *r)
 /* Returns 1 when seg was removed, 0 when it had to stay, -errno on failure. */
 static int compact_one(struct store *s, struct store_segment *seg)
 {
-	struct move_ctx c = {.s = s, .seg = seg};
+	struct move_ctx c = { .s = s, .seg = seg };
 	uint64_t end, live, size = atomic_load(&seg->size);
 	char path[4096];
 	int rc;

@@ -1,9 +1,9 @@
 /*
  * compress - zstd for values that are worth it. Photos and audio are already
  * compressed, so a cheap test runs first: the order-0 entropy of a 1 KiB sample
- * taken from four places (a table lookup per byte value, no logarithms). Data near 8 bits per byte is stored as it
- * is; anything else is compressed and kept only when that saves at least an
- * eighth. Contexts are per thread, created on first use.
+ * taken from four places (a table lookup per byte value, no logarithms). Data near 8 bits per byte
+ * is stored as it is; anything else is compressed and kept only when that saves at least an eighth.
+ * Contexts are per thread, created on first use.
  */
 #include <errno.h>
 #include <math.h>
@@ -86,7 +86,7 @@ static bool saves_enough(size_t in, size_t out)
  * runs (len >= MIN_LEN; short values are sampled with overlap). */
 static double sample_entropy(const uint8_t *src, size_t len)
 {
-	uint32_t hist[256] = {0};
+	uint32_t hist[256] = { 0 };
 	const size_t run = SAMPLE_LEN / 4;
 	double bits = 0;
 

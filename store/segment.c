@@ -62,7 +62,7 @@ int store_pwritev_full(int fd, struct iovec *iov, int cnt, off_t off)
 
 int store_write_full(int fd, const void *buf, size_t len, off_t off)
 {
-	struct iovec iov = {(void *)buf, len};
+	struct iovec iov = { (void *)buf, len };
 
 	return store_pwritev_full(fd, &iov, 1, off);
 }
@@ -169,7 +169,8 @@ int store_segment_open(struct store *s, uint32_t id, bool active, struct store_s
 	}
 	n = read_full(fd, hdr, sizeof(hdr), 0);
 	if (n < 0) {
-		store_logf(s, STORE_LOG_ERROR, "cannot read segment %s: %s", path, strerror((int)-n));
+		store_logf(s, STORE_LOG_ERROR, "cannot read segment %s: %s", path,
+			   strerror((int)-n));
 		close(fd);
 		return (int)n;
 	}
@@ -306,10 +307,10 @@ static int check_record(struct seg_reader *r, uint64_t off, struct store_scan_re
 	return 1;
 }
 
-int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn,
-		       void *arg, uint64_t *end)
+int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn, void *arg,
+		       uint64_t *end)
 {
-	struct seg_reader r = {.fd = seg->fd, .file_size = atomic_load(&seg->size)};
+	struct seg_reader r = { .fd = seg->fd, .file_size = atomic_load(&seg->size) };
 	uint64_t off = STORE_SEG_HDR;
 	int rc = 0;
 
@@ -535,7 +536,7 @@ int store_hint_load(struct store *s, struct store_segment *seg,
 	}
 	for (pos = HINT_HDR; pos < len - HINT_TRAILER;) {
 		const uint8_t *p = buf + pos;
-		struct store_hint_entry e = {0};
+		struct store_hint_entry e = { 0 };
 
 		e.hdr.stamp = get_le64(p);
 		e.hdr.value_hash = get_le64(p + 8);

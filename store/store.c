@@ -130,7 +130,7 @@ uint64_t store_tree_leaf(const void *key, size_t klen, const struct store_versio
 
 static uint64_t entry_leaf(const struct store_kd_entry *e)
 {
-	struct store_version v = {e->stamp, e->node};
+	struct store_version v = { e->stamp, e->node };
 
 	return store_tree_leaf(e->key, e->key_len, &v, e->value_hash,
 			       e->flags & STORE_REC_TOMBSTONE);
@@ -197,7 +197,7 @@ static int index_record(struct store *s, uint64_t hash, const void *key,
 	struct store_kd_entry *e = store_kd_find(s->kd, hash, key, h->key_len);
 
 	if (e) {
-		struct store_version nv = {h->stamp, h->node}, ov = {e->stamp, e->node};
+		struct store_version nv = { h->stamp, h->node }, ov = { e->stamp, e->node };
 		int c = store_version_cmp(&nv, &ov);
 
 		if (c < 0 || (c == 0 && !ties_win))
@@ -298,10 +298,11 @@ int store_flush_locked(struct store *s)
 	rc = store_write_full(seg->fd, seg->wbuf, seg->wbuf_len, (off_t)at);
 	if (rc < 0) {
 		if (rc != s->write_err)
-			store_logf(s, STORE_LOG_ERROR,
-				   "cannot write %zu bytes of segment %06u at offset %llu: %s; they "
-				   "stay in memory and new writes are refused until this succeeds",
-				   seg->wbuf_len, seg->id, (unsigned long long)at, strerror(-rc));
+			store_logf(
+			    s, STORE_LOG_ERROR,
+			    "cannot write %zu bytes of segment %06u at offset %llu: %s; they "
+			    "stay in memory and new writes are refused until this succeeds",
+			    seg->wbuf_len, seg->id, (unsigned long long)at, strerror(-rc));
 		s->write_err = rc;
 		return rc;
 	}
@@ -371,9 +372,9 @@ static int append_direct(struct store *s, struct store_segment *seg, uint64_t at
 			 const uint8_t *hdr, const struct store_rec_hdr *h, const void *key,
 			 const void *val)
 {
-	struct iovec iov[3] = {{(void *)hdr, STORE_REC_HDR},
-			       {(void *)key, h->key_len},
-			       {(void *)val, h->stored_len}};
+	struct iovec iov[3] = { { (void *)hdr, STORE_REC_HDR },
+				{ (void *)key, h->key_len },
+				{ (void *)val, h->stored_len } };
 	int rc = store_pwritev_full(seg->fd, iov, h->stored_len ? 3 : 2, (off_t)at);
 
 	if (rc < 0) {
@@ -450,11 +451,11 @@ static int check_key(const void *key, size_t klen)
 
 /* The one write path: put (version NULL), delete (tombstone, must_exist) and
  * apply (a version given: written only when newer). */
-static int write_object(struct store *s, const void *key, size_t klen, const void *val,
-			size_t vlen, const struct store_version *version, bool tombstone,
-			bool must_exist, struct store_meta *meta)
+static int write_object(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+			const struct store_version *version, bool tombstone, bool must_exist,
+			struct store_meta *meta)
 {
-	struct store_rec_hdr h = {0};
+	struct store_rec_hdr h = { 0 };
 	uint8_t hdr[STORE_REC_HDR];
 	uint64_t hash, through;
 	const void *stored = val;
@@ -494,7 +495,7 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 		if (must_exist && (!e || (e->flags & STORE_REC_TOMBSTONE)))
 			rc = -ENOENT;
 		if (version && e) {
-			struct store_version cur = {e->stamp, e->node};
+			struct store_version cur = { e->stamp, e->node };
 			if (store_version_cmp(version, &cur) <= 0)
 				rc = STORE_STALE;
 		}
@@ -521,8 +522,8 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 	}
 	if (rc == 0) {
 		pthread_rwlock_wrlock(&s->lock);
-		int ir = index_record(s, hash, key, &h, seg_id, off, (uint32_t)store_rec_size(&h),
-				      true);
+		int ir =
+		    index_record(s, hash, key, &h, seg_id, off, (uint32_t)store_rec_size(&h), true);
 		pthread_rwlock_unlock(&s->lock);
 		if (ir < 0)
 			rc = ir;
@@ -669,7 +670,7 @@ static void install_bus_handler(void)
  * costs less than hashing the copy afterwards. The mapped bytes of a record
  * never change, so the hash is the copy's. */
 static __attribute__((noinline)) void copy_out(const uint8_t *src, void *dst, size_t len,
-						uint64_t *hash)
+					       uint64_t *hash)
 {
 	if (hash)
 		*hash = store_hash_bulk(src, len);
@@ -708,10 +709,10 @@ static int bad_record(struct store *s, const void *key, size_t klen, const struc
 
 /* Reads len bytes at off of seg (mapping or pread) and, when hash is given,
  * their xxh3-64; logs a failure. */
-static int read_at(struct store *s, struct store_segment *seg, uint64_t off, void *buf,
-		   size_t len, const void *key, size_t klen, uint64_t *hash)
+static int read_at(struct store *s, struct store_segment *seg, uint64_t off, void *buf, size_t len,
+		   const void *key, size_t klen, uint64_t *hash)
 {
-	struct iovec iov = {buf, len};
+	struct iovec iov = { buf, len };
 	int rc;
 
 	if (off + len > atomic_load(&seg->flushed)) {
@@ -853,8 +854,8 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
 	return fetch(s, key, klen, NULL, 0, val, vlen, meta);
 }
 
-int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
-	       size_t *vlen, struct store_meta *meta)
+int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
+	       struct store_meta *meta)
 {
 	if (!buf)
 		return -EINVAL;
@@ -944,7 +945,7 @@ static int snap_walk(struct snapshot *sn, store_scan_fn fn, void *arg)
 int store_scan(struct store *s, const void *prefix, size_t plen, bool with_tombstones,
 	       store_scan_fn fn, void *arg)
 {
-	struct snapshot sn = {.prefix = prefix, .plen = plen, .tombstones = with_tombstones};
+	struct snapshot sn = { .prefix = prefix, .plen = plen, .tombstones = with_tombstones };
 	struct store_kd_entry *e;
 	size_t pos = 0;
 
@@ -991,7 +992,7 @@ int store_tree_children(struct store *s, const uint8_t *path, int depth,
 int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], store_scan_fn fn,
 		      void *arg)
 {
-	struct snapshot sn = {.tombstones = true};
+	struct snapshot sn = { .tombstones = true };
 	uint64_t idx, lo, hi;
 	const int shift = 64 - 4 * STORE_TREE_DEPTH;
 
@@ -1025,10 +1026,9 @@ static int verify_rec(void *arg, const struct store_scan_rec *r)
 	return 0;
 }
 
-int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records,
-		 uint64_t *bad)
+int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records, uint64_t *bad)
 {
-	struct verify_ctx c = {.fn = fn, .arg = arg};
+	struct verify_ctx c = { .fn = fn, .arg = arg };
 	int rc = store_sync(s); /* the append buffer into the file first */
 
 	for (uint32_t id = 0; rc == 0; id++) {
@@ -1111,8 +1111,8 @@ struct load_ctx {
 static int load_one(struct load_ctx *c, const struct store_rec_hdr *h, const void *key,
 		    uint32_t off, uint32_t len)
 {
-	int rc = index_record(c->s, store_key_hash(key, h->key_len), key, h, c->seg, off, len,
-			      true);
+	int rc =
+	    index_record(c->s, store_key_hash(key, h->key_len), key, h, c->seg, off, len, true);
 
 	store_clock_observe(&c->s->clock, h->stamp);
 	return rc < 0 ? rc : 0;
@@ -1191,8 +1191,8 @@ static int list_segments(struct store *s, uint32_t **ids, size_t *n, uint64_t *h
  * a sealed one is left as it is and gets a new hint. */
 static int load_by_scan(struct store *s, struct store_segment *seg, bool active)
 {
-	struct store_hintbuf tmp = {0};
-	struct load_ctx c = {.s = s, .seg = seg->id, .hint = active ? &s->hint : &tmp};
+	struct store_hintbuf tmp = { 0 };
+	struct load_ctx c = { .s = s, .seg = seg->id, .hint = active ? &s->hint : &tmp };
 	uint64_t size = atomic_load(&seg->size), end;
 	int rc = store_segment_scan(s, seg, load_scan_rec, &c, &end);
 
@@ -1227,9 +1227,10 @@ static int load_by_scan(struct store *s, struct store_segment *seg, bool active)
 		atomic_store(&seg->size, end);
 		atomic_store(&seg->flushed, end);
 	} else if (end < size) {
-		store_logf(s, STORE_LOG_ERROR,
-			   "segment %06u: %llu bytes from offset %llu are unreadable; kept for fsck",
-			   seg->id, (unsigned long long)(size - end), (unsigned long long)end);
+		store_logf(
+		    s, STORE_LOG_ERROR,
+		    "segment %06u: %llu bytes from offset %llu are unreadable; kept for fsck",
+		    seg->id, (unsigned long long)(size - end), (unsigned long long)end);
 	}
 	if (!active) {
 		store_hint_write(s, seg->id, &tmp);
@@ -1256,7 +1257,7 @@ static int load_segments(struct store *s)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool last = i + 1 == n;
 		struct store_segment *seg;
-		struct load_ctx c = {.s = s, .seg = ids[i]};
+		struct load_ctx c = { .s = s, .seg = ids[i] };
 
 		next_id = ids[i] + 1;
 		rc = store_segment_open(s, ids[i], last, &seg);
@@ -1277,8 +1278,9 @@ static int load_segments(struct store *s)
 			continue;
 		}
 		if (rc != -ENOENT)
-			store_logf(s, STORE_LOG_WARN, "hint of segment %06u is unusable (%s); scanning",
-				   seg->id, strerror(-rc));
+			store_logf(s, STORE_LOG_WARN,
+				   "hint of segment %06u is unusable (%s); scanning", seg->id,
+				   strerror(-rc));
 		rc = load_by_scan(s, seg, last);
 		if (rc == 0 && last)
 			s->active = seg;

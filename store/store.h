@@ -80,10 +80,10 @@ void store_clock_observe(struct store_clock *c, uint64_t stamp);
 /* What the store knows of one key's newest record. */
 struct store_meta {
 	struct store_version version;
-	uint64_t value_hash; /* xxh3-64 of the raw value; 0 for a tombstone */
-	uint32_t size;	     /* raw value length */
+	uint64_t value_hash;  /* xxh3-64 of the raw value; 0 for a tombstone */
+	uint32_t size;	      /* raw value length */
 	uint32_t stored_size; /* value bytes on disk (after compression) */
-	uint32_t segment;    /* segment id and offset of the record */
+	uint32_t segment;     /* segment id and offset of the record */
 	uint32_t offset;
 	bool tombstone;
 	bool compressed;
@@ -91,21 +91,21 @@ struct store_meta {
 
 struct store_stats {
 	uint32_t node_id;
-	uint64_t keys;	      /* live keys (tombstones not counted) */
-	uint64_t tombstones;  /* keys whose newest record is a tombstone */
-	uint64_t live_bytes;  /* bytes of newest records, tombstones included */
-	uint64_t disk_bytes;  /* bytes of all segment files */
+	uint64_t keys;	     /* live keys (tombstones not counted) */
+	uint64_t tombstones; /* keys whose newest record is a tombstone */
+	uint64_t live_bytes; /* bytes of newest records, tombstones included */
+	uint64_t disk_bytes; /* bytes of all segment files */
 	uint64_t segments;
 	uint64_t keydir_bytes; /* memory held by the keydir (entries and table) */
 	uint64_t puts, deletes, gets, get_misses;
-	uint64_t compactions;	    /* segments rewritten and removed */
-	uint64_t compacted_bytes;   /* live bytes moved by compaction */
-	uint64_t reclaimed_bytes;   /* disk bytes freed by compaction */
-	uint64_t corrupt_records;   /* records found failing their checksum */
-	uint64_t cut_bytes;	    /* bytes cut off torn tails at open */
+	uint64_t compactions;	  /* segments rewritten and removed */
+	uint64_t compacted_bytes; /* live bytes moved by compaction */
+	uint64_t reclaimed_bytes; /* disk bytes freed by compaction */
+	uint64_t corrupt_records; /* records found failing their checksum */
+	uint64_t cut_bytes;	  /* bytes cut off torn tails at open */
 	uint64_t tree_root;
-	uint64_t synced_through;    /* bytes appended and fsynced since open */
-	uint64_t appended;	    /* bytes appended since open */
+	uint64_t synced_through; /* bytes appended and fsynced since open */
+	uint64_t appended;	 /* bytes appended since open */
 };
 
 struct store;
@@ -165,8 +165,8 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
  * the value's length. Errors: those of store_get(), and -ERANGE when cap is
  * smaller than the value (*vlen then holds the length needed).
  */
-int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
-	       size_t *vlen, struct store_meta *meta);
+int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
+	       struct store_meta *meta);
 
 /*
  * Describes key's newest record without reading its value. Returns 0 for a live
@@ -214,8 +214,7 @@ struct store_clock *store_clock(struct store *s);
  * writes go on meanwhile. Returns 0 or -errno when a segment cannot be read.
  */
 typedef void (*store_verify_fn)(void *arg, uint32_t segment, uint64_t offset, const char *what);
-int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records,
-		 uint64_t *bad);
+int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records, uint64_t *bad);
 
 /* Fills *st with counters and sizes. */
 void store_stats(struct store *s, struct store_stats *st);

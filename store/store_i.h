@@ -26,10 +26,10 @@
 struct store_segment {
 	uint32_t id;
 	int fd;
-	_Atomic uint64_t size;	/* file bytes; grows only while active (under write_mu) */
-	uint64_t live_bytes;	/* bytes of newest-version records; protected by store->lock */
-	_Atomic int refs;	/* the table holds one; readers take one while reading */
-	bool sealed;		/* has a hint file, never written again */
+	_Atomic uint64_t size; /* file bytes; grows only while active (under write_mu) */
+	uint64_t live_bytes;   /* bytes of newest-version records; protected by store->lock */
+	_Atomic int refs;      /* the table holds one; readers take one while reading */
+	bool sealed;	       /* has a hint file, never written again */
 	/* Read-only shared mapping for reads (NULL: use pread). It covers room to
 	 * grow, so appends show through it; only bytes below size are touched. */
 	const uint8_t *map;
@@ -63,17 +63,17 @@ struct store {
 	struct store_clock clock;
 
 	pthread_rwlock_t lock;
-	struct store_kd *kd;		  /* protected by lock */
-	struct store_htree *tree;	  /* protected by lock */
-	struct store_segment **segs;	  /* by id, NULL where none; protected by lock */
-	uint32_t segs_cap;		  /* protected by lock */
+	struct store_kd *kd;		       /* protected by lock */
+	struct store_htree *tree;	       /* protected by lock */
+	struct store_segment **segs;	       /* by id, NULL where none; protected by lock */
+	uint32_t segs_cap;		       /* protected by lock */
 	uint64_t keys, tombstones, live_bytes; /* protected by lock */
 
 	pthread_mutex_t write_mu;
-	struct store_segment *active;	/* protected by write_mu */
-	struct store_hintbuf hint;	/* protected by write_mu */
-	_Atomic uint64_t appended;	/* bytes appended since open; written under write_mu */
-	int write_err;			/* a flush failed; retried before each append (write_mu) */
+	struct store_segment *active; /* protected by write_mu */
+	struct store_hintbuf hint;    /* protected by write_mu */
+	_Atomic uint64_t appended;    /* bytes appended since open; written under write_mu */
+	int write_err;		      /* a flush failed; retried before each append (write_mu) */
 
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -95,7 +95,7 @@ struct store {
 
 /* Logging through opt.log; fmt is printf-style, no trailing newline. */
 void store_logf(struct store *s, enum store_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Writes a printable, escaped form of key (at most 120 bytes shown) into buf. */
 const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size);
 
@@ -134,8 +134,8 @@ typedef int (*store_seg_scan_fn)(void *arg, const struct store_scan_rec *rec);
  * fails ends the scan. *end receives the offset after the last good
  * record. fn returning non-zero stops the scan with that value.
  */
-int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn,
-		       void *arg, uint64_t *end);
+int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_scan_fn fn, void *arg,
+		       uint64_t *end);
 
 /* How many well-formed records (a header that decodes, a length that fits the
  * file) follow each other from off; stops counting at 2. A torn write leaves

@@ -62,8 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t seg1[16] = {'C', 'A', 'S', 'K', 'S', 'E', 'G', 0, 1, 0, 0, 0, 1, 0, 0, 0};
-	static const uint8_t seg2[16] = {'C', 'A', 'S', 'K', 'S', 'E', 'G', 0, 1, 0, 0, 0, 2, 0, 0, 0};
+	static const uint8_t seg1[16] = { 'C', 'A', 'S', 'K', 'S', 'E', 'G', 0,
+					  1,   0,   0,	 0,   1,   0,	0,   0 };
+	static const uint8_t seg2[16] = { 'C', 'A', 'S', 'K', 'S', 'E', 'G', 0,
+					  1,   0,   0,	 0,   2,   0,	0,   0 };
 	struct store_options o;
 	struct store *s;
 

@@ -41,7 +41,7 @@ static int teardown(void **state)
 static void test_id_and_key(void **state)
 {
 	(void)state;
-	uint8_t id[META_CHUNK_KEY], zero[META_CHUNK_KEY] = {0};
+	uint8_t id[META_CHUNK_KEY], zero[META_CHUNK_KEY] = { 0 };
 	char key[FS_CHUNK_KEY_LEN + 1], want[64];
 	XXH128_hash_t h = XXH3_128bits("hello", 5);
 
@@ -59,14 +59,15 @@ static void test_roundtrip_dedup(void **state)
 {
 	struct fixture *f = *state;
 	static uint8_t data[META_CHUNK_SIZE], back[META_CHUNK_SIZE];
-	static const size_t sizes[] = {1, 4096, 65537, META_CHUNK_SIZE};
+	static const size_t sizes[] = { 1, 4096, 65537, META_CHUNK_SIZE };
 	uint8_t id[META_CHUNK_KEY];
 	struct store_stats before, after;
 
 	for (size_t i = 0; i < 4; i++) {
 		tu_fill(data, sizes[i], i);
 		assert_int_equal(fs_chunk_put(f->s, data, sizes[i], id), 0);
-		assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)), (ssize_t)sizes[i]);
+		assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)),
+				 (ssize_t)sizes[i]);
 		assert_memory_equal(back, data, sizes[i]);
 		store_stats(f->s, &before);
 		assert_int_equal(fs_chunk_put(f->s, data, sizes[i], id), 0);

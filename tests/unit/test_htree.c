@@ -47,9 +47,9 @@ static struct store *load(const char *dir, const struct item *it, uint64_t order
 	}
 	for (int n = 0; n < KEYS; n++) {
 		const struct item *x = &it[idx[n]];
-		assert_int_equal(store_apply(s, x->key, (size_t)x->klen, x->val, sizeof(x->val),
-					     &x->v, x->tomb),
-				 0);
+		assert_int_equal(
+		    store_apply(s, x->key, (size_t)x->klen, x->val, sizeof(x->val), &x->v, x->tomb),
+		    0);
 	}
 	return s;
 }
@@ -86,7 +86,7 @@ static void test_order_independent(void **state)
 	char *d1 = tu_tmpdir(), *d2 = tu_tmpdir();
 	struct store *a, *b;
 	struct store_stats sa, sb;
-	uint8_t path[STORE_TREE_DEPTH] = {0};
+	uint8_t path[STORE_TREE_DEPTH] = { 0 };
 
 	make_items(it);
 	a = load(d1, it, 1);
@@ -98,7 +98,7 @@ static void test_order_independent(void **state)
 	assert_trees_equal(a, b, 0, path);
 
 	/* one change on b: roots differ, and exactly one leaf path differs */
-	struct store_version newer = {.stamp = 999999, .node = 1};
+	struct store_version newer = { .stamp = 999999, .node = 1 };
 	assert_int_equal(store_apply(b, "obj-5", 5, "changed", 7, &newer, false), 0);
 	store_stats(b, &sb);
 	assert_true(sa.tree_root != sb.tree_root);
@@ -170,9 +170,9 @@ static void test_buckets(void **state)
 	memset(counts, 0, sizeof(counts));
 	assert_int_equal(store_scan(s, "", 0, true, all_cb, counts), 0);
 	for (uint64_t b = 0; b < 65536; b += 97) {
-		uint8_t path[4] = {(uint8_t)(b >> 12), (uint8_t)(b >> 8 & 15), (uint8_t)(b >> 4 & 15),
-				   (uint8_t)(b & 15)};
-		struct bucket_acc acc = {.prefix = b};
+		uint8_t path[4] = { (uint8_t)(b >> 12), (uint8_t)(b >> 8 & 15),
+				    (uint8_t)(b >> 4 & 15), (uint8_t)(b & 15) };
+		struct bucket_acc acc = { .prefix = b };
 		struct store_tree_node self, ch[16];
 
 		assert_int_equal(store_tree_bucket(s, path, bucket_cb, &acc), 0);
@@ -182,8 +182,8 @@ static void test_buckets(void **state)
 		assert_int_equal(ch[b & 15].count, (uint64_t)counts[b]);
 		assert_int_equal(ch[b & 15].hash, acc.leaf_sum);
 	}
-	uint8_t bad[4] = {16, 0, 0, 0};
-	struct bucket_acc acc = {0};
+	uint8_t bad[4] = { 16, 0, 0, 0 };
+	struct bucket_acc acc = { 0 };
 	assert_int_equal(store_tree_bucket(s, bad, bucket_cb, &acc), -EINVAL);
 	struct store_tree_node ch[16];
 	assert_int_equal(store_tree_children(s, bad, 4, NULL, ch), -EINVAL);

@@ -38,7 +38,7 @@ static void fill_and_check(int collide)
 {
 	struct store_kd *kd;
 	char key[32];
-	int present[N] = {0};
+	int present[N] = { 0 };
 	uint64_t rng = 5;
 
 	assert_int_equal(store_kd_create(0, &kd), 0);
@@ -149,7 +149,7 @@ static void test_range(void **state)
 			}
 			if (t == 0)
 				a = 0, b = UINT64_MAX;
-			acc = (struct range_acc){.lo = a, .hi = b};
+			acc = (struct range_acc){ .lo = a, .hi = b };
 			store_kd_range(kd, a, b, range_cb, &acc);
 			while ((e = store_kd_next(kd, &pos)) != NULL)
 				if (store_kd_hash(e) >= a && store_kd_hash(e) <= b)

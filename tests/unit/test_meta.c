@@ -44,7 +44,7 @@ static void reopen(struct fixture *f)
 
 static uint64_t mk(struct meta *m, uint64_t parent, const char *name, uint32_t mode)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	assert_int_equal(meta_mknod(m, parent, name, mode, 1000, 100, 0, NULL, &in), 0);
 	meta_inode_release(&in);
@@ -53,7 +53,7 @@ static uint64_t mk(struct meta *m, uint64_t parent, const char *name, uint32_t m
 
 static uint32_t nlink_of(struct meta *m, uint64_t ino)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 
 	assert_int_equal(meta_getattr(m, ino, false, &in), 0);
 	meta_inode_release(&in);
@@ -62,7 +62,7 @@ static uint32_t nlink_of(struct meta *m, uint64_t ino)
 
 static int lookup_rc(struct meta *m, uint64_t parent, const char *name, uint64_t *ino)
 {
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	int rc = meta_lookup(m, parent, name, &in);
 
 	meta_inode_release(&in);
@@ -75,7 +75,7 @@ static void test_create_lookup(void **state)
 {
 	struct fixture *f = *state;
 	struct meta *m = f->m;
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	char longname[300];
 
 	assert_int_equal(meta_getattr(m, META_ROOT_INO, false, &in), 0);
@@ -85,9 +85,9 @@ static void test_create_lookup(void **state)
 	uint64_t file = mk(m, META_ROOT_INO, "photo.jpg", S_IFREG | 0644);
 	assert_int_equal(file >> 48, 7); /* node id in the high bits */
 	uint64_t dir = mk(m, META_ROOT_INO, "album", S_IFDIR | 0755);
-	assert_int_equal(meta_mknod(m, META_ROOT_INO, "link", S_IFLNK | 0777, 0, 0, 0,
-				    "album/photo.jpg", &in),
-			 0);
+	assert_int_equal(
+	    meta_mknod(m, META_ROOT_INO, "link", S_IFLNK | 0777, 0, 0, 0, "album/photo.jpg", &in),
+	    0);
 	assert_string_equal(in.target, "album/photo.jpg");
 	assert_int_equal(in.size, 15);
 	meta_inode_release(&in);
@@ -110,11 +110,12 @@ static void test_create_lookup(void **state)
 	assert_int_equal(meta_mknod(m, 999999, "x", S_IFREG | 0644, 0, 0, 0, NULL, NULL), -ENOENT);
 	memset(longname, 'n', 256);
 	longname[256] = '\0';
-	assert_int_equal(meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL),
-			 -ENAMETOOLONG);
+	assert_int_equal(
+	    meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+	    -ENAMETOOLONG);
 	longname[255] = '\0';
-	assert_int_equal(meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL),
-			 0);
+	assert_int_equal(
+	    meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL), 0);
 	assert_int_equal(lookup_rc(m, META_ROOT_INO, longname, NULL), 0);
 	assert_int_equal(lookup_rc(m, META_ROOT_INO, "nothing", NULL), -ENOENT);
 	assert_int_equal(lookup_rc(m, file, "x", NULL), -ENOTDIR);
@@ -132,7 +133,7 @@ static void test_create_lookup(void **state)
 static void test_setgid_dir(void **state)
 {
 	struct fixture *f = *state;
-	struct meta_inode attr = {.mode = 02775, .gid = 50}, in = {0};
+	struct meta_inode attr = { .mode = 02775, .gid = 50 }, in = { 0 };
 	uint64_t shared = mk(f->m, META_ROOT_INO, "shared", S_IFDIR | 0775);
 
 	assert_int_equal(meta_setattr(f->m, shared, META_SET_MODE | META_SET_GID, &attr, NULL), 0);
@@ -159,7 +160,7 @@ static void test_unlink_rmdir(void **state)
 	assert_int_equal(meta_unlink(m, dir, "f"), 0);
 	assert_int_equal(lookup_rc(m, dir, "f", NULL), -ENOENT);
 	/* unlinked but maybe open: the inode stays until forgotten */
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	assert_int_equal(meta_getattr(m, file, false, &in), 0);
 	assert_int_equal(in.nlink, 0);
 	assert_int_equal(meta_forget(m, file), 0);
@@ -243,14 +244,14 @@ static void test_rename(void **state)
 	assert_int_equal(meta_rename(m, META_ROOT_INO, "b", sub, "b", 0), -EINVAL);
 	/* renaming onto itself, or onto another name of the same inode, changes nothing */
 	assert_int_equal(meta_rename(m, b, "z", b, "z", 0), 0);
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	assert_int_equal(meta_link(m, x, a, "x-again", &in), 0);
 	meta_inode_release(&in);
 	assert_int_equal(meta_rename(m, a, "x-again", b, "z", 0), 0);
 	assert_int_equal(lookup_rc(m, a, "x-again", NULL), 0);
 	assert_int_equal(nlink_of(m, x), 2);
-	assert_int_equal(meta_rename(m, b, "z", b, "q", META_RENAME_NOREPLACE | META_RENAME_EXCHANGE),
-			 -EINVAL);
+	assert_int_equal(
+	    meta_rename(m, b, "z", b, "q", META_RENAME_NOREPLACE | META_RENAME_EXCHANGE), -EINVAL);
 	assert_int_equal(meta_rename(m, b, "nope", b, "q", 0), -ENOENT);
 	reopen(f);
 	assert_int_equal(lookup_rc(f->m, b, "empty", &got), 0);
@@ -262,7 +263,7 @@ static void test_link(void **state)
 {
 	struct fixture *f = *state;
 	struct meta *m = f->m;
-	struct meta_inode in = {0};
+	struct meta_inode in = { 0 };
 	uint64_t dir = mk(m, META_ROOT_INO, "d", S_IFDIR | 0755);
 	uint64_t file = mk(m, META_ROOT_INO, "f", S_IFREG | 0644);
 
@@ -283,7 +284,7 @@ static void test_setattr_content(void **state)
 {
 	struct fixture *f = *state;
 	struct meta *m = f->m;
-	struct meta_inode in = {0}, attr = {0};
+	struct meta_inode in = { 0 }, attr = { 0 };
 	uint64_t file = mk(m, META_ROOT_INO, "f", S_IFREG | 0644);
 	uint64_t dir = mk(m, META_ROOT_INO, "d", S_IFDIR | 0755);
 	struct meta_chunk ch[3];
@@ -337,7 +338,7 @@ static void test_setattr_content(void **state)
 	attr.mtime.tv_nsec = UTIME_NOW;
 	assert_int_equal(meta_setattr(m, file,
 				      META_SET_MODE | META_SET_UID | META_SET_GID | META_SET_ATIME |
-					      META_SET_MTIME,
+					  META_SET_MTIME,
 				      &attr, &in),
 			 0);
 	assert_int_equal(in.mode, S_IFREG | 0600);

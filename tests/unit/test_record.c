@@ -19,15 +19,15 @@
 static void test_header_roundtrip(void **state)
 {
 	(void)state;
-	struct store_rec_hdr h = {.checksum = 0x1122334455667788ull,
-				  .stamp = 0x0102030405060708ull,
-				  .value_hash = 0xA1A2A3A4A5A6A7A8ull,
-				  .node = 0xDEADBEEF,
-				  .stored_len = 100,
-				  .raw_len = 300,
-				  .key_len = 250,
-				  .flags = STORE_REC_ZSTD,
-				  .version = STORE_REC_VERSION},
+	struct store_rec_hdr h = { .checksum = 0x1122334455667788ull,
+				   .stamp = 0x0102030405060708ull,
+				   .value_hash = 0xA1A2A3A4A5A6A7A8ull,
+				   .node = 0xDEADBEEF,
+				   .stored_len = 100,
+				   .raw_len = 300,
+				   .key_len = 250,
+				   .flags = STORE_REC_ZSTD,
+				   .version = STORE_REC_VERSION },
 			     d;
 	uint8_t b[STORE_REC_HDR];
 
@@ -56,8 +56,9 @@ static void expect_bad(struct store_rec_hdr h)
 static void test_decode_rejects(void **state)
 {
 	(void)state;
-	const struct store_rec_hdr ok = {.key_len = 3, .stored_len = 5, .raw_len = 5,
-					 .version = STORE_REC_VERSION};
+	const struct store_rec_hdr ok = {
+		.key_len = 3, .stored_len = 5, .raw_len = 5, .version = STORE_REC_VERSION
+	};
 	struct store_rec_hdr h;
 
 	h = ok, h.version = 2, expect_bad(h);
@@ -66,13 +67,13 @@ static void test_decode_rejects(void **state)
 	h = ok, h.key_len = 0, expect_bad(h);
 	h = ok, h.key_len = STORE_KEY_MAX + 1, expect_bad(h);
 	h = ok, h.stored_len = STORE_VALUE_MAX + 1, h.raw_len = h.stored_len, expect_bad(h);
-	h = ok, h.raw_len = 6, expect_bad(h); /* uncompressed lengths must agree */
+	h = ok, h.raw_len = 6, expect_bad(h);		      /* uncompressed lengths must agree */
 	h = ok, h.flags = STORE_REC_TOMBSTONE, expect_bad(h); /* a tombstone has no value */
 	h = ok, h.flags = STORE_REC_TOMBSTONE | STORE_REC_ZSTD, h.stored_len = h.raw_len = 0,
 	expect_bad(h);
 	h = ok, h.flags = STORE_REC_ZSTD, h.raw_len = STORE_VALUE_MAX + 1, expect_bad(h);
 	/* and all zeroes (a hole in a file) is not a record */
-	uint8_t zero[STORE_REC_HDR] = {0};
+	uint8_t zero[STORE_REC_HDR] = { 0 };
 	assert_int_equal(store_rec_decode(zero, &h), -EBADMSG);
 }
 
@@ -80,7 +81,7 @@ static void golden_content(struct store *s)
 {
 	uint8_t photo[5000];
 	char beta[300];
-	struct store_version v = {.node = 7};
+	struct store_version v = { .node = 7 };
 
 	memset(beta, 'b', sizeof(beta));
 	tu_fill(photo, sizeof(photo), 5);

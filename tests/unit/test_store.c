@@ -33,8 +33,8 @@ static void test_roundtrip_sizes(void **state)
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct store_options o;
-	static const size_t sizes[] = {0, 1, 2, 127, 128, 129, 4095, 4096, 65537, 1 << 20,
-				       (1 << 20) + 3, 16 << 20};
+	static const size_t sizes[] = { 0,    1,    2,	   127,	    128,	   129,
+					4095, 4096, 65537, 1 << 20, (1 << 20) + 3, 16 << 20 };
 	const size_t nsizes = sizeof(sizes) / sizeof(sizes[0]);
 	uint8_t *buf = malloc(16 << 20);
 	char key[STORE_KEY_MAX];
@@ -171,7 +171,7 @@ static void test_reopen_every_write(void **state)
 	char *dir = tu_tmpdir();
 	struct store_options o;
 	struct store *s;
-	struct store_version v = {.stamp = 1, .node = 9};
+	struct store_version v = { .stamp = 1, .node = 9 };
 
 	tu_options(&o, NULL);
 	s = open_or_fail(dir, &o);
@@ -532,9 +532,10 @@ static void test_versions(void **state)
 	struct store *s;
 	void *v;
 	size_t vl;
-	struct store_version tomb = {.stamp = 1000, .node = 2}, older = {.stamp = 999, .node = 3};
-	struct store_version same_lower = {.stamp = 1000, .node = 1};
-	struct store_version same_higher = {.stamp = 1000, .node = 3};
+	struct store_version tomb = { .stamp = 1000, .node = 2 },
+			     older = { .stamp = 999, .node = 3 };
+	struct store_version same_lower = { .stamp = 1000, .node = 1 };
+	struct store_version same_higher = { .stamp = 1000, .node = 3 };
 
 	tu_options(&o, NULL);
 	s = open_or_fail(dir, &o);
@@ -641,7 +642,7 @@ static void *reader(void *arg)
 		}
 		if (tu_rand(&rng) % 64 == 0) {
 			struct store_tree_node self, ch[16];
-			uint8_t path[1] = {(uint8_t)(tu_rand(&rng) % 16)};
+			uint8_t path[1] = { (uint8_t)(tu_rand(&rng) % 16) };
 			if (store_tree_children(h->s, path, 1, &self, ch) != 0)
 				h->errors++;
 		}
@@ -672,7 +673,7 @@ static void test_threads(void **state)
 	o.compact_live_ratio = 0.6;
 	s = open_or_fail(dir, &o);
 	for (int i = 0; i < 8; i++) {
-		h[i] = (struct hammer){.s = s, .id = i, .stop = &stop};
+		h[i] = (struct hammer){ .s = s, .id = i, .stop = &stop };
 		assert_int_equal(pthread_create(&th[i], NULL, i < 4 ? writer : reader, &h[i]), 0);
 	}
 	for (int i = 0; i < 4; i++)
