@@ -97,8 +97,19 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct meta_inode in = { 0 };
+	int rc = meta_lookup(fs_of(req)->meta, parent, name, &in);
 
-	finish_entry(req, meta_lookup(fs_of(req)->meta, parent, name, &in), &in);
+	if (rc == -ENOENT) {
+		/* a negative entry the kernel may keep: names created or renamed
+		 * through this mount replace it themselves */
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs_of(req)->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	finish_entry(req, rc, &in);
 }
 
 static void forget_one(struct fs *fs, fuse_ino_t ino)
