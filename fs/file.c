@@ -17,30 +17,10 @@
 /* Past this many dirty chunks, they are stored before taking more. */
 #define MAX_DIRTY 16
 
-static uint32_t slots_for(uint64_t size)
-{
-	return (uint32_t)((size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
-}
-
-/* Resizes the grid to cover size (new slots are holes, the last is clipped). */
+/* Resizes f's grid to cover size (new slots holes, the last clipped). */
 static int grid_fit(struct fs_file *f, uint64_t size)
 {
-	uint32_t n = slots_for(size);
-
-	if (n > f->ngrid) {
-		struct meta_chunk *g = realloc(f->grid, (size_t)n * sizeof(*g));
-		if (!g)
-			return -ENOMEM;
-		memset(g + f->ngrid, 0, (size_t)(n - f->ngrid) * sizeof(*g));
-		f->grid = g;
-	}
-	f->ngrid = n;
-	if (n) {
-		uint64_t last = size - (uint64_t)(n - 1) * META_CHUNK_SIZE;
-		if (f->grid[n - 1].len > last)
-			f->grid[n - 1].len = (uint32_t)last;
-	}
-	return 0;
+	return meta_grid_fit(&f->grid, &f->ngrid, size);
 }
 
 static int load_state(struct fs *fs, struct fs_file *f)
@@ -215,7 +195,7 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 	size_t done = 0;
 	int err = 0;
 
-	if (off + n > (uint64_t)UINT32_MAX * META_CHUNK_SIZE)
+	if (off + n > META_FILE_MAX)
 		return -EFBIG;
 	pthread_mutex_lock(&f->mu);
 	while (done < n) {

@@ -30,7 +30,7 @@ static void store_problem(void *arg, uint32_t segment, uint64_t offset, const ch
 static int check_inode(void *arg, const struct meta_inode *in)
 {
 	struct fsck *f = arg;
-	uint32_t slots = (uint32_t)((in->size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
+	uint32_t slots = meta_grid_slots(in->size);
 
 	f->inodes++;
 	if (!S_ISREG(in->mode))

@@ -985,32 +985,39 @@ int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newn
 
 /* ---- attributes and content ---- */
 
-static uint32_t grid_slots(uint64_t size)
+uint32_t meta_grid_slots(uint64_t size)
 {
 	return (uint32_t)((size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
 }
 
-/* Resizes in's chunk grid for size: new slots are holes, the last slot's
- * length is clipped, slots past the end are dropped. */
+int meta_grid_fit(struct meta_chunk **grid, uint32_t *n, uint64_t size)
+{
+	uint32_t want = meta_grid_slots(size);
+
+	if (want > *n) {
+		struct meta_chunk *g = realloc(*grid, (size_t)want * sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		memset(g + *n, 0, (size_t)(want - *n) * sizeof(*g));
+		*grid = g;
+	}
+	*n = want;
+	if (want) {
+		uint64_t last = size - (uint64_t)(want - 1) * META_CHUNK_SIZE;
+		if ((*grid)[want - 1].len > last)
+			(*grid)[want - 1].len = (uint32_t)last;
+	}
+	return 0;
+}
+
+/* Resizes in's chunk grid for size and sets its size. */
 static int resize_grid(struct meta_inode *in, uint64_t size)
 {
-	uint32_t n = grid_slots(size);
+	int rc = meta_grid_fit(&in->chunks, &in->nchunks, size);
 
-	if (n > in->nchunks) {
-		struct meta_chunk *c = realloc(in->chunks, (size_t)n * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		memset(c + in->nchunks, 0, (size_t)(n - in->nchunks) * sizeof(*c));
-		in->chunks = c;
-	}
-	in->nchunks = n;
-	if (n) {
-		uint64_t last = size - (uint64_t)(n - 1) * META_CHUNK_SIZE;
-		if (in->chunks[n - 1].len > last)
-			in->chunks[n - 1].len = (uint32_t)last;
-	}
-	in->size = size;
-	return 0;
+	if (rc == 0)
+		in->size = size;
+	return rc;
 }
 
 struct setattr_args {
@@ -1051,7 +1058,7 @@ static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 			rc = -EISDIR;
 		else if (!S_ISREG(in.mode))
 			rc = -EINVAL;
-		else if (a->attr->size > (uint64_t)UINT32_MAX * META_CHUNK_SIZE)
+		else if (a->attr->size > META_FILE_MAX)
 			rc = -EFBIG;
 		if (rc == 0 && a->attr->size != in.size) {
 			rc = resize_grid(&in, a->attr->size);
@@ -1106,8 +1113,8 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 		rc = -EISDIR;
 	else if (!S_ISREG(in.mode))
 		rc = -EINVAL;
-	else if (a->size > (uint64_t)UINT32_MAX * META_CHUNK_SIZE ||
-		 (uint64_t)a->first + a->n > grid_slots(a->size))
+	else if (a->size > META_FILE_MAX ||
+		 (uint64_t)a->first + a->n > meta_grid_slots(a->size))
 		rc = -EFBIG;
 	if (rc == 0)
 		rc = resize_grid(&in, a->size);

@@ -33,6 +33,9 @@
 #define META_CHUNK_KEY 16 /* xxh3-128 of the chunk's bytes */
 #define META_SYMLINK_MAX 4095
 
+/* The largest file: the grid counts its slots in 32 bits. */
+#define META_FILE_MAX ((uint64_t)UINT32_MAX * META_CHUNK_SIZE)
+
 /* One slot of a file's chunk grid: bytes [i * META_CHUNK_SIZE, ...). */
 struct meta_chunk {
 	uint8_t key[META_CHUNK_KEY]; /* all zero: a hole, reads as zeros */
@@ -51,6 +54,16 @@ struct meta_inode {
 	uint32_t nchunks;	   /* chunk grid, filled only when asked for */
 	struct meta_chunk *chunks; /* malloc'd, or NULL */
 };
+
+/* Slots in the chunk grid of a file of size bytes. */
+uint32_t meta_grid_slots(uint64_t size);
+
+/*
+ * Resizes a chunk grid (*grid, malloc'd, *n slots) to cover a file of size
+ * bytes: new slots are holes, slots past the end are dropped, and the last
+ * slot's length is clipped to the end. Returns 0 or -ENOMEM (grid unchanged).
+ */
+int meta_grid_fit(struct meta_chunk **grid, uint32_t *n, uint64_t size);
 
 /* Frees target and chunks of an inode filled by this API. */
 void meta_inode_release(struct meta_inode *in);
