@@ -585,7 +585,12 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	fuse_reply_err(req, -meta_setxattr(fs_of(req)->meta, ino, name, value, size, flags));
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Answers getxattr and listxattr: a size query (size 0) gets the length, a
+ * read the bytes; both ask the namespace through query, into a buffer of size. */
+static void reply_xattr(fuse_req_t req, size_t size,
+			ssize_t (*query)(struct fs *fs, fuse_ino_t ino, const char *name, char *buf,
+					 size_t cap),
+			fuse_ino_t ino, const char *name)
 {
 	char *buf = size ? malloc(size) : NULL;
 	ssize_t n;
@@ -594,7 +599,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = meta_getxattr(fs_of(req)->meta, ino, name, buf, size);
+	n = query(fs_of(req), ino, name, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
@@ -604,23 +609,25 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	free(buf);
 }
 
+static ssize_t query_get(struct fs *fs, fuse_ino_t ino, const char *name, char *buf, size_t cap)
+{
+	return meta_getxattr(fs->meta, ino, name, buf, cap);
+}
+
+static ssize_t query_list(struct fs *fs, fuse_ino_t ino, const char *name, char *buf, size_t cap)
+{
+	(void)name;
+	return meta_listxattr(fs->meta, ino, buf, cap);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	reply_xattr(req, size, query_get, ino, name);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char *buf = size ? malloc(size) : NULL;
-	ssize_t n;
-
-	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = meta_listxattr(fs_of(req)->meta, ino, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	reply_xattr(req, size, query_list, ino, NULL);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
