@@ -45,7 +45,7 @@ int fs_chunk_is_hole(const uint8_t id[META_CHUNK_KEY])
 	return 1;
 }
 
-int fs_chunk_put(struct store *s, const void *data, size_t len, uint8_t id[META_CHUNK_KEY])
+int fs_chunk_put(struct cluster *c, const void *data, size_t len, uint8_t id[META_CHUNK_KEY])
 {
 	char key[FS_CHUNK_KEY_LEN + 1];
 	struct store_meta m;
@@ -54,9 +54,9 @@ int fs_chunk_put(struct store *s, const void *data, size_t len, uint8_t id[META_
 		return -EINVAL;
 	fs_chunk_id(data, len, id);
 	fs_chunk_key(id, key);
-	if (store_stat(s, key, FS_CHUNK_KEY_LEN, &m) == 0 && m.size == len)
+	if (store_stat(cluster_local(c), key, FS_CHUNK_KEY_LEN, &m) == 0 && m.size == len)
 		return 0; /* identical bytes are stored once */
-	return store_put(s, key, FS_CHUNK_KEY_LEN, data, len, NULL);
+	return cluster_put(c, key, FS_CHUNK_KEY_LEN, data, len);
 }
 
 /* ---- the cache ---- */
@@ -237,7 +237,7 @@ static void cache_add(struct fs_chunk_cache *c, const uint8_t *id, const void *d
 	pthread_mutex_unlock(&c->mu);
 }
 
-ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct store *s,
+ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct cluster *s,
 		      const uint8_t id[META_CHUNK_KEY], void *buf, size_t cap)
 {
 	char key[FS_CHUNK_KEY_LEN + 1];
@@ -252,7 +252,7 @@ ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct store *s,
 			return rc;
 	}
 	fs_chunk_key(id, key);
-	rc = store_read(s, key, FS_CHUNK_KEY_LEN, buf, cap, &len, &m);
+	rc = cluster_read(s, key, FS_CHUNK_KEY_LEN, buf, cap, &len, &m);
 	if (rc < 0)
 		return rc;
 	fs_chunk_id(buf, len, check);
@@ -260,7 +260,8 @@ ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct store *s,
 		fprintf(stderr, "caskfs: chunk %s: the stored bytes do not hash to its id\n", key);
 		return -EBADMSG;
 	}
-	if (cache && cache->max_bytes && m.compressed)
+	/* worth keeping: decompressing it again, or fetching it from a peer */
+	if (cache && cache->max_bytes && (m.compressed || m.segment == 0))
 		cache_add(cache, id, buf, len);
 	return (ssize_t)len;
 }

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "meta/meta.h"
+#include "store/cluster.h"
 #include "store/store.h"
 
 #define FS_CHUNK_KEY_LEN (2 + 2 * META_CHUNK_KEY)
@@ -42,14 +43,14 @@ void fs_chunk_cache_stats(struct fs_chunk_cache *c, struct fs_chunk_cache_stats 
  * Stores len bytes (1 .. META_CHUNK_SIZE) as a chunk and fills id. Nothing is
  * written when the store has the chunk already. Errors of store_put().
  */
-int fs_chunk_put(struct store *s, const void *data, size_t len, uint8_t id[META_CHUNK_KEY]);
+int fs_chunk_put(struct cluster *c, const void *data, size_t len, uint8_t id[META_CHUNK_KEY]);
 
 /*
  * Reads chunk id into buf (cap bytes) and returns its length. Errors:
  * -ENOENT (not in the store), -EBADMSG (the bytes do not hash to id; logged),
  * -ERANGE (cap too small), and those of store_read(). cache may be NULL.
  */
-ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct store *s,
+ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct cluster *s,
 		      const uint8_t id[META_CHUNK_KEY], void *buf, size_t cap);
 
 #endif

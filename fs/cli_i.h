@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include "../store/cluster.h"
+#include "../store/server.h"
 #include "../store/store.h"
 
 /* Exit statuses shared by the subcommands. */
@@ -26,10 +28,52 @@ struct kv_args {
 	enum kv_op op;
 	const char *key;  /* NULL for ls without prefix and stat without key */
 	const char *file; /* put: value file, NULL for stdin */
+	const char *secret_file; /* HOST:PORT targets: authenticate with this secret */
 	struct store_options store;
 };
 
 int cli_kv(const struct kv_args *a);
+/* kv against a node (target is HOST:PORT); fs/kv_remote.c. */
+int cli_kv_remote(const struct kv_args *a);
+
+/* The cluster options shared by mount and serve (DESIGN.md, "One binary"). */
+struct node_args {
+	const char *listen;	 /* HOST:PORT, or NULL: no server (mount only) */
+	const char *peers;	 /* comma-separated HOST:PORT, or NULL */
+	int replicas, write_quorum, read_quorum; /* 0: defaults */
+	const char *secret_file; /* NULL: no authentication (loopback only) */
+	int threads;		 /* server event loops; 0: default */
+	int timeout_ms;		 /* per peer request; 0: default */
+	bool node_id_given;	 /* --node-id was given (else derived from listen) */
+};
+
+/* A running node: the quorum client and, when listening, the server. */
+struct node {
+	struct cluster *cluster;
+	struct server *server;
+	struct auth_key key;
+	bool have_key;
+};
+
+/*
+ * Fills in a node id derived from the listen address when none was given and
+ * the node has peers (so ids differ across a cluster without configuration).
+ */
+void node_pick_id(const struct node_args *a, struct store_options *store);
+/* Opens the quorum client over s and starts the server when a->listen is set.
+ * Prints what it runs with on stderr (prefix names the command). Returns 0 or
+ * a CLI exit status. */
+int node_start(struct store *s, const char *data_dir, const struct node_args *a,
+	       const char *prefix, struct node *out);
+void node_stop(struct node *n);
+
+struct serve_args {
+	const char *data_dir;
+	struct node_args node;
+	struct store_options store;
+};
+
+int cli_serve(const struct serve_args *a);
 
 struct mount_args {
 	const char *data_dir;
@@ -38,6 +82,7 @@ struct mount_args {
 	const char *options;  /* extra -o options for FUSE, or NULL */
 	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
 	bool writeback;	      /* the kernel's writeback cache */
+	struct node_args node;
 	struct store_options store;
 };
 

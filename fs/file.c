@@ -105,7 +105,7 @@ static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t
 	ssize_t got = 0;
 
 	if (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key) && f->grid[idx].len) {
-		got = fs_chunk_read(fs->cache, fs->store, f->grid[idx].key, buf, META_CHUNK_SIZE);
+		got = fs_chunk_read(fs->cache, fs->node.cluster, f->grid[idx].key, buf, META_CHUNK_SIZE);
 		if (got < 0)
 			return got;
 		/* a truncated slot keeps its chunk; bytes past its length read as zeros */
@@ -121,7 +121,7 @@ static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t
 static int store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
 {
 	uint8_t id[META_CHUNK_KEY];
-	int rc = fs_chunk_put(fs->store, d->buf, d->len, id);
+	int rc = fs_chunk_put(fs->node.cluster, d->buf, d->len, id);
 
 	if (rc < 0) {
 		f->error = rc;

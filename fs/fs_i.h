@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "chunk_i.h"
+#include "cli_i.h"
 #include "meta/meta.h"
 #include "store/store.h"
 
@@ -54,6 +55,7 @@ struct fs {
 	pthread_mutex_t seen_mu;
 	struct fs_seen seen[FS_SEEN_SLOTS]; /* protected by seen_mu; a direct-mapped table */
 	struct store *store;
+	struct node node; /* the quorum client chunks go through, and the server */
 	struct meta *meta;
 	struct fs_chunk_cache *cache;
 	pthread_mutex_t files_mu;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli_i.h"
@@ -215,8 +216,12 @@ static int do_stat(struct store *s, const struct kv_args *a)
 int cli_kv(const struct kv_args *a)
 {
 	struct store *s;
+	struct stat st;
 	int rc, status;
 
+	/* HOST:PORT, unless a directory of that name exists */
+	if (strchr(a->target, ':') && stat(a->target, &st) < 0)
+		return cli_kv_remote(a);
 	rc = store_open(a->target, &a->store, &s);
 	if (rc < 0) {
 		if (rc != -EBUSY)

@@ -18,7 +18,8 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  mount DATA_DIR MOUNTPOINT             serve DATA_DIR as a filesystem\n"
-    "  kv DATA_DIR get|put|del|ls|stat ...   object access for scripts\n"
+    "  serve DATA_DIR --listen HOST:PORT     a node without a mount\n"
+    "  kv DATA_DIR|HOST:PORT get|put|del|ls|stat ...   object access for scripts\n"
     "  bench MOUNTPOINT                      the standard workloads against a native directory\n"
     "  fsck DATA_DIR                         check every record and every chunk reference\n"
     "\n"
@@ -36,10 +37,26 @@ static const char usage_kv[] =
     "                             always fsyncs before it exits)\n"
     "  --node-id N                node id stamped into new records (default 1)\n"
     "  --segment-size BYTES       roll segments at this size (default 268435456)\n"
+    "  --secret-file FILE         authenticate to a node (HOST:PORT targets)\n"
     "  -h, --help                 this text\n"
     "\n"
+    "With HOST:PORT instead of DATA_DIR, the node coordinates put, get and del\n"
+    "(replicated); stat KEY describes that node's own copy; ls lists its keys.\n"
     "Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
     "3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
+
+#define CLUSTER_USAGE \
+    "cluster options (docs/PROTOCOL.md, docs/USAGE.md):\n" \
+    "  --listen HOST:PORT         serve the node protocol here (a non-loopback\n" \
+    "                             address needs --secret-file)\n" \
+    "  --peers HOST:PORT,...      the other nodes of the cluster\n" \
+    "  --replicas N               copies of each object (default 3)\n" \
+    "  --write-quorum W           acknowledgements a put waits for (default 2)\n" \
+    "  --read-quorum R            replicas a get asks before answering (default 1)\n" \
+    "  --secret-file FILE         shared secret the nodes authenticate with\n" \
+    "  --threads N                server event loops (default 4)\n" \
+    "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
+    "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
 
 static const char usage_mount[] =
     "usage: caskfs mount [OPTIONS] DATA_DIR MOUNTPOINT\n"
@@ -56,9 +73,27 @@ static const char usage_mount[] =
     "  --writeback                the kernel's writeback cache: faster small writes,\n"
     "                             slower opens (see docs/USAGE.md)\n"
     "  -h, --help                 this text\n"
+    "\n" CLUSTER_USAGE
     "\n"
     "Exit status: 0 mounted (or, with -f, unmounted cleanly), 2 bad usage,\n"
     "3 DATA_DIR in use, the mountpoint busy, or another error.\n";
+
+static const char usage_serve[] =
+    "usage: caskfs serve [OPTIONS] DATA_DIR\n"
+    "\n"
+    "Serves DATA_DIR (created when missing) as a node: the memcache text protocol\n"
+    "and the cluster extensions on --listen (default 127.0.0.1:7700), in the\n"
+    "foreground, until SIGINT or SIGTERM.\n"
+    "\n"
+    "options:\n"
+    "  --sync always|batch|none   durability of the log (default batch)\n"
+    "  --node-id N                this node's id, 1 to 65535 (default: derived from\n"
+    "                             --listen when there are peers, else 1)\n"
+    "  -h, --help                 this text\n"
+    "\n" CLUSTER_USAGE
+    "\n"
+    "Exit status: 0 stopped cleanly, 2 bad usage, 3 DATA_DIR in use or the\n"
+    "address taken, or another error.\n";
 
 static const char usage_bench[] =
     "usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
@@ -105,12 +140,62 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	return v;
 }
 
+#define CLUSTER_OPTIONS                                                 \
+	{ "listen", required_argument, NULL, 1001 },                    \
+	    { "peers", required_argument, NULL, 1002 },                 \
+	    { "replicas", required_argument, NULL, 1003 },              \
+	    { "write-quorum", required_argument, NULL, 1004 },          \
+	    { "read-quorum", required_argument, NULL, 1005 },           \
+	    { "secret-file", required_argument, NULL, 1006 },           \
+	    { "threads", required_argument, NULL, 1007 },               \
+	    { "timeout-ms", required_argument, NULL, 1008 }
+
+/* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
+static bool cluster_opt(int c, struct node_args *n, const char *usage)
+{
+	unsigned long long v;
+
+	switch (c) {
+	case 1001:
+		n->listen = optarg;
+		return true;
+	case 1002:
+		n->peers = optarg;
+		return true;
+	case 1006:
+		n->secret_file = optarg;
+		return true;
+	case 1003:
+	case 1004:
+	case 1005:
+	case 1007:
+	case 1008:
+		v = parse_number(optarg, "bad number '%s'", usage);
+		if (v == 0 || v > (c == 1008 ? 600000 : 64))
+			die_usage(usage, "number out of range: '%s'", optarg);
+		if (c == 1003)
+			n->replicas = (int)v;
+		else if (c == 1004)
+			n->write_quorum = (int)v;
+		else if (c == 1005)
+			n->read_quorum = (int)v;
+		else if (c == 1007)
+			n->threads = (int)v;
+		else
+			n->timeout_ms = (int)v;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int main_kv(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "sync", required_argument, NULL, 's' },
 		{ "node-id", required_argument, NULL, 'n' },
 		{ "segment-size", required_argument, NULL, 'S' },
+		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -136,6 +221,9 @@ static int main_kv(int argc, char **argv)
 		case 'S':
 			a.store.segment_size =
 			    parse_number(optarg, "bad segment size '%s'", usage_kv);
+			break;
+		case 'k':
+			a.secret_file = optarg;
 			break;
 		case 'h':
 			fputs(usage_kv, stdout);
@@ -183,13 +271,16 @@ static int main_mount(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "writeback", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
+		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mount_args a = { 0 };
 	int c;
 
 	store_options_init(&a.store);
-	while ((c = getopt_long(argc, argv, "+fo:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fo:h", opts, NULL)) != -1) {
+		if (cluster_opt(c, &a.node, usage_mount))
+			continue;
 		switch (c) {
 		case 'f':
 			a.foreground = true;
@@ -207,6 +298,7 @@ static int main_mount(int argc, char **argv)
 			if (v == 0 || v > 0xFFFF)
 				die_usage(usage_mount, "bad node id '%s'", optarg);
 			a.store.node_id = (uint32_t)v;
+			a.node.node_id_given = true;
 			break;
 		}
 		case 'l':
@@ -227,6 +319,51 @@ static int main_mount(int argc, char **argv)
 	a.data_dir = argv[optind];
 	a.mountpoint = argv[optind + 1];
 	return cli_mount(&a);
+}
+
+static int main_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sync", required_argument, NULL, 's' },
+		{ "node-id", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		CLUSTER_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct serve_args a = { 0 };
+	int c;
+
+	store_options_init(&a.store);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cluster_opt(c, &a.node, usage_serve))
+			continue;
+		switch (c) {
+		case 's':
+			if (store_sync_mode_parse(optarg, &a.store.sync) < 0)
+				die_usage(usage_serve, "unknown sync mode '%s'", optarg);
+			break;
+		case 'n': {
+			unsigned long long v =
+			    parse_number(optarg, "bad node id '%s'", usage_serve);
+			if (v == 0 || v > 0xFFFF)
+				die_usage(usage_serve, "bad node id '%s'", optarg);
+			a.store.node_id = (uint32_t)v;
+			a.node.node_id_given = true;
+			break;
+		}
+		case 'h':
+			fputs(usage_serve, stdout);
+			return CLI_OK;
+		default:
+			die_usage(usage_serve, NULL, NULL);
+		}
+	}
+	if (argc - optind != 1)
+		die_usage(usage_serve, "%s", "serve needs DATA_DIR");
+	a.data_dir = argv[optind];
+	if (!a.node.listen)
+		a.node.listen = "127.0.0.1:7700";
+	return cli_serve(&a);
 }
 
 static int main_bench(int argc, char **argv)
@@ -285,6 +422,8 @@ int main(int argc, char **argv)
 		return main_kv(argc - 1, argv + 1);
 	if (strcmp(argv[1], "mount") == 0)
 		return main_mount(argc - 1, argv + 1);
+	if (strcmp(argv[1], "serve") == 0)
+		return main_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0) {

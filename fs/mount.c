@@ -106,7 +106,8 @@ static void *committer_main(void *arg)
 		if (last == synced)
 			continue;
 		pthread_mutex_unlock(&c->mu);
-		if (store_sync(c->fs->store) == 0 && meta_sync(c->fs->meta) == 0)
+		if (store_sync(c->fs->store) == 0 && cluster_sync(c->fs->node.cluster) == 0 &&
+		    meta_sync(c->fs->meta) == 0)
 			synced = last;
 		pthread_mutex_lock(&c->mu);
 	}
@@ -127,16 +128,18 @@ static int serve(const struct mount_args *a, int ready_fd)
 	char opts[2048];
 	int rc, status = CLI_IO;
 
+	struct store_options so = a->store;
 	pthread_mutex_init(&fs.files_mu, NULL);
 	pthread_mutex_init(&fs.seen_mu, NULL);
-	rc = store_open(a->data_dir, &a->store, &fs.store);
+	node_pick_id(&a->node, &so);
+	rc = store_open(a->data_dir, &so, &fs.store);
 	if (rc < 0) {
 		if (rc != -EBUSY)
 			fprintf(stderr, "caskfs mount: cannot open %s: %s\n", a->data_dir,
 				strerror(-rc));
 		goto out;
 	}
-	rc = meta_open(a->data_dir, a->store.node_id, store_clock(fs.store), &fs.meta);
+	rc = meta_open(a->data_dir, so.node_id, store_clock(fs.store), &fs.meta);
 	if (rc == 0)
 		rc = fs_chunk_cache_new(CACHE_BYTES, &fs.cache);
 	if (rc < 0) {
@@ -144,6 +147,9 @@ static int serve(const struct mount_args *a, int ready_fd)
 			strerror(-rc));
 		goto out;
 	}
+	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", &fs.node)) != 0)
+		goto out;
+	status = CLI_IO;
 	snprintf(opts, sizeof(opts), "fsname=caskfs:%s,subtype=caskfs,default_permissions%s%s%s",
 		 a->data_dir, geteuid() == 0 ? ",allow_other" : "", a->options ? "," : "",
 		 a->options ? a->options : "");
@@ -162,8 +168,10 @@ static int serve(const struct mount_args *a, int ready_fd)
 		fprintf(stderr, "caskfs mount: cannot mount on %s\n", a->mountpoint);
 		goto out;
 	}
-	fprintf(stderr, "caskfs: %s mounted on %s (node %u, one node: N=1 W=1 R=1, sync %s)\n",
-		a->data_dir, a->mountpoint, a->store.node_id, store_sync_mode_name(a->store.sync));
+	char desc[128];
+	cluster_describe(fs.node.cluster, desc, sizeof(desc));
+	fprintf(stderr, "caskfs: %s mounted on %s (node %u, %s, sync %s)\n", a->data_dir,
+		a->mountpoint, so.node_id, desc, store_sync_mode_name(so.sync));
 	report(ready_fd, 0, a->log_file);
 	ready_fd = -1;
 	struct committer com = { .fs = &fs,
@@ -191,6 +199,7 @@ out:
 	}
 	fuse_opt_free_args(&args);
 	fs_chunk_cache_free(fs.cache);
+	node_stop(&fs.node);
 	if (fs.meta && meta_sync(fs.meta) < 0)
 		status = CLI_IO;
 	meta_close(fs.meta);

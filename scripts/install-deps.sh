@@ -11,6 +11,7 @@ PKGS=(
 	libcmocka-dev
 	python3 python3-pytest
 	rsync nginx-light wrk
+	libsodium-dev memcached libmemcached-tools python3-pymemcache
 	librocksdb-dev
 )
 

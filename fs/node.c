@@ -1,0 +1,131 @@
+/*
+ * node - what mount and serve share to be a node of a cluster: the quorum
+ * client over the local store and, when --listen is given, the protocol
+ * server; and `caskfs serve`, a node without a mount, which runs until
+ * SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "cli_i.h"
+
+void node_pick_id(const struct node_args *a, struct store_options *store)
+{
+	if (a->node_id_given || !a->listen || !a->peers)
+		return;
+	store->node_id = (uint32_t)(XXH3_64bits(a->listen, strlen(a->listen)) % 65535) + 1;
+}
+
+int node_start(struct store *s, const char *data_dir, const struct node_args *a,
+	       const char *prefix, struct node *out)
+{
+	struct cluster_options co = {
+		.self = a->listen,
+		.peers = a->peers,
+		.replicas = a->replicas,
+		.write_quorum = a->write_quorum,
+		.read_quorum = a->read_quorum,
+		.io_ms = a->timeout_ms,
+		.connect_ms = a->timeout_ms ? (a->timeout_ms + 1) / 2 : 0,
+		.data_dir = data_dir,
+	};
+	char err[512], desc[128];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (a->peers && !a->listen) {
+		fprintf(stderr, "%s: --peers needs --listen (the address the peers know this "
+				"node by)\n",
+			prefix);
+		return CLI_USAGE;
+	}
+	if (a->secret_file) {
+		if (auth_load(a->secret_file, &out->key, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: %s\n", prefix, err);
+			return CLI_USAGE;
+		}
+		out->have_key = true;
+		co.key = &out->key;
+	}
+	rc = cluster_open(s, &co, &out->cluster);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot start the quorum client: %s\n", prefix, strerror(-rc));
+		return rc == -EINVAL ? CLI_USAGE : CLI_IO;
+	}
+	if (a->listen) {
+		struct server_options so = {
+			.listen = a->listen,
+			.threads = a->threads,
+			.key = co.key,
+		};
+		rc = server_start(s, out->cluster, &so, &out->server);
+		if (rc < 0) {
+			cluster_close(out->cluster);
+			out->cluster = NULL;
+			return rc == -EINVAL || rc == -EPERM ? CLI_USAGE : CLI_IO;
+		}
+	}
+	cluster_describe(out->cluster, desc, sizeof(desc));
+	struct store_stats st;
+	store_stats(s, &st);
+	fprintf(stderr, "%s: node %u, %s%s%s%s\n", prefix, st.node_id, desc,
+		a->listen ? ", listening on " : "", a->listen ? a->listen : "",
+		out->have_key ? " (peers authenticate)" : "");
+	return 0;
+}
+
+void node_stop(struct node *n)
+{
+	server_stop(n->server);
+	n->server = NULL;
+	cluster_close(n->cluster);
+	n->cluster = NULL;
+}
+
+int cli_serve(const struct serve_args *a)
+{
+	struct store_options so = a->store;
+	struct store *s;
+	struct node node;
+	sigset_t set;
+	int sig, rc, status;
+
+	/* the threads started below inherit the mask: only sigwait() sees these */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	node_pick_id(&a->node, &so);
+	rc = store_open(a->data_dir, &so, &s);
+	if (rc < 0) {
+		if (rc != -EBUSY)
+			fprintf(stderr, "caskfs serve: cannot open %s: %s\n", a->data_dir,
+				strerror(-rc));
+		return rc == -EINVAL ? CLI_USAGE : CLI_IO;
+	}
+	status = node_start(s, a->data_dir, &a->node, "caskfs serve", &node);
+	if (status != 0) {
+		store_close(s);
+		return status;
+	}
+	fprintf(stderr, "caskfs serve: %s ready (sync %s)\n", a->data_dir,
+		store_sync_mode_name(so.sync));
+	do
+		rc = sigwait(&set, &sig);
+	while (rc == 0 && sig == SIGHUP);
+	fprintf(stderr, "caskfs serve: %s, stopping\n", strsignal(sig));
+	node_stop(&node);
+	rc = store_close(s);
+	if (rc < 0) {
+		fprintf(stderr, "caskfs serve: cannot make %s durable: %s\n", a->data_dir,
+			strerror(-rc));
+		return CLI_IO;
+	}
+	return CLI_OK;
+}

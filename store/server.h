@@ -1,0 +1,39 @@
+/*
+ * server.h - the node server: the memcache text protocol and caskfs's
+ * extensions (docs/PROTOCOL.md) over TCP, served by a few epoll threads. Plain
+ * set/get/delete are coordinated through the quorum client; the stamped
+ * extensions act on the local store only and are never forwarded.
+ */
+#ifndef CASKFS_STORE_SERVER_H
+#define CASKFS_STORE_SERVER_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "cluster.h"
+#include "store.h"
+
+struct server_options {
+	const char *listen;	    /* HOST:PORT */
+	int threads;		    /* event loops; 0 for 4 */
+	const struct auth_key *key; /* when set, every connection must authenticate */
+	int max_conns;		    /* 0 for 10000; more are accepted and closed at once */
+};
+
+struct server;
+
+/*
+ * Binds opt->listen and starts serving s through c (both must outlive the
+ * server). Refuses (-EPERM, with a message on stderr) to listen on anything
+ * but a loopback address without a key. Errors: -EADDRINUSE, -EINVAL for a
+ * bad address, or another -errno.
+ */
+int server_start(struct store *s, struct cluster *c, const struct server_options *opt,
+		 struct server **out);
+/* Stops the threads and closes every connection. NULL is fine. */
+void server_stop(struct server *srv);
+
+/* Whether HOST:PORT names only loopback addresses. */
+int server_addr_is_loopback(const char *addr);
+
+#endif
