@@ -101,8 +101,12 @@ unit: $(UNIT_BIN)
 pytest: $(BUILD)/caskfs
 	$(PYTHON) -m pytest -q tests
 
+# make test fuzzes each decoder briefly; make fuzz alone runs them longer.
+TEST_FUZZ_SECONDS ?= 10
+
 test: deps
 	$(MAKE) all unit
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	$(MAKE) pytest
 
 asan: deps

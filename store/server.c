@@ -32,7 +32,8 @@
 #include "client.h"
 #include "proto.h"
 
-#define SERVER_VERSION "caskfs-0.2"
+/* memcache tools parse MAJOR.MINOR.MICRO; the rest names what this is */
+#define SERVER_VERSION "1.6.0-caskfs-0.2"
 #define IN_MIN 16384
 #define IN_MAX ((size_t)PROTO_VALUE_MAX + PROTO_LINE_MAX + 2)
 #define OUT_HIGH (32u << 20) /* stop reading a connection past this much unsent output */
@@ -330,12 +331,12 @@ static void cmd_store(struct server *srv, struct conn *c, const struct proto_req
 	atomic_fetch_add(&srv->cmd_set, 1);
 	if (r->cmd == PROTO_ADD || r->cmd == PROTO_REPLACE) {
 		rc = cluster_stat(srv->cluster, r->key, r->key_len, &m);
-		if (rc == 0 && r->cmd == PROTO_ADD)
-			reply = "NOT_STORED\r\n";
-		else if (rc == -ENOENT && r->cmd == PROTO_REPLACE)
-			reply = "NOT_STORED\r\n";
-		else if (rc == -ENOENT)
+		bool exists = rc == 0;
+		if (rc == 0 || rc == -ENOENT) {
 			rc = 0;
+			if (exists == (r->cmd == PROTO_ADD))
+				reply = "NOT_STORED\r\n";
+		}
 	}
 	if (rc == 0 && reply[0] == 'S')
 		rc = cluster_put(srv->cluster, r->key, r->key_len, r->data, r->data_len);

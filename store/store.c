@@ -789,6 +789,8 @@ static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_
 	if (rc < 0) {
 		if (rc == -ENOENT)
 			atomic_fetch_add(&s->get_misses, 1);
+		if (meta) /* tells a deleted key (tombstone) from an absent one */
+			*meta = m;
 		return rc;
 	}
 	rc = read_header(s, seg, &m, len, key, klen, hdr, &h);

@@ -154,7 +154,8 @@ int store_apply(struct store *s, const void *key, size_t klen, const void *val, 
  * Reads key's value into a new buffer: *val (malloc'd, the caller frees it with
  * free(); never NULL on success, even for 0 bytes) and *vlen. meta may be NULL.
  * The record's checksum is verified on every read.
- * Errors: -ENOENT (absent or deleted), -EBADMSG (the record fails its checksum or
+ * Errors: -ENOENT (absent or deleted; meta, when given, then describes the
+ * tombstone with meta->tombstone set, or is zeroed), -EBADMSG (the record fails its checksum or
  * does not match the keydir; logged), -EIO, -ENOMEM.
  */
 int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,

@@ -115,3 +115,97 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, log=None, timeout=20):
+    """Waits until 127.0.0.1:port accepts connections (or proc dies)."""
+    import socket
+    import time
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            text = open(log).read() if log else ""
+            raise RuntimeError(f"node exited with {proc.returncode}: {text}")
+        if time.time() > deadline:
+            raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+        time.sleep(0.02)
+
+
+class Node:
+    """A `caskfs serve` node on 127.0.0.1, started and killed by PID."""
+
+    def __init__(self, caskfs_bin, data_dir, port, peers=(), extra=()):
+        self.bin = caskfs_bin
+        self.data = data_dir
+        self.port = port
+        self.addr = f"127.0.0.1:{port}"
+        self.peers = list(peers)
+        self.extra = list(extra)
+        self.proc = None
+        self.logpath = str(data_dir) + ".log"
+
+    def start(self):
+        args = [self.bin, "serve", str(self.data), "--listen", self.addr, *self.extra]
+        if self.peers:
+            args += ["--peers", ",".join(self.peers)]
+        with open(self.logpath, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log)
+        wait_port(self.port, self.proc, self.logpath)
+        return self
+
+    def log(self):
+        return open(self.logpath, errors="replace").read()
+
+    def rss_kib(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def kill9(self):
+        import signal
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def nodes(caskfs_bin, tmp_path):
+    """nodes(count, extra=()) -> [Node] that know each other, started; always stopped."""
+    started = []
+
+    def _nodes(count, extra=(), start=True):
+        ports = [free_port() for _ in range(count)]
+        addrs = [f"127.0.0.1:{p}" for p in ports]
+        made = []
+        for i, port in enumerate(ports):
+            peers = [a for a in addrs if a != addrs[i]] if count > 1 else []
+            n = Node(caskfs_bin, tmp_path / f"node{len(started)}", port, peers, extra)
+            started.append(n)
+            made.append(n)
+        if start:
+            for n in made:
+                n.start()
+        return made
+
+    yield _nodes
+    for n in started:
+        n.stop()
