@@ -55,6 +55,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(PART_LIBS) tests/unit/testutil.h
 	$(CC) $(ALL_CPPFLAGS) -DCASKFS_SRCDIR=\"$(CURDIR)\" $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
 		$(PART_LIBS) $(LIBS) -lcmocka
 
+$(BUILD)/bench-node: scripts/bench_node.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+
 $(BUILD)/bench-store: scripts/bench_store.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(BENCH_CPPFLAGS) $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libstore.a $(LIBS) $(BENCH_LIBS)
@@ -122,7 +125,7 @@ bench: deps
 
 format:
 	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
-		scripts/bench_store.c store/*.h meta/*.h fs/*.h tests/unit/*.h
+		scripts/bench_store.c scripts/bench_node.c store/*.h meta/*.h fs/*.h tests/unit/*.h
 
 clean:
 	rm -rf $(BUILD)

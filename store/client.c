@@ -147,7 +147,12 @@ int mc_connect(const char *addr, const struct auth_key *key, int connect_ms, int
 	if (fd < 0)
 		return fd;
 	c = calloc(1, sizeof(*c));
-	if (!c) {
+	if (c) {
+		c->cap = 16384;
+		c->buf = malloc(c->cap);
+	}
+	if (!c || !c->buf) {
+		free(c);
 		close(fd);
 		return -ENOMEM;
 	}
@@ -223,7 +228,7 @@ static int fill(struct mc_conn *c)
 			c->len -= c->pos;
 			c->pos = 0;
 		} else {
-			size_t cap = c->cap ? c->cap * 2 : 16384;
+			size_t cap = c->cap * 2;
 			char *b = realloc(c->buf, cap);
 			if (!b)
 				return -ENOMEM;

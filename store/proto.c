@@ -84,8 +84,10 @@ static long data_block(const char *buf, size_t len, size_t line_len, uint64_t by
 		return (long)line_len;
 	}
 	size_t total = line_len + bytes + 2;
-	if (len < total)
+	if (len < total) {
+		req->need = total;
 		return 0;
+	}
 	if (buf[line_len + bytes] != '\r' || buf[line_len + bytes + 1] != '\n')
 		return bad(req, (long)total, "CLIENT_ERROR bad data chunk");
 	req->data = (const uint8_t *)buf + line_len;
@@ -245,6 +247,11 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req)
 	const char *nl = memchr(buf, '\n', scan);
 
 	memset(req, 0, sizeof(*req));
+	if (len > 0 && (unsigned char)buf[0] == 0x80) {
+		/* memcache's binary protocol request magic: no text line will follow */
+		req->close = true;
+		return bad(req, (long)len, "CLIENT_ERROR the binary protocol is not supported");
+	}
 	if (!nl)
 		return len >= PROTO_LINE_MAX ? -1 : 0;
 	size_t line_len = (size_t)(nl - buf) + 1;

@@ -55,6 +55,9 @@ struct proto_req {
 	size_t data_len;
 	const char *error; /* PROTO_ERROR, PROTO_SWALLOW: the reply line, without CRLF */
 	size_t swallow;	   /* PROTO_SWALLOW: bytes still to discard after those consumed */
+	bool close;	   /* PROTO_ERROR: after the reply, close (the stream is lost) */
+	size_t need;	   /* when proto_parse() returns 0 with a line read: bytes the
+			      whole request takes, so the caller can make room at once */
 };
 
 /*

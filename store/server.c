@@ -37,7 +37,8 @@
 #define IN_MIN 16384
 #define IN_MAX ((size_t)PROTO_VALUE_MAX + PROTO_LINE_MAX + 2)
 #define OUT_HIGH (32u << 20) /* stop reading a connection past this much unsent output */
-#define KEEP_IDLE (1u << 20) /* buffers larger than this are freed when empty */
+/* buffers larger than this are freed when empty; a 1 MiB chunk's request fits */
+#define KEEP_IDLE (4u << 20)
 
 struct conn {
 	int fd;
@@ -46,6 +47,7 @@ struct conn {
 	char *out; /* reply bytes [out_pos, out_len) not yet sent */
 	size_t out_len, out_pos, out_cap;
 	size_t swallow; /* bytes of a refused value still to discard */
+	size_t need;	/* bytes the request at the start of in takes, when known */
 	bool authed;
 	bool nonce_sent;
 	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE];
@@ -512,6 +514,7 @@ static void execute(struct server *srv, struct conn *c, const struct proto_req *
 		atomic_fetch_add(&srv->errors, 1);
 		out_fmt(c, "%s\r\n", r->error);
 		c->swallow = r->swallow;
+		c->closing |= r->close;
 		break;
 	}
 }
@@ -556,14 +559,18 @@ static void process(struct server *srv, struct conn *c)
 			c->closing = true;
 			break;
 		}
-		if (used == 0)
+		if (used == 0) {
+			c->need = r.need;
 			break;
+		}
 		execute(srv, c, &r);
 		pos += (size_t)used;
 	}
 	if (pos > 0) {
 		memmove(c->in, c->in + pos, c->in_len - pos);
 		c->in_len -= pos;
+		if (c->in_len == 0)
+			c->need = 0;
 	}
 	if (c->in_len == 0 && c->in_cap > KEEP_IDLE) {
 		free(c->in);
@@ -601,6 +608,8 @@ static bool read_in(struct conn *c)
 			if (c->in_cap >= IN_MAX)
 				return false; /* cannot happen: the parser bounds a request */
 			size_t cap = c->in_cap ? c->in_cap * 2 : IN_MIN;
+			if (c->need > cap)
+				cap = c->need; /* the whole value at once, not by doublings */
 			if (cap > IN_MAX)
 				cap = IN_MAX;
 			char *b = realloc(c->in, cap);

@@ -14,6 +14,7 @@
 struct fixture {
 	char *dir;
 	struct store *s;
+	struct cluster *c; /* this node alone: what a mount without peers uses */
 };
 
 static int setup(void **state)
@@ -24,6 +25,8 @@ static int setup(void **state)
 	f->dir = tu_tmpdir();
 	tu_options(&o, NULL);
 	assert_int_equal(store_open(f->dir, &o, &f->s), 0);
+	struct cluster_options co = { 0 };
+	assert_int_equal(cluster_open(f->s, &co, &f->c), 0);
 	*state = f;
 	return 0;
 }
@@ -32,6 +35,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	cluster_close(f->c);
 	store_close(f->s);
 	tu_rmdir(f->dir);
 	free(f);
@@ -65,20 +69,20 @@ static void test_roundtrip_dedup(void **state)
 
 	for (size_t i = 0; i < 4; i++) {
 		tu_fill(data, sizes[i], i);
-		assert_int_equal(fs_chunk_put(f->s, data, sizes[i], id), 0);
-		assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)),
+		assert_int_equal(fs_chunk_put(f->c, data, sizes[i], id), 0);
+		assert_int_equal(fs_chunk_read(NULL, f->c, id, back, sizeof(back)),
 				 (ssize_t)sizes[i]);
 		assert_memory_equal(back, data, sizes[i]);
 		store_stats(f->s, &before);
-		assert_int_equal(fs_chunk_put(f->s, data, sizes[i], id), 0);
+		assert_int_equal(fs_chunk_put(f->c, data, sizes[i], id), 0);
 		store_stats(f->s, &after);
 		assert_int_equal(after.appended, before.appended); /* stored once */
 	}
-	assert_int_equal(fs_chunk_read(NULL, f->s, id, back, 10), -ERANGE);
-	assert_int_equal(fs_chunk_put(f->s, data, 0, id), -EINVAL);
-	assert_int_equal(fs_chunk_put(f->s, data, META_CHUNK_SIZE + 1, id), -EINVAL);
+	assert_int_equal(fs_chunk_read(NULL, f->c, id, back, 10), -ERANGE);
+	assert_int_equal(fs_chunk_put(f->c, data, 0, id), -EINVAL);
+	assert_int_equal(fs_chunk_put(f->c, data, META_CHUNK_SIZE + 1, id), -EINVAL);
 	memset(id, 0x5a, sizeof(id));
-	assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)), -ENOENT);
+	assert_int_equal(fs_chunk_read(NULL, f->c, id, back, sizeof(back)), -ENOENT);
 }
 
 static void test_wrong_bytes_refused(void **state)
@@ -91,7 +95,7 @@ static void test_wrong_bytes_refused(void **state)
 	fs_chunk_id("the real bytes", 14, id);
 	fs_chunk_key(id, key);
 	assert_int_equal(store_put(f->s, key, FS_CHUNK_KEY_LEN, "other bytes!!!", 14, NULL), 0);
-	assert_int_equal(fs_chunk_read(NULL, f->s, id, back, sizeof(back)), -EBADMSG);
+	assert_int_equal(fs_chunk_read(NULL, f->c, id, back, sizeof(back)), -EBADMSG);
 }
 
 static void test_cache(void **state)
@@ -106,18 +110,18 @@ static void test_cache(void **state)
 	for (int i = 0; i < 20; i++) {
 		memset(text[i], 'a' + i, sizeof(text[i]));
 		snprintf((char *)text[i], 32, "chunk %d", i);
-		assert_int_equal(fs_chunk_put(f->s, text[i], sizeof(text[i]), ids[i]), 0);
+		assert_int_equal(fs_chunk_put(f->c, text[i], sizeof(text[i]), ids[i]), 0);
 	}
 	tu_fill(photo, sizeof(photo), 99);
-	assert_int_equal(fs_chunk_put(f->s, photo, sizeof(photo), pid), 0);
+	assert_int_equal(fs_chunk_put(f->c, photo, sizeof(photo), pid), 0);
 
 	/* an incompressible chunk is not cached: its read is a copy already */
-	assert_int_equal(fs_chunk_read(c, f->s, pid, back, sizeof(back)), (ssize_t)sizeof(photo));
+	assert_int_equal(fs_chunk_read(c, f->c, pid, back, sizeof(back)), (ssize_t)sizeof(photo));
 	fs_chunk_cache_stats(c, &st);
 	assert_int_equal(st.entries, 0);
 	/* compressed ones are, and hit on the second read */
-	assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
-	assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
+	assert_int_equal(fs_chunk_read(c, f->c, ids[0], back, sizeof(back)), 8192);
+	assert_int_equal(fs_chunk_read(c, f->c, ids[0], back, sizeof(back)), 8192);
 	assert_memory_equal(back, text[0], 8192);
 	fs_chunk_cache_stats(c, &st);
 	assert_int_equal(st.hits, 1);
@@ -125,21 +129,21 @@ static void test_cache(void **state)
 	/* bounded: 20 chunks through a cache of 5; the most recent stay */
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 20; i++) {
-			assert_int_equal(fs_chunk_read(c, f->s, ids[i], back, sizeof(back)), 8192);
+			assert_int_equal(fs_chunk_read(c, f->c, ids[i], back, sizeof(back)), 8192);
 			assert_memory_equal(back, text[i], 8192);
 			/* keep chunk 0 hot */
-			assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
+			assert_int_equal(fs_chunk_read(c, f->c, ids[0], back, sizeof(back)), 8192);
 		}
 	}
 	fs_chunk_cache_stats(c, &st);
 	assert_true(st.bytes <= 5 * 8192);
 	assert_true(st.entries <= 5);
 	uint64_t hits = st.hits;
-	assert_int_equal(fs_chunk_read(c, f->s, ids[0], back, sizeof(back)), 8192);
-	assert_int_equal(fs_chunk_read(c, f->s, ids[19], back, sizeof(back)), 8192);
+	assert_int_equal(fs_chunk_read(c, f->c, ids[0], back, sizeof(back)), 8192);
+	assert_int_equal(fs_chunk_read(c, f->c, ids[19], back, sizeof(back)), 8192);
 	fs_chunk_cache_stats(c, &st);
 	assert_int_equal(st.hits, hits + 2);
-	assert_int_equal(fs_chunk_read(c, f->s, ids[19], back, 100), -ERANGE);
+	assert_int_equal(fs_chunk_read(c, f->c, ids[19], back, 100), -ERANGE);
 	fs_chunk_cache_free(c);
 }
 
