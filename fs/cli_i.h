@@ -64,7 +64,7 @@ void node_pick_id(const struct node_args *a, struct store_options *store);
  * Prints what it runs with on stderr (prefix names the command). Returns 0 or
  * a CLI exit status. */
 int node_start(struct store *s, const char *data_dir, const struct node_args *a,
-	       const char *prefix, struct node *out);
+	       const char *prefix, server_ext_fn ext, void *ext_arg, struct node *out);
 void node_stop(struct node *n);
 
 struct serve_args {

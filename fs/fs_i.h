@@ -7,6 +7,7 @@
 #define CASKFS_FS_FS_I_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -61,8 +62,23 @@ struct fs {
 	pthread_mutex_t files_mu;
 	struct fs_file *files; /* protected by files_mu */
 	double timeout;	       /* attribute and entry timeout, seconds */
+	struct fuse_session *_Atomic se; /* set once mounted: for cache invalidations */
+	struct repl *repl;		 /* namespace replication, or NULL (one node) */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 };
+
+/* ops.c: the next open of ino does not keep the kernel's cached pages. */
+void fs_seen_forget(struct fs *fs, uint64_t ino);
+
+/* replicate.c (docs/REPLICATION.md) */
+struct proto_req;
+/* Starts pushing the namespace's outbox to a->peers (nothing without peers). */
+int fs_repl_start(struct fs *fs, const struct node_args *a);
+/* Wakes the pusher (a change was committed). */
+void fs_repl_kick(struct fs *fs);
+void fs_repl_stop(struct fs *fs);
+/* The server's handler of the namespace commands (mput). */
+void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 
 /* file.c */
 /* Finds or creates the open state of ino and counts one more open. */

@@ -147,8 +147,14 @@ static int serve(const struct mount_args *a, int ready_fd)
 			strerror(-rc));
 		goto out;
 	}
-	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", &fs.node)) != 0)
+	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_repl_ext, &fs,
+				 &fs.node)) != 0)
 		goto out;
+	if ((rc = fs_repl_start(&fs, &a->node)) < 0) {
+		fprintf(stderr, "caskfs mount: cannot start namespace replication: %s\n",
+			strerror(-rc));
+		goto out;
+	}
 	status = CLI_IO;
 	snprintf(opts, sizeof(opts), "fsname=caskfs:%s,subtype=caskfs,default_permissions%s%s%s",
 		 a->data_dir, geteuid() == 0 ? ",allow_other" : "", a->options ? "," : "",
@@ -168,6 +174,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 		fprintf(stderr, "caskfs mount: cannot mount on %s\n", a->mountpoint);
 		goto out;
 	}
+	atomic_store(&fs.se, se);
 	char desc[128];
 	cluster_describe(fs.node.cluster, desc, sizeof(desc));
 	fprintf(stderr, "caskfs: %s mounted on %s (node %u, %s, sync %s)\n", a->data_dir,
@@ -183,6 +190,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
 	rc = fuse_session_loop_mt(se, &loop);
+	atomic_store(&fs.se, NULL);
 	fuse_session_unmount(se);
 	if (com_running) {
 		pthread_mutex_lock(&com.mu);
@@ -199,6 +207,7 @@ out:
 	}
 	fuse_opt_free_args(&args);
 	fs_chunk_cache_free(fs.cache);
+	fs_repl_stop(&fs);
 	node_stop(&fs.node);
 	if (fs.meta && meta_sync(fs.meta) < 0)
 		status = CLI_IO;

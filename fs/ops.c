@@ -320,6 +320,16 @@ static bool unchanged_since_last_open(struct fs *fs, fuse_ino_t ino)
 	return same;
 }
 
+void fs_seen_forget(struct fs *fs, uint64_t ino)
+{
+	struct fs_seen *e = &fs->seen[ino % FS_SEEN_SLOTS];
+
+	pthread_mutex_lock(&fs->seen_mu);
+	if (e->ino == ino)
+		e->ino = 0;
+	pthread_mutex_unlock(&fs->seen_mu);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *f;

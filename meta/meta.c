@@ -29,9 +29,34 @@ struct meta {
 	MDB_dbi parents; /* be64 dir ino -> be64 parent ino (local) */
 	MDB_dbi orphans; /* be64 ino -> "" : no links left, maybe still open (local) */
 	MDB_dbi state;	 /* "next_ino" -> le64 (local) */
+	MDB_dbi outbox;	 /* be64 seq -> a replicated record to push to the peers (local) */
 	uint32_t node;
 	struct store_clock *clock;
+	bool replicate;	     /* record every replicated write in the outbox */
+	uint64_t outbox_seq; /* the last outbox key used; written under LMDB's writer lock */
 };
+
+/* Appends the replicated record (table, key, value) to the outbox. */
+static int outbox_add(struct meta *m, MDB_txn *txn, enum meta_table table, const MDB_val *key,
+		      const MDB_val *val)
+{
+	uint8_t k[8];
+	MDB_val ok = { 8, k }, ov = { 3 + key->mv_size + val->mv_size, NULL };
+	int rc;
+
+	if (!m->replicate)
+		return 0;
+	meta_be64(k, ++m->outbox_seq);
+	rc = mdb_put(txn, m->outbox, &ok, &ov, MDB_RESERVE);
+	if (rc)
+		return meta_errno(rc);
+	uint8_t *p = ov.mv_data;
+	p[0] = (uint8_t)table;
+	put_le16(p + 1, (uint16_t)key->mv_size);
+	memcpy(p + 3, key->mv_data, key->mv_size);
+	memcpy(p + 3 + key->mv_size, val->mv_data, val->mv_size);
+	return 0;
+}
 
 int meta_errno(int rc)
 {
@@ -126,9 +151,11 @@ static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 	meta_be64(k, in->ino);
 	val.mv_size = len;
 	val.mv_data = buf;
-	rc = mdb_put(txn, m->inodes, &key, &val, 0);
+	rc = meta_errno(mdb_put(txn, m->inodes, &key, &val, 0));
+	if (rc == 0)
+		rc = outbox_add(m, txn, META_TABLE_INODES, &key, &val);
 	free(buf);
-	return meta_errno(rc);
+	return rc;
 }
 
 static int inode_del(struct meta *m, MDB_txn *txn, uint64_t ino)
@@ -175,7 +202,8 @@ static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *
 	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
 	key.mv_data = k;
 	meta_dirent_encode(&d, v);
-	return meta_errno(mdb_put(txn, m->entries, &key, &val, 0));
+	int rc = meta_errno(mdb_put(txn, m->entries, &key, &val, 0));
+	return rc ? rc : outbox_add(m, txn, META_TABLE_ENTRIES, &key, &val);
 }
 
 static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links, uint32_t *subdirs)
@@ -402,7 +430,7 @@ int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, stru
 	}
 	rc = mdb_env_create(&m->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(m->env, 8);
+		rc = mdb_env_set_maxdbs(m->env, 12);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(m->env, MAP_SIZE);
 	if (rc == 0)
@@ -422,9 +450,20 @@ int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, stru
 	} dbs[] = { { "inodes", &m->inodes },	{ "entries", &m->entries },
 		    { "xattrs", &m->xattrs },	{ "counts", &m->counts },
 		    { "parents", &m->parents }, { "orphans", &m->orphans },
-		    { "state", &m->state } };
+		    { "state", &m->state },	{ "outbox", &m->outbox } };
 	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+	if (rc == 0) {
+		/* the outbox continues after its last record */
+		MDB_cursor *c;
+		MDB_val k, v;
+		rc = mdb_cursor_open(txn, m->outbox, &c);
+		if (rc == 0) {
+			if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+				m->outbox_seq = meta_get_be64(k.mv_data);
+			mdb_cursor_close(c);
+		}
+	}
 	if (rc == 0)
 		rc = mdb_txn_commit(txn);
 	else
@@ -1234,6 +1273,7 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 			if (!a->remove && a->size)
 				memcpy((uint8_t *)val.mv_data + META_XATTR_FIXED, a->value,
 				       a->size);
+			rc = outbox_add(m, txn, META_TABLE_XATTRS, &key, &val);
 		}
 	}
 	if (rc == 0) {
@@ -1437,4 +1477,380 @@ int meta_stats(struct meta *m, struct meta_stats *st)
 		st->map_bytes = (uint64_t)(info.me_last_pgno + 1) * s.ms_psize;
 	mdb_txn_abort(txn);
 	return 0;
+}
+
+/* ---- replication ---- */
+
+void meta_set_replication(struct meta *m, bool on)
+{
+	m->replicate = on;
+}
+
+int meta_outbox_read(struct meta *m, uint64_t after, int max, meta_outbox_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	uint8_t k[8];
+	MDB_val key = { 8, k }, val;
+	int rc = read_txn(m, &txn), n = 0;
+
+	if (rc)
+		return rc;
+	rc = meta_errno(mdb_cursor_open(txn, m->outbox, &c));
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	meta_be64(k, after + 1);
+	for (int g = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); g == 0 && n < max;
+	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		if (key.mv_size != 8)
+			continue;
+		rc = fn(arg, meta_get_be64(key.mv_data), val.mv_data, val.mv_size);
+		if (rc)
+			break;
+		n++;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : n;
+}
+
+static int do_trim(struct meta *m, MDB_txn *txn, void *arg)
+{
+	uint64_t upto = *(uint64_t *)arg;
+	MDB_cursor *c;
+	MDB_val key, val;
+	int rc = mdb_cursor_open(txn, m->outbox, &c);
+
+	if (rc)
+		return meta_errno(rc);
+	while ((rc = mdb_cursor_get(c, &key, &val, MDB_FIRST)) == 0) {
+		if (key.mv_size == 8 && meta_get_be64(key.mv_data) > upto)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
+int meta_outbox_trim(struct meta *m, uint64_t upto)
+{
+	return in_write_txn(m, do_trim, &upto);
+}
+
+void meta_outbox_state(struct meta *m, uint64_t *last, uint64_t *pending)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+
+	*last = m->outbox_seq;
+	*pending = 0;
+	if (read_txn(m, &txn) == 0) {
+		if (mdb_stat(txn, m->outbox, &st) == 0)
+			*pending = st.ms_entries;
+		mdb_txn_abort(txn);
+	}
+}
+
+int meta_state_get(struct meta *m, const char *name, uint64_t *v)
+{
+	MDB_txn *txn;
+	MDB_val key = { strlen(name), (void *)name }, val;
+	int rc = read_txn(m, &txn);
+
+	if (rc)
+		return rc;
+	rc = meta_errno(mdb_get(txn, m->state, &key, &val));
+	if (rc == 0)
+		*v = val.mv_size == 8 ? get_le64(val.mv_data) : 0;
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+struct state_args {
+	const char *name;
+	uint64_t v;
+};
+
+static int do_state_put(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct state_args *a = arg;
+	uint8_t b[8];
+	MDB_val key = { strlen(a->name), (void *)a->name }, val = { 8, b };
+
+	put_le64(b, a->v);
+	return meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+}
+
+int meta_state_put(struct meta *m, const char *name, uint64_t v)
+{
+	struct state_args a = { name, v };
+
+	if (strlen(name) > 200)
+		return -EINVAL;
+	return in_write_txn(m, do_state_put, &a);
+}
+
+/* The version every replicated value carries: le32 node at 4, le64 stamp at 8. */
+static int value_version(const uint8_t *p, size_t len, struct store_version *v)
+{
+	if (len < 16 || p[0] != META_REC_VERSION)
+		return -EBADMSG;
+	v->node = get_le32(p + 4);
+	v->stamp = get_le64(p + 8);
+	return 0;
+}
+
+/* /lost+found: the same inode on every node, created by whoever needs it. */
+static int lost_found(struct meta *m, MDB_txn *txn)
+{
+	struct meta_inode lf = { 0 };
+	struct meta_dirent d;
+	int rc = inode_get(m, txn, META_LOST_FOUND_INO, false, &lf);
+
+	meta_inode_release(&lf);
+	if (rc == -ENOENT) {
+		lf.ino = META_LOST_FOUND_INO;
+		lf.mode = S_IFDIR | 0700;
+		lf.atime = lf.mtime = lf.ctime = now_ts();
+		rc = inode_put(m, txn, &lf);
+	}
+	if (rc)
+		return rc;
+	rc = entry_get(m, txn, META_ROOT_INO, "lost+found", &d);
+	if (rc == -ENOENT) {
+		rc = entry_put(m, txn, META_ROOT_INO, "lost+found", META_LOST_FOUND_INO, S_IFDIR);
+		if (rc == 0)
+			rc = count_add(m, txn, META_LOST_FOUND_INO, 1, 0, NULL);
+		if (rc == 0)
+			rc = count_add(m, txn, META_ROOT_INO, 0, 1, NULL);
+		if (rc == 0)
+			rc = parent_put(m, txn, META_LOST_FOUND_INO, META_ROOT_INO);
+	}
+	return rc;
+}
+
+/* The name an entry of directory parent gets in /lost+found: the same on
+ * every node, so nodes that rescue it independently agree. */
+static void lost_name(char *out, uint64_t parent, const char *name)
+{
+	snprintf(out, META_NAME_MAX + 1, "%016llx-%s", (unsigned long long)parent, name);
+}
+
+/* Whether dir is a live directory here: its inode exists and a live entry
+ * names it (the root always). */
+static bool dir_live(struct meta *m, MDB_txn *txn, uint64_t dir)
+{
+	struct meta_inode in = { 0 };
+	uint32_t links = 0, subdirs = 0;
+	int rc = inode_get(m, txn, dir, false, &in);
+
+	meta_inode_release(&in);
+	if (rc || !S_ISDIR(in.mode))
+		return false;
+	count_get(m, txn, dir, &links, &subdirs);
+	return dir == META_ROOT_INO || links > 0;
+}
+
+/* Accounts for an entry that now names child (type), or no longer does. */
+static int link_child(struct meta *m, MDB_txn *txn, uint64_t parent, uint64_t child, uint32_t type,
+		      int delta)
+{
+	uint32_t links;
+	int rc = count_add(m, txn, child, delta, 0, &links);
+
+	if (rc == 0 && S_ISDIR(type)) {
+		rc = count_add(m, txn, parent, 0, delta, NULL);
+		if (rc == 0)
+			rc = delta > 0 ? parent_put(m, txn, child, parent)
+				       : u64_del(txn, m->parents, child);
+	}
+	if (rc == 0)
+		rc = links == 0 ? u64_put(txn, m->orphans, child, "", 0)
+				: u64_del(txn, m->orphans, child);
+	return rc;
+}
+
+/* Moves the live entry parent/name (naming d) into /lost+found, as a local
+ * change that is replicated like any other. */
+static int rescue(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+		  const struct meta_dirent *d)
+{
+	char lname[META_NAME_MAX + 1];
+	struct meta_dirent old;
+	int rc = lost_found(m, txn);
+
+	if (rc)
+		return rc;
+	lost_name(lname, parent, name);
+	if (entry_get(m, txn, META_LOST_FOUND_INO, lname, &old) == 0)
+		rc = link_child(m, txn, META_LOST_FOUND_INO, old.child, old.type, -1);
+	if (rc == 0)
+		rc = entry_put(m, txn, META_LOST_FOUND_INO, lname, d->child, d->type);
+	if (rc == 0)
+		rc = link_child(m, txn, META_LOST_FOUND_INO, d->child, d->type, 1);
+	fprintf(stderr, "caskfs: meta: entry %s of removed directory %llu kept as /lost+found/%s\n",
+		name, (unsigned long long)parent, lname);
+	return rc;
+}
+
+/* A directory removed elsewhere while this node still has entries in it:
+ * every live entry moves to /lost+found and gets a tombstone where it was. */
+static int rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
+{
+	MDB_cursor *c;
+	uint8_t k[META_KEY_MAX];
+	MDB_val key = { 16, k }, val;
+	int rc = 0;
+
+	for (;;) {
+		char name[META_NAME_MAX + 1];
+		struct meta_dirent d;
+		bool found = false;
+		rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
+		if (rc)
+			return rc;
+		meta_be64(k, dir);
+		meta_be64(k + 8, 0);
+		key.mv_size = 16;
+		key.mv_data = k;
+		for (int g = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); g == 0;
+		     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+			if (key.mv_size < 17 || meta_get_be64(key.mv_data) != dir)
+				break;
+			if (meta_dirent_decode(val.mv_data, val.mv_size, &d) == 0 && !d.deleted) {
+				size_t n = key.mv_size - 16;
+				memcpy(name, (const uint8_t *)key.mv_data + 16, n);
+				name[n] = 0;
+				found = true;
+				break;
+			}
+		}
+		mdb_cursor_close(c);
+		if (!found)
+			return 0;
+		rc = rescue(m, txn, dir, name, &d);
+		if (rc == 0)
+			rc = entry_put(m, txn, dir, name, 0, d.type);
+		if (rc == 0)
+			rc = link_child(m, txn, dir, d.child, d.type, -1);
+		if (rc)
+			return rc;
+	}
+}
+
+struct apply_args {
+	const uint8_t *rec;
+	size_t len;
+	struct meta_change *chg;
+	int applied;
+};
+
+static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct apply_args *a = arg;
+	enum meta_table table = a->rec[0];
+	size_t klen = get_le16(a->rec + 1);
+	MDB_val key = { klen, (void *)(a->rec + META_WIRE_HEAD) };
+	MDB_val val = { a->len - META_WIRE_HEAD - klen, (void *)(a->rec + META_WIRE_HEAD + klen) };
+	MDB_dbi dbi = table == META_TABLE_INODES	? m->inodes
+		      : table == META_TABLE_ENTRIES ? m->entries
+						    : m->xattrs;
+	struct store_version in_v, cur_v;
+	struct meta_dirent old = { 0 }, nd = { 0 };
+	bool had_old = false;
+	MDB_val cur;
+	int rc;
+
+	if ((rc = value_version(val.mv_data, val.mv_size, &in_v)) < 0)
+		return rc;
+	rc = mdb_get(txn, dbi, &key, &cur);
+	if (rc == 0) {
+		if (value_version(cur.mv_data, cur.mv_size, &cur_v) == 0 &&
+		    store_version_cmp(&in_v, &cur_v) <= 0)
+			return 0; /* as new or newer here: nothing to do */
+		if (table == META_TABLE_ENTRIES)
+			had_old = meta_dirent_decode(cur.mv_data, cur.mv_size, &old) == 0;
+	} else if (rc != MDB_NOTFOUND) {
+		return meta_errno(rc);
+	}
+	store_clock_observe(m->clock, in_v.stamp);
+	memset(a->chg, 0, sizeof(*a->chg));
+	a->chg->table = table;
+	if (table != META_TABLE_ENTRIES) {
+		a->chg->ino = meta_get_be64(key.mv_data);
+		a->applied = 1;
+		return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
+	}
+	uint64_t parent = meta_get_be64(key.mv_data);
+	size_t nlen = klen - 16;
+	memcpy(a->chg->name, (const uint8_t *)key.mv_data + 16, nlen);
+	a->chg->name[nlen] = 0;
+	a->chg->parent = parent;
+	if ((rc = meta_dirent_decode(val.mv_data, val.mv_size, &nd)) < 0)
+		return rc;
+	a->chg->ino = nd.deleted ? 0 : nd.child;
+	a->chg->old_child = had_old && !old.deleted ? old.child : 0;
+	if ((rc = meta_errno(mdb_put(txn, dbi, &key, &val, 0))) != 0)
+		return rc;
+	a->applied = 1;
+	if (had_old && !old.deleted &&
+	    (rc = link_child(m, txn, parent, old.child, old.type, -1)) != 0)
+		return rc;
+	if (nd.deleted) {
+		/* a directory removed elsewhere that still holds entries here */
+		if (had_old && !old.deleted && S_ISDIR(old.type) &&
+		    dir_empty(m, txn, old.child) == -ENOTEMPTY)
+			return rescue_children(m, txn, old.child);
+		return 0;
+	}
+	if (!dir_live(m, txn, parent) && parent != META_LOST_FOUND_INO) {
+		/* its directory is gone here: keep it visible under /lost+found */
+		rc = rescue(m, txn, parent, a->chg->name, &nd);
+		if (rc == 0)
+			rc = entry_put(m, txn, parent, a->chg->name, 0, nd.type);
+		a->chg->ino = 0;
+		return rc;
+	}
+	return link_child(m, txn, parent, nd.child, nd.type, 1);
+}
+
+int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg)
+{
+	struct apply_args a = { rec, len, chg, 0 };
+
+	if (len < META_WIRE_HEAD + 16)
+		return -EBADMSG;
+	size_t klen = get_le16(rec + 1);
+	if (META_WIRE_HEAD + klen + 16 > len)
+		return -EBADMSG;
+	switch (rec[0]) {
+	case META_TABLE_INODES: {
+		struct meta_inode in = { 0 };
+		if (klen != 8 ||
+		    meta_inode_decode(rec + META_WIRE_HEAD + klen, len - META_WIRE_HEAD - klen,
+				      true, &in) < 0)
+			return -EBADMSG;
+		meta_inode_release(&in);
+		break;
+	}
+	case META_TABLE_ENTRIES: {
+		struct meta_dirent d;
+		if (klen < 17 || klen > 16 + META_NAME_MAX ||
+		    meta_dirent_decode(rec + META_WIRE_HEAD + klen, len - META_WIRE_HEAD - klen,
+				       &d) < 0)
+			return -EBADMSG;
+		break;
+	}
+	case META_TABLE_XATTRS:
+		if (klen < 9 || klen > 8 + META_XATTR_NAME_MAX)
+			return -EBADMSG;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	int rc = in_write_txn(m, do_apply, &a);
+	return rc < 0 ? rc : a.applied;
 }

@@ -26,6 +26,8 @@
 #include "store/store.h"
 
 #define META_ROOT_INO 1
+/* /lost+found, where entries of directories removed elsewhere are kept */
+#define META_LOST_FOUND_INO 2
 #define META_NAME_MAX 255
 #define META_XATTR_NAME_MAX 255
 #define META_XATTR_SIZE_MAX 65536
@@ -195,5 +197,57 @@ struct meta_stats {
 	uint64_t map_bytes;  /* size of the LMDB file in use */
 };
 int meta_stats(struct meta *m, struct meta_stats *st);
+
+/* ---- replication (docs/REPLICATION.md) ---- */
+
+/* The replicated tables, as they are named in a record on the wire. */
+enum meta_table { META_TABLE_INODES = 1, META_TABLE_ENTRIES = 2, META_TABLE_XATTRS = 3 };
+
+/*
+ * A replicated record as it travels: u8 table, le16 key length, the key, then
+ * the value (which carries its version: le32 node at offset 4, le64 stamp at
+ * offset 8, bit 0 of byte 1 "deleted"). docs/FORMAT.md, "Namespace".
+ */
+#define META_WIRE_HEAD 3
+
+/* From now on every local change is also appended to the outbox (a local
+ * LMDB table, written in the change's own transaction) for meta_outbox_read(). */
+void meta_set_replication(struct meta *m, bool on);
+
+/*
+ * Calls fn for the outbox records after seq after (in order), at most max of
+ * them; fn gets the record's seq and its wire bytes. Returns the number of
+ * records visited, or -errno.
+ */
+typedef int (*meta_outbox_fn)(void *arg, uint64_t seq, const uint8_t *rec, size_t len);
+int meta_outbox_read(struct meta *m, uint64_t after, int max, meta_outbox_fn fn, void *arg);
+/* Removes the outbox records up to and including seq (every peer has them). */
+int meta_outbox_trim(struct meta *m, uint64_t upto);
+/* The last outbox seq, and the number of records waiting. */
+void meta_outbox_state(struct meta *m, uint64_t *last, uint64_t *pending);
+/* A small local value kept with the namespace (e.g. a peer's acknowledged
+ * outbox seq): get returns -ENOENT when unset. name is at most 200 bytes. */
+int meta_state_get(struct meta *m, const char *name, uint64_t *v);
+int meta_state_put(struct meta *m, const char *name, uint64_t v);
+
+/* What applying a record changed, for the caller's cache invalidation. */
+struct meta_change {
+	enum meta_table table;
+	uint64_t ino;	 /* the inode changed (inodes, xattrs), or the entry's child */
+	uint64_t parent; /* entries: the directory */
+	char name[META_NAME_MAX + 1]; /* entries: the name */
+	uint64_t old_child; /* entries: the inode the name named before, or 0 */
+};
+
+/*
+ * Applies one wire record from a peer under the last-writer-wins rule: it is
+ * written when its version is newer than the local record's (or there is
+ * none), and the local tables derived from entries (link counts, parents,
+ * orphans) follow. An entry whose directory does not exist here is kept under
+ * /lost+found instead (docs/REPLICATION.md). Returns 1 when applied (chg
+ * filled), 0 when the local record was as new or newer, -EBADMSG for a
+ * malformed record, or another -errno.
+ */
+int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg);
 
 #endif

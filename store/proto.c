@@ -247,11 +247,6 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req)
 	const char *nl = memchr(buf, '\n', scan);
 
 	memset(req, 0, sizeof(*req));
-	if (len > 0 && (unsigned char)buf[0] == 0x80) {
-		/* memcache's binary protocol request magic: no text line will follow */
-		req->close = true;
-		return bad(req, (long)len, "CLIENT_ERROR the binary protocol is not supported");
-	}
 	if (!nl)
 		return len >= PROTO_LINE_MAX ? -1 : 0;
 	size_t line_len = (size_t)(nl - buf) + 1;
@@ -289,6 +284,26 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req)
 	if (word_is(w, wl, "xset")) {
 		req->cmd = PROTO_XSET;
 		return xset(buf, len, line_len, a, alen, req);
+	}
+	if (word_is(w, wl, "mput")) {
+		const char *t[3];
+		size_t tl[3], pos2 = 0;
+		int n = 0;
+		uint64_t bytes;
+		req->cmd = PROTO_MPUT;
+		while (n < 3 && proto_token(a, alen, &pos2, &t[n], &tl[n]))
+			n++;
+		if (n < 1 || n > 2 || !number(t[0], tl[0], UINT64_MAX / 4, &bytes) ||
+		    (n == 2 && !word_is(t[1], tl[1], "noreply")))
+			return bad(req, (long)line_len, "CLIENT_ERROR bad command line format");
+		req->noreply = n == 2;
+		return data_block(buf, len, line_len, bytes, req, NULL);
+	}
+	if (word_is(w, wl, "mtree") || word_is(w, wl, "mget")) {
+		req->cmd = PROTO_MEXT;
+		req->key = w;
+		req->key_len = wl;
+		return (long)line_len;
 	}
 	long rc = simple(w, wl, line_len, a, alen, req);
 	if (rc != -2)

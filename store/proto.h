@@ -34,6 +34,8 @@ enum proto_cmd {
 	PROTO_XGET,	 /* xget KEY...: local values with stamps, tombstones included */
 	PROTO_XLS,	 /* xls [PREFIX]: local keys with stamps */
 	PROTO_AUTH,	 /* auth CLIENT_NONCE [PROOF] */
+	PROTO_MPUT,	 /* mput BYTES [noreply]: namespace records (handled by the server's owner) */
+	PROTO_MEXT,	 /* mtree PATH, mget HEXKEY...: namespace queries (same) */
 	PROTO_ERROR,	 /* a bad request; reply with error, go on */
 	PROTO_SWALLOW,	 /* a value too large: reply with error, discard swallow bytes */
 };
@@ -55,7 +57,6 @@ struct proto_req {
 	size_t data_len;
 	const char *error; /* PROTO_ERROR, PROTO_SWALLOW: the reply line, without CRLF */
 	size_t swallow;	   /* PROTO_SWALLOW: bytes still to discard after those consumed */
-	bool close;	   /* PROTO_ERROR: after the reply, close (the stream is lost) */
 	size_t need;	   /* when proto_parse() returns 0 with a line read: bytes the
 			      whole request takes, so the caller can make room at once */
 };

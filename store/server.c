@@ -52,6 +52,7 @@ struct conn {
 	bool nonce_sent;
 	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE];
 	bool closing; /* close once out is sent */
+	bool started; /* the first byte was seen (it tells the binary protocol) */
 	bool oom;     /* an output append failed: close */
 	uint32_t events; /* what epoll watches now */
 	struct conn *prev, *next; /* the loop's list; only its thread touches it */
@@ -74,6 +75,8 @@ struct server {
 	int nloops;
 	struct loop *loops;
 	int max_conns;
+	server_ext_fn ext;
+	void *ext_arg;
 	time_t started;
 	_Atomic int conns;
 	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
@@ -459,6 +462,11 @@ fail:
 	c->closing = true;
 }
 
+static void emit(void *ctx, const void *p, size_t n)
+{
+	out_bytes(ctx, p, n);
+}
+
 static void execute(struct server *srv, struct conn *c, const struct proto_req *r)
 {
 	if (srv->key && !c->authed && r->cmd != PROTO_VERSION && r->cmd != PROTO_AUTH &&
@@ -509,12 +517,18 @@ static void execute(struct server *srv, struct conn *c, const struct proto_req *
 	case PROTO_AUTH:
 		cmd_auth(srv, c, r);
 		break;
+	case PROTO_MPUT:
+	case PROTO_MEXT:
+		if (srv->ext)
+			srv->ext(srv->ext_arg, r, emit, c);
+		else
+			out_str(c, "ERROR\r\n");
+		break;
 	case PROTO_ERROR:
 	case PROTO_SWALLOW:
 		atomic_fetch_add(&srv->errors, 1);
 		out_fmt(c, "%s\r\n", r->error);
 		c->swallow = r->swallow;
-		c->closing |= r->close;
 		break;
 	}
 }
@@ -542,6 +556,18 @@ static void process(struct server *srv, struct conn *c)
 {
 	size_t pos = 0;
 
+	if (!c->started && c->in_len > 0) {
+		c->started = true;
+		/* memcache's binary protocol starts with this magic; like memcached,
+		 * the first byte decides, and this node speaks only text */
+		if ((unsigned char)c->in[0] == 0x80) {
+			atomic_fetch_add(&srv->errors, 1);
+			out_str(c, "CLIENT_ERROR the binary protocol is not supported\r\n");
+			c->closing = true;
+			c->in_len = 0;
+			return;
+		}
+	}
 	while (pos < c->in_len && !c->closing && !c->oom) {
 		if (c->swallow) {
 			size_t n = c->in_len - pos < c->swallow ? c->in_len - pos : c->swallow;
@@ -821,6 +847,8 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 		srv->key = &srv->key_copy;
 	}
 	srv->max_conns = opt->max_conns > 0 ? opt->max_conns : 10000;
+	srv->ext = opt->ext;
+	srv->ext_arg = opt->ext_arg;
 	srv->nloops = opt->threads > 0 ? opt->threads : 4;
 	srv->started = time(NULL);
 	srv->stopfd = -1;

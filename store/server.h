@@ -13,11 +13,22 @@
 #include "cluster.h"
 #include "store.h"
 
+/* Writes n bytes of reply to the connection being served. */
+typedef void (*server_emit_fn)(void *ctx, const void *p, size_t n);
+
+/* The namespace commands (PROTO_MPUT, PROTO_MEXT) are answered by whoever owns
+ * the namespace (the mount); the store does not know files. */
+struct proto_req;
+typedef void (*server_ext_fn)(void *arg, const struct proto_req *r, server_emit_fn emit,
+			      void *ctx);
+
 struct server_options {
 	const char *listen;	    /* HOST:PORT */
 	int threads;		    /* event loops; 0 for 4 */
 	const struct auth_key *key; /* when set, every connection must authenticate */
 	int max_conns;		    /* 0 for 10000; more are accepted and closed at once */
+	server_ext_fn ext;	    /* NULL: namespace commands get ERROR */
+	void *ext_arg;
 };
 
 struct server;

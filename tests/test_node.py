@@ -188,7 +188,8 @@ def test_bad_input(nodes):
         parts = []
         for i in range(9):
             if i % 3 == 2:
-                parts.append(rng.randbytes(rng.randrange(1, 3000)) + b"\r\n")
+                # (not starting with 0x80: that is the binary protocol, checked below)
+                parts.append(b"j" + rng.randbytes(rng.randrange(1, 3000)) + b"\r\n")
             else:
                 parts.append(rng.choice(malformed))
         parts.append(b"set big 0 0 %d\r\n" % (64 << 20) + b"x" * 1000)
@@ -197,6 +198,9 @@ def test_bad_input(nodes):
         assert b"SERVER_ERROR object too large" in out
         assert b"ERROR" in out.replace(b"SERVER_ERROR object too large", b"")
     assert sent == 1000
+    # memcache's binary protocol: an error, then the connection is closed
+    out = raw(n.port, b"\x80\x01\x00\x03" + bytes(20) + b"get version\r\n", wait=1)
+    assert out == b"CLIENT_ERROR the binary protocol is not supported\r\n"
     # a line that never ends: error, then the connection is closed
     out = raw(n.port, b"get " + b"k" * 70000, wait=1)
     assert b"CLIENT_ERROR line too long" in out

@@ -1,0 +1,324 @@
+/*
+ * replicate - the namespace between mounts. Every local change is written, in
+ * its own LMDB transaction, to the namespace's outbox (meta.h); a pusher
+ * thread sends the outbox in order to every peer (`mput`, docs/PROTOCOL.md)
+ * and trims what all of them acknowledged, so a peer that was down gets the
+ * backlog when it returns. Records from peers are applied under the
+ * last-writer-wins rule (meta_apply) and the kernel's caches of what they
+ * touched are invalidated, so readers here see the change at once.
+ * Semantics: docs/REPLICATION.md.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_i.h"
+#include "ops_i.h"
+#include "store/client.h"
+#include "store/endian.h"
+#include "store/proto.h"
+
+#define PUSH_MS 20	       /* how often the outbox is looked at */
+#define BATCH_RECORDS 512      /* records per mput */
+#define BATCH_BYTES (4u << 20) /* bytes per mput */
+#define RETRY_MS 1000	       /* a peer that failed is tried again after this */
+
+struct repl_peer {
+	char addr[256];
+	struct mc_conn *conn;
+	uint64_t acked; /* outbox seq this peer has everything up to */
+	int64_t retry_at;
+	bool down;
+};
+
+struct repl {
+	struct fs *fs;
+	struct repl_peer *peers;
+	int npeers;
+	const struct auth_key *key;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop; /* protected by mu */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- receiving ---- */
+
+/* Tells the kernel what a record applied here changed. */
+static void invalidate(struct fs *fs, const struct meta_change *c)
+{
+	struct fuse_session *se = atomic_load(&fs->se);
+
+	if (c->table == META_TABLE_ENTRIES) {
+		if (c->old_child && c->old_child != c->ino) {
+			uint64_t size;
+			/* the name no longer leads there: drop the inode now unless open */
+			if (!fs_file_peek_size(fs, c->old_child, &size))
+				meta_forget(fs->meta, c->old_child);
+		}
+		if (se) {
+			fuse_lowlevel_notify_inval_entry(se, c->parent, c->name, strlen(c->name));
+			fuse_lowlevel_notify_inval_inode(se, c->parent, 0, 0);
+		}
+		return;
+	}
+	fs_seen_forget(fs, c->ino);
+	if (se)
+		fuse_lowlevel_notify_inval_inode(se, c->ino, 0, 0);
+}
+
+/* mput BYTES: records, each le32 length then the wire record. */
+static void handle_mput(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx)
+{
+	const uint8_t *p = r->data, *end = r->data + r->data_len;
+	unsigned applied = 0, seen = 0;
+	char line[96];
+	int rc = 0;
+
+	while (p < end) {
+		if (end - p < 4 || get_le32(p) > (size_t)(end - p - 4)) {
+			rc = -EBADMSG;
+			break;
+		}
+		uint32_t len = get_le32(p);
+		struct meta_change chg;
+		rc = meta_apply(fs->meta, p + 4, len, &chg);
+		if (rc < 0)
+			break;
+		if (rc == 1) {
+			applied++;
+			invalidate(fs, &chg);
+		}
+		seen++;
+		p += 4 + len;
+	}
+	if (r->noreply)
+		return;
+	if (rc < 0)
+		snprintf(line, sizeof(line), "SERVER_ERROR record %u: %s\r\n", seen,
+			 rc == -EBADMSG ? "malformed namespace record" : strerror(-rc));
+	else
+		snprintf(line, sizeof(line), "STORED %u %u\r\n", seen, applied);
+	emit(ctx, line, strlen(line));
+}
+
+void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx)
+{
+	struct fs *fs = arg;
+
+	if (r->cmd == PROTO_MPUT) {
+		handle_mput(fs, r, emit, ctx);
+		return;
+	}
+	emit(ctx, "SERVER_ERROR not supported by this node\r\n", 41);
+}
+
+/* ---- pushing ---- */
+
+struct batch {
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t last;
+};
+
+static int add_record(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
+{
+	struct batch *b = arg;
+
+	if (b->len && b->len + 4 + len > BATCH_BYTES)
+		return 1;
+	if (b->len + 4 + len > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		while (cap < b->len + 4 + len)
+			cap *= 2;
+		uint8_t *n = realloc(b->buf, cap);
+		if (!n)
+			return -ENOMEM;
+		b->buf = n;
+		b->cap = cap;
+	}
+	put_le32(b->buf + b->len, (uint32_t)len);
+	memcpy(b->buf + b->len + 4, rec, len);
+	b->len += 4 + len;
+	b->last = seq;
+	return 0;
+}
+
+static void peer_failed(struct repl_peer *p, int rc)
+{
+	mc_close(p->conn);
+	p->conn = NULL;
+	p->retry_at = now_ms() + RETRY_MS;
+	if (!p->down)
+		fprintf(stderr, "caskfs: namespace push to %s failed (%s); will retry\n", p->addr,
+			strerror(-rc));
+	p->down = true;
+}
+
+/* Sends p what it lacks, one batch; returns 1 when more is waiting. */
+static int push_peer(struct repl *rp, struct repl_peer *p, uint64_t last, struct batch *b)
+{
+	char head[64], state[300];
+	char *line;
+	size_t len;
+	int rc;
+
+	if (p->acked >= last || now_ms() < p->retry_at)
+		return 0;
+	b->len = 0;
+	rc = meta_outbox_read(rp->fs->meta, p->acked, BATCH_RECORDS, add_record, b);
+	if (rc < 0 || b->len == 0) {
+		/* trimmed already (another peer's view): nothing older is kept */
+		if (rc >= 0)
+			p->acked = last;
+		return 0;
+	}
+	if (!p->conn && (rc = mc_connect(p->addr, rp->key, 300, 5000, &p->conn)) < 0) {
+		peer_failed(p, rc);
+		return 0;
+	}
+	snprintf(head, sizeof(head), "mput %zu\r\n", b->len);
+	struct iovec iov[3] = { { head, strlen(head) }, { b->buf, b->len }, { "\r\n", 2 } };
+	if ((rc = mc_send(p->conn, iov, 3)) < 0 || (rc = mc_line(p->conn, &line, &len)) < 0) {
+		peer_failed(p, rc);
+		return 0;
+	}
+	if (strncmp(line, "STORED ", 7) != 0) {
+		fprintf(stderr, "caskfs: %s refused namespace records: %s\n", p->addr, line);
+		peer_failed(p, -EIO);
+		return 0;
+	}
+	if (p->down)
+		fprintf(stderr, "caskfs: namespace push to %s works again\n", p->addr);
+	p->down = false;
+	p->acked = b->last;
+	snprintf(state, sizeof(state), "acked:%s", p->addr);
+	meta_state_put(rp->fs->meta, state, p->acked);
+	return p->acked < last;
+}
+
+static void *pusher_main(void *arg)
+{
+	struct repl *rp = arg;
+	struct batch b = { 0 };
+	uint64_t trimmed = 0;
+
+	pthread_mutex_lock(&rp->mu);
+	while (!rp->stop) {
+		uint64_t last, pending;
+		bool more = false;
+		pthread_mutex_unlock(&rp->mu);
+		meta_outbox_state(rp->fs->meta, &last, &pending);
+		uint64_t low = last;
+		for (int i = 0; i < rp->npeers; i++) {
+			more |= push_peer(rp, &rp->peers[i], last, &b) > 0;
+			if (rp->peers[i].acked < low)
+				low = rp->peers[i].acked;
+		}
+		if (low > trimmed && pending) {
+			if (meta_outbox_trim(rp->fs->meta, low) == 0)
+				trimmed = low;
+		}
+		pthread_mutex_lock(&rp->mu);
+		if (more || rp->stop)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += PUSH_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+	}
+	pthread_mutex_unlock(&rp->mu);
+	free(b.buf);
+	return NULL;
+}
+
+int fs_repl_start(struct fs *fs, const struct node_args *a)
+{
+	struct repl *rp;
+
+	if (!a->peers)
+		return 0;
+	rp = calloc(1, sizeof(*rp));
+	if (!rp)
+		return -ENOMEM;
+	rp->fs = fs;
+	rp->key = fs->node.have_key ? &fs->node.key : NULL;
+	rp->peers = calloc(CLUSTER_MAX_NODES, sizeof(*rp->peers));
+	if (!rp->peers) {
+		free(rp);
+		return -ENOMEM;
+	}
+	for (const char *s = a->peers; *s && rp->npeers < CLUSTER_MAX_NODES;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		if (len && len < sizeof(rp->peers[0].addr) &&
+		    !(a->listen && strlen(a->listen) == len && !strncmp(a->listen, s, len))) {
+			struct repl_peer *p = &rp->peers[rp->npeers++];
+			char state[300];
+			memcpy(p->addr, s, len);
+			p->addr[len] = 0;
+			snprintf(state, sizeof(state), "acked:%s", p->addr);
+			if (meta_state_get(fs->meta, state, &p->acked) < 0)
+				p->acked = 0;
+		}
+		s += len + (comma ? 1 : 0);
+	}
+	pthread_mutex_init(&rp->mu, NULL);
+	pthread_cond_init(&rp->cv, NULL);
+	meta_set_replication(fs->meta, true);
+	if (pthread_create(&rp->thread, NULL, pusher_main, rp) != 0) {
+		meta_set_replication(fs->meta, false);
+		free(rp->peers);
+		free(rp);
+		return -EAGAIN;
+	}
+	fs->repl = rp;
+	return 0;
+}
+
+void fs_repl_kick(struct fs *fs)
+{
+	struct repl *rp = fs->repl;
+
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->mu);
+	pthread_cond_signal(&rp->cv);
+	pthread_mutex_unlock(&rp->mu);
+}
+
+void fs_repl_stop(struct fs *fs)
+{
+	struct repl *rp = fs->repl;
+
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->mu);
+	rp->stop = true;
+	pthread_cond_signal(&rp->cv);
+	pthread_mutex_unlock(&rp->mu);
+	pthread_join(rp->thread, NULL);
+	for (int i = 0; i < rp->npeers; i++)
+		mc_close(rp->peers[i].conn);
+	pthread_mutex_destroy(&rp->mu);
+	pthread_cond_destroy(&rp->cv);
+	free(rp->peers);
+	free(rp);
+	fs->repl = NULL;
+}

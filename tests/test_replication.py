@@ -1,0 +1,173 @@
+"""Three mounts on one machine, one namespace: changes made on one appear on
+the others, a mount that was away catches up, concurrent edits converge, and
+an entry whose directory was removed elsewhere survives in /lost+found.
+Reference: docs/REPLICATION.md."""
+import os
+import random
+import time
+
+import pytest
+
+from conftest import free_port
+
+
+class Cluster:
+    def __init__(self, mount, tmp_path, n=3):
+        self.mount = mount
+        self.tmp = tmp_path
+        self.addrs = [f"127.0.0.1:{free_port()}" for _ in range(n)]
+        self.mounts = [None] * n
+
+    def extra(self, i):
+        peers = ",".join(a for j, a in enumerate(self.addrs) if j != i)
+        return ["--listen", self.addrs[i], "--peers", peers]
+
+    def start(self, i):
+        self.mounts[i] = self.mount(data=self.tmp / f"d{i}", mnt=self.tmp / f"m{i}",
+                                    extra=self.extra(i))
+        return self.mounts[i]
+
+    def stop(self, i):
+        self.mounts[i].stop()
+
+    def path(self, i):
+        return self.tmp / f"m{i}"
+
+
+@pytest.fixture
+def cluster(mount, tmp_path):
+    c = Cluster(mount, tmp_path)
+    for i in range(3):
+        c.start(i)
+    return c
+
+
+def eventually(check, timeout=2.0):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if check():
+                return True
+        except OSError:
+            pass
+        if time.time() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def tree(root):
+    """Everything a user sees of a tree: names, types, modes, sizes, mtimes,
+    link counts, xattrs, contents (hashes), symlink targets."""
+    import hashlib
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            item = [st.st_mode, st.st_nlink, st.st_mtime_ns,
+                    sorted((x, os.getxattr(p, x, follow_symlinks=False))
+                           for x in os.listxattr(p, follow_symlinks=False))]
+            if os.path.islink(p):
+                item.append(os.readlink(p))
+            elif os.path.isfile(p):
+                item += [st.st_size, hashlib.sha256(open(p, "rb").read()).hexdigest()]
+            out[rel] = item
+    return out
+
+
+def test_changes_on_a_appear_on_b_and_c(cluster):
+    a, b, c = (cluster.path(i) for i in range(3))
+    # asked for before it exists: the negative entry the kernel keeps is dropped
+    assert not (b / "doc.txt").exists()
+    (a / "doc.txt").write_text("first")
+    (a / "photos" / "2024").mkdir(parents=True)
+    (a / "photos" / "2024" / "cat.jpg").write_bytes(os.urandom(300_000))
+    checks = {
+        "file": lambda p: (p / "doc.txt").read_text() == "first",
+        "tree": lambda p: (p / "photos" / "2024" / "cat.jpg").read_bytes()
+        == (a / "photos" / "2024" / "cat.jpg").read_bytes(),
+    }
+    for name, check in checks.items():
+        for p in (b, c):
+            assert eventually(lambda: check(p)), (name, p)
+    os.rename(a / "doc.txt", a / "renamed.txt")
+    os.chmod(a / "renamed.txt", 0o600)
+    os.setxattr(a / "renamed.txt", "user.tag", b"blue")
+    os.link(a / "renamed.txt", a / "hardlink.txt")
+    (a / "gone.txt").write_text("x")
+    for p in (b, c):
+        assert eventually(lambda: (p / "gone.txt").exists())
+    os.unlink(a / "gone.txt")
+    for p in (b, c):
+        assert eventually(lambda: not (p / "doc.txt").exists()
+                          and (p / "renamed.txt").read_text() == "first"
+                          and os.stat(p / "renamed.txt").st_mode & 0o777 == 0o600
+                          and os.getxattr(p / "renamed.txt", "user.tag") == b"blue"
+                          and os.stat(p / "hardlink.txt").st_nlink == 2
+                          and not (p / "gone.txt").exists()), p
+    assert eventually(lambda: tree(a) == tree(b) == tree(c))
+
+
+def test_photo_tree_rsynced_into_a_reads_back_from_c(cluster, tmp_path):
+    import subprocess
+    src = tmp_path / "src"
+    rng = random.Random(4)
+    for d in ("2023/summer", "2024"):
+        (src / d).mkdir(parents=True)
+    for i in range(20):
+        d = "2023/summer" if i % 2 else "2024"
+        (src / d / f"img{i}.jpg").write_bytes(rng.randbytes(rng.randrange(20_000, 1_500_000)))
+    os.symlink("2024/img0.jpg", src / "latest.jpg")
+    subprocess.run(["rsync", "-a", f"{src}/", f"{cluster.path(0)}/"], check=True)
+    assert eventually(lambda: tree(cluster.path(2)) == tree(cluster.path(0)), timeout=5)
+    r = subprocess.run(["diff", "-r", str(src), str(cluster.path(2))], capture_output=True)
+    assert r.returncode == 0, r.stdout
+
+
+def test_a_mount_that_was_away_catches_up(cluster):
+    a, b, c = (cluster.path(i) for i in range(3))
+    (a / "shared").mkdir()
+    for i in range(50):
+        (a / "shared" / f"f{i}").write_text(f"v0 {i}")
+    assert eventually(lambda: len(os.listdir(c / "shared")) == 50, timeout=5)
+    cluster.stop(2)
+    for i in range(500):
+        side = a if i % 2 else b
+        (side / "shared" / f"new{i}").write_bytes(os.urandom(100 + i))
+    for i in range(50):
+        (a / "shared" / f"f{i}").write_text(f"v1 {i}")
+    for i in range(0, 50, 5):
+        os.unlink(b / "shared" / f"f{i}")
+    assert eventually(lambda: tree(a) == tree(b), timeout=10)
+    cluster.start(2)
+    assert eventually(lambda: tree(c) == tree(a) == tree(b), timeout=10)
+
+
+def test_concurrent_edits_end_in_the_later_one(cluster):
+    a, b, c = (cluster.path(i) for i in range(3))
+    (a / "note.txt").write_text("original")
+    (a / "d").mkdir()
+    assert eventually(lambda: (b / "d").is_dir() and (c / "d").is_dir())
+    # A and B cannot reach each other: each is edited while the other is down
+    cluster.stop(1)
+    (a / "note.txt").write_text("edited on A")
+    os.rmdir(a / "d")
+    cluster.stop(0)
+    cluster.start(1)
+    time.sleep(0.01)
+    (b / "note.txt").write_text("edited on B, later")
+    (b / "d" / "made-on-b.txt").write_text("keep me")
+    cluster.start(0)
+    for p in (a, b, c):
+        assert eventually(lambda: (p / "note.txt").read_text() == "edited on B, later",
+                          timeout=10), p
+    # the directory is gone everywhere, and the file made in it survives
+    for p in (a, b, c):
+        assert eventually(lambda: not (p / "d").exists() and any(
+            n.endswith("-made-on-b.txt") for n in os.listdir(p / "lost+found")),
+            timeout=10), (p, os.listdir(p))
+    name = next(n for n in os.listdir(a / "lost+found") if n.endswith("-made-on-b.txt"))
+    for p in (a, b, c):
+        assert (p / "lost+found" / name).read_text() == "keep me"
+    assert eventually(lambda: tree(a) == tree(b) == tree(c), timeout=5)
