@@ -45,6 +45,7 @@ struct node_args {
 	int threads;		 /* server event loops; 0: default */
 	int timeout_ms;		 /* per peer request; 0: default */
 	bool node_id_given;	 /* --node-id was given (else derived from listen) */
+	int sync_interval_s;	 /* background anti-entropy period (mount); 0: none */
 };
 
 /* A running node: the quorum client and, when listening, the server. */
@@ -74,6 +75,15 @@ struct serve_args {
 };
 
 int cli_serve(const struct serve_args *a);
+
+struct sync_args {
+	const char *a, *b; /* HOST:PORT or DATA_DIR */
+	bool dry_run, verbose, meta_only, data_only;
+	const char *secret_file;
+};
+
+/* fs/sync.c: 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
+int cli_sync(const struct sync_args *a);
 
 struct mount_args {
 	const char *data_dir;

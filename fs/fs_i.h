@@ -64,6 +64,7 @@ struct fs {
 	double timeout;	       /* attribute and entry timeout, seconds */
 	struct fuse_session *_Atomic se; /* set once mounted: for cache invalidations */
 	struct repl *repl;		 /* namespace replication, or NULL (one node) */
+	struct ae *ae;			 /* background anti-entropy, or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 };
 
@@ -77,8 +78,14 @@ int fs_repl_start(struct fs *fs, const struct node_args *a);
 /* Wakes the pusher (a change was committed). */
 void fs_repl_kick(struct fs *fs);
 void fs_repl_stop(struct fs *fs);
-/* The server's handler of the namespace commands (mput). */
+/* Applies a record from a peer (meta_apply) and invalidates what it changed. */
+int fs_repl_apply(struct fs *fs, const uint8_t *rec, size_t len);
+/* The server's handler of the namespace commands (mput, mtree, mget). */
 void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
+
+/* sync.c: anti-entropy rounds with every peer every a->sync_interval_s. */
+int fs_ae_start(struct fs *fs, const struct node_args *a);
+void fs_ae_stop(struct fs *fs);
 
 /* file.c */
 /* Finds or creates the open state of ino and counts one more open. */

@@ -22,6 +22,7 @@ static const char usage_main[] =
     "  kv DATA_DIR|HOST:PORT get|put|del|ls|stat ...   object access for scripts\n"
     "  bench MOUNTPOINT                      the standard workloads against a native directory\n"
     "  fsck DATA_DIR                         check every record and every chunk reference\n"
+    "  sync A B                              anti-entropy between two replicas\n"
     "\n"
     "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
@@ -56,6 +57,8 @@ static const char usage_kv[] =
     "  --secret-file FILE         shared secret the nodes authenticate with\n" \
     "  --threads N                server event loops (default 4)\n" \
     "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
+    "  --sync-interval SECONDS    anti-entropy with every peer this often (mount;\n" \
+    "                             default 60, 0 for never)\n" \
     "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
 
 static const char usage_mount[] =
@@ -89,6 +92,7 @@ static const char usage_serve[] =
     "  --sync always|batch|none   durability of the log (default batch)\n"
     "  --node-id N                this node's id, 1 to 65535 (default: derived from\n"
     "                             --listen when there are peers, else 1)\n"
+    "  --segment-size BYTES       roll log segments at this size (default 268435456)\n"
     "  -h, --help                 this text\n"
     "\n" CLUSTER_USAGE
     "\n"
@@ -148,7 +152,8 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "read-quorum", required_argument, NULL, 1005 },           \
 	    { "secret-file", required_argument, NULL, 1006 },           \
 	    { "threads", required_argument, NULL, 1007 },               \
-	    { "timeout-ms", required_argument, NULL, 1008 }
+	    { "timeout-ms", required_argument, NULL, 1008 },            \
+	    { "sync-interval", required_argument, NULL, 1009 }
 
 /* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
 static bool cluster_opt(int c, struct node_args *n, const char *usage)
@@ -168,6 +173,12 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 	case 1003:
 	case 1004:
 	case 1005:
+	case 1009:
+		v = parse_number(optarg, "bad number '%s'", usage);
+		if (v > 86400)
+			die_usage(usage, "number out of range: '%s'", optarg);
+		n->sync_interval_s = (int)v;
+		return true;
 	case 1007:
 	case 1008:
 		v = parse_number(optarg, "bad number '%s'", usage);
@@ -274,7 +285,7 @@ static int main_mount(int argc, char **argv)
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mount_args a = { 0 };
+	struct mount_args a = { .node.sync_interval_s = 60 };
 	int c;
 
 	store_options_init(&a.store);
@@ -325,6 +336,7 @@ static int main_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "sync", required_argument, NULL, 's' },
+		{ "segment-size", required_argument, NULL, 'S' },
 		{ "node-id", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		CLUSTER_OPTIONS,
@@ -351,6 +363,10 @@ static int main_serve(int argc, char **argv)
 			a.node.node_id_given = true;
 			break;
 		}
+		case 'S':
+			a.store.segment_size =
+			    parse_number(optarg, "bad segment size '%s'", usage_serve);
+			break;
 		case 'h':
 			fputs(usage_serve, stdout);
 			return CLI_OK;
@@ -364,6 +380,69 @@ static int main_serve(int argc, char **argv)
 	if (!a.node.listen)
 		a.node.listen = "127.0.0.1:7700";
 	return cli_serve(&a);
+}
+
+static const char usage_sync[] =
+    "usage: caskfs sync [OPTIONS] A B\n"
+    "\n"
+    "Compares the hash trees of two replicas (each a node's HOST:PORT or a\n"
+    "DATA_DIR not in use), descends only into what differs, and copies the newer\n"
+    "version of every differing object and namespace record each way. Prints\n"
+    "what differed and the bytes moved.\n"
+    "\n"
+    "options:\n"
+    "  --dry-run              report the differences, copy nothing\n"
+    "  --data                 only the objects (the store's tree)\n"
+    "  --meta                 only the namespace records\n"
+    "  --verbose              list every differing key\n"
+    "  --secret-file FILE     authenticate to the nodes\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Exit status: 0 the two are equal at the end, 1 they differ (always, with\n"
+    "--dry-run, when anything differed), 2 bad usage, 3 a replica unreachable.\n";
+
+static int main_sync(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },	{ "data", no_argument, NULL, 'd' },
+		{ "meta", no_argument, NULL, 'm' },	{ "verbose", no_argument, NULL, 'v' },
+		{ "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },	{ NULL, 0, NULL, 0 },
+	};
+	struct sync_args a = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			a.dry_run = true;
+			break;
+		case 'd':
+			a.data_only = true;
+			break;
+		case 'm':
+			a.meta_only = true;
+			break;
+		case 'v':
+			a.verbose = true;
+			break;
+		case 'k':
+			a.secret_file = optarg;
+			break;
+		case 'h':
+			fputs(usage_sync, stdout);
+			return CLI_OK;
+		default:
+			die_usage(usage_sync, NULL, NULL);
+		}
+	}
+	if (argc - optind != 2)
+		die_usage(usage_sync, "%s", "sync needs A and B");
+	if (a.data_only && a.meta_only)
+		die_usage(usage_sync, "%s", "--data and --meta exclude each other");
+	a.a = argv[optind];
+	a.b = argv[optind + 1];
+	return cli_sync(&a);
 }
 
 static int main_bench(int argc, char **argv)
@@ -424,6 +503,8 @@ int main(int argc, char **argv)
 		return main_mount(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return main_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sync") == 0)
+		return main_sync(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0) {

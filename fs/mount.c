@@ -150,7 +150,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_repl_ext, &fs,
 				 &fs.node)) != 0)
 		goto out;
-	if ((rc = fs_repl_start(&fs, &a->node)) < 0) {
+	if ((rc = fs_repl_start(&fs, &a->node)) < 0 || (rc = fs_ae_start(&fs, &a->node)) < 0) {
 		fprintf(stderr, "caskfs mount: cannot start namespace replication: %s\n",
 			strerror(-rc));
 		goto out;
@@ -207,6 +207,7 @@ out:
 	}
 	fuse_opt_free_args(&args);
 	fs_chunk_cache_free(fs.cache);
+	fs_ae_stop(&fs);
 	fs_repl_stop(&fs);
 	node_stop(&fs.node);
 	if (fs.meta && meta_sync(fs.meta) < 0)

@@ -114,15 +114,150 @@ static void handle_mput(struct fs *fs, const struct proto_req *r, server_emit_fn
 	emit(ctx, line, strlen(line));
 }
 
+int fs_repl_apply(struct fs *fs, const uint8_t *rec, size_t len)
+{
+	struct meta_change chg;
+	int rc = meta_apply(fs->meta, rec, len, &chg);
+
+	if (rc == 1)
+		invalidate(fs, &chg);
+	return rc;
+}
+
+/* Replies with text (or bytes) as the value of a get of name. */
+static void emit_value(server_emit_fn emit, void *ctx, const char *name, const void *p, size_t n)
+{
+	char head[600];
+	int hl = snprintf(head, sizeof(head), "VALUE %s 0 %zu\r\n", name, n);
+
+	emit(ctx, head, (size_t)hl);
+	emit(ctx, p, n);
+	emit(ctx, "\r\nEND\r\n", 7);
+}
+
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static int text_add(struct text *t, const char *s, size_t n)
+{
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + n)
+			cap *= 2;
+		char *b = realloc(t->p, cap);
+		if (!b)
+			return -ENOMEM;
+		t->p = b;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	return 0;
+}
+
+static int bucket_line(void *arg, const uint8_t *tk, size_t tklen, const struct store_version *v,
+		       uint64_t leaf, bool deleted)
+{
+	char line[2 * (1 + 16 + META_NAME_MAX) + 96];
+	size_t n;
+
+	if (tklen > 1 + 16 + META_NAME_MAX)
+		return 0;
+	auth_hex(tk, tklen, line);
+	n = 2 * tklen;
+	n += (size_t)snprintf(line + n, sizeof(line) - n, " %" PRIu64 " %" PRIu32 " %016" PRIx64 "%s\n",
+			      v->stamp, v->node, leaf, deleted ? " T" : "");
+	return text_add(arg, line, n);
+}
+
+/* mtree [PATH]: the namespace tree, as `get @PATH` shows the store's. */
+static void handle_mtree(struct fs *fs, const char *path, size_t plen, server_emit_fn emit,
+			 void *ctx)
+{
+	uint8_t nib[STORE_TREE_DEPTH];
+	struct store_tree_node self, kids[16];
+	struct text t = { 0 };
+	char name[16] = "@m";
+	int rc = 0;
+
+	if (plen > STORE_TREE_DEPTH)
+		rc = -EINVAL;
+	for (size_t i = 0; rc == 0 && i < plen; i++) {
+		char ch = path[i];
+		nib[i] = (uint8_t)(ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : 99);
+		if (nib[i] > 15)
+			rc = -EINVAL;
+		name[2 + i] = ch;
+	}
+	if (rc == 0 && plen == STORE_TREE_DEPTH) {
+		rc = meta_tree_bucket(fs->meta, nib, bucket_line, &t);
+	} else if (rc == 0) {
+		rc = meta_tree_children(fs->meta, nib, (int)plen, &self, kids);
+		char line[80];
+		int n = snprintf(line, sizeof(line), "self %016" PRIx64 " %" PRIu64 "\n", self.hash,
+				 self.count);
+		for (int k = 0; rc == 0 && k <= 16; k++) {
+			rc = text_add(&t, line, (size_t)n);
+			if (k < 16)
+				n = snprintf(line, sizeof(line), "%x %016" PRIx64 " %" PRIu64 "\n", k,
+					     kids[k].hash, kids[k].count);
+		}
+	}
+	if (rc < 0) {
+		char line[96];
+		snprintf(line, sizeof(line), "CLIENT_ERROR bad tree path (%s)\r\n", strerror(-rc));
+		emit(ctx, line, strlen(line));
+	} else {
+		emit_value(emit, ctx, name, t.p ? t.p : "", t.len);
+	}
+	free(t.p);
+}
+
+/* mget HEXKEY: the wire record of (table byte + key). */
+static void handle_mget(struct fs *fs, const char *hex, size_t hlen, server_emit_fn emit, void *ctx)
+{
+	uint8_t tk[1 + 16 + META_NAME_MAX], *rec;
+	size_t len;
+	char name[2 * sizeof(tk) + 1];
+
+	if (hlen < 4 || hlen > 2 * sizeof(tk) || hlen % 2 || !auth_unhex(hex, hlen, tk, hlen / 2)) {
+		emit(ctx, "CLIENT_ERROR bad namespace key\r\n", 33);
+		return;
+	}
+	int rc = meta_get_record(fs->meta, tk, hlen / 2, &rec, &len);
+	if (rc == -ENOENT || rc == -EINVAL) {
+		emit(ctx, "END\r\n", 5);
+		return;
+	}
+	if (rc < 0) {
+		char line[96];
+		snprintf(line, sizeof(line), "SERVER_ERROR %s\r\n", strerror(-rc));
+		emit(ctx, line, strlen(line));
+		return;
+	}
+	memcpy(name, hex, hlen);
+	name[hlen] = 0;
+	emit_value(emit, ctx, name, rec, len);
+	free(rec);
+}
+
 void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx)
 {
 	struct fs *fs = arg;
+	const char *tok = "";
+	size_t tlen = 0, pos = 0;
 
 	if (r->cmd == PROTO_MPUT) {
 		handle_mput(fs, r, emit, ctx);
 		return;
 	}
-	emit(ctx, "SERVER_ERROR not supported by this node\r\n", 41);
+	proto_token(r->args, r->args_len, &pos, &tok, &tlen);
+	if (r->key_len == 5 && memcmp(r->key, "mtree", 5) == 0)
+		handle_mtree(fs, tok, tlen, emit, ctx);
+	else
+		handle_mget(fs, tok, tlen, emit, ctx);
 }
 
 /* ---- pushing ---- */

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "record_i.h"
 #include "store/endian.h"
+#include "store/xxh_i.h"
 
 #define MAP_SIZE (1ull << 38)
 #define INO_NODE_SHIFT 48
@@ -34,7 +36,11 @@ struct meta {
 	struct store_clock *clock;
 	bool replicate;	     /* record every replicated write in the outbox */
 	uint64_t outbox_seq; /* the last outbox key used; written under LMDB's writer lock */
+	struct meta_tree *tree; /* protected by tree_mu: the anti-entropy tree, built on demand */
 };
+
+static pthread_mutex_t tree_mu;
+static void tree_free(struct meta *m);
 
 /* Appends the replicated record (table, key, value) to the outbox. */
 static int outbox_add(struct meta *m, MDB_txn *txn, enum meta_table table, const MDB_val *key,
@@ -490,6 +496,9 @@ void meta_close(struct meta *m)
 		return;
 	mdb_env_sync(m->env, 1);
 	mdb_env_close(m->env);
+	pthread_mutex_lock(&tree_mu);
+	tree_free(m);
+	pthread_mutex_unlock(&tree_mu);
 	free(m);
 }
 
@@ -1780,9 +1789,17 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 	memset(a->chg, 0, sizeof(*a->chg));
 	a->chg->table = table;
 	if (table != META_TABLE_ENTRIES) {
+		uint32_t links, subdirs;
 		a->chg->ino = meta_get_be64(key.mv_data);
 		a->applied = 1;
-		return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
+		rc = meta_errno(mdb_put(txn, dbi, &key, &val, 0));
+		/* an inode before the entry that names it (or after the last one
+		 * went) waits as an orphan */
+		if (rc == 0 && table == META_TABLE_INODES &&
+		    (rc = count_get(m, txn, a->chg->ino, &links, &subdirs)) == 0 && links == 0 &&
+		    a->chg->ino != META_ROOT_INO)
+			rc = u64_put(txn, m->orphans, a->chg->ino, "", 0);
+		return rc;
 	}
 	uint64_t parent = meta_get_be64(key.mv_data);
 	size_t nlen = klen - 16;
@@ -1853,4 +1870,251 @@ int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_chang
 	}
 	int rc = in_write_txn(m, do_apply, &a);
 	return rc < 0 ? rc : a.applied;
+}
+
+/* ---- the hash tree over the replicated records ---- */
+
+/*
+ * Built on demand from a scan of the replicated tables and kept until the
+ * next write transaction: anti-entropy asks many questions of a namespace at
+ * rest, and a scan of 100,000 records takes tens of milliseconds.
+ */
+struct mt_item {
+	uint64_t khash; /* xxh3-64 of (table, key): its top 16 bits are the bucket */
+	uint64_t leaf;	/* xxh3-64 of (table, key, value): equal records, equal leaves */
+	struct store_version version;
+	size_t off; /* (table, key) bytes in the blob */
+	uint16_t len;
+	bool deleted;
+};
+
+struct meta_tree {
+	uint64_t txn; /* meta_last_txn() it was built at */
+	struct mt_item *items;
+	size_t n, cap;
+	uint8_t *blob;
+	size_t blen, bcap;
+	uint64_t sum[1 << 16];
+	uint32_t count[1 << 16];
+};
+
+static pthread_mutex_t tree_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int mt_add(struct meta_tree *t, uint8_t table, const MDB_val *key, const MDB_val *val)
+{
+	struct store_version v;
+	uint8_t tk[1 + META_KEY_MAX];
+
+	if (value_version(val->mv_data, val->mv_size, &v) < 0 || key->mv_size > META_KEY_MAX)
+		return 0; /* a damaged record: fsck reports it */
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		struct mt_item *n = realloc(t->items, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->items = n;
+		t->cap = cap;
+	}
+	if (t->blen + 1 + key->mv_size > t->bcap) {
+		size_t cap = t->bcap ? t->bcap * 2 : 65536;
+		while (cap < t->blen + 1 + key->mv_size)
+			cap *= 2;
+		uint8_t *n = realloc(t->blob, cap);
+		if (!n)
+			return -ENOMEM;
+		t->blob = n;
+		t->bcap = cap;
+	}
+	tk[0] = table;
+	memcpy(tk + 1, key->mv_data, key->mv_size);
+	struct mt_item *it = &t->items[t->n++];
+	it->khash = XXH3_64bits(tk, 1 + key->mv_size);
+	XXH3_state_t st;
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, tk, 1 + key->mv_size);
+	XXH3_64bits_update(&st, val->mv_data, val->mv_size);
+	it->leaf = XXH3_64bits_digest(&st);
+	it->version = v;
+	it->deleted = ((const uint8_t *)val->mv_data)[1] & META_REC_DELETED;
+	it->off = t->blen;
+	it->len = (uint16_t)(1 + key->mv_size);
+	memcpy(t->blob + t->blen, tk, 1 + key->mv_size);
+	t->blen += 1 + key->mv_size;
+	t->sum[it->khash >> 48] += it->leaf;
+	t->count[it->khash >> 48]++;
+	return 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mt_item *)a)->khash, y = ((const struct mt_item *)b)->khash;
+	return x < y ? -1 : x > y;
+}
+
+/* The tree as of now, built if the namespace changed since. Called with
+ * tree_mu held; the tree stays valid until tree_mu is released. */
+static int mt_get(struct meta *m, struct meta_tree **out)
+{
+	uint64_t txn_id = meta_last_txn(m);
+	struct meta_tree *t = m->tree;
+	MDB_txn *txn;
+	int rc;
+
+	if (t && t->txn == txn_id) {
+		*out = t;
+		return 0;
+	}
+	if (!t && !(t = m->tree = calloc(1, sizeof(*t))))
+		return -ENOMEM;
+	t->n = t->blen = 0;
+	memset(t->sum, 0, sizeof(t->sum));
+	memset(t->count, 0, sizeof(t->count));
+	if ((rc = read_txn(m, &txn)) != 0)
+		return rc;
+	struct {
+		MDB_dbi dbi;
+		uint8_t table;
+	} tables[] = { { m->inodes, META_TABLE_INODES },
+		       { m->entries, META_TABLE_ENTRIES },
+		       { m->xattrs, META_TABLE_XATTRS } };
+	for (size_t i = 0; rc == 0 && i < 3; i++) {
+		MDB_cursor *c;
+		MDB_val key, val;
+		rc = meta_errno(mdb_cursor_open(txn, tables[i].dbi, &c));
+		if (rc)
+			break;
+		for (int g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0 && rc == 0;
+		     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+			/* an inode no name leads to is local business: each node
+			 * drops it when its own kernel lets go */
+			if (tables[i].table != META_TABLE_ENTRIES && key.mv_size >= 8) {
+				MDB_val ok = { 8, key.mv_data }, ov;
+				if (mdb_get(txn, m->orphans, &ok, &ov) == 0)
+					continue;
+			}
+			rc = mt_add(t, tables[i].table, &key, &val);
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	if (rc) {
+		t->txn = 0;
+		return rc;
+	}
+	qsort(t->items, t->n, sizeof(*t->items), cmp_item);
+	t->txn = txn_id;
+	*out = t;
+	return 0;
+}
+
+static void tree_free(struct meta *m)
+{
+	if (m->tree) {
+		free(m->tree->items);
+		free(m->tree->blob);
+		free(m->tree);
+		m->tree = NULL;
+	}
+}
+
+int meta_tree_children(struct meta *m, const uint8_t *path, int depth,
+		       struct store_tree_node *self, struct store_tree_node children[16])
+{
+	struct meta_tree *t;
+	uint32_t base = 0;
+	int rc;
+
+	if (depth < 0 || depth >= STORE_TREE_DEPTH)
+		return -EINVAL;
+	for (int i = 0; i < depth; i++) {
+		if (path[i] > 15)
+			return -EINVAL;
+		base = base << 4 | path[i];
+	}
+	pthread_mutex_lock(&tree_mu);
+	rc = mt_get(m, &t);
+	if (rc == 0) {
+		/* a child at depth+1 covers 16^(3-depth) leaf buckets */
+		uint32_t span = 1u << (4 * (STORE_TREE_DEPTH - 1 - depth));
+		uint32_t first = base << (4 * (STORE_TREE_DEPTH - depth));
+		struct store_tree_node all = { 0, 0 };
+		for (int k = 0; k < 16; k++) {
+			children[k].hash = children[k].count = 0;
+			for (uint32_t b = first + (uint32_t)k * span; b < first + (uint32_t)(k + 1) * span;
+			     b++) {
+				children[k].hash += t->sum[b];
+				children[k].count += t->count[b];
+			}
+			all.hash += children[k].hash;
+			all.count += children[k].count;
+		}
+		if (self)
+			*self = all;
+	}
+	pthread_mutex_unlock(&tree_mu);
+	return rc;
+}
+
+int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_bucket_fn fn,
+		     void *arg)
+{
+	struct meta_tree *t;
+	uint64_t bucket = 0;
+	int rc;
+
+	for (int i = 0; i < STORE_TREE_DEPTH; i++) {
+		if (path[i] > 15)
+			return -EINVAL;
+		bucket = bucket << 4 | path[i];
+	}
+	pthread_mutex_lock(&tree_mu);
+	rc = mt_get(m, &t);
+	if (rc == 0) {
+		size_t lo = 0, hi = t->n;
+		while (lo < hi) { /* the first item of the bucket */
+			size_t mid = (lo + hi) / 2;
+			if (t->items[mid].khash >> 48 < bucket)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < t->n && t->items[i].khash >> 48 == bucket && rc == 0; i++) {
+			const struct mt_item *it = &t->items[i];
+			rc = fn(arg, t->blob + it->off, it->len, &it->version, it->leaf, it->deleted);
+		}
+	}
+	pthread_mutex_unlock(&tree_mu);
+	return rc;
+}
+
+int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **rec, size_t *len)
+{
+	MDB_txn *txn;
+	MDB_val key = { tklen - 1, (void *)(tk + 1) }, val;
+	int rc;
+
+	*rec = NULL;
+	if (tklen < 2 || tklen > 1 + META_KEY_MAX || tk[0] < META_TABLE_INODES ||
+	    tk[0] > META_TABLE_XATTRS)
+		return -EINVAL;
+	if ((rc = read_txn(m, &txn)) != 0)
+		return rc;
+	MDB_dbi dbi = tk[0] == META_TABLE_INODES    ? m->inodes
+		      : tk[0] == META_TABLE_ENTRIES ? m->entries
+						    : m->xattrs;
+	rc = meta_errno(mdb_get(txn, dbi, &key, &val));
+	if (rc == 0) {
+		*len = META_WIRE_HEAD + key.mv_size + val.mv_size;
+		*rec = malloc(*len);
+		if (!*rec) {
+			rc = -ENOMEM;
+		} else {
+			(*rec)[0] = tk[0];
+			put_le16(*rec + 1, (uint16_t)key.mv_size);
+			memcpy(*rec + META_WIRE_HEAD, key.mv_data, key.mv_size);
+			memcpy(*rec + META_WIRE_HEAD + key.mv_size, val.mv_data, val.mv_size);
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
 }

@@ -250,4 +250,22 @@ struct meta_change {
  */
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg);
 
+/*
+ * The hash tree over the replicated records, shaped like the store's (16-ary,
+ * STORE_TREE_DEPTH levels, sums of leaves mod 2^64): a record's bucket is the
+ * top 16 bits of xxh3-64 of (table byte, key), its leaf the xxh3-64 of
+ * (table byte, key, value). Equal namespaces have equal roots.
+ */
+int meta_tree_children(struct meta *m, const uint8_t *path, int depth,
+		       struct store_tree_node *self, struct store_tree_node children[16]);
+/* Calls fn for every record of a leaf bucket: tk is the table byte followed by
+ * the key. */
+typedef int (*meta_bucket_fn)(void *arg, const uint8_t *tk, size_t tklen,
+			      const struct store_version *v, uint64_t leaf, bool deleted);
+int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_bucket_fn fn,
+		     void *arg);
+/* The wire record (malloc'd) of the record named by tk (table byte + key).
+ * -ENOENT when there is none. */
+int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **rec, size_t *len);
+
 #endif

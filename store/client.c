@@ -23,6 +23,7 @@
 struct mc_conn {
 	int fd;
 	int io_ms;
+	uint64_t sent, received; /* bytes on the wire */
 	char *buf; /* received bytes [pos, len) not yet consumed */
 	size_t pos, len, cap;
 	char addr[300];
@@ -193,6 +194,8 @@ int mc_send(struct mc_conn *c, const struct iovec *iov, int n)
 	while (n > 0) {
 		struct msghdr m = { .msg_iov = p, .msg_iovlen = (size_t)n };
 		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		if (w > 0)
+			c->sent += (uint64_t)w;
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -240,6 +243,7 @@ static int fill(struct mc_conn *c)
 		ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 		if (r > 0) {
 			c->len += (size_t)r;
+			c->received += (uint64_t)r;
 			return 0;
 		}
 		if (r == 0)
@@ -295,6 +299,7 @@ int mc_block(struct mc_conn *c, void *dst, size_t n)
 		ssize_t r = recv(c->fd, (char *)dst + have, n - have, 0);
 		if (r > 0) {
 			have += (size_t)r;
+			c->received += (uint64_t)r;
 			continue;
 		}
 		if (r == 0)
@@ -435,23 +440,37 @@ int mc_set(struct mc_conn *c, const char *key, const void *val, size_t vlen)
 
 int mc_get(struct mc_conn *c, const char *key, void **val, size_t *vlen)
 {
-	char cmd[PROTO_KEY_MAX + 16], k[PROTO_KEY_MAX + 1];
+	char cmd[PROTO_KEY_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "get %s", key);
+	return mc_fetch(c, cmd, val, vlen);
+}
+
+void mc_traffic(const struct mc_conn *c, uint64_t *sent, uint64_t *received)
+{
+	*sent = c->sent;
+	*received = c->received;
+}
+
+int mc_fetch(struct mc_conn *c, const char *cmd, void **val, size_t *vlen)
+{
+	char k[1024];
+	const char *key = cmd;
 	char *line;
 	size_t len, n;
 	unsigned flags;
 	int rc;
 
 	*val = NULL;
-	snprintf(cmd, sizeof(cmd), "get %s\r\n", key);
-	struct iovec iov = { cmd, strlen(cmd) };
-	if ((rc = mc_send(c, &iov, 1)) < 0)
+	struct iovec iov[2] = { { (void *)cmd, strlen(cmd) }, { "\r\n", 2 } };
+	if ((rc = mc_send(c, iov, 2)) < 0)
 		return rc;
 	for (;;) {
 		if ((rc = mc_line(c, &line, &len)) < 0)
 			goto fail;
 		if (strcmp(line, "END") == 0)
 			return *val ? 0 : -ENOENT;
-		if (*val || sscanf(line, "VALUE %250s %u %zu", k, &flags, &n) != 3 ||
+		if (*val || len >= sizeof(k) || sscanf(line, "VALUE %1000s %u %zu", k, &flags, &n) != 3 ||
 		    n > PROTO_VALUE_MAX) {
 			if (strncmp(line, "SERVER_ERROR", 12) == 0) {
 				fprintf(stderr, "caskfs: %s: get %s: %s\n", c->addr, key, line);

@@ -57,6 +57,12 @@ int mc_set(struct mc_conn *c, const char *key, const void *val, size_t vlen);
 int mc_get(struct mc_conn *c, const char *key, void **val, size_t *vlen);
 int mc_delete(struct mc_conn *c, const char *key);
 
+/* Sends cmd (a line, CRLF added) and reads a reply of at most one VALUE then
+ * END, as for a get of one key: 0 with *val malloc'd, or -ENOENT. */
+int mc_fetch(struct mc_conn *c, const char *cmd, void **val, size_t *vlen);
+/* Bytes this connection sent and received so far. */
+void mc_traffic(const struct mc_conn *c, uint64_t *sent, uint64_t *received);
+
 /* Sends one command line (CRLF added) and reads every line of the reply up to
  * "END" (not included), calling fn on each; fn returns non-zero to fail the
  * call with that value (the rest of the reply is still read). */
