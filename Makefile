@@ -58,6 +58,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(PART_LIBS) tests/unit/testutil.h
 $(BUILD)/bench-node: scripts/bench_node.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
+$(BUILD)/bench-sync: scripts/bench_sync.c $(BUILD)/libstore.a
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a $(LIBS)
+
 $(BUILD)/bench-store: scripts/bench_store.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(BENCH_CPPFLAGS) $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libstore.a $(LIBS) $(BENCH_LIBS)
@@ -125,7 +128,7 @@ bench: deps
 
 format:
 	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
-		scripts/bench_store.c scripts/bench_node.c store/*.h meta/*.h fs/*.h tests/unit/*.h
+		scripts/bench_store.c scripts/bench_node.c scripts/bench_sync.c store/*.h meta/*.h fs/*.h tests/unit/*.h
 
 clean:
 	rm -rf $(BUILD)

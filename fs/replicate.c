@@ -313,13 +313,11 @@ static int push_peer(struct repl *rp, struct repl_peer *p, uint64_t last, struct
 	if (p->acked >= last || now_ms() < p->retry_at)
 		return 0;
 	b->len = 0;
+	/* last may count a transaction that has not committed yet: read what is
+	 * committed and never move past what was actually sent */
 	rc = meta_outbox_read(rp->fs->meta, p->acked, BATCH_RECORDS, add_record, b);
-	if (rc < 0 || b->len == 0) {
-		/* trimmed already (another peer's view): nothing older is kept */
-		if (rc >= 0)
-			p->acked = last;
+	if (rc < 0 || b->len == 0)
 		return 0;
-	}
 	if (!p->conn && (rc = mc_connect(p->addr, rp->key, 300, 5000, &p->conn)) < 0) {
 		peer_failed(p, rc);
 		return 0;

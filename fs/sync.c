@@ -20,7 +20,7 @@
 #include "fs_i.h"
 #include "store/client.h"
 
-#define TK_MAX (1 + 16 + META_NAME_MAX)
+#define TK_MAX (1 + 16 + META_NAME_MAX) /* the sscanf width below is 2 * TK_MAX */
 
 enum kind { DATA, META };
 
@@ -48,7 +48,7 @@ struct reclist {
 
 struct sync_stats {
 	uint64_t differed, a_to_b, b_to_a, bytes, queries;
-	uint64_t tree_bytes; /* bytes of tree queries on the wire */
+	uint64_t copy_wire; /* bytes on the wire moving records (the rest is the trees) */
 };
 
 struct sync_run {
@@ -178,7 +178,7 @@ static int ep_bucket(struct sync_ep *e, enum kind k, const uint8_t *path, struct
 		char key[2 * TK_MAX + 1], t[2] = "";
 		struct store_version v;
 		uint64_t h;
-		if (sscanf(line, "%550s %" SCNu64 " %" SCNu32 " %" SCNx64 " %1s", key, &v.stamp,
+		if (sscanf(line, "%544s %" SCNu64 " %" SCNu32 " %" SCNx64 " %1s", key, &v.stamp,
 			   &v.node, &h, t) < 4)
 			continue;
 		if (k == DATA) {
@@ -256,6 +256,21 @@ static int ep_put(struct sync_ep *e, enum kind k, const struct rec *r, const voi
 
 /* ---- the walk ---- */
 
+static uint64_t wire_bytes(struct sync_ep *a, struct sync_ep *b)
+{
+	uint64_t s, r, total = 0;
+
+	if (a->conn) {
+		mc_traffic(a->conn, &s, &r);
+		total += s + r;
+	}
+	if (b->conn) {
+		mc_traffic(b->conn, &s, &r);
+		total += s + r;
+	}
+	return total;
+}
+
 static void print_key(const struct sync_run *run, const struct rec *r, const char *dir)
 {
 	if (!run->verbose)
@@ -286,6 +301,7 @@ static void copy(struct sync_run *run, struct sync_ep *src, struct sync_ep *dst,
 	print_key(run, r, a_to_b ? "->" : "<-");
 	if (run->dry_run)
 		return;
+	uint64_t w0 = wire_bytes(src, dst);
 	rc = ep_get(src, run->kind, r, &val, &vlen, &m);
 	if (rc == 0) {
 		if (run->kind == DATA && m.tombstone) {
@@ -297,6 +313,7 @@ static void copy(struct sync_run *run, struct sync_ep *src, struct sync_ep *dst,
 		run->st.bytes += vlen;
 		free(val);
 	}
+	run->st.copy_wire += wire_bytes(src, dst) - w0;
 	if (rc < 0 && rc != -ENOENT) {
 		fprintf(stderr, "caskfs sync: copying %.*s from %s to %s: %s\n",
 			run->kind == DATA ? (int)r->klen : 0, (const char *)r->key, src->name,
@@ -382,20 +399,6 @@ static int roots(struct sync_ep *a, struct sync_ep *b, enum kind k, uint64_t *ra
 	return rc;
 }
 
-static uint64_t wire_bytes(struct sync_ep *a, struct sync_ep *b)
-{
-	uint64_t s, r, total = 0;
-
-	if (a->conn) {
-		mc_traffic(a->conn, &s, &r);
-		total += s + r;
-	}
-	if (b->conn) {
-		mc_traffic(b->conn, &s, &r);
-		total += s + r;
-	}
-	return total;
-}
 
 /* Syncs one kind; returns 0 when equal at the end, 1 when not, <0 on error. */
 static int sync_kind(struct sync_ep *a, struct sync_ep *b, enum kind k, bool dry_run,
@@ -423,10 +426,11 @@ static int sync_kind(struct sync_ep *a, struct sync_ep *b, enum kind k, bool dry
 	uint64_t wire = wire_bytes(a, b) - w0;
 	if (!quiet)
 		printf("%s: %" PRIu64 " differed (%" PRIu64 " %s, %" PRIu64 " %s), %" PRIu64
-		       " bytes of values, %" PRIu64 " bytes on the wire, %.3f s; %s\n",
+		       " bytes of values, %" PRIu64 " bytes on the wire (%" PRIu64
+		       " for the trees), %.3f s; %s\n",
 		       k == DATA ? "data" : "meta", run.st.differed, run.st.a_to_b,
 		       dry_run ? "newer on A" : "A->B", run.st.b_to_a,
-		       dry_run ? "newer on B" : "B->A", run.st.bytes, wire,
+		       dry_run ? "newer on B" : "B->A", run.st.bytes, wire, wire - run.st.copy_wire,
 		       (double)(ts1.tv_sec - ts0.tv_sec) + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e9,
 		       ra == rb ? "equal" : "NOT equal");
 	if (out)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ struct meta {
 	uint32_t node;
 	struct store_clock *clock;
 	bool replicate;	     /* record every replicated write in the outbox */
-	uint64_t outbox_seq; /* the last outbox key used; written under LMDB's writer lock */
+	_Atomic uint64_t outbox_seq; /* the last outbox key used; written under LMDB's writer lock */
 	struct meta_tree *tree; /* protected by tree_mu: the anti-entropy tree, built on demand */
 };
 
