@@ -195,22 +195,31 @@ static int entry_get(struct meta *m, MDB_txn *txn, uint64_t parent, const char *
 	return d->deleted ? -ENOENT : 0;
 }
 
-/* Writes parent/name -> child (or a tombstone when child is 0). */
-static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
-		     uint64_t child, uint32_t type)
+/* Writes the entry at key (parent, position, name) -> child, or a tombstone
+ * when child is 0. */
+static int entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t child,
+			 uint32_t type)
 {
-	uint8_t k[META_KEY_MAX], v[META_DIRENT_SIZE];
+	uint8_t v[META_DIRENT_SIZE];
 	struct meta_dirent d = { .version = new_version(m),
 				 .deleted = child == 0,
 				 .type = type & S_IFMT,
 				 .child = child };
-	MDB_val key, val = { META_DIRENT_SIZE, v };
+	MDB_val val = { META_DIRENT_SIZE, v };
 
-	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
-	key.mv_data = k;
 	meta_dirent_encode(&d, v);
-	int rc = meta_errno(mdb_put(txn, m->entries, &key, &val, 0));
-	return rc ? rc : outbox_add(m, txn, META_TABLE_ENTRIES, &key, &val);
+	int rc = meta_errno(mdb_put(txn, m->entries, key, &val, 0));
+	return rc ? rc : outbox_add(m, txn, META_TABLE_ENTRIES, key, &val);
+}
+
+/* Writes parent/name -> child (or a tombstone when child is 0). */
+static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+		     uint64_t child, uint32_t type)
+{
+	uint8_t k[META_KEY_MAX];
+	MDB_val key = { meta_key_dirent(k, parent, name, strlen(name)), k };
+
+	return entry_put_key(m, txn, &key, child, type);
 }
 
 static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links, uint32_t *subdirs)
@@ -1717,6 +1726,8 @@ static int rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
 
 	for (;;) {
 		char name[META_NAME_MAX + 1];
+		uint8_t found_key[META_KEY_MAX];
+		size_t found_len = 0;
 		struct meta_dirent d;
 		bool found = false;
 		rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
@@ -1734,6 +1745,8 @@ static int rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
 				size_t n = key.mv_size - 16;
 				memcpy(name, (const uint8_t *)key.mv_data + 16, n);
 				name[n] = 0;
+				memcpy(found_key, key.mv_data, key.mv_size);
+				found_len = key.mv_size;
 				found = true;
 				break;
 			}
@@ -1742,8 +1755,10 @@ static int rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
 		if (!found)
 			return 0;
 		rc = rescue(m, txn, dir, name, &d);
+		/* the tombstone goes on the very key found, so the loop moves on */
+		MDB_val fk = { found_len, found_key };
 		if (rc == 0)
-			rc = entry_put(m, txn, dir, name, 0, d.type);
+			rc = entry_put_key(m, txn, &fk, 0, d.type);
 		if (rc == 0)
 			rc = link_child(m, txn, dir, d.child, d.type, -1);
 		if (rc)
@@ -1818,9 +1833,13 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 	    (rc = link_child(m, txn, parent, old.child, old.type, -1)) != 0)
 		return rc;
 	if (nd.deleted) {
+		/* /lost+found itself removed elsewhere: it comes back, entries and all */
+		if (had_old && !old.deleted && old.child == META_LOST_FOUND_INO &&
+		    parent == META_ROOT_INO && dir_empty(m, txn, old.child) == -ENOTEMPTY)
+			return lost_found(m, txn);
 		/* a directory removed elsewhere that still holds entries here */
 		if (had_old && !old.deleted && S_ISDIR(old.type) &&
-		    dir_empty(m, txn, old.child) == -ENOTEMPTY)
+		    old.child != META_LOST_FOUND_INO && dir_empty(m, txn, old.child) == -ENOTEMPTY)
 			return rescue_children(m, txn, old.child);
 		return 0;
 	}
@@ -1856,9 +1875,15 @@ int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_chang
 	}
 	case META_TABLE_ENTRIES: {
 		struct meta_dirent d;
+		const char *name = (const char *)rec + META_WIRE_HEAD + 16;
 		if (klen < 17 || klen > 16 + META_NAME_MAX ||
 		    meta_dirent_decode(rec + META_WIRE_HEAD + klen, len - META_WIRE_HEAD - klen,
 				       &d) < 0)
+			return -EBADMSG;
+		/* the key must be the one this node would make for the name */
+		if (memchr(name, 0, klen - 16) || memchr(name, '/', klen - 16) ||
+		    (klen - 16 <= 2 && !memcmp("..", name, klen - 16)) ||
+		    meta_get_be64(rec + META_WIRE_HEAD + 8) != meta_name_pos(name, klen - 16))
 			return -EBADMSG;
 		break;
 	}

@@ -245,3 +245,41 @@ def test_sync_restores_objects_lost_behind_the_clusters_back(nodes, caskfs_bin, 
     r = run_sync(caskfs_bin, "--dry-run", b.addr, c.addr)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "data: 0 differed" in r.stdout and "meta: skipped" in r.stdout
+
+
+def test_background_rounds_repair_a_node(mount, tmp_path, caskfs_bin):
+    """Mounts with --sync-interval repair what pushes cannot: here, chunks
+    lost from one node's log while it was stopped."""
+    import socket
+    c = Cluster(mount, tmp_path, n=2)
+    extra = ["--sync-interval", "1"]
+    for i in range(2):
+        c.mounts[i] = mount(data=tmp_path / f"d{i}", mnt=tmp_path / f"m{i}",
+                            extra=c.extra(i) + extra + ["--node-id", str(i + 1)])
+    for k in range(30):
+        (c.path(0) / f"f{k}").write_bytes(os.urandom(50_000))
+    assert eventually(lambda: len(os.listdir(c.path(1))) == 30, timeout=5)
+
+    def chunk_keys(addr):
+        host, port = addr.split(":")
+        s = socket.create_connection((host, int(port)))
+        s.sendall(b"xls c/\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            data += s.recv(65536)
+        s.close()
+        return {line.split()[0] for line in data.split(b"\r\n")[:-2]}
+
+    want = chunk_keys(c.addrs[0])
+    assert eventually(lambda: chunk_keys(c.addrs[1]) == want, timeout=5)
+    c.mounts[1].stop()
+    log = tmp_path / "d1" / "log"
+    for name in os.listdir(log):  # every object of node 1, gone behind its back
+        os.unlink(log / name)
+    c.mounts[1] = mount(data=tmp_path / "d1", mnt=tmp_path / "m1",
+                        extra=c.extra(1) + extra + ["--node-id", "2"])
+    assert eventually(lambda: chunk_keys(c.addrs[1]) == want, timeout=10)
+    logs = open(str(tmp_path / "d0") + ".log").read() + open(str(tmp_path / "d1") + ".log").read()
+    assert "anti-entropy with" in logs and "objects and" in logs
+    for k in range(30):
+        assert (c.path(1) / f"f{k}").read_bytes() == (c.path(0) / f"f{k}").read_bytes()
