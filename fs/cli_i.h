@@ -65,7 +65,8 @@ void node_pick_id(const struct node_args *a, struct store_options *store);
  * Prints what it runs with on stderr (prefix names the command). Returns 0 or
  * a CLI exit status. */
 int node_start(struct store *s, const char *data_dir, const struct node_args *a,
-	       const char *prefix, server_ext_fn ext, void *ext_arg, struct node *out);
+	       const char *prefix, server_ext_fn ext, server_stats_fn stats_ext, void *ext_arg,
+	       struct node *out);
 void node_stop(struct node *n);
 
 struct serve_args {
@@ -81,6 +82,9 @@ struct sync_args {
 	bool dry_run, verbose, meta_only, data_only;
 	const char *secret_file;
 };
+
+/* fs/status.c: what DATA_DIR or the node at HOST:PORT holds, as text or JSON. */
+int cli_status(const char *target, bool json, const char *secret_file);
 
 /* fs/sync.c: 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
 int cli_sync(const struct sync_args *a);

@@ -80,6 +80,8 @@ void fs_repl_kick(struct fs *fs);
 void fs_repl_stop(struct fs *fs);
 /* Applies a record from a peer (meta_apply) and invalidates what it changed. */
 int fs_repl_apply(struct fs *fs, const uint8_t *rec, size_t len);
+/* The namespace's numbers for `stats` and /metrics. */
+void fs_repl_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
 /* The server's handler of the namespace commands (mput, mtree, mget). */
 void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 

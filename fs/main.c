@@ -23,6 +23,7 @@ static const char usage_main[] =
     "  bench MOUNTPOINT                      the standard workloads against a native directory\n"
     "  fsck DATA_DIR                         check every record and every chunk reference\n"
     "  sync A B                              anti-entropy between two replicas\n"
+    "  status DATA_DIR|HOST:PORT             objects, segments, tree roots, peers, backlog\n"
     "\n"
     "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
@@ -170,15 +171,15 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 	case 1006:
 		n->secret_file = optarg;
 		return true;
-	case 1003:
-	case 1004:
-	case 1005:
 	case 1009:
 		v = parse_number(optarg, "bad number '%s'", usage);
 		if (v > 86400)
 			die_usage(usage, "number out of range: '%s'", optarg);
 		n->sync_interval_s = (int)v;
 		return true;
+	case 1003:
+	case 1004:
+	case 1005:
 	case 1007:
 	case 1008:
 		v = parse_number(optarg, "bad number '%s'", usage);
@@ -445,6 +446,45 @@ static int main_sync(int argc, char **argv)
 	return cli_sync(&a);
 }
 
+static const char usage_status[] =
+    "usage: caskfs status [--json] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "\n"
+    "What a node holds and how it is doing: objects, bytes and garbage, each\n"
+    "segment's live ratio, the hash-tree roots, the cluster and its peers, the\n"
+    "hinted-handoff queue and the namespace push backlog. A DATA_DIR must not be\n"
+    "in use (ask the running node instead). A node also serves these numbers as\n"
+    "Prometheus metrics: GET http://HOST:PORT/metrics.\n"
+    "\n"
+    "Exit status: 0, 2 bad usage, 3 unreachable or in use.\n";
+
+static int main_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *secret = NULL;
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'k')
+			secret = optarg;
+		else if (c == 'h') {
+			fputs(usage_status, stdout);
+			return CLI_OK;
+		} else
+			die_usage(usage_status, NULL, NULL);
+	}
+	if (argc - optind != 1)
+		die_usage(usage_status, "%s", "status needs DATA_DIR or HOST:PORT");
+	return cli_status(argv[optind], json, secret);
+}
+
 static int main_bench(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -503,6 +543,8 @@ int main(int argc, char **argv)
 		return main_mount(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return main_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return main_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sync") == 0)
 		return main_sync(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)

@@ -147,7 +147,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 			strerror(-rc));
 		goto out;
 	}
-	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_repl_ext, &fs,
+	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_repl_ext, fs_repl_stats, &fs,
 				 &fs.node)) != 0)
 		goto out;
 	if ((rc = fs_repl_start(&fs, &a->node)) < 0 || (rc = fs_ae_start(&fs, &a->node)) < 0) {

@@ -21,7 +21,8 @@ void node_pick_id(const struct node_args *a, struct store_options *store)
 }
 
 int node_start(struct store *s, const char *data_dir, const struct node_args *a,
-	       const char *prefix, server_ext_fn ext, void *ext_arg, struct node *out)
+	       const char *prefix, server_ext_fn ext, server_stats_fn stats_ext, void *ext_arg,
+	       struct node *out)
 {
 	struct cluster_options co = {
 		.self = a->listen,
@@ -62,6 +63,7 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 			.threads = a->threads,
 			.key = co.key,
 			.ext = ext,
+			.stats_ext = stats_ext,
 			.ext_arg = ext_arg,
 		};
 		rc = server_start(s, out->cluster, &so, &out->server);
@@ -111,7 +113,7 @@ int cli_serve(const struct serve_args *a)
 				strerror(-rc));
 		return rc == -EINVAL ? CLI_USAGE : CLI_IO;
 	}
-	status = node_start(s, a->data_dir, &a->node, "caskfs serve", NULL, NULL, &node);
+	status = node_start(s, a->data_dir, &a->node, "caskfs serve", NULL, NULL, NULL, &node);
 	if (status != 0) {
 		store_close(s);
 		return status;

@@ -243,6 +243,40 @@ static void handle_mget(struct fs *fs, const char *hex, size_t hlen, server_emit
 	free(rec);
 }
 
+void fs_repl_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx)
+{
+	struct fs *fs = arg;
+	struct meta_stats ms;
+	struct store_tree_node root, kids[16];
+	uint64_t last, pending;
+	char out[1024];
+	int n;
+
+	if (meta_stats(fs->meta, &ms) < 0)
+		memset(&ms, 0, sizeof(ms));
+	meta_outbox_state(fs->meta, &last, &pending);
+	if (meta_tree_children(fs->meta, NULL, 0, &root, kids) < 0)
+		memset(&root, 0, sizeof(root));
+	if (metrics)
+		n = snprintf(out, sizeof(out),
+			     "# HELP caskfs_meta_inodes inodes in the namespace\n"
+			     "# TYPE caskfs_meta_inodes gauge\ncaskfs_meta_inodes %" PRIu64 "\n"
+			     "# HELP caskfs_meta_entries live directory entries\n"
+			     "# TYPE caskfs_meta_entries gauge\ncaskfs_meta_entries %" PRIu64 "\n"
+			     "# HELP caskfs_meta_outbox_pending namespace records not yet pushed to every peer\n"
+			     "# TYPE caskfs_meta_outbox_pending gauge\ncaskfs_meta_outbox_pending %" PRIu64
+			     "\n",
+			     ms.inodes, ms.entries, pending);
+	else
+		n = snprintf(out, sizeof(out),
+			     "STAT caskfs_meta_inodes %" PRIu64 "\r\nSTAT caskfs_meta_entries %" PRIu64
+			     "\r\nSTAT caskfs_meta_tombstones %" PRIu64
+			     "\r\nSTAT caskfs_meta_outbox_pending %" PRIu64
+			     "\r\nSTAT caskfs_meta_tree_root %016" PRIx64 "\r\n",
+			     ms.inodes, ms.entries, ms.tombstones, pending, root.hash);
+	emit(ctx, out, (size_t)n);
+}
+
 void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx)
 {
 	struct fs *fs = arg;

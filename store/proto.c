@@ -299,6 +299,17 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req)
 		req->noreply = n == 2;
 		return data_block(buf, len, line_len, bytes, req, NULL);
 	}
+	if (word_is(w, wl, "GET")) {
+		/* an HTTP request line: the metrics endpoint shares the port */
+		const char *t;
+		size_t tl, p2 = 0;
+		req->cmd = PROTO_HTTP;
+		if (!proto_token(a, alen, &p2, &t, &tl) || t[0] != '/')
+			return bad(req, (long)line_len, "ERROR");
+		req->key = t;
+		req->key_len = tl;
+		return (long)line_len;
+	}
 	if (word_is(w, wl, "mtree") || word_is(w, wl, "mget")) {
 		req->cmd = PROTO_MEXT;
 		req->key = w;

@@ -76,6 +76,7 @@ struct server {
 	struct loop *loops;
 	int max_conns;
 	server_ext_fn ext;
+	server_stats_fn stats_ext;
 	void *ext_arg;
 	time_t started;
 	_Atomic int conns;
@@ -382,44 +383,166 @@ static void cmd_delete(struct server *srv, struct conn *c, const struct proto_re
 		out_error(c, rc);
 }
 
-static void cmd_stats(struct server *srv, struct conn *c)
+/* One number of the node, as `stats` and /metrics show it. */
+struct stat_num {
+	const char *name; /* the stats name; /metrics prefixes caskfs_ unless there */
+	uint64_t value;
+	const char *help; /* NULL: not a metric (memcache bookkeeping) */
+	bool counter;
+};
+
+static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 {
 	struct store_stats s;
 	struct cluster_stats cs;
-	time_t now = time(NULL);
+	size_t n = 0;
 
 	store_stats(srv->store, &s);
 	cluster_stats(srv->cluster, &cs);
-	out_fmt(c, "STAT pid %d\r\nSTAT uptime %lld\r\nSTAT time %lld\r\n", (int)getpid(),
-		(long long)(now - srv->started), (long long)now);
-	out_fmt(c, "STAT version %s\r\nSTAT pointer_size %d\r\n", SERVER_VERSION,
-		(int)(8 * sizeof(void *)));
-	out_fmt(c, "STAT curr_connections %d\r\nSTAT total_connections %" PRIu64 "\r\n",
-		atomic_load(&srv->conns), atomic_load(&srv->total_conns));
-	out_fmt(c, "STAT rejected_connections %" PRIu64 "\r\n", atomic_load(&srv->rejected_conns));
-	out_fmt(c, "STAT cmd_get %" PRIu64 "\r\nSTAT cmd_set %" PRIu64 "\r\n",
-		atomic_load(&srv->cmd_get), atomic_load(&srv->cmd_set));
-	out_fmt(c, "STAT get_hits %" PRIu64 "\r\nSTAT get_misses %" PRIu64 "\r\n",
-		atomic_load(&srv->get_hits), atomic_load(&srv->get_misses));
-	out_fmt(c, "STAT cmd_delete %" PRIu64 "\r\nSTAT protocol_errors %" PRIu64 "\r\n",
-		atomic_load(&srv->cmd_delete), atomic_load(&srv->errors));
-	out_fmt(c, "STAT curr_items %" PRIu64 "\r\nSTAT bytes %" PRIu64 "\r\n", s.keys,
-		s.live_bytes);
-	out_fmt(c, "STAT threads %d\r\n", srv->nloops);
-	out_fmt(c, "STAT caskfs_node_id %" PRIu32 "\r\nSTAT caskfs_tombstones %" PRIu64 "\r\n",
-		s.node_id, s.tombstones);
-	out_fmt(c, "STAT caskfs_disk_bytes %" PRIu64 "\r\nSTAT caskfs_segments %" PRIu64 "\r\n",
-		s.disk_bytes, s.segments);
-	out_fmt(c, "STAT caskfs_tree_root %016" PRIx64 "\r\n", s.tree_root);
-	out_fmt(c, "STAT caskfs_nodes %d\r\nSTAT caskfs_n %d\r\nSTAT caskfs_w %d\r\n", cs.nodes,
-		cs.n, cs.w);
-	out_fmt(c, "STAT caskfs_r %d\r\nSTAT caskfs_put_failures %" PRIu64 "\r\n", cs.r,
-		cs.put_failures);
-	out_fmt(c, "STAT caskfs_read_repairs %" PRIu64 "\r\n", cs.read_repairs);
-	out_fmt(c, "STAT caskfs_hints_pending %" PRIu64 "\r\n", cs.hints_pending);
-	out_fmt(c, "STAT caskfs_hints_queued %" PRIu64 "\r\n", cs.hints_queued);
-	out_fmt(c, "STAT caskfs_hints_replayed %" PRIu64 "\r\n", cs.hints_replayed);
+#define NUM(nm, val, hp, ctr) \
+	if (n < cap)          \
+	v[n++] = (struct stat_num){ nm, (uint64_t)(val), hp, ctr }
+	NUM("uptime", time(NULL) - srv->started, "seconds since the node started", false);
+	NUM("curr_connections", atomic_load(&srv->conns), "open client connections", false);
+	NUM("total_connections", atomic_load(&srv->total_conns), "connections accepted", true);
+	NUM("rejected_connections", atomic_load(&srv->rejected_conns),
+	    "connections closed at once (limit reached)", true);
+	NUM("cmd_get", atomic_load(&srv->cmd_get), "keys asked for by get/gets", true);
+	NUM("cmd_set", atomic_load(&srv->cmd_set), "set/add/replace requests", true);
+	NUM("get_hits", atomic_load(&srv->get_hits), "keys found by get/gets", true);
+	NUM("get_misses", atomic_load(&srv->get_misses), "keys not found by get/gets", true);
+	NUM("cmd_delete", atomic_load(&srv->cmd_delete), "delete requests", true);
+	NUM("protocol_errors", atomic_load(&srv->errors), "malformed or refused requests", true);
+	NUM("curr_items", s.keys, "live objects in the local store", false);
+	NUM("bytes", s.live_bytes, "bytes of the newest records in the local store", false);
+	NUM("threads", srv->nloops, NULL, false);
+	NUM("caskfs_node_id", s.node_id, "this node's id", false);
+	NUM("caskfs_tombstones", s.tombstones, "deleted keys kept as tombstones", false);
+	NUM("caskfs_disk_bytes", s.disk_bytes, "bytes of all log segments", false);
+	NUM("caskfs_segments", s.segments, "log segment files", false);
+	NUM("caskfs_keydir_bytes", s.keydir_bytes, "memory held by the in-memory index", false);
+	NUM("caskfs_corrupt_records", s.corrupt_records, "records found failing their checksum",
+	    true);
+	NUM("caskfs_compactions", s.compactions, "segments rewritten by compaction", true);
+	NUM("caskfs_reclaimed_bytes", s.reclaimed_bytes, "disk bytes freed by compaction", true);
+	NUM("caskfs_nodes", cs.nodes, "nodes in the cluster", false);
+	NUM("caskfs_n", cs.n, "replicas of each object (N)", false);
+	NUM("caskfs_w", cs.w, "write quorum (W)", false);
+	NUM("caskfs_r", cs.r, "read quorum (R)", false);
+	NUM("caskfs_put_failures", cs.put_failures, "writes that did not reach W replicas", true);
+	NUM("caskfs_read_repairs", cs.read_repairs, "copies put back by reads", true);
+	NUM("caskfs_hints_pending", cs.hints_pending, "hinted-handoff records waiting", false);
+	NUM("caskfs_hint_bytes_pending", cs.hint_bytes_pending, "bytes of hints waiting", false);
+	NUM("caskfs_hints_queued", cs.hints_queued, "hints written", true);
+	NUM("caskfs_hints_replayed", cs.hints_replayed, "hints delivered", true);
+#undef NUM
+	return n;
+}
+
+struct peer_line {
+	server_emit_fn emit;
+	void *ctx;
+	bool metrics;
+};
+
+static void peer_line(void *arg, const char *addr, bool self, bool up, uint64_t hints)
+{
+	struct peer_line *pl = arg;
+	char line[400];
+	int n;
+
+	if (self)
+		return;
+	if (pl->metrics)
+		n = snprintf(line, sizeof(line),
+			     "caskfs_peer_up{peer=\"%s\"} %d\ncaskfs_peer_hints{peer=\"%s\"} %" PRIu64
+			     "\n",
+			     addr, up ? 1 : 0, addr, hints);
+	else
+		n = snprintf(line, sizeof(line), "STAT peer:%s %s %" PRIu64 "\r\n", addr,
+			     up ? "up" : "down", hints);
+	pl->emit(pl->ctx, line, (size_t)n);
+}
+
+static void emit(void *ctx, const void *p, size_t n);
+
+static int segment_line(void *arg, const struct store_segment_info *seg)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "STAT segment:%06u %" PRIu64 " %" PRIu64 " %s\r\n",
+			 seg->id, seg->disk_bytes, seg->live_bytes, seg->sealed ? "sealed" : "active");
+	out_bytes(arg, line, (size_t)n);
+	return 0;
+}
+
+/* stats [segments|peers] */
+static void cmd_stats(struct server *srv, struct conn *c, const struct proto_req *r)
+{
+	struct stat_num v[48];
+	const char *arg = "";
+	size_t alen = 0, pos = 0;
+
+	proto_token(r->args, r->args_len, &pos, &arg, &alen);
+	if (alen == 8 && memcmp(arg, "segments", 8) == 0) {
+		store_segments(srv->store, segment_line, c);
+	} else if (alen == 5 && memcmp(arg, "peers", 5) == 0) {
+		struct peer_line pl = { emit, c, false };
+		cluster_peers(srv->cluster, peer_line, &pl);
+	} else if (alen == 0) {
+		size_t n = collect(srv, v, 48);
+		struct store_stats s;
+		store_stats(srv->store, &s);
+		out_fmt(c, "STAT pid %d\r\nSTAT time %lld\r\n", (int)getpid(),
+			(long long)time(NULL));
+		out_fmt(c, "STAT version %s\r\nSTAT pointer_size %d\r\n", SERVER_VERSION,
+			(int)(8 * sizeof(void *)));
+		for (size_t i = 0; i < n; i++)
+			out_fmt(c, "STAT %s %" PRIu64 "\r\n", v[i].name, v[i].value);
+		out_fmt(c, "STAT caskfs_tree_root %016" PRIx64 "\r\n", s.tree_root);
+		if (srv->stats_ext)
+			srv->stats_ext(srv->ext_arg, false, emit, c);
+	} else {
+		out_str(c, "CLIENT_ERROR unknown stats group\r\n");
+		return;
+	}
 	out_str(c, "END\r\n");
+}
+
+/* GET /metrics: the same numbers as Prometheus text, then the connection closes. */
+static void cmd_http(struct server *srv, struct conn *c, const struct proto_req *r)
+{
+	struct stat_num v[48];
+	size_t n = collect(srv, v, 48);
+	struct conn body = { 0 };
+
+	if (!(r->key_len == 8 && memcmp(r->key, "/metrics", 8) == 0)) {
+		out_str(c, "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
+			   "Connection: close\r\n\r\nonly /metrics is served here\n");
+		c->closing = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].help)
+			continue;
+		const char *pre = strncmp(v[i].name, "caskfs_", 7) == 0 ? "" : "caskfs_";
+		out_fmt(&body, "# HELP %s%s%s %s\n# TYPE %s%s%s %s\n%s%s%s %" PRIu64 "\n", pre,
+			v[i].name, v[i].counter ? "_total" : "", v[i].help, pre, v[i].name,
+			v[i].counter ? "_total" : "", v[i].counter ? "counter" : "gauge", pre,
+			v[i].name, v[i].counter ? "_total" : "", v[i].value);
+	}
+	struct peer_line pl = { emit, &body, true };
+	out_str(&body, "# HELP caskfs_peer_up whether a peer answers (1) or not (0)\n"
+		       "# TYPE caskfs_peer_up gauge\n");
+	cluster_peers(srv->cluster, peer_line, &pl);
+	if (srv->stats_ext)
+		srv->stats_ext(srv->ext_arg, true, emit, &body);
+	out_fmt(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+		   "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		body.out_len);
+	out_bytes(c, body.out, body.out_len);
+	c->oom |= body.oom;
+	free(body.out);
+	c->closing = true;
 }
 
 static void cmd_auth(struct server *srv, struct conn *c, const struct proto_req *r)
@@ -470,6 +593,7 @@ static void emit(void *ctx, const void *p, size_t n)
 static void execute(struct server *srv, struct conn *c, const struct proto_req *r)
 {
 	if (srv->key && !c->authed && r->cmd != PROTO_VERSION && r->cmd != PROTO_AUTH &&
+	    r->cmd != PROTO_HTTP &&
 	    r->cmd != PROTO_QUIT && r->cmd != PROTO_ERROR && r->cmd != PROTO_SWALLOW) {
 		out_str(c, "CLIENT_ERROR authenticate first\r\n");
 		return;
@@ -502,7 +626,10 @@ static void execute(struct server *srv, struct conn *c, const struct proto_req *
 		break;
 	}
 	case PROTO_STATS:
-		cmd_stats(srv, c);
+		cmd_stats(srv, c, r);
+		break;
+	case PROTO_HTTP:
+		cmd_http(srv, c, r);
 		break;
 	case PROTO_VERSION:
 		out_str(c, "VERSION " SERVER_VERSION "\r\n");
@@ -848,6 +975,7 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 	}
 	srv->max_conns = opt->max_conns > 0 ? opt->max_conns : 10000;
 	srv->ext = opt->ext;
+	srv->stats_ext = opt->stats_ext;
 	srv->ext_arg = opt->ext_arg;
 	srv->nloops = opt->threads > 0 ? opt->threads : 4;
 	srv->started = time(NULL);

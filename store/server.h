@@ -7,6 +7,7 @@
 #ifndef CASKFS_STORE_SERVER_H
 #define CASKFS_STORE_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "auth.h"
@@ -22,13 +23,18 @@ struct proto_req;
 typedef void (*server_ext_fn)(void *arg, const struct proto_req *r, server_emit_fn emit,
 			      void *ctx);
 
+/* More numbers for `stats` (as "STAT name value\r\n" lines) or, with
+ * metrics, for /metrics (Prometheus text), from the server's owner. */
+typedef void (*server_stats_fn)(void *arg, bool metrics, server_emit_fn emit, void *ctx);
+
 struct server_options {
 	const char *listen;	    /* HOST:PORT */
 	int threads;		    /* event loops; 0 for 4 */
 	const struct auth_key *key; /* when set, every connection must authenticate */
 	int max_conns;		    /* 0 for 10000; more are accepted and closed at once */
 	server_ext_fn ext;	    /* NULL: namespace commands get ERROR */
-	void *ext_arg;
+	server_stats_fn stats_ext;  /* NULL: none */
+	void *ext_arg;		    /* for ext and stats_ext */
 };
 
 struct server;

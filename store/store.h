@@ -217,6 +217,18 @@ struct store_clock *store_clock(struct store *s);
 typedef void (*store_verify_fn)(void *arg, uint32_t segment, uint64_t offset, const char *what);
 int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records, uint64_t *bad);
 
+/* One segment file, as store_segments() describes it. */
+struct store_segment_info {
+	uint32_t id;
+	uint64_t disk_bytes; /* file size, header included */
+	uint64_t live_bytes; /* bytes of records that are their key's newest version */
+	bool sealed;	     /* false for the active segment */
+};
+/* Calls fn for every segment, in id order, over a snapshot taken first. fn
+ * returns non-zero to stop (that value is returned). Errors: -ENOMEM. */
+typedef int (*store_segment_fn)(void *arg, const struct store_segment_info *seg);
+int store_segments(struct store *s, store_segment_fn fn, void *arg);
+
 /* Fills *st with counters and sizes. */
 void store_stats(struct store *s, struct store_stats *st);
 
