@@ -68,6 +68,9 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 	       const char *prefix, server_ext_fn ext, server_stats_fn stats_ext, void *ext_arg,
 	       struct node *out);
 void node_stop(struct node *n);
+/* When a running node answers on DATA_DIR dir's control socket, fills out
+ * with its address ("unix:DIR/control.sock") and returns true. */
+bool node_control_addr(const char *dir, char *out, size_t cap);
 
 struct serve_args {
 	const char *data_dir;

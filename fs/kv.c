@@ -222,6 +222,13 @@ int cli_kv(const struct kv_args *a)
 	/* HOST:PORT, unless a directory of that name exists */
 	if (strchr(a->target, ':') && stat(a->target, &st) < 0)
 		return cli_kv_remote(a);
+	/* the DATA_DIR of a running node: ask the node */
+	char control[4300];
+	if (node_control_addr(a->target, control, sizeof(control))) {
+		struct kv_args b = *a;
+		b.target = control;
+		return cli_kv_remote(&b);
+	}
 	rc = store_open(a->target, &a->store, &s);
 	if (rc < 0) {
 		if (rc != -EBUSY)

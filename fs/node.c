@@ -9,8 +9,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
+#include "../store/client.h"
 #include "cli_i.h"
 
 void node_pick_id(const struct node_args *a, struct store_options *store)
@@ -57,10 +59,15 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 		fprintf(stderr, "%s: cannot start the quorum client: %s\n", prefix, strerror(-rc));
 		return rc == -EINVAL ? CLI_USAGE : CLI_IO;
 	}
-	if (a->listen) {
+	/* every node also answers on DATA_DIR/control.sock, so status, sync and
+	 * gc can be given the DATA_DIR of a running node */
+	char control[4200];
+	snprintf(control, sizeof(control), "%s/control.sock", data_dir);
+	{
 		struct server_options so = {
 			.listen = a->listen,
-			.threads = a->threads,
+			.control = control,
+			.threads = a->listen ? a->threads : 2,
 			.key = co.key,
 			.ext = ext,
 			.stats_ext = stats_ext,
@@ -88,6 +95,23 @@ void node_stop(struct node *n)
 	n->server = NULL;
 	cluster_close(n->cluster);
 	n->cluster = NULL;
+}
+
+bool node_control_addr(const char *dir, char *out, size_t cap)
+{
+	char path[4200];
+	struct stat st;
+	struct mc_conn *c;
+
+	snprintf(path, sizeof(path), "%s/control.sock", dir);
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	snprintf(out, cap, "unix:%s", path);
+	/* a socket left by a node that was killed: nobody answers */
+	if (mc_connect(out, NULL, 1000, 1000, &c) < 0)
+		return false;
+	mc_close(c);
+	return true;
 }
 
 int cli_serve(const struct serve_args *a)

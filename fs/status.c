@@ -310,7 +310,11 @@ int cli_status(const char *target, bool json, const char *secret)
 
 	if (!st)
 		return CLI_IO;
-	if (stat(target, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	char control[4300];
+	if (stat(target, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    node_control_addr(target, control, sizeof(control))) {
+		rc = from_node(control, NULL, st); /* the DATA_DIR of a running node */
+	} else if (stat(target, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		rc = from_dir(target, st);
 	} else if (strchr(target, ':')) {
 		rc = from_node(target, secret, st);

@@ -448,8 +448,15 @@ static int ep_open(struct sync_ep *e, const char *target, const struct auth_key 
 	struct stat st;
 	int rc;
 
+	char control[4300];
+
 	memset(e, 0, sizeof(*e));
 	snprintf(e->name, sizeof(e->name), "%s", target);
+	if (stat(target, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    node_control_addr(target, control, sizeof(control))) {
+		/* the DATA_DIR of a running node: ask the node */
+		return mc_connect(control, NULL, 2000, 30000, &e->conn);
+	}
 	if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
 		struct store_options o;
 		char mdir[4096];

@@ -26,6 +26,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +72,9 @@ struct server {
 	struct cluster *cluster;
 	const struct auth_key *key;
 	struct auth_key key_copy;
-	int lfd;
+	int lfd; /* TCP, or -1 */
+	int ufd; /* the control socket in DATA_DIR, or -1 */
+	char upath[108];
 	int stopfd; /* eventfd: written once to stop every loop */
 	int nloops;
 	struct loop *loops;
@@ -827,12 +831,12 @@ static void conn_event(struct loop *l, struct conn *c, uint32_t ev)
 	}
 }
 
-static void accept_all(struct loop *l)
+static void accept_all(struct loop *l, int lfd, bool trusted)
 {
 	struct server *srv = l->srv;
 
 	for (int i = 0; i < 64; i++) {
-		int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		if (atomic_load(&srv->conns) >= srv->max_conns) {
@@ -849,7 +853,8 @@ static void accept_all(struct loop *l)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		c->events = EPOLLIN;
-		c->authed = srv->key == NULL;
+		/* the control socket is reached only through DATA_DIR's permissions */
+		c->authed = srv->key == NULL || trusted;
 		struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
 		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
 			close(fd);
@@ -877,7 +882,9 @@ static void *loop_main(void *arg)
 			break;
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &srv->lfd)
-				accept_all(l);
+				accept_all(l, srv->lfd, false);
+			else if (ev[i].data.ptr == &srv->ufd)
+				accept_all(l, srv->ufd, true);
 			else if (ev[i].data.ptr == &srv->stopfd)
 				goto out;
 			else
@@ -946,11 +953,36 @@ static int bind_listen(const char *addr)
 	return fd;
 }
 
+static int bind_unix(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	/* a socket left by a process that died: DATA_DIR's lock says it is ours now */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	mode_t old = umask(077);
+	rc = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0 ? -errno : 0;
+	umask(old);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int server_start(struct store *s, struct cluster *c, const struct server_options *opt,
 		 struct server **out)
 {
 	struct server *srv;
-	int rc, loopback = server_addr_is_loopback(opt->listen);
+	int rc, loopback = opt->listen ? server_addr_is_loopback(opt->listen) : 1;
 
 	*out = NULL;
 	if (loopback < 0) {
@@ -980,11 +1012,20 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 	srv->nloops = opt->threads > 0 ? opt->threads : 4;
 	srv->started = time(NULL);
 	srv->stopfd = -1;
-	srv->lfd = bind_listen(opt->listen);
-	if (srv->lfd < 0) {
+	srv->ufd = -1;
+	srv->lfd = opt->listen ? bind_listen(opt->listen) : -1;
+	if (opt->listen && srv->lfd < 0) {
 		rc = srv->lfd;
 		free(srv);
 		return rc;
+	}
+	if (opt->control) {
+		srv->ufd = bind_unix(opt->control);
+		if (srv->ufd < 0)
+			fprintf(stderr, "caskfs: no control socket %s: %s\n", opt->control,
+				strerror(-srv->ufd));
+		else
+			snprintf(srv->upath, sizeof(srv->upath), "%s", opt->control);
 	}
 	srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	srv->loops = calloc((size_t)srv->nloops, sizeof(*srv->loops));
@@ -997,8 +1038,11 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 		l->srv = srv;
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
 		struct epoll_event le = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &srv->lfd };
+		struct epoll_event ue = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &srv->ufd };
 		struct epoll_event se = { .events = EPOLLIN, .data.ptr = &srv->stopfd };
-		if (l->ep < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->lfd, &le) < 0 ||
+		if (l->ep < 0 ||
+		    (srv->lfd >= 0 && epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->lfd, &le) < 0) ||
+		    (srv->ufd >= 0 && epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->ufd, &ue) < 0) ||
 		    epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->stopfd, &se) < 0 ||
 		    pthread_create(&l->thread, NULL, loop_main, l) != 0) {
 			rc = -errno ? -errno : -EAGAIN;
@@ -1032,6 +1076,10 @@ void server_stop(struct server *srv)
 	}
 	if (srv->lfd >= 0)
 		close(srv->lfd);
+	if (srv->ufd >= 0) {
+		close(srv->ufd);
+		unlink(srv->upath);
+	}
 	if (srv->stopfd >= 0)
 		close(srv->stopfd);
 	free(srv->loops);

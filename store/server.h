@@ -28,7 +28,9 @@ typedef void (*server_ext_fn)(void *arg, const struct proto_req *r, server_emit_
 typedef void (*server_stats_fn)(void *arg, bool metrics, server_emit_fn emit, void *ctx);
 
 struct server_options {
-	const char *listen;	    /* HOST:PORT */
+	const char *listen;	    /* HOST:PORT, or NULL: the control socket only */
+	const char *control;	    /* a unix socket path (DATA_DIR/control.sock), or NULL;
+				       its clients need no authentication */
 	int threads;		    /* event loops; 0 for 4 */
 	const struct auth_key *key; /* when set, every connection must authenticate */
 	int max_conns;		    /* 0 for 10000; more are accepted and closed at once */
