@@ -54,8 +54,13 @@ int fs_chunk_put(struct cluster *c, const void *data, size_t len, uint8_t id[MET
 		return -EINVAL;
 	fs_chunk_id(data, len, id);
 	fs_chunk_key(id, key);
-	if (store_stat(cluster_local(c), key, FS_CHUNK_KEY_LEN, &m) == 0 && m.size == len)
-		return 0; /* identical bytes are stored once */
+	/* identical bytes are stored once; but a copy older than FS_GC_FRESH_MS
+	 * is written again, so its new stamp keeps `caskfs gc` (whose grace
+	 * period is longer) from collecting it before this file commits */
+	if (store_stat(cluster_local(c), key, FS_CHUNK_KEY_LEN, &m) == 0 && m.size == len &&
+	    (store_clock_now(store_clock(cluster_local(c))) >> 16) - (m.version.stamp >> 16) <
+		FS_GC_FRESH_MS)
+		return 0;
 	return cluster_put(c, key, FS_CHUNK_KEY_LEN, data, len);
 }
 

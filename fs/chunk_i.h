@@ -19,6 +19,10 @@
 #include "store/store.h"
 
 #define FS_CHUNK_KEY_LEN (2 + 2 * META_CHUNK_KEY)
+/* A stored chunk younger than this is reused as it is by a new file; `caskfs
+ * gc` never collects a chunk younger than its grace period, which must be
+ * longer (docs/OPERATIONS.md). */
+#define FS_GC_FRESH_MS 60000
 
 /* The id of len bytes at data: their xxh3-128, big-endian. */
 void fs_chunk_id(const void *data, size_t len, uint8_t id[META_CHUNK_KEY]);

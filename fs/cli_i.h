@@ -7,6 +7,7 @@
 #define CASKFS_FS_CLI_I_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../store/cluster.h"
 #include "../store/server.h"
@@ -85,6 +86,9 @@ struct sync_args {
 	bool dry_run, verbose, meta_only, data_only;
 	const char *secret_file;
 };
+
+/* fs/gc.c: removes chunks no file references, older than grace_ms. */
+int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secret_file);
 
 /* fs/status.c: what DATA_DIR or the node at HOST:PORT holds, as text or JSON. */
 int cli_status(const char *target, bool json, const char *secret_file);

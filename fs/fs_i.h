@@ -85,6 +85,25 @@ void fs_repl_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
 /* The server's handler of the namespace commands (mput, mtree, mget). */
 void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 
+/* gc.c (docs/OPERATIONS.md) */
+struct fs_gc_result {
+	uint64_t referenced;	     /* distinct chunks the namespace (and open files) name */
+	uint64_t chunks;	     /* distinct chunks found on this node and its peers */
+	uint64_t young;		     /* unreferenced but within the grace period */
+	uint64_t garbage;	     /* unreferenced and older */
+	uint64_t garbage_bytes;	     /* their bytes, of those held here */
+	uint64_t deleted;	     /* tombstones written */
+	uint64_t segments_compacted; /* on this node */
+	uint64_t reclaimed_bytes;    /* disk bytes freed on this node */
+	uint64_t peers_missed;	     /* peers that could not be swept */
+};
+/* Marks from m (and fs's open files when fs is given), sweeps s and the
+ * peers of c, then compacts s. */
+int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
+	  const struct auth_key *key, uint64_t grace_ms, bool dry_run, struct fs_gc_result *r);
+/* The node command `mgc GRACE_MS [dry]`. */
+void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx);
+
 /* sync.c: anti-entropy rounds with every peer every a->sync_interval_s. */
 int fs_ae_start(struct fs *fs, const struct node_args *a);
 void fs_ae_stop(struct fs *fs);

@@ -287,6 +287,10 @@ void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void
 		handle_mput(fs, r, emit, ctx);
 		return;
 	}
+	if (r->key_len == 3 && memcmp(r->key, "mgc", 3) == 0) {
+		fs_gc_command(fs, r, emit, ctx);
+		return;
+	}
 	proto_token(r->args, r->args_len, &pos, &tok, &tlen);
 	if (r->key_len == 5 && memcmp(r->key, "mtree", 5) == 0)
 		handle_mtree(fs, tok, tlen, emit, ctx);

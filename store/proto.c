@@ -310,7 +310,7 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req)
 		req->key_len = tl;
 		return (long)line_len;
 	}
-	if (word_is(w, wl, "mtree") || word_is(w, wl, "mget")) {
+	if (word_is(w, wl, "mtree") || word_is(w, wl, "mget") || word_is(w, wl, "mgc")) {
 		req->cmd = PROTO_MEXT;
 		req->key = w;
 		req->key_len = wl;

@@ -35,7 +35,7 @@ enum proto_cmd {
 	PROTO_XLS,	 /* xls [PREFIX]: local keys with stamps */
 	PROTO_AUTH,	 /* auth CLIENT_NONCE [PROOF] */
 	PROTO_MPUT,	 /* mput BYTES [noreply]: namespace records (handled by the server's owner) */
-	PROTO_MEXT,	 /* mtree PATH, mget HEXKEY...: namespace queries (same) */
+	PROTO_MEXT,	 /* mtree PATH, mget HEXKEY, mgc GRACE_MS [dry]: namespace commands */
 	PROTO_HTTP,	 /* GET PATH HTTP/1.x: key is the path (only /metrics is served) */
 	PROTO_ERROR,	 /* a bad request; reply with error, go on */
 	PROTO_SWALLOW,	 /* a value too large: reply with error, discard swallow bytes */

@@ -408,6 +408,17 @@ static int append_buffered(struct store_segment *seg, const uint8_t *hdr,
 	return 0;
 }
 
+int store_roll(struct store *s)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->write_mu);
+	if (atomic_load(&s->active->size) > STORE_SEG_HDR)
+		rc = roll_locked(s);
+	pthread_mutex_unlock(&s->write_mu);
+	return rc;
+}
+
 int store_append_locked(struct store *s, const uint8_t *hdr, const struct store_rec_hdr *h,
 			const void *key, const void *val, uint32_t *seg_id, uint32_t *off)
 {

@@ -204,6 +204,9 @@ int store_sync(struct store *s);
  */
 int store_compact(struct store *s, bool all);
 
+/* Seals the active segment (when it holds any record) and starts a new one,
+ * so a following store_compact(s, true) can rewrite what was in it. */
+int store_roll(struct store *s);
 /* The store's clock, for stamping other records of this node (metadata). Owned
  * by the store; valid until store_close(). */
 struct store_clock *store_clock(struct store *s);

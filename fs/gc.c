@@ -1,0 +1,391 @@
+/*
+ * gc - `caskfs gc`: removes chunks that no file references. Mark: every chunk
+ * the namespace names (every node keeps the whole namespace) and, on a
+ * mount, every chunk of a file still open here. Sweep: every chunk this node
+ * or any peer holds that is unmarked and older than the grace period (so an
+ * upload whose metadata is not committed yet is never taken) gets a
+ * tombstone on all its replicas; tombstones are versions like any other, so
+ * anti-entropy spreads the removal instead of bringing the chunk back. Then
+ * the log is compacted. docs/OPERATIONS.md ("Garbage collection").
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs_i.h"
+#include "store/client.h"
+#include "store/proto.h"
+
+/* An open-addressing set of chunk ids. */
+struct idset {
+	uint8_t (*slot)[META_CHUNK_KEY];
+	size_t cap, n;
+};
+
+static uint64_t id_hash(const uint8_t *id)
+{
+	uint64_t h;
+	memcpy(&h, id, 8);
+	return h;
+}
+
+static int idset_add(struct idset *s, const uint8_t *id)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		uint8_t(*n)[META_CHUNK_KEY] = calloc(cap, META_CHUNK_KEY);
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (fs_chunk_is_hole(s->slot[i]))
+				continue;
+			size_t j = id_hash(s->slot[i]) & (cap - 1);
+			while (!fs_chunk_is_hole(n[j]))
+				j = (j + 1) & (cap - 1);
+			memcpy(n[j], s->slot[i], META_CHUNK_KEY);
+		}
+		free(s->slot);
+		s->slot = n;
+		s->cap = cap;
+	}
+	size_t j = id_hash(id) & (s->cap - 1);
+	while (!fs_chunk_is_hole(s->slot[j])) {
+		if (memcmp(s->slot[j], id, META_CHUNK_KEY) == 0)
+			return 0;
+		j = (j + 1) & (s->cap - 1);
+	}
+	memcpy(s->slot[j], id, META_CHUNK_KEY);
+	s->n++;
+	return 0;
+}
+
+static bool idset_has(const struct idset *s, const uint8_t *id)
+{
+	if (!s->cap)
+		return false;
+	size_t j = id_hash(id) & (s->cap - 1);
+	while (!fs_chunk_is_hole(s->slot[j])) {
+		if (memcmp(s->slot[j], id, META_CHUNK_KEY) == 0)
+			return true;
+		j = (j + 1) & (s->cap - 1);
+	}
+	return false;
+}
+
+static int mark_inode(void *arg, const struct meta_inode *in)
+{
+	for (uint32_t i = 0; i < in->nchunks; i++)
+		if (!fs_chunk_is_hole(in->chunks[i].key) && idset_add(arg, in->chunks[i].key) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* The chunks of files open on this mount, committed or not. */
+static int mark_open_files(struct fs *fs, struct idset *set)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->files_mu);
+	for (struct fs_file *f = fs->files; f && rc == 0; f = f->next) {
+		pthread_mutex_lock(&f->mu);
+		for (uint32_t i = 0; i < f->ngrid && rc == 0; i++)
+			if (!fs_chunk_is_hole(f->grid[i].key))
+				rc = idset_add(set, f->grid[i].key);
+		pthread_mutex_unlock(&f->mu);
+	}
+	pthread_mutex_unlock(&fs->files_mu);
+	return rc;
+}
+
+/* A chunk key "c/<32 hex>" to its id; false for other keys. */
+static bool key_id(const char *key, size_t klen, uint8_t id[META_CHUNK_KEY])
+{
+	return klen == FS_CHUNK_KEY_LEN && key[0] == 'c' && key[1] == '/' &&
+	       auth_unhex(key + 2, 2 * META_CHUNK_KEY, id, META_CHUNK_KEY);
+}
+
+struct sweep {
+	struct idset *marked;
+	struct idset seen; /* candidates already handled (a chunk is on several nodes) */
+	struct cluster *cluster;
+	uint64_t cutoff; /* stamps below this are older than the grace period */
+	bool dry_run;
+	struct fs_gc_result *r;
+	int error;
+};
+
+static void consider(struct sweep *sw, const char *key, size_t klen, uint64_t stamp, uint32_t size)
+{
+	uint8_t id[META_CHUNK_KEY];
+
+	if (!key_id(key, klen, id) || idset_has(&sw->seen, id))
+		return;
+	idset_add(&sw->seen, id);
+	sw->r->chunks++;
+	if (idset_has(sw->marked, id))
+		return;
+	if (stamp >= sw->cutoff) {
+		sw->r->young++;
+		return;
+	}
+	sw->r->garbage++;
+	sw->r->garbage_bytes += size;
+	if (sw->dry_run)
+		return;
+	int rc = cluster_delete(sw->cluster, key, klen);
+	if (rc == 0 || rc == -ENOENT)
+		sw->r->deleted++;
+	else
+		sw->error = rc;
+}
+
+static int local_chunk(void *arg, const void *key, size_t klen, const struct store_meta *m)
+{
+	struct sweep *sw = arg;
+	struct store_meta full;
+	uint32_t size = 0;
+
+	if (store_stat(cluster_local(sw->cluster), key, klen, &full) == 0)
+		size = full.size;
+	consider(sw, key, klen, m->version.stamp, size);
+	return 0;
+}
+
+static int peer_chunk(void *arg, const char *line, size_t len)
+{
+	struct sweep *sw = arg;
+	char key[PROTO_KEY_MAX + 1];
+	uint64_t stamp;
+
+	(void)len;
+	/* KEY STAMP NODE HASH [T] */
+	if (sscanf(line, "%250s %" SCNu64, key, &stamp) == 2 && !strstr(line, " T"))
+		consider(sw, key, strlen(key), stamp, 0);
+	return 0;
+}
+
+struct peer_list {
+	char addr[CLUSTER_MAX_NODES][256];
+	int n;
+};
+
+static void list_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
+{
+	struct peer_list *pl = arg;
+
+	(void)up;
+	(void)hints;
+	if (!self && pl->n < CLUSTER_MAX_NODES)
+		snprintf(pl->addr[pl->n++], sizeof(pl->addr[0]), "%s", addr);
+}
+
+int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
+	  const struct auth_key *key, uint64_t grace_ms, bool dry_run, struct fs_gc_result *r)
+{
+	struct idset marked = { 0 };
+	struct sweep sw = { .marked = &marked, .cluster = c, .dry_run = dry_run, .r = r };
+	struct store_stats before, after;
+	struct peer_list pl = { .n = 0 };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	/* the cutoff first: anything stored from now on is young by definition */
+	uint64_t now = store_clock_now(store_clock(s));
+	uint64_t grace = grace_ms << 16;
+	sw.cutoff = now > grace ? now - grace : 0;
+	rc = meta_scan_inodes(m, mark_inode, &marked);
+	if (rc == 0 && fs)
+		rc = mark_open_files(fs, &marked);
+	if (rc < 0)
+		goto out;
+	r->referenced = marked.n;
+	store_stats(s, &before);
+	rc = store_scan(s, "c/", 2, false, local_chunk, &sw);
+	cluster_peers(c, list_peer, &pl);
+	for (int i = 0; rc == 0 && i < pl.n; i++) {
+		struct mc_conn *conn;
+		if (mc_connect(pl.addr[i], key, 1000, 30000, &conn) < 0) {
+			fprintf(stderr, "caskfs gc: %s is unreachable: its chunks wait for the next gc\n",
+				pl.addr[i]);
+			r->peers_missed++;
+			continue;
+		}
+		if (mc_lines(conn, "xls c/", peer_chunk, &sw) < 0)
+			r->peers_missed++;
+		mc_close(conn);
+	}
+	if (rc == 0 && sw.error)
+		rc = sw.error;
+	if (rc == 0 && !dry_run && r->deleted) {
+		/* the garbage is likely in the active segment too: seal it first */
+		int n = store_roll(s);
+		if (n == 0)
+			n = store_compact(s, true);
+		if (n < 0)
+			rc = n;
+		else
+			r->segments_compacted = (uint64_t)n;
+	}
+	store_stats(s, &after);
+	/* what compaction freed, whatever writers added meanwhile */
+	r->reclaimed_bytes = after.reclaimed_bytes - before.reclaimed_bytes;
+out:
+	free(marked.slot);
+	free(sw.seen.slot);
+	return rc;
+}
+
+/* ---- as a node command: mgc GRACE_MS [dry] ---- */
+
+void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx)
+{
+	const char *t[2];
+	size_t tl[2], pos = 0;
+	int n = 0;
+	char out[512];
+	struct fs_gc_result res;
+
+	while (n < 2 && proto_token(r->args, r->args_len, &pos, &t[n], &tl[n]))
+		n++;
+	uint64_t grace = n ? strtoull(t[0], NULL, 10) : 3600000;
+	bool dry = n == 2 && tl[1] == 3 && memcmp(t[1], "dry", 3) == 0;
+	int rc = fs_gc(fs->store, fs->meta, fs->node.cluster, fs,
+		       fs->node.have_key ? &fs->node.key : NULL, grace, dry, &res);
+	if (rc < 0) {
+		snprintf(out, sizeof(out), "SERVER_ERROR gc: %s\r\n", strerror(-rc));
+	} else {
+		snprintf(out, sizeof(out),
+			 "STAT referenced %" PRIu64 "\r\nSTAT chunks %" PRIu64
+			 "\r\nSTAT young %" PRIu64 "\r\nSTAT garbage %" PRIu64
+			 "\r\nSTAT garbage_bytes %" PRIu64 "\r\nSTAT deleted %" PRIu64
+			 "\r\nSTAT segments_compacted %" PRIu64 "\r\nSTAT reclaimed_bytes %" PRIu64
+			 "\r\nSTAT peers_missed %" PRIu64 "\r\nEND\r\n",
+			 res.referenced, res.chunks, res.young, res.garbage, res.garbage_bytes,
+			 res.deleted, res.segments_compacted, res.reclaimed_bytes, res.peers_missed);
+	}
+	emit(ctx, out, strlen(out));
+}
+
+/* ---- the command ---- */
+
+struct gc_lines {
+	struct fs_gc_result *r;
+};
+
+static int gc_line(void *arg, const char *line, size_t len)
+{
+	struct fs_gc_result *r = arg;
+	char name[64];
+	uint64_t v;
+
+	(void)len;
+	if (sscanf(line, "STAT %63s %" SCNu64, name, &v) != 2)
+		return 0;
+	struct {
+		const char *n;
+		uint64_t *p;
+	} f[] = { { "referenced", &r->referenced },
+		  { "chunks", &r->chunks },
+		  { "young", &r->young },
+		  { "garbage", &r->garbage },
+		  { "garbage_bytes", &r->garbage_bytes },
+		  { "deleted", &r->deleted },
+		  { "segments_compacted", &r->segments_compacted },
+		  { "reclaimed_bytes", &r->reclaimed_bytes },
+		  { "peers_missed", &r->peers_missed } };
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (strcmp(name, f[i].n) == 0)
+			*f[i].p = v;
+	return 0;
+}
+
+int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secret)
+{
+	struct fs_gc_result r;
+	char control[4300], err[512];
+	const char *addr = NULL;
+	struct auth_key key;
+	struct stat st;
+	int rc;
+
+	if (secret && auth_load(secret, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "caskfs gc: %s\n", err);
+		return CLI_USAGE;
+	}
+	bool is_dir = stat(target, &st) == 0 && S_ISDIR(st.st_mode);
+	if (is_dir && node_control_addr(target, control, sizeof(control)))
+		addr = control;
+	else if (!is_dir && strchr(target, ':'))
+		addr = target;
+	if (addr) {
+		struct mc_conn *c;
+		char cmd[64];
+		rc = mc_connect(addr, secret ? &key : NULL, 2000, 3600 * 1000, &c);
+		if (rc < 0) {
+			fprintf(stderr, "caskfs gc: cannot reach %s: %s\n", target, strerror(-rc));
+			return CLI_IO;
+		}
+		snprintf(cmd, sizeof(cmd), "mgc %" PRIu64 "%s", grace_ms, dry_run ? " dry" : "");
+		memset(&r, 0, sizeof(r));
+		rc = mc_lines(c, cmd, gc_line, &r);
+		mc_close(c);
+		if (rc < 0) {
+			fprintf(stderr, "caskfs gc: %s could not collect (a node without a "
+					"namespace cannot: run gc on a mount)\n",
+				target);
+			return CLI_IO;
+		}
+	} else if (is_dir) {
+		struct store_options o;
+		struct store *s;
+		struct meta *m = NULL;
+		struct cluster *c = NULL;
+		struct cluster_options co = { 0 };
+		char mdir[4200];
+		store_options_init(&o);
+		o.no_background = true;
+		if ((rc = store_open(target, &o, &s)) < 0)
+			return CLI_IO;
+		snprintf(mdir, sizeof(mdir), "%s/meta", target);
+		struct store_stats ss;
+		store_stats(s, &ss);
+		if (stat(mdir, &st) < 0) {
+			fprintf(stderr, "caskfs gc: %s holds no namespace: nothing says which chunks "
+					"are live (run gc on a mount)\n",
+				target);
+			store_close(s);
+			return CLI_USAGE;
+		}
+		rc = meta_open(target, ss.node_id ? ss.node_id : 1, store_clock(s), &m);
+		if (rc == 0)
+			rc = cluster_open(s, &co, &c);
+		if (rc == 0)
+			rc = fs_gc(s, m, c, NULL, NULL, grace_ms, dry_run, &r);
+		cluster_close(c);
+		meta_close(m);
+		int cr = store_close(s);
+		if (rc == 0)
+			rc = cr;
+		if (rc < 0) {
+			fprintf(stderr, "caskfs gc: %s: %s\n", target, strerror(-rc));
+			return CLI_IO;
+		}
+	} else {
+		fprintf(stderr, "caskfs gc: %s is neither a directory nor HOST:PORT\n", target);
+		return CLI_USAGE;
+	}
+	printf("%" PRIu64 " chunks, %" PRIu64 " referenced by files, %" PRIu64
+	       " younger than the grace period\n",
+	       r.chunks, r.referenced, r.young);
+	printf("%" PRIu64 " unreferenced (%" PRIu64 " bytes here)%s, %" PRIu64 " removed\n",
+	       r.garbage, r.garbage_bytes, dry_run ? " would be removed" : "", r.deleted);
+	if (!dry_run)
+		printf("compaction: %" PRIu64 " segments rewritten, %" PRIu64 " bytes reclaimed\n",
+		       r.segments_compacted, r.reclaimed_bytes);
+	if (r.peers_missed)
+		printf("%" PRIu64 " peers could not be swept; run gc again later\n", r.peers_missed);
+	return CLI_OK;
+}
