@@ -121,7 +121,15 @@ int cli_bench(const struct bench_args *a);
  * type and source when asked (type or source may be NULL). */
 bool fs_mountinfo_lookup(const char *path, char *type, size_t tcap, char *source, size_t scap);
 
-/* Checks DATA_DIR read-only; CLI_OK when clean, CLI_MISSING (1) with problems. */
-int cli_fsck(const char *data_dir);
+struct fsck_args {
+	const char *data_dir;
+	bool repair;
+	const char *peers;	 /* where --repair fetches good copies from, or NULL */
+	const char *secret_file; /* to authenticate to the peers */
+};
+
+/* Checks DATA_DIR (and repairs it with a->repair); CLI_OK when clean (after
+ * repair), CLI_MISSING (1) with problems left. */
+int cli_fsck(const struct fsck_args *a);
 
 #endif

@@ -115,13 +115,21 @@ static const char usage_bench[] =
     "  -h, --help     this text\n";
 
 static const char usage_fsck[] =
-    "usage: caskfs fsck DATA_DIR\n"
+    "usage: caskfs fsck [--repair [--peers HOST:PORT,...] [--secret-file FILE]] DATA_DIR\n"
     "\n"
-    "Checks DATA_DIR without changing it: every record of every segment against\n"
-    "its checksum, every chunk every file names (present, long enough), every\n"
-    "file's chunk grid against its size. One line per problem.\n"
-    "Exit status: 0 clean, 1 problems found, 2 bad usage, 3 DATA_DIR in use or\n"
-    "unreadable.\n";
+    "Checks DATA_DIR (not in use): what opening it had to fix, every record of\n"
+    "every segment against its checksum and its hint file, every chunk every file\n"
+    "names (present, long enough), link counts against the directory entries,\n"
+    "inodes no name leads to. One line per problem.\n"
+    "\n"
+    "  --repair           rebuild hint files that disagree, fetch damaged or\n"
+    "                     missing objects from --peers (hash checked), rewrite link\n"
+    "                     counts, move orphans to /lost+found; then check again\n"
+    "  --peers LIST       nodes holding good copies (HOST:PORT,...)\n"
+    "  --secret-file FILE authenticate to them\n"
+    "\n"
+    "Exit status: 0 clean (after --repair: clean now), 1 problems remain, 2 bad\n"
+    "usage, 3 DATA_DIR in use or unreadable.\n";
 
 static void die_usage(const char *text, const char *fmt, const char *arg)
 {
@@ -537,6 +545,37 @@ static int main_gc(int argc, char **argv)
 	return cli_gc(argv[optind], (uint64_t)grace * 1000, dry, secret);
 }
 
+static int main_fsck(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "repair", no_argument, NULL, 'r' },
+		{ "peers", required_argument, NULL, 'p' },
+		{ "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fsck_args a = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'r')
+			a.repair = true;
+		else if (c == 'p')
+			a.peers = optarg;
+		else if (c == 'k')
+			a.secret_file = optarg;
+		else if (c == 'h') {
+			fputs(usage_fsck, stdout);
+			return CLI_OK;
+		} else
+			die_usage(usage_fsck, NULL, NULL);
+	}
+	if (argc - optind != 1)
+		die_usage(usage_fsck, "%s", "fsck needs DATA_DIR");
+	a.data_dir = argv[optind];
+	return cli_fsck(&a);
+}
+
 static int main_bench(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -603,15 +642,8 @@ int main(int argc, char **argv)
 		return main_sync(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return main_bench(argc - 1, argv + 1);
-	if (strcmp(argv[1], "fsck") == 0) {
-		if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
-			fputs(usage_fsck, stdout);
-			return CLI_OK;
-		}
-		if (argc != 3 || argv[2][0] == '-')
-			die_usage(usage_fsck, "%s", "fsck needs DATA_DIR");
-		return cli_fsck(argv[2]);
-	}
+	if (strcmp(argv[1], "fsck") == 0)
+		return main_fsck(argc - 1, argv + 1);
 	die_usage(usage_main, "unknown command '%s'", argv[1]);
 	return CLI_USAGE;
 }

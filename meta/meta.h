@@ -264,6 +264,16 @@ typedef int (*meta_bucket_fn)(void *arg, const uint8_t *tk, size_t tklen,
 			      const struct store_version *v, uint64_t leaf, bool deleted);
 int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_bucket_fn fn,
 		     void *arg);
+/*
+ * fsck of the namespace: link counts and subdirectory counts against the live
+ * entries, entries naming missing inodes, inodes no name leads to that are not
+ * known orphans. fn gets one line per problem. With repair, counts are
+ * rewritten and such inodes are linked into /lost+found as inode-<ino hex>.
+ */
+typedef void (*meta_problem_fn)(void *arg, uint64_t ino, const char *what);
+int meta_verify(struct meta *m, bool repair, meta_problem_fn fn, void *arg, uint64_t *problems,
+		uint64_t *fixed);
+
 /* The wire record (malloc'd) of the record named by tk (table byte + key).
  * -ENOENT when there is none. */
 int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **rec, size_t *len);

@@ -462,9 +462,30 @@ static int check_key(const void *key, size_t klen)
 
 /* The one write path: put (version NULL), delete (tombstone, must_exist) and
  * apply (a version given: written only when newer). */
+/* must_exist: -ENOENT unless the key has a live value. equal_ok: a record
+ * of the same version as the current one is written too (a repair). */
+static int write_object_x(struct store *s, const void *key, size_t klen, const void *val,
+			  size_t vlen, const struct store_version *version, bool tombstone,
+			  bool must_exist, bool equal_ok, struct store_meta *meta);
+
 static int write_object(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 			const struct store_version *version, bool tombstone, bool must_exist,
 			struct store_meta *meta)
+{
+	return write_object_x(s, key, klen, val, vlen, version, tombstone, must_exist, false, meta);
+}
+
+int store_repair(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		 const struct store_version *version, bool tombstone)
+{
+	if (!version)
+		return -EINVAL;
+	return write_object_x(s, key, klen, val, vlen, version, tombstone, false, true, NULL);
+}
+
+static int write_object_x(struct store *s, const void *key, size_t klen, const void *val,
+			  size_t vlen, const struct store_version *version, bool tombstone,
+			  bool must_exist, bool equal_ok, struct store_meta *meta)
 {
 	struct store_rec_hdr h = { 0 };
 	uint8_t hdr[STORE_REC_HDR];
@@ -507,7 +528,8 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 			rc = -ENOENT;
 		if (version && e) {
 			struct store_version cur = { e->stamp, e->node };
-			if (store_version_cmp(version, &cur) <= 0)
+			int v = store_version_cmp(version, &cur);
+			if (v < 0 || (v == 0 && !equal_ok))
 				rc = STORE_STALE;
 		}
 		pthread_rwlock_unlock(&s->lock);
@@ -1019,24 +1041,92 @@ int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], sto
 	return snap_walk(&sn, fn, arg);
 }
 
+/* One hint entry, kept to compare with the record it names. */
+struct hint_rec {
+	uint32_t off, len;
+	uint64_t stamp, value_hash;
+	uint32_t node;
+	uint8_t flags, klen;
+	uint8_t key[STORE_KEY_MAX];
+	bool matched;
+};
+
 struct verify_ctx {
 	uint64_t records, bad;
 	uint32_t seg;
 	store_verify_fn fn;
 	void *arg;
+	struct hint_rec *hints; /* of the segment being verified, sorted by offset */
+	size_t nhints, caphints;
 };
+
+static void problem(struct verify_ctx *c, uint64_t off, const char *what)
+{
+	c->bad++;
+	if (c->fn)
+		c->fn(c->arg, c->seg, off, what);
+}
+
+static int collect_hint(void *arg, const struct store_hint_entry *e)
+{
+	struct verify_ctx *c = arg;
+
+	if (c->nhints == c->caphints) {
+		size_t cap = c->caphints ? c->caphints * 2 : 256;
+		struct hint_rec *n = realloc(c->hints, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->hints = n;
+		c->caphints = cap;
+	}
+	struct hint_rec *h = &c->hints[c->nhints++];
+	h->off = e->off;
+	h->len = e->len;
+	h->stamp = e->hdr.stamp;
+	h->value_hash = e->hdr.value_hash;
+	h->node = e->hdr.node;
+	h->flags = e->hdr.flags;
+	h->klen = (uint8_t)e->hdr.key_len;
+	memcpy(h->key, e->key, e->hdr.key_len);
+	h->matched = false;
+	return 0;
+}
 
 static int verify_rec(void *arg, const struct store_scan_rec *r)
 {
 	struct verify_ctx *c = arg;
 
 	c->records++;
-	if (r->corrupt) {
-		c->bad++;
-		if (c->fn)
-			c->fn(c->arg, c->seg, r->off, "record fails its checksum");
+	if (r->corrupt)
+		problem(c, r->off, "record fails its checksum");
+	if (!c->hints || r->corrupt)
+		return 0;
+	/* the hint must describe this very record (hints are in offset order) */
+	size_t lo = 0, hi = c->nhints;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (c->hints[mid].off < r->off)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	struct hint_rec *h = lo < c->nhints && c->hints[lo].off == r->off ? &c->hints[lo] : NULL;
+	if (!h) {
+		problem(c, r->off, "the hint file leaves out this record");
+		return 0;
+	}
+	h->matched = true;
+	if (h->len != r->len || h->stamp != r->hdr.stamp || h->node != r->hdr.node ||
+	    h->value_hash != r->hdr.value_hash || h->flags != r->hdr.flags ||
+	    h->klen != r->hdr.key_len || memcmp(h->key, r->key, h->klen) != 0)
+		problem(c, r->off, "the hint file disagrees with this record");
 	return 0;
+}
+
+static int cmp_hint(const void *a, const void *b)
+{
+	uint32_t x = ((const struct hint_rec *)a)->off, y = ((const struct hint_rec *)b)->off;
+	return x < y ? -1 : x > y;
 }
 
 int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *records, uint64_t *bad)
@@ -1060,15 +1150,36 @@ int store_verify(struct store *s, store_verify_fn fn, void *arg, uint64_t *recor
 		if (!seg)
 			continue;
 		c.seg = id;
-		size = atomic_load(&seg->flushed);
-		rc = store_segment_scan(s, seg, verify_rec, &c, &end);
-		if (rc == 0 && end < size) {
-			c.bad++;
-			if (fn)
-				fn(arg, id, end, "unreadable from here to the end of the segment");
+		c.nhints = 0;
+		bool hinted = false;
+		if (seg->sealed) {
+			int hr = store_hint_load(s, seg, collect_hint, &c);
+			if (hr == -EBADMSG)
+				problem(&c, 0, "the hint file is damaged or does not fit the segment");
+			else if (hr == -ENOENT)
+				problem(&c, 0, "the sealed segment has no hint file");
+			else if (hr == 0)
+				hinted = true;
+			else if (hr < 0)
+				rc = hr;
+			if (hinted)
+				qsort(c.hints, c.nhints, sizeof(*c.hints), cmp_hint);
 		}
+		struct hint_rec *keep = c.hints;
+		if (!hinted)
+			c.hints = NULL;
+		size = atomic_load(&seg->flushed);
+		if (rc == 0)
+			rc = store_segment_scan(s, seg, verify_rec, &c, &end);
+		if (rc == 0 && end < size)
+			problem(&c, end, "unreadable from here to the end of the segment");
+		for (size_t i = 0; hinted && i < c.nhints; i++)
+			if (!c.hints[i].matched)
+				problem(&c, c.hints[i].off, "the hint file names a record that is not there");
+		c.hints = keep;
 		store_segment_unref(seg);
 	}
+	free(c.hints);
 	*records = c.records;
 	*bad = c.bad;
 	return rc;

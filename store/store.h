@@ -151,6 +151,15 @@ int store_apply(struct store *s, const void *key, size_t klen, const void *val, 
 		const struct store_version *version, bool tombstone);
 
 /*
+ * Like store_apply(), but also writes a record of the same version as the
+ * current one: how fsck --repair replaces a damaged copy with a good one
+ * fetched from a peer. Returns 0, STORE_STALE when the store holds a newer
+ * version, or the errors of store_put().
+ */
+int store_repair(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		 const struct store_version *version, bool tombstone);
+
+/*
  * Reads key's value into a new buffer: *val (malloc'd, the caller frees it with
  * free(); never NULL on success, even for 0 bytes) and *vlen. meta may be NULL.
  * The record's checksum is verified on every read.
