@@ -81,6 +81,10 @@ static void store_log(void *arg, enum store_log_level level, const char *msg)
 
 	if (level == STORE_LOG_ERROR && strstr(msg, "in use"))
 		fprintf(stderr, "caskfs fsck: %s\n", msg); /* not a problem of the data */
+	else if (strstr(msg, "torn"))
+		/* the unacknowledged end of a write a crash interrupted: recovery,
+		 * not damage (anything acknowledged that it took shows up missing) */
+		printf("note: store: %s\n", msg);
 	else if (level <= STORE_LOG_WARN)
 		say(f, "store: %s", msg);
 }
