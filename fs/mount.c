@@ -177,9 +177,14 @@ static int serve(const struct mount_args *a, int ready_fd)
 	atomic_store(&fs.se, se);
 	char desc[128];
 	cluster_describe(fs.node.cluster, desc, sizeof(desc));
-	fprintf(stderr, "caskfs: %s mounted on %s (node %u, %s, sync %s)\n", a->data_dir,
-		a->mountpoint, so.node_id, desc, store_sync_mode_name(so.sync));
+	char started[8192];
+	snprintf(started, sizeof(started), "caskfs: %s mounted on %s (node %u, %s%s%s, sync %s)\n",
+		 a->data_dir, a->mountpoint, so.node_id, desc, a->node.listen ? ", listening on " : "",
+		 a->node.listen ? a->node.listen : "", store_sync_mode_name(so.sync));
+	fputs(started, stderr);
 	report(ready_fd, 0, a->log_file);
+	if (ready_fd >= 0 && a->log_file)
+		fputs(started, stderr); /* the log file starts with what it serves */
 	ready_fd = -1;
 	struct committer com = { .fs = &fs,
 				 .mu = PTHREAD_MUTEX_INITIALIZER,

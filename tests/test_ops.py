@@ -56,3 +56,37 @@ def test_metrics_endpoint(nodes):
         assert False, "only /metrics is served"
     except urllib.error.HTTPError as e:
         assert e.code == 404
+
+
+def test_mount_helper_for_fstab(caskfs_bin, tmp_path):
+    """scripts/mount.caskfs: what mount(8) runs for `-t caskfs` and fstab lines."""
+    import os
+    import subprocess
+    from conftest import ROOT
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = dict(os.environ, CASKFS=caskfs_bin)
+    helper = str(ROOT / "scripts" / "mount.caskfs")
+    try:
+        r = subprocess.run([helper, str(tmp_path / "d"), str(mnt), "-o",
+                            f"defaults,_netdev,node-id=7,log={tmp_path}/log"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert os.path.ismount(mnt)
+        (mnt / "f").write_text("via fstab")
+        assert "node 7" in open(tmp_path / "log").read()
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+        r = subprocess.run([helper, str(tmp_path / "d"), str(mnt), "-o", "ro"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert (mnt / "f").read_text() == "via fstab"
+        try:
+            (mnt / "g").write_text("x")
+            assert False, "a read-only mount took a write"
+        except OSError as e:
+            assert e.errno == 30  # EROFS
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
