@@ -183,17 +183,24 @@ static int small_files(const char *dir, int n, uint8_t *pool, double *create, do
 	struct stat st;
 	double t;
 
+	struct progress bar;
 	snprintf(path, sizeof(path), "%s/small", dir);
 	mkdir(path, 0755);
+	progress_start(&bar, "bench: 16 KiB files", (uint64_t)n);
 	t = now();
 	for (int i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/small/f%06d", dir, i);
 		int rc =
 		    write_file(path, pool + (size_t)i * 4096 % (8u << 20), 16384, 16384, false);
-		if (rc < 0)
+		if (rc < 0) {
+			progress_end(&bar);
 			return rc;
+		}
+		if ((i & 255) == 0)
+			progress_step(&bar, (uint64_t)i);
 	}
 	*create = n / (now() - t);
+	progress_end(&bar);
 	drop_caches();
 	t = now();
 	for (int i = 0; i < n; i++) {

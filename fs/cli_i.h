@@ -37,6 +37,23 @@ int cli_kv(const struct kv_args *a);
 /* kv against a node (target is HOST:PORT); fs/kv_remote.c. */
 int cli_kv_remote(const struct kv_args *a);
 
+/* fs/progress.c: a progress bar on stderr when it is a terminal, else silence. */
+struct progress {
+	const char *label;
+	uint64_t total, done; /* total 0: a counter without a bar */
+	bool tty, shown;
+	double last;
+};
+void progress_start(struct progress *p, const char *label, uint64_t total);
+void progress_step(struct progress *p, uint64_t done);
+void progress_end(struct progress *p);
+
+/* fs/logsink.c: with syslog_on, or a level above info filtered out, the
+ * daemon's stderr lines get a level and go to syslog or to stderr. */
+int log_setup(const char *ident, bool syslog_on, int level);
+/* "error", "warn", "info", "debug" to a syslog level; -EINVAL otherwise. */
+int log_level_parse(const char *name, int *level);
+
 /* The cluster options shared by mount and serve (DESIGN.md, "One binary"). */
 struct node_args {
 	const char *listen;	 /* HOST:PORT, or NULL: no server (mount only) */
@@ -47,6 +64,8 @@ struct node_args {
 	int timeout_ms;		 /* per peer request; 0: default */
 	bool node_id_given;	 /* --node-id was given (else derived from listen) */
 	int sync_interval_s;	 /* background anti-entropy period (mount); 0: none */
+	bool syslog;		 /* messages to syslog instead of stderr */
+	int log_level;		 /* syslog level at and above which messages are kept; 0: info */
 };
 
 /* A running node: the quorum client and, when listening, the server. */

@@ -41,6 +41,7 @@ struct fsck {
 	uint32_t bad_hints[64];		  /* segments whose hint file is wrong */
 	int nbad_hints;
 	bool quiet;			  /* the final re-check prints only its summary */
+	struct progress bar;
 };
 
 static void add_key(struct keylist *l, const char *key)
@@ -126,6 +127,7 @@ static int check_inode(void *arg, const struct meta_inode *in)
 	uint32_t slots = meta_grid_slots(in->size);
 
 	f->inodes++;
+	progress_step(&f->bar, f->inodes);
 	if (!S_ISREG(in->mode))
 		return 0;
 	if (in->nchunks != slots)
@@ -181,7 +183,11 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 			fprintf(stderr, "caskfs fsck: cannot open %s: %s\n", dir, strerror(-rc));
 		return rc;
 	}
+	struct store_stats ss0;
+	store_stats(f->store, &ss0);
+	progress_start(&f->bar, "fsck: records", 0);
 	rc = store_verify(f->store, store_problem, f, &f->records, &bad);
+	progress_end(&f->bar);
 	if (rc == 0 && bad)
 		rc = store_scan(f->store, NULL, 0, false, find_damaged, f);
 	snprintf(mdir, sizeof(mdir), "%s/meta", dir);
@@ -189,8 +195,12 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 		struct store_stats ss;
 		store_stats(f->store, &ss);
 		rc = meta_open(dir, ss.node_id ? ss.node_id : 1, store_clock(f->store), &meta);
+		struct meta_stats ms;
+		if (rc == 0 && meta_stats(meta, &ms) == 0)
+			progress_start(&f->bar, "fsck: files", ms.inodes);
 		if (rc == 0)
 			rc = meta_scan_inodes(meta, check_inode, f);
+		progress_end(&f->bar);
 		if (rc == 0)
 			rc = meta_verify(meta, repair_meta, meta_problem, f, &mp, meta_fixed);
 		meta_close(meta);

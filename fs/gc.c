@@ -114,6 +114,7 @@ struct sweep {
 	uint64_t cutoff; /* stamps below this are older than the grace period */
 	bool dry_run;
 	struct fs_gc_result *r;
+	struct progress *bar;
 	int error;
 };
 
@@ -125,6 +126,8 @@ static void consider(struct sweep *sw, const char *key, size_t klen, uint64_t st
 		return;
 	idset_add(&sw->seen, id);
 	sw->r->chunks++;
+	if (sw->bar)
+		progress_step(sw->bar, sw->r->chunks);
 	if (idset_has(sw->marked, id))
 		return;
 	if (stamp >= sw->cutoff) {
@@ -203,6 +206,11 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 		goto out;
 	r->referenced = marked.n;
 	store_stats(s, &before);
+	struct progress bar;
+	if (!fs) { /* the command itself, not a node answering mgc */
+		progress_start(&bar, "gc: sweep", before.keys);
+		sw.bar = &bar;
+	}
 	rc = store_scan(s, "c/", 2, false, local_chunk, &sw);
 	cluster_peers(c, list_peer, &pl);
 	for (int i = 0; rc == 0 && i < pl.n; i++) {
@@ -217,6 +225,8 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 			r->peers_missed++;
 		mc_close(conn);
 	}
+	if (sw.bar)
+		progress_end(sw.bar);
 	if (rc == 0 && sw.error)
 		rc = sw.error;
 	if (rc == 0 && !dry_run && r->deleted) {

@@ -61,6 +61,10 @@ static const char usage_kv[] =
     "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
     "  --sync-interval SECONDS    anti-entropy with every peer this often (mount;\n" \
     "                             default 60, 0 for never)\n" \
+    "  --syslog                   messages to syslog (daemon facility) with levels\n" \
+    "  --log-level LEVEL          error, warn or info (default): drop the ones below\n" \
+    "Settings can also be kept in DATA_DIR/node.conf, one \"name = value\" per line\n" \
+    "with the long option names; the command line wins over it.\n" \
     "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
 
 static const char usage_mount[] =
@@ -163,7 +167,9 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "secret-file", required_argument, NULL, 1006 },           \
 	    { "threads", required_argument, NULL, 1007 },               \
 	    { "timeout-ms", required_argument, NULL, 1008 },            \
-	    { "sync-interval", required_argument, NULL, 1009 }
+	    { "sync-interval", required_argument, NULL, 1009 },          \
+	    { "syslog", no_argument, NULL, 1010 },                      \
+	    { "log-level", required_argument, NULL, 1011 }
 
 /* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
 static bool cluster_opt(int c, struct node_args *n, const char *usage)
@@ -179,6 +185,13 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 		return true;
 	case 1006:
 		n->secret_file = optarg;
+		return true;
+	case 1010:
+		n->syslog = true;
+		return true;
+	case 1011:
+		if (log_level_parse(optarg, &n->log_level) < 0)
+			die_usage(usage, "unknown log level '%s' (error, warn, info, debug)", optarg);
 		return true;
 	case 1009:
 		v = parse_number(optarg, "bad number '%s'", usage);
@@ -283,6 +296,81 @@ static int main_kv(int argc, char **argv)
 	return cli_kv(&a);
 }
 
+/*
+ * DATA_DIR/node.conf: "name = value" lines (# comments) naming the long
+ * options of mount and serve, e.g. "listen = 10.0.0.1:7700". They are put in
+ * front of the command line's own options, so the command line wins. Returns
+ * the argv to parse (argv itself when there is no file); *argc follows.
+ */
+static char **with_config(int *argc, char **argv, const struct option *opts, const char *optstring)
+{
+	char path[4200], line[4096];
+	int c;
+
+	/* a first pass only to find DATA_DIR (getopt moves operands to the end) */
+	opterr = 0;
+	while ((c = getopt_long(*argc, argv, optstring, opts, NULL)) != -1)
+		;
+	opterr = 1;
+	int data_at = optind;
+	optind = 0; /* the real parse starts over */
+	if (data_at >= *argc)
+		return argv;
+	snprintf(path, sizeof(path), "%s/node.conf", argv[data_at]);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return argv;
+	char **out = calloc((size_t)*argc + 256, sizeof(char *));
+	int n = 0, lineno = 0;
+	if (!out) {
+		fclose(f);
+		return argv;
+	}
+	out[n++] = argv[0];
+	while (fgets(line, sizeof(line), f) && n < 250) {
+		char *p = line, *eq, *end;
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || !*p)
+			continue;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+			*--end = 0;
+		eq = strchr(p, '=');
+		char *name = p, *value = NULL;
+		if (eq) {
+			value = eq + 1;
+			while (*value == ' ' || *value == '\t')
+				value++;
+			while (eq > p && (eq[-1] == ' ' || eq[-1] == '\t'))
+				eq--;
+			*eq = 0;
+		}
+		const struct option *o = opts;
+		while (o->name && strcmp(o->name, name) != 0)
+			o++;
+		if (!o->name || strcmp(name, "help") == 0) {
+			fprintf(stderr, "caskfs: %s:%d: unknown setting '%s'\n", path, lineno, name);
+			exit(CLI_USAGE);
+		}
+		size_t len = strlen(name) + (value ? strlen(value) : 0) + 4;
+		char *arg = malloc(len);
+		if (!arg)
+			break;
+		if (o->has_arg == no_argument)
+			snprintf(arg, len, "--%s", name); /* "writeback" or "writeback = yes" */
+		else
+			snprintf(arg, len, "--%s=%s", name, value ? value : "");
+		out[n++] = arg;
+	}
+	fclose(f);
+	for (int i = 1; i < *argc; i++)
+		out[n++] = argv[i];
+	*argc = n;
+	return out;
+}
+
 static int main_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -299,6 +387,7 @@ static int main_mount(int argc, char **argv)
 	int c;
 
 	store_options_init(&a.store);
+	argv = with_config(&argc, argv, opts, "fo:h");
 	while ((c = getopt_long(argc, argv, "fo:h", opts, NULL)) != -1) {
 		if (cluster_opt(c, &a.node, usage_mount))
 			continue;
@@ -356,6 +445,7 @@ static int main_serve(int argc, char **argv)
 	int c;
 
 	store_options_init(&a.store);
+	argv = with_config(&argc, argv, opts, "h");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (cluster_opt(c, &a.node, usage_serve))
 			continue;

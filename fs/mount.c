@@ -185,6 +185,11 @@ static int serve(const struct mount_args *a, int ready_fd)
 	report(ready_fd, 0, a->log_file);
 	if (ready_fd >= 0 && a->log_file)
 		fputs(started, stderr); /* the log file starts with what it serves */
+	if (log_setup("caskfs-mount", a->node.syslog,
+		      a->node.log_level ? a->node.log_level : 6 /* LOG_INFO */) < 0)
+		fprintf(stderr, "caskfs: cannot set up logging; messages stay on stderr\n");
+	else if (a->node.syslog)
+		fputs(started, stderr); /* the first line syslog gets */
 	ready_fd = -1;
 	struct committer com = { .fs = &fs,
 				 .mu = PTHREAD_MUTEX_INITIALIZER,

@@ -129,6 +129,8 @@ int cli_serve(const struct serve_args *a)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (log_setup("caskfs-serve", a->node.syslog, a->node.log_level ? a->node.log_level : 6) < 0)
+		fprintf(stderr, "caskfs serve: cannot set up logging; messages stay on stderr\n");
 	node_pick_id(&a->node, &so);
 	rc = store_open(a->data_dir, &so, &s);
 	if (rc < 0) {

@@ -419,6 +419,22 @@ static void *pusher_main(void *arg)
 	return NULL;
 }
 
+static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
+{
+	struct repl *rp = arg;
+	char state[300];
+
+	(void)up;
+	(void)hints;
+	if (self || rp->npeers == CLUSTER_MAX_NODES)
+		return;
+	struct repl_peer *p = &rp->peers[rp->npeers++];
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	snprintf(state, sizeof(state), "acked:%s", p->addr);
+	if (meta_state_get(rp->fs->meta, state, &p->acked) < 0)
+		p->acked = 0;
+}
+
 int fs_repl_start(struct fs *fs, const struct node_args *a)
 {
 	struct repl *rp;
@@ -435,21 +451,8 @@ int fs_repl_start(struct fs *fs, const struct node_args *a)
 		free(rp);
 		return -ENOMEM;
 	}
-	for (const char *s = a->peers; *s && rp->npeers < CLUSTER_MAX_NODES;) {
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t)(comma - s) : strlen(s);
-		if (len && len < sizeof(rp->peers[0].addr) &&
-		    !(a->listen && strlen(a->listen) == len && !strncmp(a->listen, s, len))) {
-			struct repl_peer *p = &rp->peers[rp->npeers++];
-			char state[300];
-			memcpy(p->addr, s, len);
-			p->addr[len] = 0;
-			snprintf(state, sizeof(state), "acked:%s", p->addr);
-			if (meta_state_get(fs->meta, state, &p->acked) < 0)
-				p->acked = 0;
-		}
-		s += len + (comma ? 1 : 0);
-	}
+	/* the cluster parsed and deduplicated the addresses already */
+	cluster_peers(fs->node.cluster, add_peer, rp);
 	pthread_mutex_init(&rp->mu, NULL);
 	pthread_cond_init(&rp->cv, NULL);
 	meta_set_replication(fs->meta, true);

@@ -53,6 +53,7 @@ struct sync_stats {
 
 struct sync_run {
 	struct sync_ep *a, *b;
+	struct progress *bar; /* NULL: none */
 	bool dry_run, verbose;
 	enum kind kind;
 	struct sync_stats st;
@@ -377,6 +378,9 @@ static void walk(struct sync_run *run, uint8_t *path, int depth, struct reclist 
 		return;
 	}
 	for (int k = 0; k < 16 && !run->error; k++) {
+		if (run->bar && depth <= 1)
+			progress_step(run->bar, depth == 0 ? (uint64_t)k * 16
+							   : (uint64_t)path[0] * 16 + (uint64_t)k);
 		if (ka[k].hash == kb[k].hash && ka[k].count == kb[k].count)
 			continue;
 		path[depth] = (uint8_t)k;
@@ -405,6 +409,11 @@ static int sync_kind(struct sync_ep *a, struct sync_ep *b, enum kind k, bool dry
 		     bool verbose, bool quiet, struct sync_stats *out)
 {
 	struct sync_run run = { .a = a, .b = b, .kind = k, .dry_run = dry_run, .verbose = verbose };
+	struct progress bar;
+	if (!quiet) {
+		progress_start(&bar, k == DATA ? "sync data" : "sync meta", 256);
+		run.bar = &bar;
+	}
 	struct reclist la = { 0 }, lb = { 0 };
 	uint8_t path[STORE_TREE_DEPTH] = { 0 };
 	uint64_t ra, rb, w0 = wire_bytes(a, b);
@@ -422,6 +431,8 @@ static int sync_kind(struct sync_ep *a, struct sync_ep *b, enum kind k, bool dry
 	}
 	free(la.r);
 	free(lb.r);
+	if (run.bar)
+		progress_end(run.bar);
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
 	uint64_t wire = wire_bytes(a, b) - w0;
 	if (!quiet)
@@ -613,6 +624,17 @@ static void *ae_main(void *arg)
 	return NULL;
 }
 
+static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
+{
+	struct ae *ae = arg;
+	char *copy;
+
+	(void)up;
+	(void)hints;
+	if (!self && ae->npeers < CLUSTER_MAX_NODES && (copy = strdup(addr)))
+		ae->peers[ae->npeers++] = copy;
+}
+
 int fs_ae_start(struct fs *fs, const struct node_args *a)
 {
 	struct ae *ae;
@@ -626,13 +648,8 @@ int fs_ae_start(struct fs *fs, const struct node_args *a)
 	ae->interval_s = a->sync_interval_s;
 	ae->key = fs->node.have_key ? &fs->node.key : NULL;
 	ae->peers = calloc(CLUSTER_MAX_NODES, sizeof(char *));
-	for (const char *s = a->peers; ae->peers && *s && ae->npeers < CLUSTER_MAX_NODES;) {
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t)(comma - s) : strlen(s);
-		if (len && !(a->listen && strlen(a->listen) == len && !strncmp(a->listen, s, len)))
-			ae->peers[ae->npeers++] = strndup(s, len);
-		s += len + (comma ? 1 : 0);
-	}
+	if (ae->peers)
+		cluster_peers(fs->node.cluster, add_peer, ae);
 	pthread_mutex_init(&ae->mu, NULL);
 	pthread_cond_init(&ae->cv, NULL);
 	if (!ae->peers || pthread_create(&ae->thread, NULL, ae_main, ae) != 0) {

@@ -90,3 +90,62 @@ def test_mount_helper_for_fstab(caskfs_bin, tmp_path):
             subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
+
+
+def test_config_file_syslog_and_levels(caskfs_bin, tmp_path):
+    """DATA_DIR/node.conf supplies options (the command line wins); --syslog
+    sends leveled messages to syslog; --log-level drops the lower ones."""
+    import os
+    import socket
+    import subprocess
+    import time
+    from conftest import free_port, wait_port
+    data = tmp_path / "d"
+    data.mkdir()
+    port, dead = free_port(), free_port()
+    (data / "node.conf").write_text(
+        f"# settings\nlisten = 127.0.0.1:{port}\npeers = 127.0.0.1:{dead}\nnode-id = 12\n")
+    if os.path.exists("/dev/log"):
+        import pytest
+        pytest.skip("a syslog daemon owns /dev/log here")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    proc = None
+    try:
+        proc = subprocess.Popen([caskfs_bin, "serve", "--syslog", "--node-id", "13", str(data)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_port(port, proc)
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"set k 0 0 1\r\nx\r\n")  # W=2 of 2 nodes, the peer is dead
+        assert c.recv(100).startswith(b"SERVER_ERROR")
+        c.close()
+        sock.settimeout(5)
+        got = []
+        deadline = time.time() + 5
+        while time.time() < deadline and not any(b"is down" in g for g in got):
+            try:
+                got.append(sock.recv(4096))
+            except socket.timeout:
+                break
+        text = b"\n".join(got).decode(errors="replace")
+        assert "caskfs-serve" in text and "node 13" in text  # the command line won
+        down = next(g for g in got if b"is down" in g).decode()
+        assert down.startswith("<28>")  # facility daemon (3), level warning (4)
+        failed = next(g for g in got if b"replicas acknowledged" in g or b"refused" in g)
+        assert failed.decode().startswith(("<27>", "<28>"))
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=20)
+        sock.close()
+        os.unlink("/dev/log")
+    # --log-level error: information and warnings are dropped, errors tagged
+    r = subprocess.run([caskfs_bin, "serve", "--log-level", "nonsense", str(data)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown log level" in r.stderr
+    (data / "node.conf").write_text("listen = nonsense-without-port\n")
+    r = subprocess.run([caskfs_bin, "serve", str(data)], capture_output=True, text=True)
+    assert r.returncode == 2
+    (data / "node.conf").write_text("no-such-setting = 1\n")
+    r = subprocess.run([caskfs_bin, "serve", str(data)], capture_output=True, text=True)
+    assert r.returncode == 2 and "node.conf:1: unknown setting 'no-such-setting'" in r.stderr
