@@ -240,8 +240,12 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 			r->segments_compacted = (uint64_t)n;
 	}
 	store_stats(s, &after);
-	/* what compaction freed, whatever writers added meanwhile */
-	r->reclaimed_bytes = after.reclaimed_bytes - before.reclaimed_bytes;
+	/* the disk space freed, net of what writers added meanwhile: everything
+	 * appended since, except compaction's copies of live records, was theirs */
+	uint64_t written = (after.appended - before.appended) -
+			   (after.compacted_bytes - before.compacted_bytes);
+	int64_t net = (int64_t)before.disk_bytes + (int64_t)written - (int64_t)after.disk_bytes;
+	r->reclaimed_bytes = net > 0 ? (uint64_t)net : 0;
 out:
 	free(marked.slot);
 	free(sw.seen.slot);
