@@ -182,15 +182,10 @@ static void handle_mtree(struct fs *fs, const char *path, size_t plen, server_em
 	char name[16] = "@m";
 	int rc = 0;
 
-	if (plen > STORE_TREE_DEPTH)
+	if (proto_tree_path(path, plen, nib, STORE_TREE_DEPTH) < 0)
 		rc = -EINVAL;
-	for (size_t i = 0; rc == 0 && i < plen; i++) {
-		char ch = path[i];
-		nib[i] = (uint8_t)(ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : 99);
-		if (nib[i] > 15)
-			rc = -EINVAL;
-		name[2 + i] = ch;
-	}
+	else
+		memcpy(name + 2, path, plen);
 	if (rc == 0 && plen == STORE_TREE_DEPTH) {
 		rc = meta_tree_bucket(fs->meta, nib, bucket_line, &t);
 	} else if (rc == 0) {

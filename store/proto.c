@@ -9,6 +9,7 @@
  */
 #include "proto.h"
 
+#include <errno.h>
 #include <string.h>
 
 bool proto_token(const char *args, size_t len, size_t *pos, const char **tok, size_t *tlen)
@@ -26,6 +27,22 @@ bool proto_token(const char *args, size_t len, size_t *pos, const char **tok, si
 	*tlen = i - start;
 	*pos = i;
 	return true;
+}
+
+int proto_tree_path(const char *path, size_t n, uint8_t *nib, size_t max)
+{
+	if (n > max)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char ch = path[i];
+		if (ch >= '0' && ch <= '9')
+			nib[i] = (uint8_t)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			nib[i] = (uint8_t)(ch - 'a' + 10);
+		else
+			return -EINVAL;
+	}
+	return (int)n;
 }
 
 bool proto_key_ok(const char *key, size_t n)

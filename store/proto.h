@@ -77,6 +77,13 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req);
  */
 bool proto_token(const char *args, size_t len, size_t *pos, const char **tok, size_t *tlen);
 
+/*
+ * Parses the PATH of `get @PATH` and `mtree PATH`: at most max lower-case hex
+ * digits, each a nibble of the key hash from the tree's root, into nib.
+ * Returns the depth (the number of digits) or -EINVAL.
+ */
+int proto_tree_path(const char *path, size_t n, uint8_t *nib, size_t max);
+
 /* Whether the n bytes at key make a valid memcache key (1..250 bytes, no
  * control characters or spaces). */
 bool proto_key_ok(const char *key, size_t n);

@@ -194,17 +194,8 @@ static int tree_text(struct server *srv, const char *path, size_t n, struct text
 	uint8_t nib[STORE_TREE_DEPTH];
 	struct store_tree_node self, kids[16];
 
-	if (n > STORE_TREE_DEPTH)
+	if (proto_tree_path(path, n, nib, STORE_TREE_DEPTH) < 0)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		char ch = path[i];
-		if (ch >= '0' && ch <= '9')
-			nib[i] = (uint8_t)(ch - '0');
-		else if (ch >= 'a' && ch <= 'f')
-			nib[i] = (uint8_t)(ch - 'a' + 10);
-		else
-			return -EINVAL;
-	}
 	if (n == STORE_TREE_DEPTH)
 		return store_tree_bucket(srv->store, nib, text_bucket_key, t);
 	int rc = store_tree_children(srv->store, nib, (int)n, &self, kids);

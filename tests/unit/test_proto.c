@@ -3,6 +3,7 @@
  * command's shape, partial input, data blocks and their terminators, the
  * refusals that skip a value, and the line that is too long.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -131,6 +132,13 @@ static void test_long_line(void **state)
 	assert_int_equal(proto_parse(buf, PROTO_LINE_MAX - 1, &r), 0);
 	assert_int_equal(proto_parse(buf, PROTO_LINE_MAX, &r), -1);
 	assert_int_equal(proto_parse(buf, sizeof(buf), &r), -1);
+	uint8_t nib[4];
+	assert_int_equal(proto_tree_path("0af9", 4, nib, 4), 4);
+	assert_int_equal(nib[1], 10);
+	assert_int_equal(nib[3], 9);
+	assert_int_equal(proto_tree_path("", 0, nib, 4), 0);
+	assert_int_equal(proto_tree_path("0A", 2, nib, 4), -EINVAL);
+	assert_int_equal(proto_tree_path("01234", 5, nib, 4), -EINVAL);
 	assert_true(proto_key_ok("k", 1));
 	assert_false(proto_key_ok("a b", 3));
 	assert_false(proto_key_ok("a\x01", 2));
