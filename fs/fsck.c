@@ -34,13 +34,11 @@ struct keylist {
 };
 
 struct fsck {
-	const struct fsck_args *a;
 	struct store *store;
 	uint64_t problems, inodes, chunks, records;
 	struct keylist bad_keys;	  /* damaged or missing objects to fetch */
 	uint32_t bad_hints[64];		  /* segments whose hint file is wrong */
 	int nbad_hints;
-	bool quiet;			  /* the final re-check prints only its summary */
 	struct progress bar;
 };
 
@@ -67,8 +65,6 @@ static void say(struct fsck *f, const char *fmt, ...)
 	va_list ap;
 
 	f->problems++;
-	if (f->quiet)
-		return;
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -183,8 +179,6 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 			fprintf(stderr, "caskfs fsck: cannot open %s: %s\n", dir, strerror(-rc));
 		return rc;
 	}
-	struct store_stats ss0;
-	store_stats(f->store, &ss0);
 	progress_start(&f->bar, "fsck: records", 0);
 	rc = store_verify(f->store, store_problem, f, &f->records, &bad);
 	progress_end(&f->bar);
@@ -241,7 +235,7 @@ static bool fetch(struct fsck *f, struct mc_conn **peers, int npeers, const char
 
 int cli_fsck(const struct fsck_args *a)
 {
-	struct fsck f = { .a = a };
+	struct fsck f = { 0 };
 	uint64_t meta_fixed = 0;
 	int rc = check(&f, a->data_dir, false, &meta_fixed);
 
@@ -302,14 +296,14 @@ int cli_fsck(const struct fsck_args *a)
 			       f.bad_hints[i]);
 	}
 	/* the namespace's own repairs, then everything once more */
-	struct fsck g = { .a = a };
+	struct fsck g = { 0 };
 	rc = check(&g, a->data_dir, true, &meta_fixed);
 	store_close(g.store);
 	if (meta_fixed)
 		printf("repaired: %" PRIu64 " namespace problems (link counts, orphans to "
 		       "/lost+found)\n",
 		       meta_fixed);
-	struct fsck h = { .a = a, .quiet = false };
+	struct fsck h = { 0 };
 	if (rc == 0)
 		rc = check(&h, a->data_dir, false, &meta_fixed);
 	store_close(h.store);

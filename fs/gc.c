@@ -285,10 +285,6 @@ void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit
 
 /* ---- the command ---- */
 
-struct gc_lines {
-	struct fs_gc_result *r;
-};
-
 static int gc_line(void *arg, const char *line, size_t len)
 {
 	struct fs_gc_result *r = arg;

@@ -192,7 +192,7 @@ static void put_conn(struct peer *p, struct mc_conn *conn)
 
 /* ---- hints ---- */
 
-static void hint_path(struct cluster *c, const char *dir, struct peer *p)
+static void hint_path(const char *dir, struct peer *p)
 {
 	char name[256];
 	size_t i;
@@ -204,7 +204,6 @@ static void hint_path(struct cluster *c, const char *dir, struct peer *p)
 				  : p->addr[i];
 	name[i] = 0;
 	snprintf(p->hint_path, sizeof(p->hint_path), "%s/handoff/%s.hints", dir, name);
-	(void)c;
 }
 
 /* Appends a hint for p; logged when it cannot be kept. */
@@ -538,7 +537,7 @@ int cluster_open(struct store *local, const struct cluster_options *opt, struct 
 		pthread_mutex_init(&p->replay_mu, NULL);
 		if (p->self || !opt->data_dir)
 			continue;
-		hint_path(c, opt->data_dir, p);
+		hint_path(opt->data_dir, p);
 		char replay[PATH_MAX + 8];
 		snprintf(replay, sizeof(replay), "%s.replay", p->hint_path);
 		count_file(p->hint_path, &p->cur_count, &p->cur_bytes);
