@@ -118,7 +118,8 @@ struct sweep {
 	int error;
 };
 
-static void consider(struct sweep *sw, const char *key, size_t klen, uint64_t stamp, uint32_t size)
+/* local: the chunk was found in this node's store (its bytes are counted) */
+static void consider(struct sweep *sw, const char *key, size_t klen, uint64_t stamp, bool local)
 {
 	uint8_t id[META_CHUNK_KEY];
 
@@ -135,7 +136,9 @@ static void consider(struct sweep *sw, const char *key, size_t klen, uint64_t st
 		return;
 	}
 	sw->r->garbage++;
-	sw->r->garbage_bytes += size;
+	struct store_meta m; /* the size, only of what goes: the header is a read */
+	if (local && store_stat(cluster_local(sw->cluster), key, klen, &m) == 0)
+		sw->r->garbage_bytes += m.size;
 	if (sw->dry_run)
 		return;
 	int rc = cluster_delete(sw->cluster, key, klen);
@@ -147,13 +150,7 @@ static void consider(struct sweep *sw, const char *key, size_t klen, uint64_t st
 
 static int local_chunk(void *arg, const void *key, size_t klen, const struct store_meta *m)
 {
-	struct sweep *sw = arg;
-	struct store_meta full;
-	uint32_t size = 0;
-
-	if (store_stat(cluster_local(sw->cluster), key, klen, &full) == 0)
-		size = full.size;
-	consider(sw, key, klen, m->version.stamp, size);
+	consider(arg, key, klen, m->version.stamp, true);
 	return 0;
 }
 
@@ -166,7 +163,7 @@ static int peer_chunk(void *arg, const char *line, size_t len)
 	(void)len;
 	/* KEY STAMP NODE HASH [T] */
 	if (sscanf(line, "%250s %" SCNu64, key, &stamp) == 2 && !strstr(line, " T"))
-		consider(sw, key, strlen(key), stamp, 0);
+		consider(sw, key, strlen(key), stamp, false);
 	return 0;
 }
 
