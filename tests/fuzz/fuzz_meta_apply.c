@@ -8,15 +8,37 @@
  * decoders and in meta_apply; the namespace must stay readable throughout.
  * Run: make fuzz (FUZZ_SECONDS=N); make test runs it briefly.
  */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "meta/meta.h"
 #include "store/endian.h"
 
 static struct meta *m;
 static struct store_clock clock_;
+static char dir[64];
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* The namespace of the run goes with the process. */
+static void cleanup(void)
+{
+	meta_close(m);
+	m = NULL;
+	nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,9 +55,10 @@ static int count(void *arg, const char *name, uint64_t ino, uint32_t type, uint6
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!m) {
-		char tmpl[] = "/tmp/fuzz-meta-XXXXXX";
-		if (!mkdtemp(tmpl) || meta_open(tmpl, 3, &clock_, &m) < 0)
+		snprintf(dir, sizeof(dir), "/tmp/fuzz-meta-%d", (int)getpid());
+		if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || meta_open(dir, 3, &clock_, &m) < 0)
 			abort();
+		atexit(cleanup);
 	}
 	const uint8_t *p = data, *end = data + size;
 	while (end - p >= 4) {
