@@ -132,6 +132,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	pthread_mutex_init(&fs.files_mu, NULL);
 	pthread_mutex_init(&fs.seen_mu, NULL);
 	node_pick_id(&a->node, &so);
+	node_wait_shutdown(a->data_dir);
 	rc = store_open(a->data_dir, &so, &fs.store);
 	if (rc < 0) {
 		if (rc != -EBUSY)

@@ -9,7 +9,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "../store/client.h"
@@ -114,6 +117,25 @@ bool node_control_addr(const char *dir, char *out, size_t cap)
 	return true;
 }
 
+void node_wait_shutdown(const char *dir)
+{
+	char path[4200], control[4300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* held, and its node no longer answers: it is on its way out (unmounted
+	 * a moment ago, syncing). A node that answers is busy: say so at once. */
+	for (int i = 0; i < 100 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK; i++) {
+		if (node_control_addr(dir, control, sizeof(control)))
+			break;
+		usleep(50000);
+	}
+	close(fd); /* releases the lock if it was taken: store_open takes it for good */
+}
+
 int cli_serve(const struct serve_args *a)
 {
 	struct store_options so = a->store;
@@ -132,6 +154,7 @@ int cli_serve(const struct serve_args *a)
 	if (log_setup("caskfs-serve", a->node.syslog, a->node.log_level ? a->node.log_level : 6) < 0)
 		fprintf(stderr, "caskfs serve: cannot set up logging; messages stay on stderr\n");
 	node_pick_id(&a->node, &so);
+	node_wait_shutdown(a->data_dir);
 	rc = store_open(a->data_dir, &so, &s);
 	if (rc < 0) {
 		if (rc != -EBUSY)
