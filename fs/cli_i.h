@@ -91,9 +91,9 @@ void node_stop(struct node *n);
 /* When a running node answers on DATA_DIR dir's control socket, fills out
  * with its address ("unix:DIR/control.sock") and returns true. */
 bool node_control_addr(const char *dir, char *out, size_t cap);
-/* When DATA_DIR dir is held by a node that no longer answers on its control
- * socket (it was just unmounted or stopped and is syncing), waits up to 5 s for
- * it to let go, so an unmount followed by a mount works. */
+/* When DATA_DIR dir is held by a node that does not go on answering on its
+ * control socket (it was just unmounted or stopped and is syncing), waits up
+ * to 5 s for it to let go, so an unmount followed by a mount works. */
 void node_wait_shutdown(const char *dir);
 
 struct serve_args {

@@ -202,6 +202,10 @@ static int serve(const struct mount_args *a, int ready_fd)
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
 	rc = fuse_session_loop_mt(se, &loop);
 	atomic_store(&fs.se, NULL);
+	/* unmounted: stop answering at once, so a new mount of this DATA_DIR
+	 * knows to wait for the sync below (node_wait_shutdown) */
+	server_stop(fs.node.server);
+	fs.node.server = NULL;
 	fuse_session_unmount(se);
 	if (com_running) {
 		pthread_mutex_lock(&com.mu);

@@ -127,10 +127,14 @@ void node_wait_shutdown(const char *dir)
 	if (fd < 0)
 		return;
 	/* held, and its node no longer answers: it is on its way out (unmounted
-	 * a moment ago, syncing). A node that answers is busy: say so at once. */
-	for (int i = 0; i < 100 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK; i++) {
-		if (node_control_addr(dir, control, sizeof(control)))
-			break;
+	 * a moment ago, syncing). A node that goes on answering for 200 ms is
+	 * running: busy (a mount stops answering as soon as its FUSE loop ends,
+	 * which is a moment after the unmount). */
+	int answered = 0;
+	for (int i = 0; i < 100 && answered < 4 && flock(fd, LOCK_EX | LOCK_NB) < 0 &&
+			errno == EWOULDBLOCK;
+	     i++) {
+		answered = node_control_addr(dir, control, sizeof(control)) ? answered + 1 : 0;
 		usleep(50000);
 	}
 	close(fd); /* releases the lock if it was taken: store_open takes it for good */
