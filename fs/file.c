@@ -1,16 +1,26 @@
 /*
- * file - what an open file holds between its writes and their commit. Writes
- * land in 1 MiB chunk buffers; a buffer that fills is stored at once as a
- * chunk (so a large sequential write holds one buffer), and flush, fsync and
- * release store the rest and then commit size and chunk grid in one namespace
+ * file - what a file holds between its writes and their commit. Writes land
+ * in 1 MiB chunk buffers; a buffer that fills is stored at once as a chunk
+ * (so a large sequential write holds one buffer), and a commit stores the
+ * rest and then writes size, chunk grid and mtime in one namespace
  * transaction: chunks before the metadata that names them. A reader of the
- * file sees the old content or the new, never a mix, and reads through the
- * same state see writes that are not committed yet.
+ * file sees the old content or the new, never a mix, and reads on this mount
+ * go through the same state, so they see writes not committed yet.
+ *
+ * The kernel sends no OPEN, FLUSH or RELEASE for files it opens (only files
+ * it creates get a RELEASE; see docs/DESIGN-NOTES.md), so a state is not tied
+ * to descriptors: requests take a reference for as long as they run, and a
+ * state whose writes are not committed outlives its references until a
+ * commit: fsync, the RELEASE of its creating handle, a change of its
+ * attributes, the kernel forgetting the inode, or the committer thread
+ * (fs_file_commit_idle) once the file has been left alone for a moment.
  */
 #include <errno.h>
 #include <stdio.h> /* SEEK_DATA, SEEK_HOLE */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h> /* UTIME_OMIT */
+#include <time.h>
 
 #include "fs_i.h"
 
@@ -38,30 +48,73 @@ static int load_state(struct fs *fs, struct fs_file *f)
 	return grid_fit(f, f->size);
 }
 
-bool fs_file_peek_size(struct fs *fs, uint64_t ino, uint64_t *size)
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A write or a shared range changed f (locked): remember when, for stat and
+ * for the committer. */
+static void touch(struct fs_file *f)
+{
+	int64_t ms = mono_ms();
+
+	if (!f->changed)
+		f->dirty_ms = ms;
+	f->changed = true;
+	f->write_ms = ms;
+	f->written = true;
+	clock_gettime(CLOCK_REALTIME, &f->mtime);
+}
+
+/* With files_mu held. */
+static struct fs_file *find_locked(struct fs *fs, uint64_t ino)
 {
 	struct fs_file *f;
 
-	pthread_mutex_lock(&fs->files_mu);
 	for (f = fs->files; f && f->ino != ino; f = f->next)
 		;
+	return f;
+}
+
+bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime)
+{
+	struct fs_file *f;
+	bool found;
+
+	pthread_mutex_lock(&fs->files_mu);
+	f = find_locked(fs, ino);
+	found = f != NULL;
 	if (f) {
 		pthread_mutex_lock(&f->mu);
 		*size = f->size;
+		if (f->written)
+			*mtime = f->mtime;
+		else
+			mtime->tv_nsec = UTIME_OMIT;
 		pthread_mutex_unlock(&f->mu);
 	}
 	pthread_mutex_unlock(&fs->files_mu);
-	return f != NULL;
+	return found;
 }
 
-int fs_file_open(struct fs *fs, uint64_t ino, struct fs_file **out)
+void fs_file_mtime_set(struct fs_file *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->written = false;
+	pthread_mutex_unlock(&f->mu);
+}
+
+int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out)
 {
 	struct fs_file *f;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->files_mu);
-	for (f = fs->files; f && f->ino != ino; f = f->next)
-		;
+	f = find_locked(fs, ino);
 	if (!f) {
 		f = calloc(1, sizeof(*f));
 		if (!f) {
@@ -80,11 +133,53 @@ int fs_file_open(struct fs *fs, uint64_t ino, struct fs_file **out)
 		}
 	}
 	if (rc == 0) {
-		f->opens++;
+		f->refs++;
 		*out = f;
 	}
 	pthread_mutex_unlock(&fs->files_mu);
 	return rc;
+}
+
+struct fs_file *fs_file_find(struct fs *fs, uint64_t ino)
+{
+	struct fs_file *f;
+
+	pthread_mutex_lock(&fs->files_mu);
+	f = find_locked(fs, ino);
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&fs->files_mu);
+	return f;
+}
+
+/* Unlinks and frees f; files_mu held, no reference left. */
+static void drop_locked(struct fs *fs, struct fs_file *f)
+{
+	struct fs_file **pp = &fs->files;
+
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	for (uint32_t i = 0; i < f->ndirty; i++)
+		free(f->dirty[i].buf);
+	free(f->dirty);
+	free(f->grid);
+	free(f->rbuf);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+void fs_file_put(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->files_mu);
+	if (--f->refs == 0) {
+		pthread_mutex_lock(&f->mu);
+		bool clean = !f->changed && f->ndirty == 0 && f->error == 0;
+		pthread_mutex_unlock(&f->mu);
+		if (clean)
+			drop_locked(fs, f);
+	}
+	pthread_mutex_unlock(&fs->files_mu);
 }
 
 static struct fs_dirty *dirty_find(struct fs_file *f, uint32_t idx)
@@ -217,7 +312,7 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 		off += take;
 		if (off > f->size)
 			f->size = off;
-		f->changed = true;
+		touch(f);
 		if (d->len == META_CHUNK_SIZE && in + take == META_CHUNK_SIZE) {
 			/* a full chunk is cut and stored as it fills */
 			err = store_dirty(fs, f, d);
@@ -284,22 +379,31 @@ ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint
 	return done ? (ssize_t)done : rc;
 }
 
-static int commit_locked(struct fs *fs, struct fs_file *f)
+/*
+ * Stores what is buffered and commits size, grid and mtime. A failure is
+ * also kept in f->error; with report, a failure kept from an earlier
+ * attempt (a background commit, a chunk that could not be stored at write)
+ * is returned once here, as fsync reports a failed writeback.
+ */
+static int commit_locked(struct fs *fs, struct fs_file *f, bool report)
 {
 	int rc = store_all(fs, f);
 
-	if (rc == 0 && f->error) {
-		rc = f->error;
-		f->error = 0;
-	}
 	/* The chunks reach the segment file before the namespace names them: a
 	 * killed daemon then leaves no record pointing at a chunk it lost. */
 	if (rc == 0 && f->changed)
 		rc = store_flush(fs->store);
 	if (rc == 0 && f->changed) {
-		rc = meta_set_content(fs->meta, f->ino, f->size, 0, f->grid, f->ngrid, NULL);
+		rc = meta_set_content(fs->meta, f->ino, f->size, f->written ? &f->mtime : NULL, 0,
+				      f->grid, f->ngrid, NULL);
 		if (rc == 0)
 			f->changed = false;
+	}
+	if (rc)
+		f->error = rc;
+	if (report && f->error) {
+		rc = f->error;
+		f->error = 0;
 	}
 	return rc;
 }
@@ -307,7 +411,7 @@ static int commit_locked(struct fs *fs, struct fs_file *f)
 int fs_file_commit(struct fs *fs, struct fs_file *f)
 {
 	pthread_mutex_lock(&f->mu);
-	int rc = commit_locked(fs, f);
+	int rc = commit_locked(fs, f, true);
 	pthread_mutex_unlock(&f->mu);
 	return rc;
 }
@@ -318,7 +422,7 @@ int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct met
 	int rc;
 
 	pthread_mutex_lock(&f->mu);
-	rc = commit_locked(fs, f);
+	rc = commit_locked(fs, f, true);
 	if (rc == 0)
 		rc = meta_setattr(fs->meta, f->ino, META_SET_SIZE, &attr, out);
 	if (rc == 0) {
@@ -336,22 +440,78 @@ int fs_file_close(struct fs *fs, struct fs_file *f)
 {
 	int rc = fs_file_commit(fs, f);
 
+	fs_file_put(fs, f);
+	return rc;
+}
+
+bool fs_file_forget(struct fs *fs, uint64_t ino)
+{
+	struct fs_file *f = fs_file_find(fs, ino);
+	bool gone;
+
+	if (!f)
+		return true;
+	int rc = fs_file_commit(fs, f);
+	if (rc && rc != -ENOENT)
+		fprintf(stderr, "caskfs: inode %llu: writes could not be committed: %s\n",
+			(unsigned long long)ino, strerror(-rc));
 	pthread_mutex_lock(&fs->files_mu);
-	if (--f->opens == 0) {
-		struct fs_file **pp = &fs->files;
-		while (*pp != f)
-			pp = &(*pp)->next;
-		*pp = f->next;
-		for (uint32_t i = 0; i < f->ndirty; i++)
-			free(f->dirty[i].buf);
-		free(f->dirty);
-		free(f->grid);
-		free(f->rbuf);
-		pthread_mutex_destroy(&f->mu);
-		free(f);
+	gone = --f->refs == 0;
+	if (gone)
+		drop_locked(fs, f); /* the kernel let go: nobody can write it again */
+	pthread_mutex_unlock(&fs->files_mu);
+	return gone;
+}
+
+int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms)
+{
+	struct fs_file *due[64];
+	int64_t now = mono_ms();
+	int n, failed = 0;
+
+again:
+	n = 0;
+	pthread_mutex_lock(&fs->files_mu);
+	for (struct fs_file *f = fs->files; f && n < (int)(sizeof(due) / sizeof(due[0]));
+	     f = f->next) {
+		pthread_mutex_lock(&f->mu);
+		bool ripe = (f->changed || f->ndirty) &&
+			    (idle_ms == 0 || now - f->write_ms >= idle_ms ||
+			     now - f->dirty_ms >= max_age_ms);
+		pthread_mutex_unlock(&f->mu);
+		if (ripe) {
+			f->refs++;
+			due[n++] = f;
+		}
 	}
 	pthread_mutex_unlock(&fs->files_mu);
-	return rc;
+	for (int i = 0; i < n; i++) {
+		struct fs_file *f = due[i];
+		pthread_mutex_lock(&f->mu);
+		bool quiet = f->error != 0; /* said once already */
+		int rc = commit_locked(fs, f, false);
+		if (rc == -ENOENT) {
+			/* the inode is gone: nothing can read these writes */
+			f->changed = false;
+			f->error = 0;
+			for (uint32_t j = 0; j < f->ndirty; j++)
+				free(f->dirty[j].buf);
+			f->ndirty = 0;
+		} else if (rc) {
+			/* kept for the next round, and for fsync to report */
+			if (!quiet)
+				fprintf(stderr,
+					"caskfs: inode %llu: writes could not be committed: %s\n",
+					(unsigned long long)f->ino, strerror(-rc));
+			f->write_ms = f->dirty_ms = now; /* retried a period later */
+			failed++;
+		}
+		pthread_mutex_unlock(&f->mu);
+		fs_file_put(fs, f);
+	}
+	if (n == (int)(sizeof(due) / sizeof(due[0])))
+		goto again; /* more were due */
+	return failed;
 }
 
 /* Shares whole slots from fin to fout; both locked. Returns bytes shared. */
@@ -359,7 +519,7 @@ static ssize_t share_slots(struct fs *fs, struct fs_file *fin, uint64_t off_in,
 			   struct fs_file *fout, uint64_t off_out, size_t len)
 {
 	uint64_t done = 0;
-	int rc = commit_locked(fs, fin);
+	int rc = commit_locked(fs, fin, true);
 
 	if (rc == 0)
 		rc = store_all(fs, fout);
@@ -380,7 +540,7 @@ static ssize_t share_slots(struct fs *fs, struct fs_file *fin, uint64_t off_in,
 		fout->grid[di] = fin->grid[si];
 		if (fout->rvalid && fout->ridx == di)
 			fout->rvalid = false;
-		fout->changed = true;
+		touch(fout);
 		done += META_CHUNK_SIZE;
 	}
 	return (ssize_t)done;

@@ -1,7 +1,7 @@
 /*
  * fs_i.h - the FUSE daemon's shared state: the node's store and namespace,
- * the chunk cache, and the open-file states (one per inode with open handles,
- * shared by all its handles, holding writes not yet committed).
+ * the chunk cache, and the file states (one per inode in use by a request or
+ * holding writes not yet committed; see file.c).
  */
 #ifndef CASKFS_FS_FS_I_H
 #define CASKFS_FS_FS_I_H
@@ -27,7 +27,7 @@ struct fs_dirty {
 
 struct fs_file {
 	uint64_t ino;
-	int opens;		 /* protected by fs->files_mu */
+	int refs;		 /* protected by fs->files_mu */
 	struct fs_file *next;	 /* protected by fs->files_mu */
 	pthread_mutex_t mu;	 /* protects everything below */
 	uint64_t size;		 /* including writes not yet committed */
@@ -35,26 +35,20 @@ struct fs_file {
 	uint32_t ngrid;
 	struct fs_dirty *dirty;
 	uint32_t ndirty, capdirty;
-	bool changed; /* size or grid differ from the namespace */
-	int error;    /* a chunk that could not be stored, reported at the next flush */
+	bool changed;		 /* size, grid or mtime differ from the namespace */
+	int64_t dirty_ms;	 /* CLOCK_MONOTONIC ms: when changed became true */
+	int64_t write_ms;	 /* ... of the last write */
+	struct timespec mtime;	 /* of the last write, committed with it */
+	bool written;		 /* mtime is set (and newer than the namespace's) */
+	int error; /* a failed store or commit, reported by the next fsync */
 	/* the last chunk read, so small reads of one chunk fetch it once */
 	uint8_t *rbuf;
 	uint32_t ridx, rlen;
 	bool rvalid;
 };
 
-/* What a file looked like when last opened, to let the kernel keep its cache. */
-struct fs_seen {
-	uint64_t ino;
-	struct timespec mtime;
-	uint64_t size;
-};
-#define FS_SEEN_SLOTS 4096
-
 struct fs {
 	const char *data_dir;
-	pthread_mutex_t seen_mu;
-	struct fs_seen seen[FS_SEEN_SLOTS]; /* protected by seen_mu; a direct-mapped table */
 	struct store *store;
 	struct node node; /* the quorum client chunks go through, and the server */
 	struct meta *meta;
@@ -66,10 +60,8 @@ struct fs {
 	struct repl *repl;		 /* namespace replication, or NULL (one node) */
 	struct ae *ae;			 /* background anti-entropy, or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
+	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
 };
-
-/* ops.c: the next open of ino does not keep the kernel's cached pages. */
-void fs_seen_forget(struct fs *fs, uint64_t ino);
 
 /* replicate.c (docs/REPLICATION.md) */
 struct proto_req;
@@ -109,17 +101,32 @@ int fs_ae_start(struct fs *fs, const struct node_args *a);
 void fs_ae_stop(struct fs *fs);
 
 /* file.c */
-/* Finds or creates the open state of ino and counts one more open. */
-int fs_file_open(struct fs *fs, uint64_t ino, struct fs_file **out);
-/* Commits and drops one open; the state goes with the last. Returns the
- * commit's error. */
+/* Finds or creates the state of ino and takes a reference to it. */
+int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out);
+/* The state of ino with a reference taken, or NULL when it has none. */
+struct fs_file *fs_file_find(struct fs *fs, uint64_t ino);
+/* Drops a reference. A state goes with its last one unless it holds writes
+ * not committed yet. */
+void fs_file_put(struct fs *fs, struct fs_file *f);
+/* Commits, then drops a reference; returns the commit's error. */
 int fs_file_close(struct fs *fs, struct fs_file *f);
-/* The size of ino including writes not committed yet, when it is open:
- * returns true and fills *size; false when ino has no open state. */
-bool fs_file_peek_size(struct fs *fs, uint64_t ino, uint64_t *size);
+/* The kernel forgot ino: commits and drops its state. False when the state
+ * is still referenced (the inode must stay). */
+bool fs_file_forget(struct fs *fs, uint64_t ino);
+/* Commits the states whose last write is idle_ms old or whose first
+ * uncommitted one is max_age_ms old (every state with writes when idle_ms
+ * is 0). Returns how many failed (kept for a later round and for fsync). */
+int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms);
+/* When ino has a state: true, with the size it holds (which includes
+ * writes not committed, and is never older than the namespace's) and the
+ * mtime of its last write (tv_nsec UTIME_OMIT when there was none). */
+bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime);
+/* An explicit mtime was set (utimens): the namespace's is the one now. */
+void fs_file_mtime_set(struct fs_file *f);
 ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off);
 ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off);
-/* Stores every written chunk and commits size and grid in one transaction. */
+/* Stores every written chunk and commits size, grid and mtime in one
+ * transaction; reports a failure kept from an earlier attempt once. */
 int fs_file_commit(struct fs *fs, struct fs_file *f);
 /*
  * Copies len bytes from fin at off_in to fout at off_out. Whole 1 MiB slots

@@ -22,9 +22,18 @@ static struct fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+static bool timespec_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
 static void fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
 {
+	struct timespec mtime;
 	uint64_t size;
+	/* a state is newer than what the namespace said a moment ago (it may
+	 * have committed meanwhile) */
+	bool state = S_ISREG(in->mode) && fs_file_peek(fs, in->ino, &size, &mtime);
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = in->ino;
@@ -33,14 +42,16 @@ static void fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *s
 	st->st_uid = in->uid;
 	st->st_gid = in->gid;
 	st->st_rdev = in->rdev;
-	st->st_size = (off_t)in->size;
-	if (S_ISREG(in->mode) && fs_file_peek_size(fs, in->ino, &size))
-		st->st_size = (off_t)size;
+	st->st_size = (off_t)(state ? size : in->size);
 	st->st_blksize = META_CHUNK_SIZE;
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_atim = in->atime;
 	st->st_mtim = in->mtime;
 	st->st_ctim = in->ctime;
+	if (state && mtime.tv_nsec != UTIME_OMIT && timespec_after(mtime, in->mtime))
+		st->st_mtim = mtime;
+	if (state && mtime.tv_nsec != UTIME_OMIT && timespec_after(mtime, in->ctime))
+		st->st_ctim = mtime;
 }
 
 static void reply_entry(fuse_req_t req, const struct meta_inode *in)
@@ -80,9 +91,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
-	/* keep_cache decides when cached pages stay (op_open): no attribute
-	 * round trip at every open */
+	/* cached pages stay until this mount or a replicated change drops them
+	 * (op_open): no attribute round trip at every open */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+	/* no OPEN carries O_TRUNC to us: the kernel sends it as a SETATTR */
+	if (fs->no_open)
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Off unless asked for: with it the kernel sends FLUSH at every close
 	 * (ignoring noflush) and a GETATTR after it, which costs nginx a third of
 	 * its requests/s; see docs/DESIGN-NOTES.md. */
@@ -114,10 +129,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct fs *fs, fuse_ino_t ino)
 {
-	uint64_t size;
-
-	/* an unlinked inode goes once the kernel and every open handle let go */
-	if (!fs_file_peek_size(fs, ino, &size))
+	/* the kernel let go (so did every descriptor): writes still buffered are
+	 * committed, and an unlinked inode goes */
+	if (fs_file_forget(fs, ino))
 		meta_forget(fs->meta, ino);
 }
 
@@ -155,12 +169,16 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 	unsigned mask = 0;
 	int rc = 0;
 
+	/* buffered writes first: their commit must not undo a utimens */
+	struct fs_file *pending = fs_file_find(fs, ino);
+	if (pending && (rc = fs_file_commit(fs, pending)) != 0)
+		goto out;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
 		bool temp = !f;
 
 		if (temp)
-			rc = fs_file_open(fs, ino, &f);
+			rc = fs_file_get(fs, ino, &f);
 		if (rc == 0) {
 			struct meta_inode in = { 0 };
 			rc = meta_getattr(fs->meta, ino, false, &in);
@@ -169,13 +187,11 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 			meta_inode_release(&in);
 			if (rc == 0)
 				rc = fs_file_truncate(fs, f, (uint64_t)attr->st_size, NULL);
-			if (temp) {
-				int c = fs_file_close(fs, f);
-				rc = rc ? rc : c;
-			}
+			if (temp)
+				fs_file_put(fs, f);
 		}
 		if (rc)
-			return rc;
+			goto out;
 	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		mask |= META_SET_MODE;
@@ -207,8 +223,13 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 	}
 	if (mask)
 		rc = meta_setattr(fs->meta, ino, mask, &a, NULL);
+	if (rc == 0 && pending && (mask & META_SET_MTIME))
+		fs_file_mtime_set(pending);
 	if (rc == 0)
 		rc = meta_getattr(fs->meta, ino, false, out);
+out:
+	if (pending)
+		fs_file_put(fs, pending);
 	return rc;
 }
 
@@ -298,55 +319,34 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	finish_entry(req, meta_link(fs_of(req)->meta, ino, newparent, newname, &in), &in);
 }
 
-/* Whether the kernel may keep the pages it cached of ino: the file has the
- * same mtime and size as when it was last opened. A collision in the table
- * only costs the cache, never gives stale pages. */
-static bool unchanged_since_last_open(struct fs *fs, fuse_ino_t ino)
-{
-	struct meta_inode in = { 0 };
-	struct fs_seen *e = &fs->seen[ino % FS_SEEN_SLOTS];
-	bool same;
-
-	if (meta_getattr(fs->meta, ino, false, &in) != 0)
-		return false;
-	meta_inode_release(&in);
-	pthread_mutex_lock(&fs->seen_mu);
-	same = e->ino == ino && e->size == in.size && e->mtime.tv_sec == in.mtime.tv_sec &&
-	       e->mtime.tv_nsec == in.mtime.tv_nsec;
-	e->ino = ino;
-	e->size = in.size;
-	e->mtime = in.mtime;
-	pthread_mutex_unlock(&fs->seen_mu);
-	return same;
-}
-
-void fs_seen_forget(struct fs *fs, uint64_t ino)
-{
-	struct fs_seen *e = &fs->seen[ino % FS_SEEN_SLOTS];
-
-	pthread_mutex_lock(&fs->seen_mu);
-	if (e->ino == ino)
-		e->ino = 0;
-	pthread_mutex_unlock(&fs->seen_mu);
-}
-
+/*
+ * Files are not opened per descriptor: the kernel is told to send no OPEN
+ * (and no RELEASE) for them, keeps their cached pages across opens, and
+ * requests on them carry no handle (see file.c). Replicated changes
+ * invalidate those pages (replicate.c). Only a kernel without that support
+ * gets a handle here, and its cached pages are dropped at each open.
+ */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *f;
-	int rc = fs_file_open(fs_of(req), ino, &f);
+	int rc;
 
-	/* the kernel leaves O_TRUNC to us (atomic O_TRUNC): it moves mtime and ctime */
+	if (fs_of(req)->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	rc = fs_file_get(fs_of(req), ino, &f);
+	/* that kernel leaves O_TRUNC to us (atomic O_TRUNC): it moves mtime and ctime */
 	if (rc == 0 && (fi->flags & O_TRUNC)) {
 		rc = fs_file_truncate(fs_of(req), f, 0, NULL);
 		if (rc)
-			fs_file_close(fs_of(req), f);
+			fs_file_put(fs_of(req), f);
 	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)f;
-	fi->keep_cache = !(fi->flags & O_TRUNC) && unchanged_since_last_open(fs_of(req), ino);
 	/* a read-only descriptor cannot leave anything to commit at close */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	if (fuse_reply_open(req, fi) != 0)
@@ -359,11 +359,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fs *fs = fs_of(req);
 	struct meta_inode in = { 0 };
 	struct fuse_entry_param e;
-	struct fs_file *f;
+	struct fs_file *f = NULL;
 	int rc = do_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &in);
 
-	if (rc == 0)
-		rc = fs_file_open(fs, in.ino, &f);
+	/* without OPEN there is no RELEASE either, for created files too: no
+	 * handle then (op_open) */
+	if (rc == 0 && !fs->no_open)
+		rc = fs_file_get(fs, in.ino, &f);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		meta_inode_release(&in);
@@ -375,22 +377,45 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fill_stat(fs, &in, &e.attr);
 	meta_inode_release(&in);
 	fi->fh = (uintptr_t)f;
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0 && f)
 		fs_file_close(fs, f);
+}
+
+/* The state a request on ino works on: its handle's (a created file), or
+ * one taken for the request; drop it with put_file. */
+static int get_file(struct fs *fs, fuse_ino_t ino, const struct fuse_file_info *fi,
+		    struct fs_file **f)
+{
+	if (fi && fi->fh) {
+		*f = (struct fs_file *)(uintptr_t)fi->fh;
+		return 0;
+	}
+	return fs_file_get(fs, ino, f);
+}
+
+static void put_file(struct fs *fs, const struct fuse_file_info *fi, struct fs_file *f)
+{
+	if (!(fi && fi->fh))
+		fs_file_put(fs, f);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	char *buf = malloc(size ? size : 1);
+	struct fs_file *f;
 	ssize_t n;
 
-	(void)ino;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = fs_file_read(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
+	n = get_file(fs, ino, fi, &f);
+	if (n == 0) {
+		n = fs_file_read(fs, f, buf, size, (uint64_t)off);
+		put_file(fs, fi, f);
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -401,41 +426,63 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	ssize_t n;
+	struct fs *fs = fs_of(req);
+	struct fs_file *f;
+	ssize_t n = get_file(fs, ino, fi, &f);
 
-	(void)ino;
-	n = fs_file_write(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh, buf, size,
-			  (uint64_t)off);
+	if (n == 0) {
+		n = fs_file_write(fs, f, buf, size, (uint64_t)off);
+		put_file(fs, fi, f);
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
 
+/*
+ * With no OPEN there is no per-descriptor state to complete at close, and a
+ * FLUSH at every close (read-only ones too) would cost a round trip each:
+ * the first one commits and answers ENOSYS, and the kernel sends no more.
+ * Buffered writes are committed by fsync, the RELEASE of a created file, or
+ * the committer (file.c); fsync reports a failed commit.
+ */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+	int rc = 0;
+
 	(void)ino;
-	fuse_reply_err(req, -fs_file_commit(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh));
+	if (fi->fh)
+		rc = fs_file_commit(fs, (struct fs_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, rc ? -rc : fs->no_open ? ENOSYS : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, -fs_file_close(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh));
+	if (fi->fh)
+		fuse_reply_err(req, -fs_file_close(fs_of(req), (struct fs_file *)(uintptr_t)fi->fh));
+	else
+		fuse_reply_err(req, 0);
 }
 
 static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
 			       struct fuse_file_info *fi_out, size_t len, int flags)
 {
+	struct fs *fs = fs_of(req);
+	struct fs_file *in, *out;
 	ssize_t n = -EINVAL;
 
-	(void)ino_in;
-	(void)ino_out;
-	if (flags == 0)
-		n = fs_file_copy(fs_of(req), (struct fs_file *)(uintptr_t)fi_in->fh,
-				 (uint64_t)off_in, (struct fs_file *)(uintptr_t)fi_out->fh,
-				 (uint64_t)off_out, len);
+	if (flags == 0 && (n = get_file(fs, ino_in, fi_in, &in)) == 0) {
+		n = get_file(fs, ino_out, fi_out, &out);
+		if (n == 0) {
+			n = fs_file_copy(fs, in, (uint64_t)off_in, out, (uint64_t)off_out, len);
+			put_file(fs, fi_out, out);
+		}
+		put_file(fs, fi_in, in);
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -445,14 +492,18 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
+	struct fs_file *f;
 	int64_t r;
 
-	(void)ino;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	r = fs_file_seek((struct fs_file *)(uintptr_t)fi->fh, (uint64_t)off, whence);
+	r = get_file(fs_of(req), ino, fi, &f);
+	if (r == 0) {
+		r = fs_file_seek(f, (uint64_t)off, whence);
+		put_file(fs_of(req), fi, f);
+	}
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -470,10 +521,16 @@ static int sync_all(struct fs *fs)
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	int rc = fs_file_commit(fs, (struct fs_file *)(uintptr_t)fi->fh);
+	struct fs_file *f = fi && fi->fh ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	int rc = 0;
 
-	(void)ino;
 	(void)datasync;
+	if (f) {
+		rc = fs_file_commit(fs, f);
+	} else if ((f = fs_file_find(fs, ino))) {
+		rc = fs_file_commit(fs, f);
+		fs_file_put(fs, f);
+	}
 	fuse_reply_err(req, -(rc ? rc : sync_all(fs)));
 }
 

@@ -63,9 +63,12 @@ static void invalidate(struct fs *fs, const struct meta_change *c)
 
 	if (c->table == META_TABLE_ENTRIES) {
 		if (c->old_child && c->old_child != c->ino) {
-			uint64_t size;
-			/* the name no longer leads there: drop the inode now unless open */
-			if (!fs_file_peek_size(fs, c->old_child, &size))
+			/* The name no longer leads there: the inode goes now unless
+			 * the kernel holds it (an open descriptor, a cached entry:
+			 * it will send FORGET, and op_forget drops it then). */
+			if ((!se || fuse_lowlevel_notify_inval_inode(se, c->old_child, 0, 0) ==
+					-ENOENT) &&
+			    fs_file_forget(fs, c->old_child))
 				meta_forget(fs->meta, c->old_child);
 		}
 		if (se) {
@@ -74,7 +77,6 @@ static void invalidate(struct fs *fs, const struct meta_change *c)
 		}
 		return;
 	}
-	fs_seen_forget(fs, c->ino);
 	if (se)
 		fuse_lowlevel_notify_inval_inode(se, c->ino, 0, 0);
 }

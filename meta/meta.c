@@ -1155,6 +1155,7 @@ int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_
 
 struct content_args {
 	uint64_t ino, size;
+	const struct timespec *mtime;
 	uint32_t first, n;
 	const struct meta_chunk *chunks;
 	struct meta_inode *out;
@@ -1182,6 +1183,8 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 		memcpy(in.chunks + a->first, a->chunks, (size_t)a->n * sizeof(*a->chunks));
 		resize_grid(&in, a->size); /* clip the last slot again */
 		in.mtime = in.ctime = t;
+		if (a->mtime)
+			in.mtime = *a->mtime;
 		rc = inode_put(m, txn, &in);
 	}
 	if (rc == 0)
@@ -1190,10 +1193,11 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 	return rc;
 }
 
-int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, uint32_t first,
-		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out)
+int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct timespec *mtime,
+		     uint32_t first, const struct meta_chunk *chunks, uint32_t n,
+		     struct meta_inode *out)
 {
-	struct content_args a = { ino, size, first, n, chunks, out };
+	struct content_args a = { ino, size, mtime, first, n, chunks, out };
 
 	if (n && !chunks)
 		return -EINVAL;

@@ -156,9 +156,11 @@ int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_
 /*
  * Replaces a regular file's content description: its size and the chunk
  * slots [first, first + n) (the grid grows as needed; slots past the new size
- * are dropped). Moves mtime and ctime. The chunks must be stored already.
+ * are dropped). Sets mtime to *mtime (the time of the write; now when NULL)
+ * and ctime to now. The chunks must be stored already.
  */
-int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, uint32_t first,
+int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct timespec *mtime,
+		     uint32_t first,
 		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out);
 
 /*

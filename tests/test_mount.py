@@ -115,6 +115,37 @@ def test_open_unlinked_file_stays_readable(mount):
     assert not (p / "f").exists()
 
 
+def test_buffered_writes_commit_after_close(mount):
+    """Files are committed a moment after close (no FLUSH round trip): until
+    then stat shows the new size and mtime, an explicit utime is not undone
+    by the late commit, and an unmount commits whatever is left."""
+    m = mount()
+    p = m.path
+    (p / "f").write_bytes(b"old content")
+    before = os.stat(p / "f")
+    time.sleep(0.01)
+    with open(p / "f", "r+b") as f:  # an existing file: no OPEN, no RELEASE
+        f.seek(0, os.SEEK_END)
+        f.write(b" and more")
+    st = os.stat(p / "f")
+    assert st.st_size == len(b"old content and more")
+    assert st.st_mtime_ns > before.st_mtime_ns
+    (p / "g").write_bytes(b"x" * 5000)
+    os.utime(p / "g", ns=(7, 1_500_000_000_123456789))
+    time.sleep(0.5)  # the committer's delay is 0.1 s
+    assert os.stat(p / "g").st_mtime_ns == 1_500_000_000_123456789
+    blobs = {f"n{i}": os.urandom(1000 + i * 7) for i in range(200)}
+    for name, data in blobs.items():
+        (p / name).write_bytes(data)
+    m.stop()  # at once: the unmount commits what is still buffered
+    m = mount()
+    p = m.path
+    assert (p / "f").read_bytes() == b"old content and more"
+    assert os.stat(p / "g").st_mtime_ns == 1_500_000_000_123456789
+    for name, data in blobs.items():
+        assert (p / name).read_bytes() == data
+
+
 def test_attributes_and_times(mount):
     p = mount().path
     (p / "f").write_text("x")

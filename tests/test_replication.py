@@ -109,6 +109,19 @@ def test_changes_on_a_appear_on_b_and_c(cluster):
     assert eventually(lambda: tree(a) == tree(b) == tree(c))
 
 
+def test_content_changed_on_a_drops_pages_cached_on_b(cluster):
+    """The kernel keeps a file's pages across opens; a replicated change of
+    its content drops them."""
+    a, b = cluster.path(0), cluster.path(1)
+    first, second = os.urandom(200_000), os.urandom(200_000)
+    (a / "song.ogg").write_bytes(first)
+    assert eventually(lambda: (b / "song.ogg").exists()
+                      and (b / "song.ogg").read_bytes() == first)
+    with open(a / "song.ogg", "r+b") as f:  # same size, new bytes
+        f.write(second)
+    assert eventually(lambda: (b / "song.ogg").read_bytes() == second)
+
+
 def test_photo_tree_rsynced_into_a_reads_back_from_c(cluster, tmp_path):
     import subprocess
     src = tmp_path / "src"
@@ -256,9 +269,13 @@ def test_background_rounds_repair_a_node(mount, tmp_path, caskfs_bin):
     for i in range(2):
         c.mounts[i] = mount(data=tmp_path / f"d{i}", mnt=tmp_path / f"m{i}",
                             extra=c.extra(i) + extra + ["--node-id", str(i + 1)])
-    for k in range(30):
-        (c.path(0) / f"f{k}").write_bytes(os.urandom(50_000))
-    assert eventually(lambda: len(os.listdir(c.path(1))) == 30, timeout=5)
+    blobs = {f"f{k}": os.urandom(50_000) for k in range(30)}
+    for name, data in blobs.items():
+        (c.path(0) / name).write_bytes(data)
+    # contents are committed (and replicated) a moment after close
+    assert eventually(lambda: all((c.path(1) / n).exists() and
+                                  (c.path(1) / n).read_bytes() == d
+                                  for n, d in blobs.items()), timeout=5)
 
     def chunk_keys(addr):
         host, port = addr.split(":")

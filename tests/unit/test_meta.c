@@ -294,7 +294,7 @@ static void test_setattr_content(void **state)
 		ch[i].len = META_CHUNK_SIZE;
 	}
 	ch[2].len = 100;
-	assert_int_equal(meta_set_content(m, file, 2 * META_CHUNK_SIZE + 100, 0, ch, 3, &in), 0);
+	assert_int_equal(meta_set_content(m, file, 2 * META_CHUNK_SIZE + 100, NULL, 0, ch, 3, &in), 0);
 	assert_int_equal(in.size, 2 * META_CHUNK_SIZE + 100);
 	assert_int_equal(meta_getattr(m, file, true, &in), 0);
 	assert_int_equal(in.nchunks, 3);
@@ -322,12 +322,12 @@ static void test_setattr_content(void **state)
 	meta_inode_release(&in);
 	/* rewrite one chunk in the middle only */
 	memset(ch[0].key, 9, META_CHUNK_KEY);
-	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, 3, ch, 1, NULL), 0);
+	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, NULL, 3, ch, 1, NULL), 0);
 	assert_int_equal(meta_getattr(m, file, true, &in), 0);
 	assert_int_equal(in.chunks[3].key[0], 9);
 	assert_int_equal(in.chunks[0].key[0], 1);
 	meta_inode_release(&in);
-	assert_int_equal(meta_set_content(m, file, 10, 3, ch, 1, NULL), -EFBIG);
+	assert_int_equal(meta_set_content(m, file, 10, NULL, 3, ch, 1, NULL), -EFBIG);
 
 	/* chmod, chown, times with UTIME_NOW and explicit values */
 	attr.mode = 0600;
@@ -349,7 +349,7 @@ static void test_setattr_content(void **state)
 	assert_true(in.mtime.tv_sec > 1000000000);
 	meta_inode_release(&in);
 	assert_int_equal(meta_setattr(m, dir, META_SET_SIZE, &attr, NULL), -EISDIR);
-	assert_int_equal(meta_set_content(m, dir, 0, 0, NULL, 0, NULL), -EISDIR);
+	assert_int_equal(meta_set_content(m, dir, 0, NULL, 0, NULL, 0, NULL), -EISDIR);
 	assert_int_equal(meta_setattr(m, 424242, META_SET_MODE, &attr, NULL), -ENOENT);
 	reopen(f);
 	assert_int_equal(meta_getattr(f->m, file, true, &in), 0);
