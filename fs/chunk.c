@@ -242,6 +242,74 @@ static void cache_add(struct fs_chunk_cache *c, const uint8_t *id, const void *d
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Copies [off, off + len) of a cached chunk into buf: the bytes copied
+ * (fewer past its end), or -ENOENT when it is not cached. */
+static ssize_t cache_get_range(struct fs_chunk_cache *c, const uint8_t *id, size_t off, size_t len,
+			       void *buf)
+{
+	ssize_t rc = -ENOENT;
+
+	pthread_mutex_lock(&c->mu);
+	struct centry *e = c->slots[find_slot(c, id)];
+	if (e) {
+		size_t have = off < e->len ? e->len - off : 0;
+		rc = (ssize_t)(have < len ? have : len);
+		memcpy(buf, e->data + off, (size_t)rc);
+		lru_unlink(c, e);
+		lru_push(c, e);
+		c->hits++;
+	} else {
+		c->misses++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* One chunk-sized buffer per thread, for the chunk being verified; freed
+ * when the thread ends (the FUSE loop ends the workers it no longer needs). */
+static pthread_key_t whole_key;
+static pthread_once_t whole_once = PTHREAD_ONCE_INIT;
+
+static void whole_key_init(void)
+{
+	if (pthread_key_create(&whole_key, free) != 0)
+		abort(); /* no keys left in a process that made two: a bug */
+}
+
+ssize_t fs_chunk_read_range(struct fs_chunk_cache *cache, struct cluster *s,
+			    const uint8_t id[META_CHUNK_KEY], size_t off, size_t len, void *buf)
+{
+	uint8_t *whole;
+	ssize_t rc;
+
+	if (!cache || !cache->max_bytes)
+		return -EINVAL;
+	rc = cache_get_range(cache, id, off, len, buf);
+	if (rc != -ENOENT)
+		return rc;
+	pthread_once(&whole_once, whole_key_init);
+	whole = pthread_getspecific(whole_key);
+	if (!whole) {
+		if (!(whole = malloc(META_CHUNK_SIZE)))
+			return -ENOMEM;
+		if (pthread_setspecific(whole_key, whole) != 0) {
+			free(whole);
+			return -ENOMEM;
+		}
+	}
+	rc = fs_chunk_read(NULL, s, id, whole, META_CHUNK_SIZE);
+	if (rc < 0)
+		return rc;
+	/* a file read in 128 KiB requests reads each chunk eight times: hashed
+	 * and copied out of the log once, then from here */
+	cache_add(cache, id, whole, (size_t)rc);
+	size_t have = off < (size_t)rc ? (size_t)rc - off : 0;
+	if (have > len)
+		have = len;
+	memcpy(buf, whole + off, have);
+	return (ssize_t)have;
+}
+
 ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct cluster *s,
 		      const uint8_t id[META_CHUNK_KEY], void *buf, size_t cap)
 {

@@ -57,4 +57,13 @@ int fs_chunk_put(struct cluster *c, const void *data, size_t len, uint8_t id[MET
 ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct cluster *s,
 		      const uint8_t id[META_CHUNK_KEY], void *buf, size_t cap);
 
+/*
+ * Copies bytes [off, off + len) of chunk id into buf through the cache (which
+ * then holds the whole chunk, verified); returns the bytes copied, fewer
+ * when the chunk ends first. Errors of fs_chunk_read(); -EINVAL without a
+ * cache.
+ */
+ssize_t fs_chunk_read_range(struct fs_chunk_cache *cache, struct cluster *s,
+			    const uint8_t id[META_CHUNK_KEY], size_t off, size_t len, void *buf);
+
 #endif

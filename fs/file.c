@@ -101,11 +101,22 @@ bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *
 	return found;
 }
 
-void fs_file_mtime_set(struct fs_file *f)
+int fs_file_setattr(struct fs *fs, struct fs_file *f, unsigned mask,
+		    const struct meta_inode *attr)
 {
+	struct meta_inode now = { 0 };
+	int rc;
+
 	pthread_mutex_lock(&f->mu);
-	f->written = false;
+	rc = meta_setattr(fs->meta, f->ino, mask, attr, &now);
+	if (rc == 0 && (mask & META_SET_MTIME)) {
+		/* a commit still to come writes this mtime, not its write's */
+		f->mtime = now.mtime;
+		f->written = f->changed;
+	}
 	pthread_mutex_unlock(&f->mu);
+	meta_inode_release(&now);
+	return rc;
 }
 
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out)
@@ -164,7 +175,6 @@ static void drop_locked(struct fs *fs, struct fs_file *f)
 		free(f->dirty[i].buf);
 	free(f->dirty);
 	free(f->grid);
-	free(f->rbuf);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
 }
@@ -229,8 +239,6 @@ static int store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
 		return rc;
 	memcpy(f->grid[d->idx].key, id, META_CHUNK_KEY);
 	f->grid[d->idx].len = d->len;
-	if (f->rvalid && f->ridx == d->idx)
-		f->rvalid = false;
 	free(d->buf);
 	*d = f->dirty[--f->ndirty];
 	return 0;
@@ -306,8 +314,6 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 		memcpy(d->buf + in, p + done, take);
 		if (in + take > d->len)
 			d->len = (uint32_t)(in + take);
-		if (f->rvalid && f->ridx == idx)
-			f->rvalid = false;
 		done += take;
 		off += take;
 		if (off > f->size)
@@ -353,23 +359,18 @@ ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint
 			memcpy(p + done, d->buf + in, have);
 			memset(p + done + have, 0, take - have);
 		} else {
-			if (!f->rvalid || f->ridx != idx) {
-				if (!f->rbuf && !(f->rbuf = malloc(META_CHUNK_SIZE))) {
-					rc = -ENOMEM;
-					break;
-				}
-				rc = read_slot(fs, f, idx, f->rbuf);
+			/* a hole, or bytes past the slot's length (a truncated slot
+			 * keeps its chunk), read as zeros */
+			size_t have = 0;
+			if (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key) &&
+			    in < f->grid[idx].len) {
+				size_t want = f->grid[idx].len - in < take ? f->grid[idx].len - in : take;
+				rc = fs_chunk_read_range(fs->cache, fs->node.cluster, f->grid[idx].key,
+							 in, want, p + done);
 				if (rc < 0)
 					break;
-				f->ridx = idx;
-				f->rlen = (uint32_t)rc;
-				f->rvalid = true;
+				have = (size_t)rc;
 			}
-			/* the file may have grown since: past rlen reads zeros */
-			size_t have = in < f->rlen ? f->rlen - in : 0;
-			if (have > take)
-				have = take;
-			memcpy(p + done, f->rbuf + in, have);
 			memset(p + done + have, 0, take - have);
 		}
 		done += take;
@@ -429,7 +430,6 @@ int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct met
 		free(f->grid);
 		f->grid = NULL;
 		f->ngrid = 0;
-		f->rvalid = false;
 		rc = load_state(fs, f);
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -463,18 +463,53 @@ bool fs_file_forget(struct fs *fs, uint64_t ino)
 	return gone;
 }
 
+/* The outcome rc of a background commit of f (locked). */
+static void settle(struct fs_file *f, int rc, int said, int64_t now, int *failed)
+{
+	if (rc == -ENOENT) {
+		/* the inode is gone: nothing can read these writes */
+		f->changed = false;
+		f->error = 0;
+		for (uint32_t j = 0; j < f->ndirty; j++)
+			free(f->dirty[j].buf);
+		f->ndirty = 0;
+	} else if (rc) {
+		/* kept for the next round, and for fsync to report */
+		if (said != rc) /* each new error is logged once */
+			fprintf(stderr, "caskfs: inode %llu: writes could not be committed: %s\n",
+				(unsigned long long)f->ino, strerror(-rc));
+		f->error = rc;
+		f->write_ms = f->dirty_ms = now; /* retried a period later */
+		(*failed)++;
+	}
+}
+
+#define COMMIT_BATCH 64
+
+/*
+ * The files due are committed together: their chunks stored, the log
+ * flushed once, and all their sizes and grids in one namespace transaction
+ * (a create-heavy load, rsync or cp -r, commits hundreds of small files a
+ * second). A file busy with a request is left for the next round.
+ */
 int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms)
 {
-	struct fs_file *due[64];
+	struct fs_file *due[COMMIT_BATCH];
+	struct meta_content items[COMMIT_BATCH];
+	int owner[COMMIT_BATCH]; /* items[i] is due[owner[i]] */
+	bool locked[COMMIT_BATCH];
+	int said[COMMIT_BATCH]; /* each file's error before this round */
 	int64_t now = mono_ms();
-	int n, failed = 0;
+	int n, k, done, failed = 0;
 
 again:
-	n = 0;
+	n = k = done = 0;
 	pthread_mutex_lock(&fs->files_mu);
-	for (struct fs_file *f = fs->files; f && n < (int)(sizeof(due) / sizeof(due[0]));
-	     f = f->next) {
-		pthread_mutex_lock(&f->mu);
+	for (struct fs_file *f = fs->files; f && n < COMMIT_BATCH; f = f->next) {
+		/* a file locked by a request is not due now (and never waited for:
+		 * a copy between two files locks them in another order) */
+		if (pthread_mutex_trylock(&f->mu) != 0)
+			continue;
 		bool ripe = (f->changed || f->ndirty) &&
 			    (idle_ms == 0 || now - f->write_ms >= idle_ms ||
 			     now - f->dirty_ms >= max_age_ms);
@@ -487,29 +522,43 @@ again:
 	pthread_mutex_unlock(&fs->files_mu);
 	for (int i = 0; i < n; i++) {
 		struct fs_file *f = due[i];
-		pthread_mutex_lock(&f->mu);
-		bool quiet = f->error != 0; /* said once already */
-		int rc = commit_locked(fs, f, false);
-		if (rc == -ENOENT) {
-			/* the inode is gone: nothing can read these writes */
-			f->changed = false;
-			f->error = 0;
-			for (uint32_t j = 0; j < f->ndirty; j++)
-				free(f->dirty[j].buf);
-			f->ndirty = 0;
-		} else if (rc) {
-			/* kept for the next round, and for fsync to report */
-			if (!quiet)
-				fprintf(stderr,
-					"caskfs: inode %llu: writes could not be committed: %s\n",
-					(unsigned long long)f->ino, strerror(-rc));
-			f->write_ms = f->dirty_ms = now; /* retried a period later */
-			failed++;
+		locked[i] = pthread_mutex_trylock(&f->mu) == 0;
+		if (!locked[i])
+			continue;
+		said[i] = f->error;
+		int rc = store_all(fs, f);
+		if (rc) {
+			settle(f, rc, said[i], now, &failed);
+		} else if (f->changed) {
+			owner[k] = i;
+			items[k++] = (struct meta_content){ .ino = f->ino,
+							    .size = f->size,
+							    .mtime = f->written ? &f->mtime : NULL,
+							    .chunks = f->grid,
+							    .n = f->ngrid };
 		}
-		pthread_mutex_unlock(&f->mu);
-		fs_file_put(fs, f);
 	}
-	if (n == (int)(sizeof(due) / sizeof(due[0])))
+	/* the chunks reach the segment file before the namespace names them */
+	int rc = k ? store_flush(fs->store) : 0;
+	if (rc == 0 && k)
+		rc = meta_set_contents(fs->meta, items, (size_t)k);
+	for (int i = 0; i < k; i++) {
+		struct fs_file *f = due[owner[i]];
+		int r = rc ? rc : items[i].rc;
+		if (r == 0) {
+			f->changed = false;
+			done++;
+		}
+		settle(f, r, said[owner[i]], now, &failed);
+	}
+	/* every lock goes before any put: put takes files_mu, which is taken
+	 * before a file's lock everywhere else */
+	for (int i = 0; i < n; i++)
+		if (locked[i])
+			pthread_mutex_unlock(&due[i]->mu);
+	for (int i = 0; i < n; i++)
+		fs_file_put(fs, due[i]);
+	if (n == COMMIT_BATCH && done > 0)
 		goto again; /* more were due */
 	return failed;
 }
@@ -538,8 +587,6 @@ static ssize_t share_slots(struct fs *fs, struct fs_file *fin, uint64_t off_in,
 		if (rc)
 			return done ? (ssize_t)done : rc;
 		fout->grid[di] = fin->grid[si];
-		if (fout->rvalid && fout->ridx == di)
-			fout->rvalid = false;
 		touch(fout);
 		done += META_CHUNK_SIZE;
 	}

@@ -41,10 +41,6 @@ struct fs_file {
 	struct timespec mtime;	 /* of the last write, committed with it */
 	bool written;		 /* mtime is set (and newer than the namespace's) */
 	int error; /* a failed store or commit, reported by the next fsync */
-	/* the last chunk read, so small reads of one chunk fetch it once */
-	uint8_t *rbuf;
-	uint32_t ridx, rlen;
-	bool rvalid;
 };
 
 struct fs {
@@ -121,8 +117,10 @@ int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms);
  * writes not committed, and is never older than the namespace's) and the
  * mtime of its last write (tv_nsec UTIME_OMIT when there was none). */
 bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime);
-/* An explicit mtime was set (utimens): the namespace's is the one now. */
-void fs_file_mtime_set(struct fs_file *f);
+/* meta_setattr on f's inode, with writes still buffered: an mtime set here
+ * (utimens) is the one their commit writes. */
+int fs_file_setattr(struct fs *fs, struct fs_file *f, unsigned mask,
+		    const struct meta_inode *attr);
 ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off);
 ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off);
 /* Stores every written chunk and commits size, grid and mtime in one

@@ -230,7 +230,9 @@ static int serve(const struct mount_args *a, int ready_fd)
 	static struct fs fs; /* reachable from the signal handlers' session */
 
 	fs.data_dir = a->data_dir;
-	fs.timeout = 1.0;
+	/* entries and attributes stay in the kernel a minute: every change made
+	 * elsewhere (replication, anti-entropy) invalidates them (replicate.c) */
+	fs.timeout = 60.0;
 	fs.writeback = a->writeback;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;

@@ -169,10 +169,7 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 	unsigned mask = 0;
 	int rc = 0;
 
-	/* buffered writes first: their commit must not undo a utimens */
-	struct fs_file *pending = fs_file_find(fs, ino);
-	if (pending && (rc = fs_file_commit(fs, pending)) != 0)
-		goto out;
+	struct fs_file *pending = fs_file_find(fs, ino); /* buffered writes */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
 		bool temp = !f;
@@ -221,10 +218,10 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 		mask |= META_SET_CTIME;
 		a.ctime = attr->st_ctim;
 	}
-	if (mask)
+	if (mask && pending)
+		rc = fs_file_setattr(fs, pending, mask, &a);
+	else if (mask)
 		rc = meta_setattr(fs->meta, ino, mask, &a, NULL);
-	if (rc == 0 && pending && (mask & META_SET_MTIME))
-		fs_file_mtime_set(pending);
 	if (rc == 0)
 		rc = meta_getattr(fs->meta, ino, false, out);
 out:

@@ -813,6 +813,21 @@ static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
 
 int meta_forget(struct meta *m, uint64_t ino)
 {
+	MDB_txn *txn;
+	uint8_t k[8];
+	MDB_val key = { 8, k }, val;
+	int rc = read_txn(m, &txn);
+
+	/* the kernel forgets every inode it drops from its cache (10,000 after
+	 * `drop_caches` on a big directory): most are not orphans, and a read
+	 * transaction says so without taking the writer's lock */
+	if (rc)
+		return rc;
+	meta_be64(k, ino);
+	rc = mdb_get(txn, m->orphans, &key, &val);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return 0;
 	return in_write_txn(m, do_forget, &ino);
 }
 
@@ -1202,6 +1217,38 @@ int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct t
 	if (n && !chunks)
 		return -EINVAL;
 	return in_write_txn(m, do_set_content, &a);
+}
+
+struct contents_args {
+	struct meta_content *items;
+	size_t n;
+};
+
+static int do_set_contents(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct contents_args *a = arg;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct meta_content *c = &a->items[i];
+		struct content_args one = { c->ino, c->size, c->mtime, 0, c->n, c->chunks, NULL };
+		c->rc = do_set_content(m, txn, &one);
+		/* one file's own failure leaves the others to commit; a failure of
+		 * the database (full, damaged) ends the transaction */
+		if (c->rc && c->rc != -ENOENT && c->rc != -EISDIR && c->rc != -EINVAL &&
+		    c->rc != -EFBIG)
+			return c->rc;
+	}
+	return 0;
+}
+
+int meta_set_contents(struct meta *m, struct meta_content *items, size_t n)
+{
+	struct contents_args a = { items, n };
+
+	for (size_t i = 0; i < n; i++)
+		if (items[i].n && !items[i].chunks)
+			return -EINVAL;
+	return in_write_txn(m, do_set_contents, &a);
 }
 
 /* ---- directories ---- */

@@ -163,6 +163,19 @@ int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct t
 		     uint32_t first,
 		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out);
 
+/* meta_set_content of several files (all their slots from 0) in one
+ * transaction, each item's result in its rc. Returns 0 when the transaction
+ * committed (items that failed on their own, as -ENOENT, are left out of
+ * it), or the error that ended it (no item was committed). */
+struct meta_content {
+	uint64_t ino, size;
+	const struct timespec *mtime; /* NULL: now */
+	const struct meta_chunk *chunks;
+	uint32_t n;
+	int rc;
+};
+int meta_set_contents(struct meta *m, struct meta_content *items, size_t n);
+
 /*
  * Lists directory ino from position pos (0 for the start), calling fn for each
  * live entry in position order with its name, inode, type (S_IFMT bits) and
