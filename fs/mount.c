@@ -142,7 +142,9 @@ struct loop {
 	struct fuse_session *se;
 	pthread_mutex_t mu;
 	pthread_cond_t done;
-	int threads, busy; /* protected by mu */
+	/* protected by mu: workers serving (threads), of which busy are in a
+	 * request, and running (live: also those on their way out) */
+	int threads, busy, live;
 	int error;	   /* the first read error other than unmount, or 0 */
 };
 
@@ -156,8 +158,10 @@ static void loop_spawn(struct loop *l)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, loop_worker, l) == 0)
+	if (pthread_create(&t, &attr, loop_worker, l) == 0) {
 		l->threads++;
+		l->live++;
+	}
 	pthread_attr_destroy(&attr);
 }
 
@@ -166,9 +170,9 @@ static void *loop_worker(void *arg)
 	struct loop *l = arg;
 	struct fuse_buf buf = { 0 };
 	struct pollfd p = { .fd = fuse_session_fd(l->se), .events = POLLIN };
-	bool keep = true;
+	bool retired = false;
 
-	while (keep && !fuse_session_exited(l->se)) {
+	while (!retired && !fuse_session_exited(l->se)) {
 		int res = fuse_session_receive_buf(l->se, &buf);
 		if (res == -EAGAIN || res == -EINTR) {
 			poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
@@ -191,12 +195,19 @@ static void *loop_worker(void *arg)
 		fuse_session_process_buf(l->se, &buf);
 		pthread_mutex_lock(&l->mu);
 		l->busy--;
-		keep = l->threads - l->busy <= LOOP_THREADS;
+		/* counted out at once, so workers ending together never leave
+		 * fewer than LOOP_THREADS */
+		if (l->threads - l->busy > LOOP_THREADS) {
+			l->threads--;
+			retired = true;
+		}
 		pthread_mutex_unlock(&l->mu);
 	}
 	free(buf.mem);
 	pthread_mutex_lock(&l->mu);
-	l->threads--;
+	if (!retired)
+		l->threads--;
+	l->live--;
 	pthread_cond_signal(&l->done);
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
@@ -215,11 +226,11 @@ static int session_loop(struct fuse_session *se)
 	pthread_mutex_lock(&l.mu);
 	for (int i = 0; i < LOOP_THREADS; i++)
 		loop_spawn(&l);
-	if (l.threads == 0) {
+	if (l.live == 0) {
 		pthread_mutex_unlock(&l.mu);
 		return -EAGAIN;
 	}
-	while (l.threads > 0)
+	while (l.live > 0)
 		pthread_cond_wait(&l.done, &l.mu);
 	pthread_mutex_unlock(&l.mu);
 	return l.error;

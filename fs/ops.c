@@ -297,12 +297,37 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -meta_rmdir(fs_of(req)->meta, parent, name));
 }
 
+/*
+ * Commits the buffered writes of the file parent/name, if any. A rename
+ * waits for it: written to a temporary name and renamed over the target
+ * (how editors and rsync replace files), the content reaches the namespace
+ * and its outbox before the rename does, so no other mount sees the target
+ * name lead to a file whose content has not arrived.
+ */
+static int commit_named(struct fs *fs, fuse_ino_t parent, const char *name)
+{
+	struct meta_inode in = { 0 };
+	struct fs_file *f;
+	int rc = meta_lookup(fs->meta, parent, name, &in);
+
+	meta_inode_release(&in);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc; /* the rename reports it */
+	if (!(f = fs_file_find(fs, in.ino)))
+		return 0;
+	rc = fs_file_commit(fs, f);
+	fs_file_put(fs, f);
+	return rc;
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
 	int rc = -EINVAL;
 
-	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) == 0)
+	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) == 0 &&
+	    (rc = commit_named(fs_of(req), parent, name)) == 0 &&
+	    (!(flags & RENAME_EXCHANGE) || (rc = commit_named(fs_of(req), newparent, newname)) == 0))
 		rc = meta_rename(fs_of(req)->meta, parent, name, newparent, newname,
 				 ((flags & RENAME_NOREPLACE) ? META_RENAME_NOREPLACE : 0) |
 				     ((flags & RENAME_EXCHANGE) ? META_RENAME_EXCHANGE : 0));

@@ -122,6 +122,42 @@ def test_content_changed_on_a_drops_pages_cached_on_b(cluster):
     assert eventually(lambda: (b / "song.ogg").read_bytes() == second)
 
 
+def test_renamed_over_on_a_never_reads_partial_on_b(cluster):
+    """Written to a temporary name and renamed over the target on A: B reads
+    the target whole, an old version or a new one, never an empty or mixed
+    file (the content is committed before the rename goes out)."""
+    import hashlib
+    a, b = cluster.path(0), cluster.path(1)
+
+    def blob(v):
+        body = random.Random(v).randbytes(30_000 + v * 101)
+        return b"%d:" % v + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+    def whole(data):
+        head, _, body = data.partition(b"\n")
+        return hashlib.sha256(body).hexdigest().encode() == head.split(b":")[-1]
+
+    (a / "target").write_bytes(blob(0))
+    assert eventually(lambda: (b / "target").exists() and whole((b / "target").read_bytes()))
+    bad, reads, v = [], 0, 1
+    stop = time.time() + 3
+    while time.time() < stop:
+        (a / ".target.tmp").write_bytes(blob(v))
+        os.rename(a / ".target.tmp", a / "target")
+        v += 1
+        for _ in range(3):
+            try:
+                data = (b / "target").read_bytes()
+            except FileNotFoundError:
+                continue  # between two versions of the name on B
+            reads += 1
+            if not whole(data):
+                bad.append(data[:40])
+    assert not bad, bad[:3]
+    assert reads > 20
+    assert eventually(lambda: (b / "target").read_bytes() == blob(v - 1))
+
+
 def test_photo_tree_rsynced_into_a_reads_back_from_c(cluster, tmp_path):
     import subprocess
     src = tmp_path / "src"
