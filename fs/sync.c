@@ -343,8 +343,10 @@ static void compare_bucket(struct sync_run *run, const uint8_t *path, struct rec
 		run->error = rc;
 		return;
 	}
-	qsort(la->r, la->n, sizeof(*la->r), cmp_rec);
-	qsort(lb->r, lb->n, sizeof(*lb->r), cmp_rec);
+	if (la->n) /* an empty list has no array: qsort(NULL, 0) is undefined */
+		qsort(la->r, la->n, sizeof(*la->r), cmp_rec);
+	if (lb->n)
+		qsort(lb->r, lb->n, sizeof(*lb->r), cmp_rec);
 	size_t i = 0, j = 0;
 	while (i < la->n || j < lb->n) {
 		int c = i == la->n ? 1 : j == lb->n ? -1 : cmp_rec(&la->r[i], &lb->r[j]);

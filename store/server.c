@@ -116,7 +116,7 @@ static bool out_reserve(struct conn *c, size_t n)
 
 static void out_bytes(struct conn *c, const void *p, size_t n)
 {
-	if (out_reserve(c, n)) {
+	if (n && out_reserve(c, n)) { /* n 0: p may be NULL (an empty value) */
 		memcpy(c->out + c->out_len, p, n);
 		c->out_len += n;
 	}
