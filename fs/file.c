@@ -7,13 +7,14 @@
  * file sees the old content or the new, never a mix, and reads on this mount
  * go through the same state, so they see writes not committed yet.
  *
- * The kernel sends no OPEN, FLUSH or RELEASE for files it opens (only files
- * it creates get a RELEASE; see docs/DESIGN-NOTES.md), so a state is not tied
- * to descriptors: requests take a reference for as long as they run, and a
- * state whose writes are not committed outlives its references until a
- * commit: fsync, the RELEASE of its creating handle, a change of its
- * attributes, the kernel forgetting the inode, or the committer thread
+ * The kernel sends no OPEN, FLUSH or RELEASE for files (docs/DESIGN-NOTES.md),
+ * so a state is not tied to descriptors: requests take a reference for as
+ * long as they run, and a state whose writes are not committed outlives its
+ * references until a commit: fsync, a rename or truncation of the file, the
+ * kernel forgetting the inode, the unmount, or the committer thread
  * (fs_file_commit_idle) once the file has been left alone for a moment.
+ * (A kernel without that support gets handles from op_open and op_create,
+ * and their RELEASE commits too.)
  */
 #include <errno.h>
 #include <stdio.h> /* SEEK_DATA, SEEK_HOLE */
