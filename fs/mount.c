@@ -238,7 +238,7 @@ static int session_loop(struct fuse_session *se)
 
 static int serve(const struct mount_args *a, int ready_fd)
 {
-	static struct fs fs; /* reachable from the signal handlers' session */
+	static struct fs fs; /* the session's userdata, for as long as the process */
 
 	fs.data_dir = a->data_dir;
 	/* entries and attributes stay in the kernel a minute: every change made
