@@ -189,22 +189,33 @@ void fs_chunk_cache_stats(struct fs_chunk_cache *c, struct fs_chunk_cache_stats 
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The cached entry of id, made the most recently used, or NULL; counted as
+ * a hit or a miss. With c->mu held. */
+static struct centry *cache_hit(struct fs_chunk_cache *c, const uint8_t *id)
+{
+	struct centry *e = c->slots[find_slot(c, id)];
+
+	if (e) {
+		lru_unlink(c, e);
+		lru_push(c, e);
+		c->hits++;
+	} else {
+		c->misses++;
+	}
+	return e;
+}
+
 /* Copies a cached chunk into buf: its length, -ENOENT when absent, -ERANGE. */
 static ssize_t cache_get(struct fs_chunk_cache *c, const uint8_t *id, void *buf, size_t cap)
 {
 	ssize_t rc = -ENOENT;
 
 	pthread_mutex_lock(&c->mu);
-	struct centry *e = c->slots[find_slot(c, id)];
+	struct centry *e = cache_hit(c, id);
 	if (e) {
 		rc = e->len > cap ? -ERANGE : (ssize_t)e->len;
 		if (rc >= 0)
 			memcpy(buf, e->data, e->len);
-		lru_unlink(c, e);
-		lru_push(c, e);
-		c->hits++;
-	} else {
-		c->misses++;
 	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
@@ -250,16 +261,11 @@ static ssize_t cache_get_range(struct fs_chunk_cache *c, const uint8_t *id, size
 	ssize_t rc = -ENOENT;
 
 	pthread_mutex_lock(&c->mu);
-	struct centry *e = c->slots[find_slot(c, id)];
+	struct centry *e = cache_hit(c, id);
 	if (e) {
 		size_t have = off < e->len ? e->len - off : 0;
 		rc = (ssize_t)(have < len ? have : len);
 		memcpy(buf, e->data + off, (size_t)rc);
-		lru_unlink(c, e);
-		lru_push(c, e);
-		c->hits++;
-	} else {
-		c->misses++;
 	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
