@@ -445,6 +445,12 @@ int fs_file_close(struct fs *fs, struct fs_file *f)
 	return rc;
 }
 
+static void say_not_committed(uint64_t ino, int rc)
+{
+	fprintf(stderr, "caskfs: inode %llu: writes could not be committed: %s\n",
+		(unsigned long long)ino, strerror(-rc));
+}
+
 bool fs_file_forget(struct fs *fs, uint64_t ino)
 {
 	struct fs_file *f = fs_file_find(fs, ino);
@@ -454,8 +460,7 @@ bool fs_file_forget(struct fs *fs, uint64_t ino)
 		return true;
 	int rc = fs_file_commit(fs, f);
 	if (rc && rc != -ENOENT)
-		fprintf(stderr, "caskfs: inode %llu: writes could not be committed: %s\n",
-			(unsigned long long)ino, strerror(-rc));
+		say_not_committed(ino, rc);
 	pthread_mutex_lock(&fs->files_mu);
 	gone = --f->refs == 0;
 	if (gone)
@@ -477,8 +482,7 @@ static void settle(struct fs_file *f, int rc, int said, int64_t now, int *failed
 	} else if (rc) {
 		/* kept for the next round, and for fsync to report */
 		if (said != rc) /* each new error is logged once */
-			fprintf(stderr, "caskfs: inode %llu: writes could not be committed: %s\n",
-				(unsigned long long)f->ino, strerror(-rc));
+			say_not_committed(f->ino, rc);
 		f->error = rc;
 		f->write_ms = f->dirty_ms = now; /* retried a period later */
 		(*failed)++;
