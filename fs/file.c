@@ -49,19 +49,11 @@ static int load_state(struct fs *fs, struct fs_file *f)
 	return grid_fit(f, f->size);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A write or a shared range changed f (locked): remember when, for stat and
  * for the committer. */
 static void touch(struct fs_file *f)
 {
-	int64_t ms = mono_ms();
+	int64_t ms = fs_now_ms();
 
 	if (!f->changed)
 		f->dirty_ms = ms;
@@ -504,7 +496,7 @@ int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms)
 	int owner[COMMIT_BATCH]; /* items[i] is due[owner[i]] */
 	bool locked[COMMIT_BATCH];
 	int said[COMMIT_BATCH]; /* each file's error before this round */
-	int64_t now = mono_ms();
+	int64_t now = fs_now_ms();
 	int n, k, done, failed = 0;
 
 again:

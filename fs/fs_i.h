@@ -59,6 +59,15 @@ struct fs {
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
 };
 
+/* CLOCK_MONOTONIC in milliseconds: retry times, how long a file was left alone. */
+static inline int64_t fs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* replicate.c (docs/REPLICATION.md) */
 struct proto_req;
 /* Starts pushing the namespace's outbox to a->peers (nothing without peers). */

@@ -46,14 +46,6 @@ struct repl {
 	bool stop; /* protected by mu */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- receiving ---- */
 
 /* Tells the kernel what a record applied here changed. */
@@ -330,7 +322,7 @@ static void peer_failed(struct repl_peer *p, int rc)
 {
 	mc_close(p->conn);
 	p->conn = NULL;
-	p->retry_at = now_ms() + RETRY_MS;
+	p->retry_at = fs_now_ms() + RETRY_MS;
 	if (!p->down)
 		fprintf(stderr, "caskfs: namespace push to %s failed (%s); will retry\n", p->addr,
 			strerror(-rc));
@@ -345,7 +337,7 @@ static int push_peer(struct repl *rp, struct repl_peer *p, uint64_t last, struct
 	size_t len;
 	int rc;
 
-	if (p->acked >= last || now_ms() < p->retry_at)
+	if (p->acked >= last || fs_now_ms() < p->retry_at)
 		return 0;
 	b->len = 0;
 	/* last may count a transaction that has not committed yet: read what is
