@@ -249,7 +249,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	fs.writeback = a->writeback;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
-	char opts[2048];
+	char opts[2048], *abs_dir = NULL;
 	int rc, status = CLI_IO;
 
 	struct store_options so = a->store;
@@ -280,8 +280,11 @@ static int serve(const struct mount_args *a, int ready_fd)
 		goto out;
 	}
 	status = CLI_IO;
+	/* the fsname is how `caskfs bench` and `caskfs status` find DATA_DIR
+	 * from the mountpoint, in whatever directory they run: absolute */
+	abs_dir = realpath(a->data_dir, NULL);
 	snprintf(opts, sizeof(opts), "fsname=caskfs:%s,subtype=caskfs,default_permissions%s%s%s",
-		 a->data_dir, geteuid() == 0 ? ",allow_other" : "", a->options ? "," : "",
+		 abs_dir ? abs_dir : a->data_dir, geteuid() == 0 ? ",allow_other" : "", a->options ? "," : "",
 		 a->options ? a->options : "");
 	if (fuse_opt_add_arg(&args, "caskfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts)) {
@@ -346,6 +349,7 @@ out:
 		fuse_session_destroy(se);
 	}
 	fuse_opt_free_args(&args);
+	free(abs_dir);
 	fs_chunk_cache_free(fs.cache);
 	fs_ae_stop(&fs);
 	fs_repl_stop(&fs);

@@ -5,6 +5,7 @@ import ctypes
 import errno
 import hashlib
 import os
+import pathlib
 import stat
 import subprocess
 import time
@@ -503,15 +504,21 @@ def test_rsync_in_twice_and_out(mount, tmp_path, extra):
     assert tree_snapshot(m.path / "tree") == before
 
 
-def test_bench_runs(caskfs_bin, mount):
-    """caskfs bench runs every workload and prints its row (figures are not judged here)."""
-    m = mount()
+def test_bench_runs(caskfs_bin, mount, tmp_path, monkeypatch):
+    """caskfs bench runs every workload and prints its row (figures are not judged here),
+    also for a mount whose DATA_DIR was given relative to another directory."""
+    monkeypatch.chdir(tmp_path)
+    m = mount(data=pathlib.Path("data"))
+    with open("/proc/mounts") as f:
+        sources = [line.split()[0] for line in f if line.split()[1] == str(m.path)]
+    assert sources == [f"caskfs:{tmp_path}/data"]
     r = subprocess.run([caskfs_bin, "bench", "--size", "8", "--files", "50", str(m.path)],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, cwd="/")
     assert r.returncode == 0, r.stderr
     for row in ("sequential write", "cold read", "warm read", "create 16 KiB", "stat of them",
                 "rsync -a", "nginx + wrk"):
         assert row in r.stdout, r.stdout
+    assert "failed" not in r.stdout, r.stdout
     assert os.listdir(m.path) == []
     r = subprocess.run([caskfs_bin, "bench", "/tmp"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a caskfs mount" in r.stderr
