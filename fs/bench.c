@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli_i.h"
+#include "fs_i.h"
 
 /* Paths built from a base path of up to PATH_MAX bytes. */
 #define SUB_MAX (PATH_MAX + 256)
@@ -110,6 +111,7 @@ static char *data_dir_of(const char *mnt)
 struct result {
 	const char *name, *unit;
 	double native, caskfs, goal;
+	double floor; /* on the null FUSE filesystem (floor.c), 0 if not measured */
 	bool lower_better; /* a time: the ratio is native / caskfs */
 	bool skipped;
 	const char *why;
@@ -255,8 +257,9 @@ static double rsync_tree(const char *src, const char *dst)
 	char *argv[] = { "rsync", "-a", s, d, NULL };
 	double t;
 
-	snprintf(s, sizeof(s), "%s/", src);
-	snprintf(d, sizeof(d), "%s/", dst);
+	if (snprintf(s, sizeof(s), "%s/", src) >= (int)sizeof(s) ||
+	    snprintf(d, sizeof(d), "%s/", dst) >= (int)sizeof(d))
+		return -1;
 	drop_caches();
 	t = now();
 	if (run(argv, NULL, 0) != 0)
@@ -275,17 +278,17 @@ static double nginx_wrk(const char *dir, const char *work)
 	pid_t pid;
 	FILE *f;
 
-	snprintf(conf, sizeof(conf), "%s/nginx.conf", work);
-	f = fopen(conf, "w");
-	if (!f)
+	if (snprintf(conf, sizeof(conf), "%s/nginx.conf", work) >= (int)sizeof(conf))
 		return -1;
-	snprintf(text, sizeof(text),
+	int len = snprintf(text, sizeof(text),
 		 "daemon off; worker_processes 2; user nobody nogroup; pid %s/nginx.pid;\n"
 		 "error_log %s/error.log; events { worker_connections 512; }\n"
 		 "http { access_log off; client_body_temp_path %s; proxy_temp_path %s;\n"
 		 "fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;\n"
 		 "server { listen 127.0.0.1:%d; root %s; } }\n",
 		 work, work, work, work, work, work, work, port, dir);
+	if (len >= (int)sizeof(text) || !(f = fopen(conf, "w")))
+		return -1;
 	fputs(text, f);
 	fclose(f);
 	pid = fork();
@@ -323,22 +326,78 @@ static bool have(const char *prog)
 static void print_row(const struct result *r)
 {
 	if (r->skipped) {
-		printf("%-28s %12s %12s %8s %6s  (%s)\n", r->name, "-", "-", "-", "", r->why);
+		printf("%-28s %12s %12s %8s %6s %12s %6s  (%s)\n", r->name, "-", "-", "-", "", "-",
+		       "-", r->why);
 		return;
 	}
 	double ratio = r->lower_better ? r->native / r->caskfs : r->caskfs / r->native;
-	printf("%-28s %12.1f %12.1f %8.2f %6.2f  %s %s\n", r->name, r->native, r->caskfs, ratio,
-	       r->goal, r->unit, ratio >= r->goal ? "" : "(under goal)");
+	printf("%-28s %12.1f %12.1f %8.2f %6.2f", r->name, r->native, r->caskfs, ratio, r->goal);
+	if (r->floor > 0)
+		printf(" %12.1f %6.2f", r->floor,
+		       r->lower_better ? r->native / r->floor : r->floor / r->native);
+	else
+		printf(" %12s %6s", "-", "-");
+	printf("  %s %s\n", r->unit, ratio >= r->goal ? "" : "(under goal)");
 }
+
+/* The null filesystem (fs/floor.c) in a child process, mounted on dir:
+ * its pid, or -1 when it could not be mounted. */
+static pid_t floor_start(const char *dir)
+{
+	int p[2];
+	char byte;
+	pid_t pid;
+
+	if (mkdir(dir, 0755) < 0 || pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		_exit(fs_floor_serve(dir, p[1]) == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	/* a byte once mounted; end of file if it failed */
+	ssize_t n = pid > 0 ? read(p[0], &byte, 1) : -1;
+	close(p[0]);
+	if (n == 1)
+		return pid;
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	fprintf(stderr, "caskfs bench: cannot mount the null FUSE filesystem on %s: "
+			"its column stays empty\n", dir);
+	return -1;
+}
+
+static void floor_stop(pid_t pid, const char *dir)
+{
+	char *argv[] = { "fusermount3", "-u", (char *)dir, NULL };
+	char *lazy[] = { "fusermount3", "-uz", (char *)dir, NULL };
+
+	if (pid <= 0)
+		return;
+	if (run(argv, NULL, 0) != 0)
+		run(lazy, NULL, 0);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+enum { T_NATIVE, T_CASKFS, T_FLOOR, T_COUNT };
 
 int cli_bench(const struct bench_args *a)
 {
 	char *data = data_dir_of(a->mountpoint);
-	char work[PATH_MAX], native[SUB_MAX], media[SUB_MAX], mnt_dir[SUB_MAX];
-	char nat_dst[2 * SUB_MAX], cfs_dst[2 * SUB_MAX];
+	char work[PATH_MAX], floor_mnt[PATH_MAX + 32], media[SUB_MAX];
+	char native[SUB_MAX], mnt_dir[SUB_MAX], floor_dir[SUB_MAX];
+	char nat_dst[2 * SUB_MAX], cfs_dst[2 * SUB_MAX], floor_dst[2 * SUB_MAX];
+	char *dir[T_COUNT] = { native, mnt_dir, floor_dir };
+	char *dst[T_COUNT] = { nat_dst, cfs_dst, floor_dst };
 	uint8_t *pool = malloc(32u << 20);
 	struct result rows[8];
-	int nrows = 0, rc;
+	pid_t floor = -1;
+	int nrows = 0, rc, nt;
 
 	if (!data) {
 		fprintf(stderr, "caskfs bench: %s is not a caskfs mount\n", a->mountpoint);
@@ -356,62 +415,81 @@ int cli_bench(const struct bench_args *a)
 		free(pool);
 		return CLI_USAGE;
 	}
-	snprintf(native, sizeof(native), "%s/native", work);
+	snprintf(dir[T_NATIVE], SUB_MAX, "%s/native", work);
+	snprintf(dir[T_CASKFS], SUB_MAX, "%s/caskfs-bench.%d", a->mountpoint,
+		 (int)getpid());
+	snprintf(floor_mnt, sizeof(floor_mnt), "%s/null-fuse", work);
+	snprintf(dir[T_FLOOR], SUB_MAX, "%s/bench", floor_mnt);
 	snprintf(media, sizeof(media), "%s/media", work);
-	snprintf(mnt_dir, sizeof(mnt_dir), "%s/caskfs-bench.%d", a->mountpoint, (int)getpid());
 	rm_rf(work);
-	if (mkdir(work, 0755) < 0 || mkdir(native, 0755) < 0 || mkdir(mnt_dir, 0755) < 0) {
-		fprintf(stderr, "caskfs bench: cannot create %s or %s: %s\n", work, mnt_dir,
+	if (mkdir(work, 0755) < 0 || mkdir(dir[T_NATIVE], 0755) < 0 ||
+	    mkdir(dir[T_CASKFS], 0755) < 0) {
+		fprintf(stderr, "caskfs bench: cannot create %s or %s: %s\n", work, dir[T_CASKFS],
 			strerror(errno));
 		free(data);
 		free(pool);
 		return CLI_IO;
 	}
 	chmod(work, 0755);
-	chmod(native, 0755);
-	printf("caskfs bench: %s (DATA_DIR %s) against %s, same disk\n", a->mountpoint, data,
-	       native);
-	printf("%-28s %12s %12s %8s %6s\n", "workload", "native", "caskfs", "ratio", "goal");
+	chmod(dir[T_NATIVE], 0755);
+	floor = floor_start(floor_mnt);
+	nt = floor > 0 && mkdir(dir[T_FLOOR], 0755) == 0 ? T_COUNT : T_FLOOR;
+	printf("caskfs bench: %s (DATA_DIR %s) against %s, same disk,\n"
+	       "and a null FUSE filesystem (keeps names in memory, stores no bytes)\n",
+	       a->mountpoint, data, dir[T_NATIVE]);
+	printf("%-28s %12s %12s %8s %6s %12s %6s\n", "workload", "native", "caskfs", "ratio",
+	       "goal", "null FUSE", "ratio");
 
-	double nw, nc, nwarm, cw, cc, cwarm;
-	if ((rc = seq(native, a->seq_bytes, pool, &nw, &nc, &nwarm)) < 0 ||
-	    (rc = seq(mnt_dir, a->seq_bytes, pool, &cw, &cc, &cwarm)) < 0) {
-		fprintf(stderr, "caskfs bench: sequential workload failed: %s\n", strerror(-rc));
-		goto out;
+	double w[T_COUNT] = { 0 }, cold[T_COUNT] = { 0 }, warm[T_COUNT] = { 0 };
+	for (int t = 0; t < nt; t++) {
+		if ((rc = seq(dir[t], a->seq_bytes, pool, &w[t], &cold[t], &warm[t])) < 0) {
+			fprintf(stderr, "caskfs bench: sequential workload failed in %s: %s\n", dir[t],
+				strerror(-rc));
+			goto out;
+		}
 	}
 	rows[nrows++] = (struct result){ .name = "sequential write + fsync",
 					 .unit = "MB/s",
-					 .native = nw,
-					 .caskfs = cw,
+					 .native = w[T_NATIVE],
+					 .caskfs = w[T_CASKFS],
+					 .floor = w[T_FLOOR],
 					 .goal = 0.8 };
 	rows[nrows++] = (struct result){ .name = "cold read, 1 MiB blocks",
 					 .unit = "MB/s",
-					 .native = nc,
-					 .caskfs = cc,
+					 .native = cold[T_NATIVE],
+					 .caskfs = cold[T_CASKFS],
+					 .floor = cold[T_FLOOR],
 					 .goal = 0.8 };
 	rows[nrows++] = (struct result){ .name = "warm read, 1 MiB blocks",
 					 .unit = "MB/s",
-					 .native = nwarm,
-					 .caskfs = cwarm,
+					 .native = warm[T_NATIVE],
+					 .caskfs = warm[T_CASKFS],
+					 .floor = warm[T_FLOOR],
 					 .goal = 0.9 };
 	for (int i = 0; i < 3; i++)
 		print_row(&rows[i]);
 	fflush(stdout);
 
-	double ncr, nst, ccr, cst;
-	if ((rc = small_files(native, a->files, pool, &ncr, &nst)) < 0 ||
-	    (rc = small_files(mnt_dir, a->files, pool, &ccr, &cst)) < 0) {
-		fprintf(stderr, "caskfs bench: small-file workload failed: %s\n", strerror(-rc));
-		goto out;
+	double cr[T_COUNT] = { 0 }, st[T_COUNT] = { 0 };
+	for (int t = 0; t < nt; t++) {
+		if ((rc = small_files(dir[t], a->files, pool, &cr[t], &st[t])) < 0) {
+			fprintf(stderr, "caskfs bench: small-file workload failed in %s: %s\n", dir[t],
+				strerror(-rc));
+			goto out;
+		}
 	}
 	rows[nrows++] = (struct result){ .name = "create 16 KiB files",
 					 .unit = "files/s",
-					 .native = ncr,
-					 .caskfs = ccr,
+					 .native = cr[T_NATIVE],
+					 .caskfs = cr[T_CASKFS],
+					 .floor = cr[T_FLOOR],
 					 .goal = 1.0 };
-	rows[nrows++] = (struct result){
-		.name = "stat of them", .unit = "stats/s", .native = nst, .caskfs = cst, .goal = 0.5
-	};
+	rows[nrows++] = (struct result){ .name = "stat of them",
+					 .unit = "stats/s",
+					 .native = st[T_NATIVE],
+					 .caskfs = st[T_CASKFS],
+					 .floor = st[T_FLOOR],
+					 .goal = 0.5 };
 	print_row(&rows[3]);
 	print_row(&rows[4]);
 	fflush(stdout);
@@ -419,34 +497,50 @@ int cli_bench(const struct bench_args *a)
 	struct result rs = {
 		.name = "rsync -a of a media tree", .unit = "s", .goal = 0.7, .lower_better = true
 	};
-	snprintf(nat_dst, sizeof(nat_dst), "%s/rsync", native);
-	snprintf(cfs_dst, sizeof(cfs_dst), "%s/rsync", mnt_dir);
+	double secs[T_COUNT] = { 0 };
+	for (int t = 0; t < T_COUNT; t++)
+		snprintf(dst[t], 2 * SUB_MAX, "%s/rsync", dir[t]);
 	if (!have("rsync")) {
 		rs.skipped = true;
 		rs.why = "rsync is not installed";
-	} else if (make_media(media, pool) < 0 || (rs.native = rsync_tree(media, nat_dst)) < 0 ||
-		   (rs.caskfs = rsync_tree(media, cfs_dst)) < 0) {
+	} else if (make_media(media, pool) < 0) {
 		rs.skipped = true;
-		rs.why = "rsync failed";
+		rs.why = "cannot write the media tree";
 	}
+	for (int t = 0; t < nt && !rs.skipped; t++) {
+		if ((secs[t] = rsync_tree(media, dst[t])) < 0) {
+			rs.skipped = true;
+			rs.why = "rsync failed";
+		}
+	}
+	rs.native = secs[T_NATIVE];
+	rs.caskfs = secs[T_CASKFS];
+	rs.floor = secs[T_FLOOR];
 	rows[nrows++] = rs;
 	print_row(&rs);
 	fflush(stdout);
 
 	struct result ng = { .name = "nginx + wrk, 16 KiB files", .unit = "req/s", .goal = 0.9 };
+	double rps[T_COUNT] = { 0 };
 	if (!have("nginx") || !have("wrk")) {
 		ng.skipped = true;
 		ng.why = "needs nginx and wrk";
-	} else if ((ng.native = nginx_wrk(native, work)) <= 0 ||
-		   (ng.caskfs = nginx_wrk(mnt_dir, work)) <= 0) {
-		ng.skipped = true;
-		ng.why = "nginx or wrk failed";
 	}
+	for (int t = 0; t < nt && !ng.skipped; t++) {
+		if ((rps[t] = nginx_wrk(dir[t], work)) <= 0) {
+			ng.skipped = true;
+			ng.why = "nginx or wrk failed";
+		}
+	}
+	ng.native = rps[T_NATIVE];
+	ng.caskfs = rps[T_CASKFS];
+	ng.floor = rps[T_FLOOR];
 	rows[nrows++] = ng;
 	print_row(&ng);
 	rc = 0;
 out:
-	rm_rf(mnt_dir);
+	floor_stop(floor, floor_mnt);
+	rm_rf(dir[T_CASKFS]);
 	rm_rf(work);
 	free(data);
 	free(pool);

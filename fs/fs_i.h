@@ -149,4 +149,14 @@ int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence);
 /* Truncates or extends an open file: commit, then the namespace, then the state. */
 int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
 
+struct fuse_session;
+/* Serves se's requests (fs/mount.c) until it is unmounted or told to exit:
+ * 0, or the first read error as -errno. */
+int fs_session_loop(struct fuse_session *se);
+
+/* Mounts the null filesystem of fs/floor.c on mountpoint, writes a byte to
+ * ready_fd (unless -1) once mounted, and serves it until unmounted or sent
+ * SIGTERM: 0 or -errno. */
+int fs_floor_serve(const char *mountpoint, int ready_fd);
+
 #endif

@@ -213,7 +213,7 @@ static void *loop_worker(void *arg)
 	return NULL;
 }
 
-static int session_loop(struct fuse_session *se)
+int fs_session_loop(struct fuse_session *se)
 {
 	struct loop l = { .se = se,
 			  .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -326,7 +326,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if (!com_running)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
-	rc = session_loop(se);
+	rc = fs_session_loop(se);
 	atomic_store(&fs.se, NULL);
 	if (fs_file_commit_idle(&fs, 0, 0) > 0)
 		rc = -EIO; /* said in the log, file by file */

@@ -519,6 +519,13 @@ def test_bench_runs(caskfs_bin, mount, tmp_path, monkeypatch):
                 "rsync -a", "nginx + wrk"):
         assert row in r.stdout, r.stdout
     assert "failed" not in r.stdout, r.stdout
+    # every row also ran on the null FUSE filesystem, which is gone afterwards
+    assert "null FUSE" in r.stdout and "cannot mount the null" not in r.stderr, r.stderr
+    for line in r.stdout.splitlines()[3:]:
+        floor = line[28:].split()[4:6]
+        assert len(floor) == 2 and float(floor[0]) > 0 and float(floor[1]) > 0, line
+    with open("/proc/mounts") as f:
+        assert "caskfs-floor" not in f.read()
     assert os.listdir(m.path) == []
     r = subprocess.run([caskfs_bin, "bench", "/tmp"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a caskfs mount" in r.stderr
