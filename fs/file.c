@@ -63,14 +63,66 @@ static void touch(struct fs_file *f)
 	clock_gettime(CLOCK_REALTIME, &f->mtime);
 }
 
+/* With files_mu held: the chain ino hashes to (nbuckets > 0). */
+static struct fs_file **bucket_of(struct fs *fs, uint64_t ino)
+{
+	return &fs->files[(ino * 0x9e3779b97f4a7c15ULL >> 32) & (fs->nbuckets - 1)];
+}
+
 /* With files_mu held. */
 static struct fs_file *find_locked(struct fs *fs, uint64_t ino)
 {
-	struct fs_file *f;
+	struct fs_file *f = fs->nbuckets ? *bucket_of(fs, ino) : NULL;
 
-	for (f = fs->files; f && f->ino != ino; f = f->next)
-		;
+	while (f && f->ino != ino)
+		f = f->next;
 	return f;
+}
+
+/* With files_mu held: f into the table, which grows to keep chains short
+ * (a create-heavy load keeps a thousand states waiting for their commit). */
+static int insert_locked(struct fs *fs, struct fs_file *f)
+{
+	if (fs->nfiles >= 2 * fs->nbuckets) {
+		size_t n = fs->nbuckets ? 2 * fs->nbuckets : 256;
+		struct fs_file **b = calloc(n, sizeof(*b)), **old = fs->files;
+		size_t oldn = fs->nbuckets;
+		if (!b && !oldn)
+			return -ENOMEM;
+		if (b) { /* else longer chains for now */
+			fs->files = b;
+			fs->nbuckets = n;
+			for (size_t i = 0; i < oldn; i++) {
+				for (struct fs_file *g = old[i], *next; g; g = next) {
+					next = g->next;
+					struct fs_file **to = bucket_of(fs, g->ino);
+					g->next = *to;
+					*to = g;
+				}
+			}
+			free(old);
+		}
+	}
+	struct fs_file **to = bucket_of(fs, f->ino);
+	f->next = *to;
+	*to = f;
+	fs->nfiles++;
+	return 0;
+}
+
+struct fs_file *fs_file_next_locked(struct fs *fs, struct fs_file *f)
+{
+	size_t i = 0;
+
+	if (f) {
+		if (f->next)
+			return f->next;
+		i = (size_t)(bucket_of(fs, f->ino) - fs->files) + 1;
+	}
+	for (; i < fs->nbuckets; i++)
+		if (fs->files[i])
+			return fs->files[i];
+	return NULL;
 }
 
 bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime)
@@ -127,12 +179,11 @@ int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out)
 			f->ino = ino;
 			pthread_mutex_init(&f->mu, NULL);
 			rc = load_state(fs, f);
+			if (rc == 0)
+				rc = insert_locked(fs, f);
 			if (rc) {
 				free(f->grid);
 				free(f);
-			} else {
-				f->next = fs->files;
-				fs->files = f;
 			}
 		}
 	}
@@ -159,11 +210,12 @@ struct fs_file *fs_file_find(struct fs *fs, uint64_t ino)
 /* Unlinks and frees f; files_mu held, no reference left. */
 static void drop_locked(struct fs *fs, struct fs_file *f)
 {
-	struct fs_file **pp = &fs->files;
+	struct fs_file **pp = bucket_of(fs, f->ino);
 
 	while (*pp != f)
 		pp = &(*pp)->next;
 	*pp = f->next;
+	fs->nfiles--;
 	for (uint32_t i = 0; i < f->ndirty; i++)
 		free(f->dirty[i].buf);
 	free(f->dirty);
@@ -502,7 +554,8 @@ int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms)
 again:
 	n = k = done = 0;
 	pthread_mutex_lock(&fs->files_mu);
-	for (struct fs_file *f = fs->files; f && n < COMMIT_BATCH; f = f->next) {
+	for (struct fs_file *f = fs_file_next_locked(fs, NULL); f && n < COMMIT_BATCH;
+	     f = fs_file_next_locked(fs, f)) {
 		/* a file locked by a request is not due now (and never waited for:
 		 * a copy between two files locks them in another order) */
 		if (pthread_mutex_trylock(&f->mu) != 0)

@@ -50,7 +50,10 @@ struct fs {
 	struct meta *meta;
 	struct fs_chunk_cache *cache;
 	pthread_mutex_t files_mu;
-	struct fs_file *files; /* protected by files_mu */
+	/* protected by files_mu: the file states, hashed by ino into nbuckets
+	 * chains (a power of two, 0 before the first state) */
+	struct fs_file **files;
+	size_t nbuckets, nfiles;
 	double timeout;	       /* attribute and entry timeout, seconds */
 	struct fuse_session *_Atomic se; /* set once mounted: for cache invalidations */
 	struct repl *repl;		 /* namespace replication, or NULL (one node) */
@@ -108,6 +111,9 @@ void fs_ae_stop(struct fs *fs);
 /* file.c */
 /* Finds or creates the state of ino and takes a reference to it. */
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out);
+/* With fs->files_mu held: the state after f (the first for NULL) in the
+ * table's order, or NULL after the last. */
+struct fs_file *fs_file_next_locked(struct fs *fs, struct fs_file *f);
 /* The state of ino with a reference taken, or NULL when it has none. */
 struct fs_file *fs_file_find(struct fs *fs, uint64_t ino);
 /* Drops a reference. A state goes with its last one unless it holds writes

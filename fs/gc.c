@@ -89,7 +89,8 @@ static int mark_open_files(struct fs *fs, struct idset *set)
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->files_mu);
-	for (struct fs_file *f = fs->files; f && rc == 0; f = f->next) {
+	for (struct fs_file *f = fs_file_next_locked(fs, NULL); f && rc == 0;
+	     f = fs_file_next_locked(fs, f)) {
 		pthread_mutex_lock(&f->mu);
 		for (uint32_t i = 0; i < f->ngrid && rc == 0; i++)
 			if (!fs_chunk_is_hole(f->grid[i].key))
