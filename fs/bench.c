@@ -8,10 +8,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,6 +80,49 @@ static int run(char *const argv[], char *out, size_t outcap)
 	if (waitpid(pid, &st, 0) < 0)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * A bench stopped by a signal (^C, a closed pipe) removes what it made, from
+ * the handler and so with async-signal-safe calls only: the null filesystem
+ * and nginx are stopped (the former unmounts itself), then `rm -rf` of the
+ * work directory and of the directory on the mount.
+ */
+static volatile pid_t stop_pids[2]; /* the null filesystem, nginx */
+static char *stop_rm[5];	    /* "rm", "-rf", work, dir on the mount, NULL */
+
+static void on_stop_signal(int sig)
+{
+	for (int i = 0; i < 2; i++) {
+		if (stop_pids[i] > 0) {
+			kill(stop_pids[i], SIGTERM);
+			waitpid(stop_pids[i], NULL, 0);
+		}
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv("/bin/rm", stop_rm);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	_exit(128 + sig);
+}
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+
+/* Installs (on) or removes the handler. */
+static void catch_stop_signals(bool on)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on ? on_stop_signal : SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&sa.sa_mask, stop_signals[i]);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaction(stop_signals[i], &sa, NULL);
 }
 
 static int rm_rf(const char *path)
@@ -301,6 +348,7 @@ static double nginx_wrk(const char *dir, const char *work)
 	}
 	if (pid < 0)
 		return -1;
+	stop_pids[1] = pid;
 	usleep(500000);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/small/f000042", port);
 	if (run(wrk, out, sizeof(out)) == 0) {
@@ -310,6 +358,7 @@ static double nginx_wrk(const char *dir, const char *work)
 	}
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
+	stop_pids[1] = 0;
 	return rps;
 }
 
@@ -340,6 +389,76 @@ static void print_row(const struct result *r)
 	printf("  %s %s\n", r->unit, ratio >= r->goal ? "" : "(under goal)");
 }
 
+#define PINGPONG_ROUNDS 5000
+
+static void *pingpong_echo(void *arg)
+{
+	int *fds = arg; /* read from fds[0], answer on fds[1] */
+	char c;
+
+	for (int i = 0; i < PINGPONG_ROUNDS; i++)
+		if (read(fds[0], &c, 1) != 1 || write(fds[1], &c, 1) != 1)
+			break;
+	return NULL;
+}
+
+static void pin_to(pthread_t t, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+/*
+ * What one request and its answer between two threads cost on this machine
+ * (a byte each way through pipes), in microseconds, the threads on one CPU
+ * or free to run anywhere: every FUSE request pays at least this, twice a
+ * wakeup, while a native filesystem call pays none. -1 on failure.
+ */
+static double pingpong_us(bool one_cpu)
+{
+	int there[2], back[2], fds[2];
+	pthread_t echo;
+	double t = -1;
+	char c = 'x';
+	int i = 0;
+
+	if (pipe(there) < 0)
+		return -1;
+	if (pipe(back) < 0) {
+		close(there[0]);
+		close(there[1]);
+		return -1;
+	}
+	fds[0] = there[0];
+	fds[1] = back[1];
+	if (pthread_create(&echo, NULL, pingpong_echo, fds) == 0) {
+		cpu_set_t old;
+		pthread_getaffinity_np(pthread_self(), sizeof(old), &old);
+		if (one_cpu) {
+			pin_to(pthread_self(), sched_getcpu());
+			pin_to(echo, sched_getcpu());
+		}
+		double start = now();
+		for (; i < PINGPONG_ROUNDS; i++)
+			if (write(there[1], &c, 1) != 1 || read(back[0], &c, 1) != 1)
+				break;
+		if (i == PINGPONG_ROUNDS)
+			t = (now() - start) / PINGPONG_ROUNDS * 1e6;
+		close(there[1]); /* the echo sees end of file if we stopped early */
+		pthread_join(echo, NULL);
+		pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
+	} else {
+		close(there[1]);
+	}
+	close(there[0]);
+	close(back[0]);
+	close(back[1]);
+	return t;
+}
+
 /* The null filesystem (fs/floor.c) in a child process, mounted on dir:
  * its pid, or -1 when it could not be mounted. */
 static pid_t floor_start(const char *dir)
@@ -352,6 +471,12 @@ static pid_t floor_start(const char *dir)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
+		/* a bench killed midway takes its mount with it (the handler of
+		 * SIGTERM unmounts); the parent may already have gone */
+		catch_stop_signals(false); /* libfuse's handlers unmount */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(1);
 		close(p[0]);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, STDOUT_FILENO);
@@ -432,11 +557,20 @@ int cli_bench(const struct bench_args *a)
 	}
 	chmod(work, 0755);
 	chmod(dir[T_NATIVE], 0755);
+	stop_rm[0] = "rm";
+	stop_rm[1] = "-rf";
+	stop_rm[2] = work;
+	stop_rm[3] = dir[T_CASKFS];
+	catch_stop_signals(true);
 	floor = floor_start(floor_mnt);
+	stop_pids[0] = floor;
 	nt = floor > 0 && mkdir(dir[T_FLOOR], 0755) == 0 ? T_COUNT : T_FLOOR;
 	printf("caskfs bench: %s (DATA_DIR %s) against %s, same disk,\n"
 	       "and a null FUSE filesystem (keeps names in memory, stores no bytes)\n",
 	       a->mountpoint, data, dir[T_NATIVE]);
+	printf("this machine: a request and its answer between two threads take %.1f us,\n"
+	       "%.1f us when both run on one CPU (each FUSE request pays one)\n",
+	       pingpong_us(false), pingpong_us(true));
 	printf("%-28s %12s %12s %8s %6s %12s %6s\n", "workload", "native", "caskfs", "ratio",
 	       "goal", "null FUSE", "ratio");
 
@@ -539,6 +673,7 @@ int cli_bench(const struct bench_args *a)
 	print_row(&ng);
 	rc = 0;
 out:
+	catch_stop_signals(false);
 	floor_stop(floor, floor_mnt);
 	rm_rf(dir[T_CASKFS]);
 	rm_rf(work);

@@ -521,14 +521,41 @@ def test_bench_runs(caskfs_bin, mount, tmp_path, monkeypatch):
     assert "failed" not in r.stdout, r.stdout
     # every row also ran on the null FUSE filesystem, which is gone afterwards
     assert "null FUSE" in r.stdout and "cannot mount the null" not in r.stderr, r.stderr
-    for line in r.stdout.splitlines()[3:]:
+    assert "between two threads take" in r.stdout, r.stdout
+    rows = [line for line in r.stdout.splitlines()
+            if line.startswith(("sequential", "cold", "warm", "create", "stat", "rsync", "nginx"))]
+    assert len(rows) == 7, r.stdout
+    for line in rows:
         floor = line[28:].split()[4:6]
         assert len(floor) == 2 and float(floor[0]) > 0 and float(floor[1]) > 0, line
     with open("/proc/mounts") as f:
-        assert "caskfs-floor" not in f.read()
+        assert f"{tmp_path}/data.bench" not in f.read()
     assert os.listdir(m.path) == []
     r = subprocess.run([caskfs_bin, "bench", "/tmp"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a caskfs mount" in r.stderr
+
+
+def test_bench_interrupted_cleans_up(caskfs_bin, mount, tmp_path):
+    """^C during caskfs bench unmounts its null filesystem and removes its directories."""
+    m = mount()
+    p = subprocess.Popen([caskfs_bin, "bench", "--size", "64", "--files", "20000", str(m.path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "workload" not in line:  # the header: the null filesystem is mounted
+            line = p.stdout.readline()
+            assert line, p.stderr.read()
+        time.sleep(1)
+        p.send_signal(2)
+        assert p.wait(timeout=60) == 130
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    with open("/proc/mounts") as f:
+        assert f"{tmp_path}/data.bench" not in f.read()
+    assert not (tmp_path / "data.bench").exists()
+    assert os.listdir(m.path) == []
 
 
 def test_copy_file_range_shares_chunks(mount, caskfs_bin, tmp_path):
