@@ -491,6 +491,8 @@ int fs_floor_serve(const char *mountpoint, int ready_fd)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &fl.inodes[1].mtime);
 	fl.inodes[1] = (struct floor_inode){ .mode = S_IFDIR | 0755,
+					     .uid = geteuid(), /* who runs the bench */
+					     .gid = getegid(),
 					     .nlink = 2,
 					     .atime = fl.inodes[1].mtime,
 					     .mtime = fl.inodes[1].mtime,
