@@ -515,7 +515,7 @@ int fs_floor_serve(const char *mountpoint, int ready_fd)
 		(void)!write(ready_fd, "", 1);
 		close(ready_fd);
 	}
-	rc = fs_session_loop(se);
+	rc = fs_session_loop(se, NULL);
 	fuse_session_unmount(se);
 out:
 	if (se) {

@@ -43,6 +43,8 @@ struct fs_file {
 	int error; /* a failed store or commit, reported by the next fsync */
 };
 
+#define FS_OPCODES 64 /* FUSE opcodes counted: 1 to 63 */
+
 struct fs {
 	const char *data_dir;
 	struct store *store;
@@ -60,6 +62,8 @@ struct fs {
 	struct ae *ae;			 /* background anti-entropy, or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
+	/* FUSE requests served, by opcode (fs_session_loop), for stats */
+	_Atomic uint64_t requests[FS_OPCODES];
 };
 
 /* CLOCK_MONOTONIC in milliseconds: retry times, how long a file was left alone. */
@@ -157,8 +161,11 @@ int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct met
 
 struct fuse_session;
 /* Serves se's requests (fs/mount.c) until it is unmounted or told to exit:
- * 0, or the first read error as -errno. */
-int fs_session_loop(struct fuse_session *se);
+ * 0, or the first read error as -errno. Counts each request by opcode into
+ * requests[FS_OPCODES] unless that is NULL. */
+int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);
+/* The lower-case name of FUSE opcode op ("lookup", "batch_forget"), or NULL. */
+const char *fs_opcode_name(unsigned op);
 
 /* Mounts the null filesystem of fs/floor.c on mountpoint, writes a byte to
  * ready_fd (unless -1) once mounted, and serves it until unmounted or sent

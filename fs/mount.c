@@ -126,6 +126,32 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
+/* FUSE opcodes by number (linux/fuse.h), for the request counts in stats. */
+static const char *const opcode_names[FS_OPCODES] = {
+	[1] = "lookup",		[2] = "forget",		[3] = "getattr",
+	[4] = "setattr",	[5] = "readlink",	[6] = "symlink",
+	[8] = "mknod",		[9] = "mkdir",		[10] = "unlink",
+	[11] = "rmdir",		[12] = "rename",	[13] = "link",
+	[14] = "open",		[15] = "read",		[16] = "write",
+	[17] = "statfs",	[18] = "release",	[20] = "fsync",
+	[21] = "setxattr",	[22] = "getxattr",	[23] = "listxattr",
+	[24] = "removexattr",	[25] = "flush",		[26] = "init",
+	[27] = "opendir",	[28] = "readdir",	[29] = "releasedir",
+	[30] = "fsyncdir",	[31] = "getlk",		[32] = "setlk",
+	[33] = "setlkw",	[34] = "access",	[35] = "create",
+	[36] = "interrupt",	[37] = "bmap",		[38] = "destroy",
+	[39] = "ioctl",		[40] = "poll",		[41] = "notify_reply",
+	[42] = "batch_forget",	[43] = "fallocate",	[44] = "readdirplus",
+	[45] = "rename2",	[46] = "lseek",		[47] = "copy_file_range",
+	[48] = "setupmapping",	[49] = "removemapping", [50] = "syncfs",
+	[51] = "tmpfile",	[52] = "statx",
+};
+
+const char *fs_opcode_name(unsigned op)
+{
+	return op < FS_OPCODES ? opcode_names[op] : NULL;
+}
+
 /*
  * The FUSE request loop. Each worker waits in poll() on the session's
  * descriptor (non-blocking) and reads one request when it is readable.
@@ -140,6 +166,7 @@ static void *committer_main(void *arg)
 
 struct loop {
 	struct fuse_session *se;
+	_Atomic uint64_t *requests; /* by opcode, or NULL */
 	pthread_mutex_t mu;
 	pthread_cond_t done;
 	/* protected by mu: workers serving (threads), of which busy are in a
@@ -188,6 +215,13 @@ static void *loop_worker(void *arg)
 			fuse_session_exit(l->se);
 			break;
 		}
+		if (l->requests && !(buf.flags & FUSE_BUF_IS_FD) && res >= 8) {
+			/* struct fuse_in_header: len, then the opcode (host order) */
+			uint32_t op;
+			memcpy(&op, (const char *)buf.mem + 4, sizeof(op));
+			if (op < FS_OPCODES)
+				atomic_fetch_add_explicit(&l->requests[op], 1, memory_order_relaxed);
+		}
 		pthread_mutex_lock(&l->mu);
 		if (++l->busy == l->threads && l->threads < LOOP_MAX_THREADS)
 			loop_spawn(l);
@@ -213,9 +247,10 @@ static void *loop_worker(void *arg)
 	return NULL;
 }
 
-int fs_session_loop(struct fuse_session *se)
+int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
 {
 	struct loop l = { .se = se,
+			  .requests = requests,
 			  .mu = PTHREAD_MUTEX_INITIALIZER,
 			  .done = PTHREAD_COND_INITIALIZER };
 	int fd = fuse_session_fd(se);
@@ -326,7 +361,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if (!com_running)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
-	rc = fs_session_loop(se);
+	rc = fs_session_loop(se, fs.requests);
 	atomic_store(&fs.se, NULL);
 	if (fs_file_commit_idle(&fs, 0, 0) > 0)
 		rc = -EIO; /* said in the log, file by file */

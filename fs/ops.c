@@ -399,11 +399,20 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct meta_inode in = { 0 };
 	struct fuse_entry_param e;
 	struct fs_file *f = NULL;
-	int rc = do_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &in);
+	int rc;
 
-	/* without OPEN there is no RELEASE either, for created files too: no
-	 * handle then (op_open) */
-	if (rc == 0 && !fs->no_open)
+	/* Without OPEN the kernel sends no RELEASE, but it learns that only
+	 * from an OPEN answered ENOSYS, and a created file is never opened: on
+	 * a fresh mount every create + close would cost a RELEASE. Answered
+	 * ENOSYS, CREATE turns into MKNOD and an open of the new file, for
+	 * this create and every later one: the same requests, and the first
+	 * open teaches the kernel. */
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	rc = do_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &in);
+	if (rc == 0)
 		rc = fs_file_get(fs, in.ino, &f);
 	if (rc) {
 		fuse_reply_err(req, -rc);

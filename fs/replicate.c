@@ -232,6 +232,33 @@ static void handle_mget(struct fs *fs, const char *hex, size_t hlen, server_emit
 	free(rec);
 }
 
+/* The FUSE requests this mount has served, by operation (none is left out
+ * of metrics; stats list the operations seen). */
+static void fuse_request_stats(struct fs *fs, bool metrics, server_emit_fn emit, void *ctx)
+{
+	char line[160];
+	int n;
+
+	if (metrics) {
+		static const char head[] =
+		    "# HELP caskfs_fuse_requests_total FUSE requests served, by operation\n"
+		    "# TYPE caskfs_fuse_requests_total counter\n";
+		emit(ctx, head, sizeof(head) - 1);
+	}
+	for (unsigned op = 0; op < FS_OPCODES; op++) {
+		const char *name = fs_opcode_name(op);
+		uint64_t v = atomic_load_explicit(&fs->requests[op], memory_order_relaxed);
+		if (!name || (!metrics && v == 0))
+			continue;
+		if (metrics)
+			n = snprintf(line, sizeof(line),
+				     "caskfs_fuse_requests_total{op=\"%s\"} %" PRIu64 "\n", name, v);
+		else
+			n = snprintf(line, sizeof(line), "STAT caskfs_fuse_%s %" PRIu64 "\r\n", name, v);
+		emit(ctx, line, (size_t)n);
+	}
+}
+
 void fs_repl_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx)
 {
 	struct fs *fs = arg;
@@ -264,6 +291,7 @@ void fs_repl_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx)
 			     "\r\nSTAT caskfs_meta_tree_root %016" PRIx64 "\r\n",
 			     ms.inodes, ms.entries, ms.tombstones, pending, root.hash);
 	emit(ctx, out, (size_t)n);
+	fuse_request_stats(fs, metrics, emit, ctx);
 }
 
 void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx)

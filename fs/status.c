@@ -18,7 +18,7 @@
 #include "meta/meta.h"
 #include "store/client.h"
 
-#define MAX_STATS 96
+#define MAX_STATS 192
 #define MAX_SEGS 4096
 #define MAX_PEERS 64
 
@@ -212,6 +212,27 @@ static void human(uint64_t b, char *out, size_t cap)
 	snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
+/* The mount's FUSE requests (caskfs_fuse_*), the most frequent first. */
+static void print_requests(const struct status *st)
+{
+	int idx[MAX_STATS], n = 0;
+
+	for (int i = 0; i < st->nstat; i++)
+		if (strncmp(st->stat[i].name, "caskfs_fuse_", 12) == 0)
+			idx[n++] = i;
+	for (int i = 1; i < n; i++) /* insertion sort by count, descending */
+		for (int j = i; j > 0 && strtoull(st->stat[idx[j]].value, NULL, 10) >
+					     strtoull(st->stat[idx[j - 1]].value, NULL, 10);
+		     j--) {
+			int t = idx[j];
+			idx[j] = idx[j - 1];
+			idx[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++)
+		printf("%s%s %s%s", i == 0 ? "requests     " : i % 6 ? ", " : ",\n             ",
+		       st->stat[idx[i]].name + 12, st->stat[idx[i]].value, i == n - 1 ? "\n" : "");
+}
+
 static void print_text(const char *target, const struct status *st)
 {
 	char a[32], b[32];
@@ -253,6 +274,7 @@ static void print_text(const char *target, const struct status *st)
 		       " records waiting to be pushed\n",
 		       num(st, "caskfs_meta_inodes"), num(st, "caskfs_meta_entries"),
 		       num(st, "caskfs_meta_outbox_pending"));
+	print_requests(st);
 }
 
 static void json_str(const char *s)

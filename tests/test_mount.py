@@ -504,6 +504,42 @@ def test_rsync_in_twice_and_out(mount, tmp_path, extra):
     assert tree_snapshot(m.path / "tree") == before
 
 
+def test_creates_on_a_fresh_mount_send_no_release(mount, run, tmp_path):
+    """CREATE answered ENOSYS turns into MKNOD + an open the kernel learns from, so files
+    created on a fresh mount (rsync into it) cost no RELEASE; they are whole and exclusive;
+    the request counts show in `caskfs status` and on /metrics."""
+    import json
+    import urllib.request
+    from conftest import free_port, wait_port
+    port = free_port()
+    m = mount(extra=("--listen", f"127.0.0.1:{port}"))
+    old = os.umask(0o027)
+    try:
+        for i in range(50):
+            fd = os.open(m.path / f"f{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            os.write(fd, bytes([i]) * 20000)
+            os.close(fd)
+        expect_errno(errno.EEXIST, os.open, m.path / "f7", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    finally:
+        os.umask(old)
+    for i in range(50):
+        assert (m.path / f"f{i}").read_bytes() == bytes([i]) * 20000
+        assert stat.S_IMODE(os.stat(m.path / f"f{i}").st_mode) == 0o640
+    r = run("status", "--json", tmp_path / "data")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)["stats"]
+    assert st.get("caskfs_fuse_release", 0) == 0, st
+    assert st.get("caskfs_fuse_create", 0) <= 1 and st["caskfs_fuse_mknod"] >= 49, st
+    assert st["caskfs_fuse_write"] >= 50 and st["caskfs_fuse_lookup"] >= 50, st
+    assert "requests" in run("status", tmp_path / "data").stdout.decode()
+    wait_port(port)
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert "# TYPE caskfs_fuse_requests_total counter" in body
+    lines = dict(line.rsplit(" ", 1) for line in body.splitlines() if not line.startswith("#"))
+    assert int(lines['caskfs_fuse_requests_total{op="mknod"}']) >= 49
+    assert lines['caskfs_fuse_requests_total{op="release"}'] == "0"
+
+
 def test_bench_runs(caskfs_bin, mount, tmp_path, monkeypatch):
     """caskfs bench runs every workload and prints its row (figures are not judged here),
     also for a mount whose DATA_DIR was given relative to another directory."""
