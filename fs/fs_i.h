@@ -45,6 +45,23 @@ struct fs_file {
 
 #define FS_OPCODES 64 /* FUSE opcodes counted: 1 to 63 */
 
+/* The kernel's lookup count of each inode it knows (nlookup.c). */
+struct fs_nlookup {
+	pthread_mutex_t mu; /* protects everything below */
+	struct fs_nlookup_entry **buckets;
+	size_t nbuckets, n;
+};
+
+/* One more lookup of ino handed to the kernel: 0 or -ENOMEM. */
+int fs_nlookup_add(struct fs_nlookup *t, uint64_t ino);
+/* The kernel forgets n lookups of ino: true when it holds none any more
+ * (also for an inode never counted). */
+bool fs_nlookup_forget(struct fs_nlookup *t, uint64_t ino, uint64_t n);
+/* The lookups of ino the kernel holds (0 when unknown). */
+uint64_t fs_nlookup_count(struct fs_nlookup *t, uint64_t ino);
+/* Frees the table (the mutex stays usable). */
+void fs_nlookup_free(struct fs_nlookup *t);
+
 struct fs {
 	const char *data_dir;
 	struct store *store;
@@ -62,6 +79,7 @@ struct fs {
 	struct ae *ae;			 /* background anti-entropy, or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
+	struct fs_nlookup lookups; /* what the kernel holds, for FORGET */
 	/* FUSE requests served, by opcode (fs_session_loop), for stats */
 	_Atomic uint64_t requests[FS_OPCODES];
 };

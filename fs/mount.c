@@ -289,6 +289,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 
 	struct store_options so = a->store;
 	pthread_mutex_init(&fs.files_mu, NULL);
+	pthread_mutex_init(&fs.lookups.mu, NULL);
 	node_pick_id(&a->node, &so);
 	node_wait_shutdown(a->data_dir);
 	rc = store_open(a->data_dir, &so, &fs.store);
@@ -386,6 +387,7 @@ out:
 	fuse_opt_free_args(&args);
 	free(abs_dir);
 	fs_chunk_cache_free(fs.cache);
+	fs_nlookup_free(&fs.lookups);
 	fs_ae_stop(&fs);
 	fs_repl_stop(&fs);
 	node_stop(&fs.node);

@@ -56,6 +56,16 @@ static void fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *s
 	}
 }
 
+/* Before the kernel is handed an entry for ino: one more lookup it holds.
+ * Without memory for the count, its FORGET finds none and lets go at once,
+ * as before counts were kept. */
+static void count_lookup(struct fs *fs, uint64_t ino)
+{
+	if (fs_nlookup_add(&fs->lookups, ino) < 0)
+		fprintf(stderr, "caskfs: inode %llu: out of memory for its lookup count\n",
+			(unsigned long long)ino);
+}
+
 static void reply_entry(fuse_req_t req, const struct meta_inode *in)
 {
 	struct fs *fs = fs_of(req);
@@ -66,6 +76,7 @@ static void reply_entry(fuse_req_t req, const struct meta_inode *in)
 	e.attr_timeout = fs->timeout;
 	e.entry_timeout = fs->timeout;
 	fill_stat(fs, in, &e.attr);
+	count_lookup(fs, in->ino);
 	fuse_reply_entry(req, &e);
 }
 
@@ -129,25 +140,24 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	finish_entry(req, rc, &in);
 }
 
-static void forget_one(struct fs *fs, fuse_ino_t ino)
+static void forget_one(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
-	/* the kernel let go (so did every descriptor): writes still buffered are
-	 * committed, and an unlinked inode goes */
-	if (fs_file_forget(fs, ino))
+	/* once the kernel holds no lookup (and so no descriptor) of it, writes
+	 * still buffered are committed, and an unlinked inode goes */
+	if (fs_nlookup_forget(&fs->lookups, ino, nlookup) && fs_file_forget(fs, ino))
 		meta_forget(fs->meta, ino);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)nlookup;
-	forget_one(fs_of(req), ino);
+	forget_one(fs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		forget_one(fs_of(req), forgets[i].ino);
+		forget_one(fs_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -425,6 +435,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fill_stat(fs, &in, &e.attr);
 	meta_inode_release(&in);
 	fi->fh = (uintptr_t)f;
+	count_lookup(fs, in.ino);
 	if (fuse_reply_create(req, &e, fi) != 0 && f)
 		fs_file_close(fs, f);
 }
@@ -613,6 +624,8 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 	if (n > d->size - d->used)
 		return 1;
 	d->used += n;
+	if (d->plus && strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+		count_lookup(fs_of(d->req), ino); /* the kernel takes each entry it is sent */
 	return 0;
 }
 

@@ -58,8 +58,9 @@ static void invalidate(struct fs *fs, const struct meta_change *c)
 			/* The name no longer leads there: the inode goes now unless
 			 * the kernel holds it (an open descriptor, a cached entry:
 			 * it will send FORGET, and op_forget drops it then). */
-			if ((!se || fuse_lowlevel_notify_inval_inode(se, c->old_child, 0, 0) ==
-					-ENOENT) &&
+			if (fs_nlookup_count(&fs->lookups, c->old_child) == 0 &&
+			    (!se || fuse_lowlevel_notify_inval_inode(se, c->old_child, 0, 0) ==
+					    -ENOENT) &&
 			    fs_file_forget(fs, c->old_child))
 				meta_forget(fs->meta, c->old_child);
 		}
