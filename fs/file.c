@@ -66,7 +66,7 @@ static void touch(struct fs_file *f)
 /* With files_mu held: the chain ino hashes to (nbuckets > 0). */
 static struct fs_file **bucket_of(struct fs *fs, uint64_t ino)
 {
-	return &fs->files[(ino * 0x9e3779b97f4a7c15ULL >> 32) & (fs->nbuckets - 1)];
+	return &fs->files[fs_ino_bucket(ino, fs->nbuckets)];
 }
 
 /* With files_mu held. */

@@ -45,6 +45,14 @@ struct fs_file {
 
 #define FS_OPCODES 64 /* FUSE opcodes counted: 1 to 63 */
 
+/* The chain of a table of nbuckets (a power of two) that ino hashes to:
+ * inode numbers carry the node id in their high bits and count up below,
+ * so they are mixed first (file states, lookup counts). */
+static inline size_t fs_ino_bucket(uint64_t ino, size_t nbuckets)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 32) & (nbuckets - 1);
+}
+
 /* The kernel's lookup count of each inode it knows (nlookup.c). */
 struct fs_nlookup {
 	pthread_mutex_t mu; /* protects everything below */

@@ -22,7 +22,7 @@ struct fs_nlookup_entry {
 /* With t->mu held (nbuckets > 0). */
 static struct fs_nlookup_entry **nl_bucket(struct fs_nlookup *t, uint64_t ino)
 {
-	return &t->buckets[(ino * 0x9e3779b97f4a7c15ULL >> 32) & (t->nbuckets - 1)];
+	return &t->buckets[fs_ino_bucket(ino, t->nbuckets)];
 }
 
 /* With t->mu held: doubles the buckets (keeps the old ones on ENOMEM). */
