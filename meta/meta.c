@@ -39,6 +39,12 @@ struct meta {
 	struct store_clock *clock;
 	bool replicate;	     /* record every replicated write in the outbox */
 	_Atomic uint64_t outbox_seq; /* the last outbox key used; written under LMDB's writer lock */
+	/* Under LMDB's writer lock: inode numbers [ino_next, ino_end) are
+	 * reserved in the state table ("next_ino" says ino_end), so creates
+	 * take one without writing it; ino_reserved says the open write
+	 * transaction moved the reservation (undone if it does not commit). */
+	uint64_t ino_next, ino_end;
+	bool ino_reserved;
 	struct meta_tree *tree; /* protected by tree_mu: the anti-entropy tree, built on demand */
 };
 
@@ -359,12 +365,15 @@ static int in_write_txn(struct meta *m, int (*fn)(struct meta *, MDB_txn *, void
 
 	if (rc)
 		return meta_errno(rc);
+	m->ino_reserved = false;
 	rc = fn(m, txn, arg);
-	if (rc) {
+	if (rc)
 		mdb_txn_abort(txn);
-		return rc;
-	}
-	return meta_errno(mdb_txn_commit(txn));
+	else
+		rc = meta_errno(mdb_txn_commit(txn));
+	if (rc && m->ino_reserved)
+		m->ino_next = m->ino_end = 0; /* not written: read it again */
+	return rc;
 }
 
 static int read_txn(struct meta *m, MDB_txn **txn)
@@ -578,23 +587,39 @@ struct mknod_args {
 	struct meta_inode *out;
 };
 
+/* Inode numbers reserved at a time: a create then writes one tree fewer
+ * (16 to 12 us per create here); a crash skips at most this many. */
+#define INO_RESERVE 1024
+
 static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
 {
-	MDB_val key = { 8, "next_ino" }, val;
-	uint8_t v[8];
-	int rc = mdb_get(txn, m->state, &key, &val);
+	if (m->ino_next >= m->ino_end) {
+		MDB_val key = { 8, "next_ino" }, val;
+		uint8_t v[8];
+		int rc = mdb_get(txn, m->state, &key, &val);
 
-	if (rc)
-		return meta_errno(rc);
-	if (val.mv_size != 8)
-		return -EBADMSG;
-	*ino = get_le64(val.mv_data);
-	if ((*ino & ((1ull << INO_NODE_SHIFT) - 1)) == (1ull << INO_NODE_SHIFT) - 1)
-		return -ENOSPC;
-	put_le64(v, *ino + 1);
-	val.mv_size = 8;
-	val.mv_data = v;
-	return meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+		if (rc)
+			return meta_errno(rc);
+		if (val.mv_size != 8)
+			return -EBADMSG;
+		uint64_t next = get_le64(val.mv_data);
+		/* the all-ones number of this node's range is never handed out */
+		uint64_t last = next | ((1ull << INO_NODE_SHIFT) - 1);
+		if (next == last)
+			return -ENOSPC;
+		uint64_t end = last - next > INO_RESERVE ? next + INO_RESERVE : last;
+		put_le64(v, end);
+		val.mv_size = 8;
+		val.mv_data = v;
+		rc = meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+		if (rc)
+			return rc;
+		m->ino_next = next;
+		m->ino_end = end;
+		m->ino_reserved = true;
+	}
+	*ino = m->ino_next++;
+	return 0;
 }
 
 static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)

@@ -462,10 +462,45 @@ static void test_xattrs(void **state)
 	assert_int_equal(meta_listxattr(f->m, other, NULL, 0), 0);
 }
 
+/* Inode numbers are reserved in blocks: unique across reopens and failed
+ * creates, in this node's range, counting up. */
+static void test_inode_numbers(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t seen[2600];
+	int n = 0;
+	char name[32];
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 800; i++) {
+			snprintf(name, sizeof(name), "r%d-%d", round, i);
+			seen[n++] = mk(f->m, META_ROOT_INO, name, S_IFREG | 0644);
+			/* a create that fails takes no number anyone sees */
+			struct meta_inode in = { 0 };
+			if (i % 100 == 0)
+				assert_int_equal(meta_mknod(f->m, META_ROOT_INO, name, S_IFREG | 0644,
+							    0, 0, 0, NULL, &in),
+						 -EEXIST);
+		}
+		reopen(f); /* a restart continues after the reservation */
+	}
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(seen[i] >> 48, 7);
+		if (i > 0)
+			assert_true(seen[i] > seen[i - 1]);
+	}
+	for (int i = 0; i < n; i++) {
+		struct meta_inode in = { 0 };
+		assert_int_equal(meta_getattr(f->m, seen[i], false, &in), 0);
+		meta_inode_release(&in);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inode_numbers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setgid_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_rmdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
