@@ -37,7 +37,7 @@ static int grid_fit(struct fs_file *f, uint64_t size)
 static int load_state(struct fs *fs, struct fs_file *f)
 {
 	struct meta_inode in = { 0 };
-	int rc = meta_getattr(fs->meta, f->ino, true, &in);
+	int rc = meta_getattr(fs->meta, f->node.ino, true, &in);
 
 	if (rc)
 		return rc;
@@ -63,66 +63,19 @@ static void touch(struct fs_file *f)
 	clock_gettime(CLOCK_REALTIME, &f->mtime);
 }
 
-/* With files_mu held: the chain ino hashes to (nbuckets > 0). */
-static struct fs_file **bucket_of(struct fs *fs, uint64_t ino)
-{
-	return &fs->files[fs_ino_bucket(ino, fs->nbuckets)];
-}
-
 /* With files_mu held. */
 static struct fs_file *find_locked(struct fs *fs, uint64_t ino)
 {
-	struct fs_file *f = fs->nbuckets ? *bucket_of(fs, ino) : NULL;
+	struct fs_ino_node *n = fs_ino_find(&fs->files, ino);
 
-	while (f && f->ino != ino)
-		f = f->next;
-	return f;
-}
-
-/* With files_mu held: f into the table, which grows to keep chains short
- * (a create-heavy load keeps a thousand states waiting for their commit). */
-static int insert_locked(struct fs *fs, struct fs_file *f)
-{
-	if (fs->nfiles >= 2 * fs->nbuckets) {
-		size_t n = fs->nbuckets ? 2 * fs->nbuckets : 256;
-		struct fs_file **b = calloc(n, sizeof(*b)), **old = fs->files;
-		size_t oldn = fs->nbuckets;
-		if (!b && !oldn)
-			return -ENOMEM;
-		if (b) { /* else longer chains for now */
-			fs->files = b;
-			fs->nbuckets = n;
-			for (size_t i = 0; i < oldn; i++) {
-				for (struct fs_file *g = old[i], *next; g; g = next) {
-					next = g->next;
-					struct fs_file **to = bucket_of(fs, g->ino);
-					g->next = *to;
-					*to = g;
-				}
-			}
-			free(old);
-		}
-	}
-	struct fs_file **to = bucket_of(fs, f->ino);
-	f->next = *to;
-	*to = f;
-	fs->nfiles++;
-	return 0;
+	return n ? fs_container_of(n, struct fs_file, node) : NULL;
 }
 
 struct fs_file *fs_file_next_locked(struct fs *fs, struct fs_file *f)
 {
-	size_t i = 0;
+	struct fs_ino_node *n = fs_ino_next(&fs->files, f ? &f->node : NULL);
 
-	if (f) {
-		if (f->next)
-			return f->next;
-		i = (size_t)(bucket_of(fs, f->ino) - fs->files) + 1;
-	}
-	for (; i < fs->nbuckets; i++)
-		if (fs->files[i])
-			return fs->files[i];
-	return NULL;
+	return n ? fs_container_of(n, struct fs_file, node) : NULL;
 }
 
 bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime)
@@ -153,7 +106,7 @@ int fs_file_setattr(struct fs *fs, struct fs_file *f, unsigned mask,
 	int rc;
 
 	pthread_mutex_lock(&f->mu);
-	rc = meta_setattr(fs->meta, f->ino, mask, attr, &now);
+	rc = meta_setattr(fs->meta, f->node.ino, mask, attr, &now);
 	if (rc == 0 && (mask & META_SET_MTIME)) {
 		/* a commit still to come writes this mtime, not its write's */
 		f->mtime = now.mtime;
@@ -176,11 +129,11 @@ int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out)
 		if (!f) {
 			rc = -ENOMEM;
 		} else {
-			f->ino = ino;
+			f->node.ino = ino;
 			pthread_mutex_init(&f->mu, NULL);
 			rc = load_state(fs, f);
 			if (rc == 0)
-				rc = insert_locked(fs, f);
+				rc = fs_ino_insert(&fs->files, &f->node);
 			if (rc) {
 				free(f->grid);
 				free(f);
@@ -210,12 +163,7 @@ struct fs_file *fs_file_find(struct fs *fs, uint64_t ino)
 /* Unlinks and frees f; files_mu held, no reference left. */
 static void drop_locked(struct fs *fs, struct fs_file *f)
 {
-	struct fs_file **pp = bucket_of(fs, f->ino);
-
-	while (*pp != f)
-		pp = &(*pp)->next;
-	*pp = f->next;
-	fs->nfiles--;
+	fs_ino_remove(&fs->files, &f->node);
 	for (uint32_t i = 0; i < f->ndirty; i++)
 		free(f->dirty[i].buf);
 	free(f->dirty);
@@ -440,7 +388,7 @@ static int commit_locked(struct fs *fs, struct fs_file *f, bool report)
 	if (rc == 0 && f->changed)
 		rc = store_flush(fs->store);
 	if (rc == 0 && f->changed) {
-		rc = meta_set_content(fs->meta, f->ino, f->size, f->written ? &f->mtime : NULL, 0,
+		rc = meta_set_content(fs->meta, f->node.ino, f->size, f->written ? &f->mtime : NULL, 0,
 				      f->grid, f->ngrid, NULL);
 		if (rc == 0)
 			f->changed = false;
@@ -470,7 +418,7 @@ int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct met
 	pthread_mutex_lock(&f->mu);
 	rc = commit_locked(fs, f, true);
 	if (rc == 0)
-		rc = meta_setattr(fs->meta, f->ino, META_SET_SIZE, &attr, out);
+		rc = meta_setattr(fs->meta, f->node.ino, META_SET_SIZE, &attr, out);
 	if (rc == 0) {
 		free(f->grid);
 		f->grid = NULL;
@@ -526,7 +474,7 @@ static void settle(struct fs_file *f, int rc, int said, int64_t now, int *failed
 	} else if (rc) {
 		/* kept for the next round, and for fsync to report */
 		if (said != rc) /* each new error is logged once */
-			say_not_committed(f->ino, rc);
+			say_not_committed(f->node.ino, rc);
 		f->error = rc;
 		f->write_ms = f->dirty_ms = now; /* retried a period later */
 		(*failed)++;
@@ -581,7 +529,7 @@ again:
 			settle(f, rc, said[i], now, &failed);
 		} else if (f->changed) {
 			owner[k] = i;
-			items[k++] = (struct meta_content){ .ino = f->ino,
+			items[k++] = (struct meta_content){ .ino = f->node.ino,
 							    .size = f->size,
 							    .mtime = f->written ? &f->mtime : NULL,
 							    .chunks = f->grid,

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -25,10 +26,38 @@ struct fs_dirty {
 	uint8_t *buf;
 };
 
-struct fs_file {
+/*
+ * A hash table of nodes keyed by inode number (inotab.c): the file states
+ * and the kernel's lookup counts. A node is embedded in its owner, which
+ * fs_container_of gets back. The caller locks.
+ */
+struct fs_ino_node {
 	uint64_t ino;
+	struct fs_ino_node *next;
+};
+
+struct fs_ino_table {
+	struct fs_ino_node **buckets; /* nbuckets chains (a power of two; 0 until the first insert) */
+	size_t nbuckets, n;
+};
+
+#define fs_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* The node of ino, or NULL. */
+struct fs_ino_node *fs_ino_find(const struct fs_ino_table *t, uint64_t ino);
+/* Adds node (its ino set, not in the table yet): 0, or -ENOMEM when the
+ * table has no buckets and gets none. */
+int fs_ino_insert(struct fs_ino_table *t, struct fs_ino_node *node);
+/* Takes node (in the table) out. */
+void fs_ino_remove(struct fs_ino_table *t, struct fs_ino_node *node);
+/* The node after node (the first for NULL) in the table's order, or NULL. */
+struct fs_ino_node *fs_ino_next(const struct fs_ino_table *t, const struct fs_ino_node *node);
+/* Frees the buckets (the nodes are their owners'). */
+void fs_ino_table_free(struct fs_ino_table *t);
+
+struct fs_file {
+	struct fs_ino_node node; /* ino, and fs->files's chain (protected by fs->files_mu) */
 	int refs;		 /* protected by fs->files_mu */
-	struct fs_file *next;	 /* protected by fs->files_mu */
 	pthread_mutex_t mu;	 /* protects everything below */
 	uint64_t size;		 /* including writes not yet committed */
 	struct meta_chunk *grid; /* the grid as it will be committed */
@@ -45,19 +74,10 @@ struct fs_file {
 
 #define FS_OPCODES 64 /* FUSE opcodes counted: 1 to 63 */
 
-/* The chain of a table of nbuckets (a power of two) that ino hashes to:
- * inode numbers carry the node id in their high bits and count up below,
- * so they are mixed first (file states, lookup counts). */
-static inline size_t fs_ino_bucket(uint64_t ino, size_t nbuckets)
-{
-	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 32) & (nbuckets - 1);
-}
-
 /* The kernel's lookup count of each inode it knows (nlookup.c). */
 struct fs_nlookup {
-	pthread_mutex_t mu; /* protects everything below */
-	struct fs_nlookup_entry **buckets;
-	size_t nbuckets, n;
+	pthread_mutex_t mu;	    /* protects table */
+	struct fs_ino_table table; /* of struct fs_nlookup_entry */
 };
 
 /* One more lookup of ino handed to the kernel: 0 or -ENOMEM. */
@@ -77,10 +97,7 @@ struct fs {
 	struct meta *meta;
 	struct fs_chunk_cache *cache;
 	pthread_mutex_t files_mu;
-	/* protected by files_mu: the file states, hashed by ino into nbuckets
-	 * chains (a power of two, 0 before the first state) */
-	struct fs_file **files;
-	size_t nbuckets, nfiles;
+	struct fs_ino_table files; /* of struct fs_file, protected by files_mu */
 	double timeout;	       /* attribute and entry timeout, seconds */
 	struct fuse_session *_Atomic se; /* set once mounted: for cache invalidations */
 	struct repl *repl;		 /* namespace replication, or NULL (one node) */

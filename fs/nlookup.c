@@ -15,35 +15,16 @@
 #include "fs_i.h"
 
 struct fs_nlookup_entry {
-	uint64_t ino, count;
-	struct fs_nlookup_entry *next;
+	struct fs_ino_node node; /* ino, in the table */
+	uint64_t count;
 };
 
-/* With t->mu held (nbuckets > 0). */
-static struct fs_nlookup_entry **nl_bucket(struct fs_nlookup *t, uint64_t ino)
+/* With t->mu held. */
+static struct fs_nlookup_entry *entry_of(struct fs_nlookup *t, uint64_t ino)
 {
-	return &t->buckets[fs_ino_bucket(ino, t->nbuckets)];
-}
+	struct fs_ino_node *n = fs_ino_find(&t->table, ino);
 
-/* With t->mu held: doubles the buckets (keeps the old ones on ENOMEM). */
-static void nl_grow(struct fs_nlookup *t)
-{
-	size_t n = t->nbuckets ? 2 * t->nbuckets : 1024, oldn = t->nbuckets;
-	struct fs_nlookup_entry **b = calloc(n, sizeof(*b)), **old = t->buckets;
-
-	if (!b)
-		return;
-	t->buckets = b;
-	t->nbuckets = n;
-	for (size_t i = 0; i < oldn; i++) {
-		for (struct fs_nlookup_entry *e = old[i], *next; e; e = next) {
-			next = e->next;
-			struct fs_nlookup_entry **to = nl_bucket(t, e->ino);
-			e->next = *to;
-			*to = e;
-		}
-	}
-	free(old);
+	return n ? fs_container_of(n, struct fs_nlookup_entry, node) : NULL;
 }
 
 int fs_nlookup_add(struct fs_nlookup *t, uint64_t ino)
@@ -51,22 +32,17 @@ int fs_nlookup_add(struct fs_nlookup *t, uint64_t ino)
 	int rc = 0;
 
 	pthread_mutex_lock(&t->mu);
-	if (t->n >= t->nbuckets)
-		nl_grow(t);
-	if (t->nbuckets == 0) {
+	struct fs_nlookup_entry *e = entry_of(t, ino);
+	if (e) {
+		e->count++;
+	} else if ((e = malloc(sizeof(*e))) == NULL) {
 		rc = -ENOMEM;
 	} else {
-		struct fs_nlookup_entry **p = nl_bucket(t, ino);
-		while (*p && (*p)->ino != ino)
-			p = &(*p)->next;
-		if (*p) {
-			(*p)->count++;
-		} else if ((*p = malloc(sizeof(**p))) == NULL) {
-			rc = -ENOMEM;
-		} else {
-			**p = (struct fs_nlookup_entry){ .ino = ino, .count = 1, .next = NULL };
-			t->n++;
-		}
+		e->node.ino = ino;
+		e->count = 1;
+		rc = fs_ino_insert(&t->table, &e->node);
+		if (rc)
+			free(e);
 	}
 	pthread_mutex_unlock(&t->mu);
 	return rc;
@@ -74,56 +50,40 @@ int fs_nlookup_add(struct fs_nlookup *t, uint64_t ino)
 
 bool fs_nlookup_forget(struct fs_nlookup *t, uint64_t ino, uint64_t n)
 {
-	struct fs_nlookup_entry *gone = NULL;
-	bool known = false;
+	bool gone = false;
 
 	pthread_mutex_lock(&t->mu);
-	if (t->nbuckets) {
-		struct fs_nlookup_entry **p = nl_bucket(t, ino);
-		while (*p && (*p)->ino != ino)
-			p = &(*p)->next;
-		if (*p) {
-			known = true;
-			if ((*p)->count > n) {
-				(*p)->count -= n;
-			} else {
-				gone = *p;
-				*p = gone->next;
-				t->n--;
-			}
-		}
+	struct fs_nlookup_entry *e = entry_of(t, ino);
+	if (e && e->count > n) {
+		e->count -= n;
+	} else if (e) {
+		fs_ino_remove(&t->table, &e->node);
+		gone = true;
 	}
 	pthread_mutex_unlock(&t->mu);
-	free(gone);
+	if (gone)
+		free(e);
 	/* unknown: handed out before a failed count (ENOMEM), forgotten now */
-	return gone != NULL || !known;
+	return gone || !e;
 }
 
 uint64_t fs_nlookup_count(struct fs_nlookup *t, uint64_t ino)
 {
-	uint64_t count = 0;
-
 	pthread_mutex_lock(&t->mu);
-	if (t->nbuckets) {
-		struct fs_nlookup_entry *e = *nl_bucket(t, ino);
-		while (e && e->ino != ino)
-			e = e->next;
-		if (e)
-			count = e->count;
-	}
+	struct fs_nlookup_entry *e = entry_of(t, ino);
+	uint64_t count = e ? e->count : 0;
 	pthread_mutex_unlock(&t->mu);
 	return count;
 }
 
 void fs_nlookup_free(struct fs_nlookup *t)
 {
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		for (struct fs_nlookup_entry *e = t->buckets[i], *next; e; e = next) {
-			next = e->next;
-			free(e);
-		}
+	struct fs_ino_node *n = fs_ino_next(&t->table, NULL);
+
+	while (n) {
+		struct fs_ino_node *next = fs_ino_next(&t->table, n);
+		free(fs_container_of(n, struct fs_nlookup_entry, node));
+		n = next;
 	}
-	free(t->buckets);
-	t->buckets = NULL;
-	t->nbuckets = t->n = 0;
+	fs_ino_table_free(&t->table);
 }

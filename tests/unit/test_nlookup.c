@@ -49,13 +49,13 @@ static void test_many(void **state)
 	for (uint64_t i = 1; i <= n; i++)
 		for (uint64_t k = 0; k < i % 3 + 1; k++)
 			assert_int_equal(fs_nlookup_add(&t, i << 20 | i), 0);
-	assert_int_equal(t.n, n);
-	assert_true(t.nbuckets >= n);
+	assert_int_equal(t.table.n, n);
+	assert_true(t.table.nbuckets >= n);
 	for (uint64_t i = 1; i <= n; i++)
 		assert_int_equal(fs_nlookup_count(&t, i << 20 | i), i % 3 + 1);
 	for (uint64_t i = 1; i <= n; i++)
 		assert_true(fs_nlookup_forget(&t, i << 20 | i, i % 3 + 1));
-	assert_int_equal(t.n, 0);
+	assert_int_equal(t.table.n, 0);
 	fs_nlookup_free(&t);
 	assert_int_equal(fs_nlookup_count(&t, 1), 0);
 }
