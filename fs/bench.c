@@ -467,6 +467,8 @@ static pid_t floor_start(const char *dir)
 	char byte;
 	pid_t pid;
 
+	pid_t parent = getpid();
+
 	if (mkdir(dir, 0755) < 0 || pipe(p) < 0)
 		return -1;
 	pid = fork();
@@ -475,7 +477,7 @@ static pid_t floor_start(const char *dir)
 		 * SIGTERM unmounts); the parent may already have gone */
 		catch_stop_signals(false); /* libfuse's handlers unmount */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
+		if (getppid() != parent) /* gone before the death signal was set */
 			_exit(1);
 		close(p[0]);
 		int null = open("/dev/null", O_RDWR);
