@@ -130,41 +130,18 @@ static void emit_value(server_emit_fn emit, void *ctx, const char *name, const v
 	emit(ctx, "\r\nEND\r\n", 7);
 }
 
-struct text {
-	char *p;
-	size_t len, cap;
-};
-
-static int text_add(struct text *t, const char *s, size_t n)
-{
-	if (t->len + n > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->len + n)
-			cap *= 2;
-		char *b = realloc(t->p, cap);
-		if (!b)
-			return -ENOMEM;
-		t->p = b;
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, s, n);
-	t->len += n;
-	return 0;
-}
-
 static int bucket_line(void *arg, const uint8_t *tk, size_t tklen, const struct store_version *v,
 		       uint64_t leaf, bool deleted)
 {
-	char line[2 * (1 + 16 + META_NAME_MAX) + 96];
-	size_t n;
+	struct server_text *t = arg;
+	char hex[2 * (1 + 16 + META_NAME_MAX) + 1];
 
 	if (tklen > 1 + 16 + META_NAME_MAX)
 		return 0;
-	auth_hex(tk, tklen, line);
-	n = 2 * tklen;
-	n += (size_t)snprintf(line + n, sizeof(line) - n, " %" PRIu64 " %" PRIu32 " %016" PRIx64 "%s\n",
-			      v->stamp, v->node, leaf, deleted ? " T" : "");
-	return text_add(arg, line, n);
+	auth_hex(tk, tklen, hex);
+	server_text_fmt(t, "%.*s %" PRIu64 " %" PRIu32 " %016" PRIx64 "%s\n", (int)(2 * tklen), hex,
+			v->stamp, v->node, leaf, deleted ? " T" : "");
+	return t->oom ? -ENOMEM : 0;
 }
 
 /* mtree [PATH]: the namespace tree, as `get @PATH` shows the store's. */
@@ -173,7 +150,7 @@ static void handle_mtree(struct fs *fs, const char *path, size_t plen, server_em
 {
 	uint8_t nib[STORE_TREE_DEPTH];
 	struct store_tree_node self, kids[16];
-	struct text t = { 0 };
+	struct server_text t = { 0 };
 	char name[16] = "@m";
 	int rc = 0;
 
@@ -185,16 +162,11 @@ static void handle_mtree(struct fs *fs, const char *path, size_t plen, server_em
 		rc = meta_tree_bucket(fs->meta, nib, bucket_line, &t);
 	} else if (rc == 0) {
 		rc = meta_tree_children(fs->meta, nib, (int)plen, &self, kids);
-		char line[80];
-		int n = snprintf(line, sizeof(line), "self %016" PRIx64 " %" PRIu64 "\n", self.hash,
-				 self.count);
-		for (int k = 0; rc == 0 && k <= 16; k++) {
-			rc = text_add(&t, line, (size_t)n);
-			if (k < 16)
-				n = snprintf(line, sizeof(line), "%x %016" PRIx64 " %" PRIu64 "\n", k,
-					     kids[k].hash, kids[k].count);
-		}
+		if (rc == 0)
+			server_text_tree_node(&t, &self, kids);
 	}
+	if (rc == 0 && t.oom)
+		rc = -ENOMEM;
 	if (rc < 0) {
 		char line[96];
 		snprintf(line, sizeof(line), "CLIENT_ERROR bad tree path (%s)\r\n", strerror(-rc));

@@ -146,18 +146,11 @@ static void out_error(struct conn *c, int err)
 
 /* ---- the extensions' text values ---- */
 
-struct textbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3))) static void text_fmt(struct textbuf *t, const char *fmt,
-							   ...)
+void server_text_fmt(struct server_text *t, const char *fmt, ...)
 {
 	va_list ap;
 
-	for (;;) {
+	while (!t->oom) {
 		va_start(ap, fmt);
 		int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
 		va_end(ap);
@@ -180,16 +173,24 @@ __attribute__((format(printf, 2, 3))) static void text_fmt(struct textbuf *t, co
 	}
 }
 
+void server_text_tree_node(struct server_text *t, const struct store_tree_node *self,
+			   const struct store_tree_node kids[16])
+{
+	server_text_fmt(t, "self %016" PRIx64 " %" PRIu64 "\n", self->hash, self->count);
+	for (int i = 0; i < 16; i++)
+		server_text_fmt(t, "%x %016" PRIx64 " %" PRIu64 "\n", i, kids[i].hash, kids[i].count);
+}
+
 static int text_bucket_key(void *arg, const void *key, size_t klen, const struct store_meta *m)
 {
-	text_fmt(arg, "%.*s %" PRIu64 " %" PRIu32 " %016" PRIx64 "%s\n", (int)klen,
+	server_text_fmt(arg, "%.*s %" PRIu64 " %" PRIu32 " %016" PRIx64 "%s\n", (int)klen,
 		 (const char *)key, m->version.stamp, m->version.node, m->value_hash,
 		 m->tombstone ? " T" : "");
 	return 0;
 }
 
 /* get @PATH: a tree node's children, or a leaf bucket's keys. */
-static int tree_text(struct server *srv, const char *path, size_t n, struct textbuf *t)
+static int tree_text(struct server *srv, const char *path, size_t n, struct server_text *t)
 {
 	uint8_t nib[STORE_TREE_DEPTH];
 	struct store_tree_node self, kids[16];
@@ -201,9 +202,7 @@ static int tree_text(struct server *srv, const char *path, size_t n, struct text
 	int rc = store_tree_children(srv->store, nib, (int)n, &self, kids);
 	if (rc < 0)
 		return rc;
-	text_fmt(t, "self %016" PRIx64 " %" PRIu64 "\n", self.hash, self.count);
-	for (int i = 0; i < 16; i++)
-		text_fmt(t, "%x %016" PRIx64 " %" PRIu64 "\n", i, kids[i].hash, kids[i].count);
+	server_text_tree_node(t, &self, kids);
 	return 0;
 }
 
@@ -245,7 +244,7 @@ static bool get_one(struct server *srv, struct conn *c, const char *key, size_t 
 		return true;
 	}
 	if (key[0] == '@') {
-		struct textbuf t = { 0 };
+		struct server_text t = { 0 };
 		rc = tree_text(srv, key + 1, klen - 1, &t);
 		if (rc == 0 && !t.oom)
 			out_value(c, key, klen, t.p ? t.p : "", t.len, with_cas, 0);

@@ -52,6 +52,23 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 /* Stops the threads and closes every connection. NULL is fine. */
 void server_stop(struct server *srv);
 
+/* A text value being built for an extension's reply (`get @PATH`, `mtree`):
+ * grows as written; oom is set, and the text stops growing, when memory
+ * runs out. Start zeroed; free p. */
+struct server_text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+/* Appends printf-style text. */
+__attribute__((format(printf, 2, 3))) void server_text_fmt(struct server_text *t,
+							   const char *fmt, ...);
+/* Appends a tree node and its 16 children the way `get @PATH` and
+ * `mtree PATH` show them ("self HASH COUNT", then "N HASH COUNT"). */
+void server_text_tree_node(struct server_text *t, const struct store_tree_node *self,
+			   const struct store_tree_node kids[16]);
+
 /* Whether HOST:PORT names only loopback addresses. */
 int server_addr_is_loopback(const char *addr);
 
