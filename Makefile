@@ -14,15 +14,19 @@ ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(FUSE_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(CFLAGS)
 LIBS := $(FUSE_LIBS) -llmdb -lxxhash -lzstd -lsodium -lm -pthread
 
-STORE_SRC := $(wildcard store/*.c)
-META_SRC := $(wildcard meta/*.c)
-FS_SRC := $(wildcard fs/*.c)
+# Each part may hold subfolders (one per mechanism group); all of a part's
+# sources go into its one static library.
+part_src = $(sort $(wildcard $(1)/*.c $(1)/*/*.c))
+STORE_SRC := $(call part_src,store)
+META_SRC := $(call part_src,meta)
+FS_SRC := $(call part_src,fs)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 META_OBJ := $(META_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/%.o)
-FS_LIB_OBJ := $(filter-out $(BUILD)/fs/main.o,$(FS_OBJ))
+MAIN_OBJ := $(filter %/main.o,$(FS_OBJ))
+FS_LIB_OBJ := $(filter-out $(MAIN_OBJ),$(FS_OBJ))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit pytest asan fuzz run bench clean deps format
@@ -34,7 +38,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 # The one file built for AVX2; store/hash.c calls it only where the CPU has it.
-$(BUILD)/store/hash_avx2.o: ALL_CFLAGS += -mavx2
+$(filter %/hash_avx2.o,$(STORE_OBJ)): ALL_CFLAGS += -mavx2
 
 $(BUILD)/libstore.a: $(STORE_OBJ)
 	$(AR) rcs $@ $^
@@ -47,8 +51,8 @@ $(BUILD)/libfs.a: $(FS_LIB_OBJ)
 
 PART_LIBS := $(BUILD)/libfs.a $(BUILD)/libmeta.a $(BUILD)/libstore.a
 
-$(BUILD)/caskfs: $(BUILD)/fs/main.o $(PART_LIBS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(BUILD)/fs/main.o $(PART_LIBS) $(LIBS)
+$(BUILD)/caskfs: $(MAIN_OBJ) $(PART_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(PART_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(PART_LIBS) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
@@ -128,7 +132,8 @@ bench: deps
 
 format:
 	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
-		scripts/bench_store.c scripts/bench_node.c scripts/bench_sync.c store/*.h meta/*.h fs/*.h tests/unit/*.h
+		scripts/bench_store.c scripts/bench_node.c scripts/bench_sync.c \
+		$(wildcard store/*.h store/*/*.h meta/*.h meta/*/*.h fs/*.h fs/*/*.h) tests/unit/*.h
 
 clean:
 	rm -rf $(BUILD)
