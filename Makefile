@@ -41,12 +41,15 @@ $(BUILD)/%.o: %.c
 $(filter %/hash_avx2.o,$(STORE_OBJ)): ALL_CFLAGS += -mavx2
 
 $(BUILD)/libstore.a: $(STORE_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/libmeta.a: $(META_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/libfs.a: $(FS_LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 PART_LIBS := $(BUILD)/libfs.a $(BUILD)/libmeta.a $(BUILD)/libstore.a
