@@ -132,17 +132,45 @@ static int check_name(const char *name)
 
 /* ---- table helpers: all take the transaction they work in ---- */
 
+/* The tables keyed by a be64 number (inodes, counts, parents, orphans). get
+ * returns 0, -ENOENT or -errno; del of an absent key is not an error. */
+static int u64_get(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, MDB_val *val)
+{
+	uint8_t k[8];
+	MDB_val key = { 8, k };
+
+	meta_be64(k, k64);
+	return meta_errno(mdb_get(txn, dbi, &key, val));
+}
+
+static int u64_put(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, const void *v, size_t vlen)
+{
+	uint8_t k[8];
+	MDB_val key = { 8, k }, val = { vlen, (void *)v };
+
+	meta_be64(k, k64);
+	return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
+}
+
+static int u64_del(MDB_txn *txn, MDB_dbi dbi, uint64_t k64)
+{
+	uint8_t k[8];
+	MDB_val key = { 8, k };
+	int rc;
+
+	meta_be64(k, k64);
+	rc = mdb_del(txn, dbi, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+}
+
 static int inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks,
 		     struct meta_inode *out)
 {
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val;
-	int rc;
+	MDB_val val;
+	int rc = u64_get(txn, m->inodes, ino, &val);
 
-	meta_be64(k, ino);
-	rc = mdb_get(txn, m->inodes, &key, &val);
 	if (rc)
-		return meta_errno(rc);
+		return rc;
 	rc = meta_inode_decode(val.mv_data, val.mv_size, chunks, out);
 	if (rc == -EBADMSG)
 		fprintf(stderr, "caskfs: meta: inode %llu has a damaged record\n",
@@ -171,17 +199,6 @@ static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 		rc = outbox_add(m, txn, META_TABLE_INODES, &key, &val);
 	free(buf);
 	return rc;
-}
-
-static int inode_del(struct meta *m, MDB_txn *txn, uint64_t ino)
-{
-	uint8_t k[8];
-	MDB_val key = { 8, k };
-	int rc;
-
-	meta_be64(k, ino);
-	rc = mdb_del(txn, m->inodes, &key, NULL);
-	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
 }
 
 /* Reads the entry parent/name: 0 when live, -ENOENT when absent or removed. */
@@ -232,17 +249,14 @@ static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *
 
 static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links, uint32_t *subdirs)
 {
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val;
-	int rc;
+	MDB_val val;
+	int rc = u64_get(txn, m->counts, ino, &val);
 
-	meta_be64(k, ino);
 	*links = *subdirs = 0;
-	rc = mdb_get(txn, m->counts, &key, &val);
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		return 0;
 	if (rc)
-		return meta_errno(rc);
+		return rc;
 	if (val.mv_size != 8)
 		return -EBADMSG;
 	*links = get_le32(val.mv_data);
@@ -252,13 +266,11 @@ static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links
 
 static int count_put(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t links, uint32_t subdirs)
 {
-	uint8_t k[8], v[8];
-	MDB_val key = { 8, k }, val = { 8, v };
+	uint8_t v[8];
 
-	meta_be64(k, ino);
 	put_le32(v, links);
 	put_le32(v + 4, subdirs);
-	return meta_errno(mdb_put(txn, m->counts, &key, &val, 0));
+	return u64_put(txn, m->counts, ino, v, 8);
 }
 
 /* Adds dl to ino's links and ds to its subdirectory count. */
@@ -277,36 +289,13 @@ static int count_add(struct meta *m, MDB_txn *txn, uint64_t ino, int dl, int ds,
 	return count_put(m, txn, ino, l, sd);
 }
 
-static int u64_put(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, const void *v, size_t vlen)
-{
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val = { vlen, (void *)v };
-
-	meta_be64(k, k64);
-	return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
-}
-
-static int u64_del(MDB_txn *txn, MDB_dbi dbi, uint64_t k64)
-{
-	uint8_t k[8];
-	MDB_val key = { 8, k };
-	int rc;
-
-	meta_be64(k, k64);
-	rc = mdb_del(txn, dbi, &key, NULL);
-	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
-}
-
 static int parent_get(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t *parent)
 {
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val;
-	int rc;
+	MDB_val val;
+	int rc = u64_get(txn, m->parents, dir, &val);
 
-	meta_be64(k, dir);
-	rc = mdb_get(txn, m->parents, &key, &val);
 	if (rc)
-		return meta_errno(rc);
+		return rc;
 	if (val.mv_size != 8)
 		return -EBADMSG;
 	*parent = meta_get_be64(val.mv_data);
@@ -319,6 +308,30 @@ static int parent_put(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t paren
 
 	meta_be64(v, parent);
 	return u64_put(txn, m->parents, dir, v, 8);
+}
+
+/* The state table: a le64 under a name ("next_ino", a peer's acked seq).
+ * get returns -ENOENT when unset, -EBADMSG when the value is not 8 bytes. */
+static int state_get(struct meta *m, MDB_txn *txn, const char *name, uint64_t *v)
+{
+	MDB_val key = { strlen(name), (void *)name }, val;
+	int rc = meta_errno(mdb_get(txn, m->state, &key, &val));
+
+	if (rc)
+		return rc;
+	if (val.mv_size != 8)
+		return -EBADMSG;
+	*v = get_le64(val.mv_data);
+	return 0;
+}
+
+static int state_put(struct meta *m, MDB_txn *txn, const char *name, uint64_t v)
+{
+	uint8_t b[8];
+	MDB_val key = { strlen(name), (void *)name }, val = { 8, b };
+
+	put_le64(b, v);
+	return meta_errno(mdb_put(txn, m->state, &key, &val, 0));
 }
 
 static void fill_nlink(struct meta *m, MDB_txn *txn, struct meta_inode *in)
@@ -388,8 +401,8 @@ static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino);
 static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct meta_inode root = { 0 };
-	uint8_t v[8];
-	MDB_val key = { 8, "next_ino" }, val;
+	uint64_t next;
+	MDB_val key, val;
 	MDB_cursor *c;
 	int rc;
 
@@ -408,11 +421,8 @@ static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 	}
 	if (rc)
 		return rc;
-	if (mdb_get(txn, m->state, &key, &val) == MDB_NOTFOUND) {
-		put_le64(v, ((uint64_t)m->node << INO_NODE_SHIFT) | 2);
-		val.mv_size = 8;
-		val.mv_data = v;
-		rc = meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+	if (state_get(m, txn, "next_ino", &next) == -ENOENT) {
+		rc = state_put(m, txn, "next_ino", ((uint64_t)m->node << INO_NODE_SHIFT) | 2);
 		if (rc)
 			return rc;
 	}
@@ -594,24 +604,17 @@ struct mknod_args {
 static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
 {
 	if (m->ino_next >= m->ino_end) {
-		MDB_val key = { 8, "next_ino" }, val;
-		uint8_t v[8];
-		int rc = mdb_get(txn, m->state, &key, &val);
+		uint64_t next;
+		int rc = state_get(m, txn, "next_ino", &next);
 
 		if (rc)
-			return meta_errno(rc);
-		if (val.mv_size != 8)
-			return -EBADMSG;
-		uint64_t next = get_le64(val.mv_data);
+			return rc;
 		/* the all-ones number of this node's range is never handed out */
 		uint64_t last = next | ((1ull << INO_NODE_SHIFT) - 1);
 		if (next == last)
 			return -ENOSPC;
 		uint64_t end = last - next > INO_RESERVE ? next + INO_RESERVE : last;
-		put_le64(v, end);
-		val.mv_size = 8;
-		val.mv_data = v;
-		rc = meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+		rc = state_put(m, txn, "next_ino", end);
 		if (rc)
 			return rc;
 		m->ino_next = next;
@@ -798,7 +801,7 @@ static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino)
 	MDB_val key = { 8, k }, val;
 	int rc;
 
-	rc = inode_del(m, txn, ino);
+	rc = u64_del(txn, m->inodes, ino);
 	if (rc == 0)
 		rc = u64_del(txn, m->counts, ino);
 	if (rc == 0)
@@ -827,11 +830,9 @@ static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino)
 static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
 {
 	uint64_t ino = *(uint64_t *)arg;
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val;
+	MDB_val val;
 
-	meta_be64(k, ino);
-	if (mdb_get(txn, m->orphans, &key, &val) == MDB_NOTFOUND)
+	if (u64_get(txn, m->orphans, ino, &val) == -ENOENT)
 		return 0;
 	return purge_orphan(m, txn, ino);
 }
@@ -839,8 +840,7 @@ static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
 int meta_forget(struct meta *m, uint64_t ino)
 {
 	MDB_txn *txn;
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val;
+	MDB_val val;
 	int rc = read_txn(m, &txn);
 
 	/* the kernel forgets every inode it drops from its cache (10,000 after
@@ -848,10 +848,9 @@ int meta_forget(struct meta *m, uint64_t ino)
 	 * transaction says so without taking the writer's lock */
 	if (rc)
 		return rc;
-	meta_be64(k, ino);
-	rc = mdb_get(txn, m->orphans, &key, &val);
+	rc = u64_get(txn, m->orphans, ino, &val);
 	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		return 0;
 	return in_write_txn(m, do_forget, &ino);
 }
@@ -1674,11 +1673,8 @@ struct state_args {
 static int do_state_put(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct state_args *a = arg;
-	uint8_t b[8];
-	MDB_val key = { strlen(a->name), (void *)a->name }, val = { 8, b };
 
-	put_le64(b, a->v);
-	return meta_errno(mdb_put(txn, m->state, &key, &val, 0));
+	return state_put(m, txn, a->name, a->v);
 }
 
 int meta_state_put(struct meta *m, const char *name, uint64_t v)
