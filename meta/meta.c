@@ -179,6 +179,16 @@ static int inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks,
 	return rc;
 }
 
+/* Reads directory ino (its inode without chunks into *dir): -ENOTDIR when
+ * ino is something else, -ENOENT when absent. */
+static int dir_get(struct meta *m, MDB_txn *txn, uint64_t ino, struct meta_inode *dir)
+{
+	int rc = inode_get(m, txn, ino, false, dir);
+
+	meta_inode_release(dir);
+	return rc == 0 && !S_ISDIR(dir->mode) ? -ENOTDIR : rc;
+}
+
 /* Writes in with a new version. */
 static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 {
@@ -573,10 +583,7 @@ int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_i
 	rc = read_txn(m, &txn);
 	if (rc)
 		return rc;
-	rc = inode_get(m, txn, parent, false, &p);
-	meta_inode_release(&p);
-	if (rc == 0 && !S_ISDIR(p.mode))
-		rc = -ENOTDIR;
+	rc = dir_get(m, txn, parent, &p);
 	if (rc == 0)
 		rc = entry_get(m, txn, parent, name, &d);
 	if (rc == 0)
@@ -631,13 +638,10 @@ static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 	struct meta_inode parent = { 0 }, in = { 0 };
 	struct meta_dirent d;
 	struct timespec t = now_ts();
-	int rc = inode_get(m, txn, a->parent, false, &parent);
+	int rc = dir_get(m, txn, a->parent, &parent);
 
-	meta_inode_release(&parent);
 	if (rc)
 		return rc;
-	if (!S_ISDIR(parent.mode))
-		return -ENOTDIR;
 	rc = entry_get(m, txn, a->parent, a->name, &d);
 	if (rc == 0)
 		return -EEXIST;
@@ -742,13 +746,10 @@ static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
 	struct meta_inode parent = { 0 }, in = { 0 };
 	struct meta_dirent d;
 	struct timespec t = now_ts();
-	int rc = inode_get(m, txn, a->parent, false, &parent);
+	int rc = dir_get(m, txn, a->parent, &parent);
 
-	meta_inode_release(&parent);
 	if (rc)
 		return rc;
-	if (!S_ISDIR(parent.mode))
-		return -ENOTDIR;
 	rc = entry_get(m, txn, a->parent, a->name, &d);
 	if (rc == 0)
 		rc = inode_get(m, txn, d.child, true, &in);
@@ -1037,11 +1038,8 @@ static int do_link(struct meta *m, MDB_txn *txn, void *arg)
 	struct meta_inode in = { 0 }, np = { 0 };
 	struct meta_dirent d;
 	struct timespec t = now_ts();
-	int rc = inode_get(m, txn, a->newparent, false, &np);
+	int rc = dir_get(m, txn, a->newparent, &np);
 
-	meta_inode_release(&np);
-	if (rc == 0 && !S_ISDIR(np.mode))
-		rc = -ENOTDIR;
 	if (rc == 0)
 		rc = inode_get(m, txn, a->ino, true, &in);
 	if (rc == 0 && S_ISDIR(in.mode))
@@ -1289,10 +1287,7 @@ int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn,
 
 	if (rc)
 		return rc;
-	rc = inode_get(m, txn, ino, false, &dir);
-	meta_inode_release(&dir);
-	if (rc == 0 && !S_ISDIR(dir.mode))
-		rc = -ENOTDIR;
+	rc = dir_get(m, txn, ino, &dir);
 	if (rc == 0)
 		rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
 	if (rc) {
@@ -1738,10 +1733,8 @@ static bool dir_live(struct meta *m, MDB_txn *txn, uint64_t dir)
 {
 	struct meta_inode in = { 0 };
 	uint32_t links = 0, subdirs = 0;
-	int rc = inode_get(m, txn, dir, false, &in);
 
-	meta_inode_release(&in);
-	if (rc || !S_ISDIR(in.mode))
+	if (dir_get(m, txn, dir, &in))
 		return false;
 	count_get(m, txn, dir, &links, &subdirs);
 	return dir == META_ROOT_INO || links > 0;
