@@ -352,6 +352,26 @@ static void fill_nlink(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 	in->nlink = S_ISDIR(in->mode) ? (links ? 2 + subdirs : 0) : links;
 }
 
+/* Creates directory inode ino (S_IFDIR | perm, every time now) unless it
+ * exists: the directories every node has (/ and /lost+found). *created says
+ * whether it was written now. */
+static int dir_ensure(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t perm, bool *created)
+{
+	struct meta_inode d = { 0 };
+	int rc = inode_get(m, txn, ino, false, &d);
+
+	meta_inode_release(&d);
+	*created = false;
+	if (rc != -ENOENT)
+		return rc;
+	d.ino = ino;
+	d.mode = S_IFDIR | perm;
+	d.atime = d.mtime = d.ctime = now_ts();
+	rc = inode_put(m, txn, &d);
+	*created = rc == 0;
+	return rc;
+}
+
 /* Moves a directory's mtime and ctime (an entry in it was added or removed). */
 static int touch_dir(struct meta *m, MDB_txn *txn, uint64_t dir, struct timespec t)
 {
@@ -410,25 +430,18 @@ static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino);
 
 static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 {
-	struct meta_inode root = { 0 };
 	uint64_t next;
 	MDB_val key, val;
 	MDB_cursor *c;
+	bool created;
 	int rc;
 
 	(void)arg;
-	rc = inode_get(m, txn, META_ROOT_INO, false, &root);
-	meta_inode_release(&root);
-	if (rc == -ENOENT) {
-		root.ino = META_ROOT_INO;
-		root.mode = S_IFDIR | 0755;
-		root.atime = root.mtime = root.ctime = now_ts();
-		rc = inode_put(m, txn, &root);
-		if (rc == 0)
-			rc = count_put(m, txn, META_ROOT_INO, 1, 0);
-		if (rc == 0)
-			rc = parent_put(m, txn, META_ROOT_INO, META_ROOT_INO);
-	}
+	rc = dir_ensure(m, txn, META_ROOT_INO, 0755, &created);
+	if (rc == 0 && created)
+		rc = count_put(m, txn, META_ROOT_INO, 1, 0);
+	if (rc == 0 && created)
+		rc = parent_put(m, txn, META_ROOT_INO, META_ROOT_INO);
 	if (rc)
 		return rc;
 	if (state_get(m, txn, "next_ino", &next) == -ENOENT) {
@@ -1694,17 +1707,10 @@ static int value_version(const uint8_t *p, size_t len, struct store_version *v)
 /* /lost+found: the same inode on every node, created by whoever needs it. */
 static int lost_found(struct meta *m, MDB_txn *txn)
 {
-	struct meta_inode lf = { 0 };
 	struct meta_dirent d;
-	int rc = inode_get(m, txn, META_LOST_FOUND_INO, false, &lf);
+	bool created;
+	int rc = dir_ensure(m, txn, META_LOST_FOUND_INO, 0700, &created);
 
-	meta_inode_release(&lf);
-	if (rc == -ENOENT) {
-		lf.ino = META_LOST_FOUND_INO;
-		lf.mode = S_IFDIR | 0700;
-		lf.atime = lf.mtime = lf.ctime = now_ts();
-		rc = inode_put(m, txn, &lf);
-	}
 	if (rc)
 		return rc;
 	rc = entry_get(m, txn, META_ROOT_INO, "lost+found", &d);
