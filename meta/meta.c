@@ -56,7 +56,7 @@ static int outbox_add(struct meta *m, MDB_txn *txn, enum meta_table table, const
 		      const MDB_val *val)
 {
 	uint8_t k[8];
-	MDB_val ok = { 8, k }, ov = { 3 + key->mv_size + val->mv_size, NULL };
+	MDB_val ok = { 8, k }, ov = { META_WIRE_HEAD + key->mv_size + val->mv_size, NULL };
 	int rc;
 
 	if (!m->replicate)
@@ -65,11 +65,8 @@ static int outbox_add(struct meta *m, MDB_txn *txn, enum meta_table table, const
 	rc = mdb_put(txn, m->outbox, &ok, &ov, MDB_RESERVE);
 	if (rc)
 		return meta_errno(rc);
-	uint8_t *p = ov.mv_data;
-	p[0] = (uint8_t)table;
-	put_le16(p + 1, (uint16_t)key->mv_size);
-	memcpy(p + 3, key->mv_data, key->mv_size);
-	memcpy(p + 3 + key->mv_size, val->mv_data, val->mv_size);
+	meta_wire_encode(ov.mv_data, (uint8_t)table, key->mv_data, key->mv_size, val->mv_data,
+			 val->mv_size);
 	return 0;
 }
 
@@ -131,6 +128,14 @@ static int check_name(const char *name)
 }
 
 /* ---- table helpers: all take the transaction they work in ---- */
+
+/* The LMDB table of a replicated table byte (already checked by the caller). */
+static MDB_dbi table_dbi(struct meta *m, enum meta_table table)
+{
+	return table == META_TABLE_INODES    ? m->inodes
+	       : table == META_TABLE_ENTRIES ? m->entries
+					     : m->xattrs;
+}
 
 /* The tables keyed by a be64 number (inodes, counts, parents, orphans). get
  * returns 0, -ENOENT or -errno; del of an absent key is not an error. */
@@ -1360,7 +1365,7 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 	key.mv_data = k;
 	rc = mdb_get(txn, m->xattrs, &key, &val);
 	if (rc == 0)
-		rc = meta_xattr_decode_head(val.mv_data, val.mv_size, &v, &deleted);
+		rc = meta_head_decode(val.mv_data, val.mv_size, &v, &deleted);
 	else
 		rc = rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
 	if (rc == 0 && !deleted && (a->flags & META_XATTR_CREATE))
@@ -1373,7 +1378,7 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 		val.mv_size = n;
 		rc = meta_errno(mdb_put(txn, m->xattrs, &key, &val, MDB_RESERVE));
 		if (rc == 0) {
-			meta_xattr_encode_head(&v, a->remove, val.mv_data);
+			meta_head_encode(val.mv_data, &v, a->remove);
 			if (!a->remove && a->size)
 				memcpy((uint8_t *)val.mv_data + META_XATTR_FIXED, a->value,
 				       a->size);
@@ -1442,7 +1447,7 @@ ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf,
 		rc = g == MDB_NOTFOUND ? -ENODATA : meta_errno(g);
 	}
 	if (rc == 0)
-		rc = meta_xattr_decode_head(val.mv_data, val.mv_size, &v, &deleted);
+		rc = meta_head_decode(val.mv_data, val.mv_size, &v, &deleted);
 	if (rc == 0 && deleted)
 		rc = -ENODATA;
 	if (rc == 0) {
@@ -1489,7 +1494,7 @@ ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap)
 
 		if (key.mv_size <= 8 || meta_get_be64(key.mv_data) != ino)
 			break;
-		if (meta_xattr_decode_head(val.mv_data, val.mv_size, &v, &deleted) < 0 || deleted)
+		if (meta_head_decode(val.mv_data, val.mv_size, &v, &deleted) < 0 || deleted)
 			continue;
 		if (cap && need + nlen + 1 > cap) {
 			rc = -ERANGE;
@@ -1694,16 +1699,6 @@ int meta_state_put(struct meta *m, const char *name, uint64_t v)
 	return in_write_txn(m, do_state_put, &a);
 }
 
-/* The version every replicated value carries: le32 node at 4, le64 stamp at 8. */
-static int value_version(const uint8_t *p, size_t len, struct store_version *v)
-{
-	if (len < 16 || p[0] != META_REC_VERSION)
-		return -EBADMSG;
-	v->node = get_le32(p + 4);
-	v->stamp = get_le64(p + 8);
-	return 0;
-}
-
 /* /lost+found: the same inode on every node, created by whoever needs it. */
 static int lost_found(struct meta *m, MDB_txn *txn)
 {
@@ -1853,20 +1848,18 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 	size_t klen = get_le16(a->rec + 1);
 	MDB_val key = { klen, (void *)(a->rec + META_WIRE_HEAD) };
 	MDB_val val = { a->len - META_WIRE_HEAD - klen, (void *)(a->rec + META_WIRE_HEAD + klen) };
-	MDB_dbi dbi = table == META_TABLE_INODES	? m->inodes
-		      : table == META_TABLE_ENTRIES ? m->entries
-						    : m->xattrs;
+	MDB_dbi dbi = table_dbi(m, table);
 	struct store_version in_v, cur_v;
 	struct meta_dirent old = { 0 }, nd = { 0 };
 	bool had_old = false;
 	MDB_val cur;
 	int rc;
 
-	if ((rc = value_version(val.mv_data, val.mv_size, &in_v)) < 0)
+	if ((rc = meta_head_decode(val.mv_data, val.mv_size, &in_v, NULL)) < 0)
 		return rc;
 	rc = mdb_get(txn, dbi, &key, &cur);
 	if (rc == 0) {
-		if (value_version(cur.mv_data, cur.mv_size, &cur_v) == 0 &&
+		if (meta_head_decode(cur.mv_data, cur.mv_size, &cur_v, NULL) == 0 &&
 		    store_version_cmp(&in_v, &cur_v) <= 0)
 			return 0; /* as new or newer here: nothing to do */
 		if (table == META_TABLE_ENTRIES)
@@ -2002,9 +1995,11 @@ static pthread_mutex_t tree_mu = PTHREAD_MUTEX_INITIALIZER;
 static int mt_add(struct meta_tree *t, uint8_t table, const MDB_val *key, const MDB_val *val)
 {
 	struct store_version v;
+	bool deleted;
 	uint8_t tk[1 + META_KEY_MAX];
 
-	if (value_version(val->mv_data, val->mv_size, &v) < 0 || key->mv_size > META_KEY_MAX)
+	if (meta_head_decode(val->mv_data, val->mv_size, &v, &deleted) < 0 ||
+	    key->mv_size > META_KEY_MAX)
 		return 0; /* a damaged record: fsck reports it */
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 4096;
@@ -2034,7 +2029,7 @@ static int mt_add(struct meta_tree *t, uint8_t table, const MDB_val *key, const 
 	XXH3_64bits_update(&st, val->mv_data, val->mv_size);
 	it->leaf = XXH3_64bits_digest(&st);
 	it->version = v;
-	it->deleted = ((const uint8_t *)val->mv_data)[1] & META_REC_DELETED;
+	it->deleted = deleted;
 	it->off = t->blen;
 	it->len = (uint16_t)(1 + key->mv_size);
 	memcpy(t->blob + t->blen, tk, 1 + key->mv_size);
@@ -2070,28 +2065,22 @@ static int mt_get(struct meta *m, struct meta_tree **out)
 	memset(t->count, 0, sizeof(t->count));
 	if ((rc = read_txn(m, &txn)) != 0)
 		return rc;
-	struct {
-		MDB_dbi dbi;
-		uint8_t table;
-	} tables[] = { { m->inodes, META_TABLE_INODES },
-		       { m->entries, META_TABLE_ENTRIES },
-		       { m->xattrs, META_TABLE_XATTRS } };
-	for (size_t i = 0; rc == 0 && i < 3; i++) {
+	for (uint8_t table = META_TABLE_INODES; rc == 0 && table <= META_TABLE_XATTRS; table++) {
 		MDB_cursor *c;
 		MDB_val key, val;
-		rc = meta_errno(mdb_cursor_open(txn, tables[i].dbi, &c));
+		rc = meta_errno(mdb_cursor_open(txn, table_dbi(m, table), &c));
 		if (rc)
 			break;
 		for (int g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0 && rc == 0;
 		     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 			/* an inode no name leads to is local business: each node
 			 * drops it when its own kernel lets go */
-			if (tables[i].table != META_TABLE_ENTRIES && key.mv_size >= 8) {
+			if (table != META_TABLE_ENTRIES && key.mv_size >= 8) {
 				MDB_val ok = { 8, key.mv_data }, ov;
 				if (mdb_get(txn, m->orphans, &ok, &ov) == 0)
 					continue;
 			}
-			rc = mt_add(t, tables[i].table, &key, &val);
+			rc = mt_add(t, table, &key, &val);
 		}
 		mdb_cursor_close(c);
 	}
@@ -2198,20 +2187,15 @@ int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **r
 		return -EINVAL;
 	if ((rc = read_txn(m, &txn)) != 0)
 		return rc;
-	MDB_dbi dbi = tk[0] == META_TABLE_INODES    ? m->inodes
-		      : tk[0] == META_TABLE_ENTRIES ? m->entries
-						    : m->xattrs;
-	rc = meta_errno(mdb_get(txn, dbi, &key, &val));
+	rc = meta_errno(mdb_get(txn, table_dbi(m, tk[0]), &key, &val));
 	if (rc == 0) {
 		*len = META_WIRE_HEAD + key.mv_size + val.mv_size;
 		*rec = malloc(*len);
 		if (!*rec) {
 			rc = -ENOMEM;
 		} else {
-			(*rec)[0] = tk[0];
-			put_le16(*rec + 1, (uint16_t)key.mv_size);
-			memcpy(*rec + META_WIRE_HEAD, key.mv_data, key.mv_size);
-			memcpy(*rec + META_WIRE_HEAD + key.mv_size, val.mv_data, val.mv_size);
+			meta_wire_encode(*rec, tk[0], key.mv_data, key.mv_size, val.mv_data,
+					 val.mv_size);
 		}
 	}
 	mdb_txn_abort(txn);
