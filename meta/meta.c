@@ -1135,6 +1135,17 @@ static int resize_grid(struct meta_inode *in, uint64_t size)
 	return rc;
 }
 
+/* Whether in may take a size of size bytes: -EISDIR, -EINVAL (not a regular
+ * file), -EFBIG. */
+static int check_resize(const struct meta_inode *in, uint64_t size)
+{
+	if (S_ISDIR(in->mode))
+		return -EISDIR;
+	if (!S_ISREG(in->mode))
+		return -EINVAL;
+	return size > META_FILE_MAX ? -EFBIG : 0;
+}
+
 struct setattr_args {
 	uint64_t ino;
 	unsigned mask;
@@ -1169,12 +1180,7 @@ static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 	if (rc)
 		return rc;
 	if (a->mask & META_SET_SIZE) {
-		if (S_ISDIR(in.mode))
-			rc = -EISDIR;
-		else if (!S_ISREG(in.mode))
-			rc = -EINVAL;
-		else if (a->attr->size > META_FILE_MAX)
-			rc = -EFBIG;
+		rc = check_resize(&in, a->attr->size);
 		if (rc == 0 && a->attr->size != in.size) {
 			rc = resize_grid(&in, a->attr->size);
 			in.mtime = t;
@@ -1225,12 +1231,8 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 
 	if (rc)
 		return rc;
-	if (S_ISDIR(in.mode))
-		rc = -EISDIR;
-	else if (!S_ISREG(in.mode))
-		rc = -EINVAL;
-	else if (a->size > META_FILE_MAX ||
-		 (uint64_t)a->first + a->n > meta_grid_slots(a->size))
+	rc = check_resize(&in, a->size);
+	if (rc == 0 && (uint64_t)a->first + a->n > meta_grid_slots(a->size))
 		rc = -EFBIG;
 	if (rc == 0)
 		rc = resize_grid(&in, a->size);
@@ -2105,20 +2107,31 @@ static void tree_free(struct meta *m)
 	}
 }
 
+/* The number the first depth nibbles of path spell. -EINVAL for a nibble over 15. */
+static int path_number(const uint8_t *path, int depth, uint32_t *out)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < depth; i++) {
+		if (path[i] > 15)
+			return -EINVAL;
+		n = n << 4 | path[i];
+	}
+	*out = n;
+	return 0;
+}
+
 int meta_tree_children(struct meta *m, const uint8_t *path, int depth,
 		       struct store_tree_node *self, struct store_tree_node children[16])
 {
 	struct meta_tree *t;
-	uint32_t base = 0;
+	uint32_t base;
 	int rc;
 
 	if (depth < 0 || depth >= STORE_TREE_DEPTH)
 		return -EINVAL;
-	for (int i = 0; i < depth; i++) {
-		if (path[i] > 15)
-			return -EINVAL;
-		base = base << 4 | path[i];
-	}
+	if (path_number(path, depth, &base) < 0)
+		return -EINVAL;
 	pthread_mutex_lock(&tree_mu);
 	rc = mt_get(m, &t);
 	if (rc == 0) {
@@ -2147,14 +2160,11 @@ int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_
 		     void *arg)
 {
 	struct meta_tree *t;
-	uint64_t bucket = 0;
+	uint32_t bucket;
 	int rc;
 
-	for (int i = 0; i < STORE_TREE_DEPTH; i++) {
-		if (path[i] > 15)
-			return -EINVAL;
-		bucket = bucket << 4 | path[i];
-	}
+	if (path_number(path, STORE_TREE_DEPTH, &bucket) < 0)
+		return -EINVAL;
 	pthread_mutex_lock(&tree_mu);
 	rc = mt_get(m, &t);
 	if (rc == 0) {
