@@ -18,420 +18,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "record_i.h"
+#include "meta_i.h"
 #include "store/endian.h"
 #include "store/xxh_i.h"
 
 #define MAP_SIZE (1ull << 38)
-#define INO_NODE_SHIFT 48
-
-struct meta {
-	MDB_env *env;
-	MDB_dbi inodes;	 /* be64 ino -> inode record (replicated) */
-	MDB_dbi entries; /* be64 parent, be64 pos, name -> dirent record (replicated) */
-	MDB_dbi xattrs;	 /* be64 ino, name -> xattr record (replicated) */
-	MDB_dbi counts;	 /* be64 ino -> le32 links, le32 subdirs (local) */
-	MDB_dbi parents; /* be64 dir ino -> be64 parent ino (local) */
-	MDB_dbi orphans; /* be64 ino -> "" : no links left, maybe still open (local) */
-	MDB_dbi state;	 /* "next_ino" -> le64 (local) */
-	MDB_dbi outbox;	 /* be64 seq -> a replicated record to push to the peers (local) */
-	uint32_t node;
-	struct store_clock *clock;
-	bool replicate;	     /* record every replicated write in the outbox */
-	_Atomic uint64_t outbox_seq; /* the last outbox key used; written under LMDB's writer lock */
-	/* Under LMDB's writer lock: inode numbers [ino_next, ino_end) are
-	 * reserved in the state table ("next_ino" says ino_end), so creates
-	 * take one without writing it; ino_reserved says the open write
-	 * transaction moved the reservation (undone if it does not commit). */
-	uint64_t ino_next, ino_end;
-	bool ino_reserved;
-	struct meta_tree *tree; /* protected by tree_mu: the anti-entropy tree, built on demand */
-};
-
-static pthread_mutex_t tree_mu;
-static void tree_free(struct meta *m);
-
-/* Appends the replicated record (table, key, value) to the outbox. */
-static int outbox_add(struct meta *m, MDB_txn *txn, enum meta_table table, const MDB_val *key,
-		      const MDB_val *val)
-{
-	uint8_t k[8];
-	MDB_val ok = { 8, k }, ov = { META_WIRE_HEAD + key->mv_size + val->mv_size, NULL };
-	int rc;
-
-	if (!m->replicate)
-		return 0;
-	meta_be64(k, ++m->outbox_seq);
-	rc = mdb_put(txn, m->outbox, &ok, &ov, MDB_RESERVE);
-	if (rc)
-		return meta_errno(rc);
-	meta_wire_encode(ov.mv_data, (uint8_t)table, key->mv_data, key->mv_size, val->mv_data,
-			 val->mv_size);
-	return 0;
-}
-
-int meta_errno(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_KEYEXIST:
-		return -EEXIST;
-	case MDB_MAP_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		return -EBADMSG;
-	default:
-		return rc > 0 ? -rc : -EIO;
-	}
-}
-
-void meta_inode_release(struct meta_inode *in)
-{
-	if (!in)
-		return;
-	free(in->target);
-	free(in->chunks);
-	in->target = NULL;
-	in->chunks = NULL;
-}
-
-static struct timespec now_ts(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return t;
-}
-
-static struct store_version new_version(struct meta *m)
-{
-	struct store_version v = { store_clock_now(m->clock), m->node };
-
-	return v;
-}
-
-static int check_name(const char *name)
-{
-	size_t len = name ? strlen(name) : 0;
-
-	if (len == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return -EINVAL;
-	if (len > META_NAME_MAX)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-/* ---- table helpers: all take the transaction they work in ---- */
-
-/* The LMDB table of a replicated table byte (already checked by the caller). */
-static MDB_dbi table_dbi(struct meta *m, enum meta_table table)
-{
-	return table == META_TABLE_INODES    ? m->inodes
-	       : table == META_TABLE_ENTRIES ? m->entries
-					     : m->xattrs;
-}
-
-/* The tables keyed by a be64 number (inodes, counts, parents, orphans). get
- * returns 0, -ENOENT or -errno; del of an absent key is not an error. */
-static int u64_get(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, MDB_val *val)
-{
-	uint8_t k[8];
-	MDB_val key = { 8, k };
-
-	meta_be64(k, k64);
-	return meta_errno(mdb_get(txn, dbi, &key, val));
-}
-
-static int u64_put(MDB_txn *txn, MDB_dbi dbi, uint64_t k64, const void *v, size_t vlen)
-{
-	uint8_t k[8];
-	MDB_val key = { 8, k }, val = { vlen, (void *)v };
-
-	meta_be64(k, k64);
-	return meta_errno(mdb_put(txn, dbi, &key, &val, 0));
-}
-
-static int u64_del(MDB_txn *txn, MDB_dbi dbi, uint64_t k64)
-{
-	uint8_t k[8];
-	MDB_val key = { 8, k };
-	int rc;
-
-	meta_be64(k, k64);
-	rc = mdb_del(txn, dbi, &key, NULL);
-	return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
-}
-
-static int inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks,
-		     struct meta_inode *out)
-{
-	MDB_val val;
-	int rc = u64_get(txn, m->inodes, ino, &val);
-
-	if (rc)
-		return rc;
-	rc = meta_inode_decode(val.mv_data, val.mv_size, chunks, out);
-	if (rc == -EBADMSG)
-		fprintf(stderr, "caskfs: meta: inode %llu has a damaged record\n",
-			(unsigned long long)ino);
-	out->ino = ino;
-	return rc;
-}
-
-/* Reads directory ino (its inode without chunks into *dir): -ENOTDIR when
- * ino is something else, -ENOENT when absent. */
-static int dir_get(struct meta *m, MDB_txn *txn, uint64_t ino, struct meta_inode *dir)
-{
-	int rc = inode_get(m, txn, ino, false, dir);
-
-	meta_inode_release(dir);
-	return rc == 0 && !S_ISDIR(dir->mode) ? -ENOTDIR : rc;
-}
-
-/* Writes in with a new version. */
-static int inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
-{
-	uint8_t k[8], *buf;
-	size_t len;
-	MDB_val key = { 8, k }, val;
-	int rc;
-
-	in->version = new_version(m);
-	buf = meta_inode_encode(in, false, &len);
-	if (!buf)
-		return -ENOMEM;
-	meta_be64(k, in->ino);
-	val.mv_size = len;
-	val.mv_data = buf;
-	rc = meta_errno(mdb_put(txn, m->inodes, &key, &val, 0));
-	if (rc == 0)
-		rc = outbox_add(m, txn, META_TABLE_INODES, &key, &val);
-	free(buf);
-	return rc;
-}
-
-/* Reads the entry parent/name: 0 when live, -ENOENT when absent or removed. */
-static int entry_get(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
-		     struct meta_dirent *d)
-{
-	uint8_t k[META_KEY_MAX];
-	MDB_val key, val;
-	int rc;
-
-	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
-	key.mv_data = k;
-	rc = mdb_get(txn, m->entries, &key, &val);
-	if (rc)
-		return meta_errno(rc);
-	rc = meta_dirent_decode(val.mv_data, val.mv_size, d);
-	if (rc < 0)
-		return rc;
-	return d->deleted ? -ENOENT : 0;
-}
-
-/* Writes the entry at key (parent, position, name) -> child, or a tombstone
- * when child is 0. */
-static int entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t child,
-			 uint32_t type)
-{
-	uint8_t v[META_DIRENT_SIZE];
-	struct meta_dirent d = { .version = new_version(m),
-				 .deleted = child == 0,
-				 .type = type & S_IFMT,
-				 .child = child };
-	MDB_val val = { META_DIRENT_SIZE, v };
-
-	meta_dirent_encode(&d, v);
-	int rc = meta_errno(mdb_put(txn, m->entries, key, &val, 0));
-	return rc ? rc : outbox_add(m, txn, META_TABLE_ENTRIES, key, &val);
-}
-
-/* Writes parent/name -> child (or a tombstone when child is 0). */
-static int entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
-		     uint64_t child, uint32_t type)
-{
-	uint8_t k[META_KEY_MAX];
-	MDB_val key = { meta_key_dirent(k, parent, name, strlen(name)), k };
-
-	return entry_put_key(m, txn, &key, child, type);
-}
-
-static int count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links, uint32_t *subdirs)
-{
-	MDB_val val;
-	int rc = u64_get(txn, m->counts, ino, &val);
-
-	*links = *subdirs = 0;
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	if (val.mv_size != 8)
-		return -EBADMSG;
-	*links = get_le32(val.mv_data);
-	*subdirs = get_le32((const uint8_t *)val.mv_data + 4);
-	return 0;
-}
-
-static int count_put(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t links, uint32_t subdirs)
-{
-	uint8_t v[8];
-
-	put_le32(v, links);
-	put_le32(v + 4, subdirs);
-	return u64_put(txn, m->counts, ino, v, 8);
-}
-
-/* Adds dl to ino's links and ds to its subdirectory count. */
-static int count_add(struct meta *m, MDB_txn *txn, uint64_t ino, int dl, int ds,
-		     uint32_t *links_out)
-{
-	uint32_t l, sd;
-	int rc = count_get(m, txn, ino, &l, &sd);
-
-	if (rc)
-		return rc;
-	l = (uint32_t)((int)l + dl);
-	sd = (uint32_t)((int)sd + ds);
-	if (links_out)
-		*links_out = l;
-	return count_put(m, txn, ino, l, sd);
-}
-
-static int parent_get(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t *parent)
-{
-	MDB_val val;
-	int rc = u64_get(txn, m->parents, dir, &val);
-
-	if (rc)
-		return rc;
-	if (val.mv_size != 8)
-		return -EBADMSG;
-	*parent = meta_get_be64(val.mv_data);
-	return 0;
-}
-
-static int parent_put(struct meta *m, MDB_txn *txn, uint64_t dir, uint64_t parent)
-{
-	uint8_t v[8];
-
-	meta_be64(v, parent);
-	return u64_put(txn, m->parents, dir, v, 8);
-}
-
-/* The state table: a le64 under a name ("next_ino", a peer's acked seq).
- * get returns -ENOENT when unset, -EBADMSG when the value is not 8 bytes. */
-static int state_get(struct meta *m, MDB_txn *txn, const char *name, uint64_t *v)
-{
-	MDB_val key = { strlen(name), (void *)name }, val;
-	int rc = meta_errno(mdb_get(txn, m->state, &key, &val));
-
-	if (rc)
-		return rc;
-	if (val.mv_size != 8)
-		return -EBADMSG;
-	*v = get_le64(val.mv_data);
-	return 0;
-}
-
-static int state_put(struct meta *m, MDB_txn *txn, const char *name, uint64_t v)
-{
-	uint8_t b[8];
-	MDB_val key = { strlen(name), (void *)name }, val = { 8, b };
-
-	put_le64(b, v);
-	return meta_errno(mdb_put(txn, m->state, &key, &val, 0));
-}
-
-static void fill_nlink(struct meta *m, MDB_txn *txn, struct meta_inode *in)
-{
-	uint32_t links = 0, subdirs = 0;
-
-	count_get(m, txn, in->ino, &links, &subdirs);
-	in->nlink = S_ISDIR(in->mode) ? (links ? 2 + subdirs : 0) : links;
-}
-
-/* Creates directory inode ino (S_IFDIR | perm, every time now) unless it
- * exists: the directories every node has (/ and /lost+found). *created says
- * whether it was written now. */
-static int dir_ensure(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t perm, bool *created)
-{
-	struct meta_inode d = { 0 };
-	int rc = inode_get(m, txn, ino, false, &d);
-
-	meta_inode_release(&d);
-	*created = false;
-	if (rc != -ENOENT)
-		return rc;
-	d.ino = ino;
-	d.mode = S_IFDIR | perm;
-	d.atime = d.mtime = d.ctime = now_ts();
-	rc = inode_put(m, txn, &d);
-	*created = rc == 0;
-	return rc;
-}
-
-/* Moves a directory's mtime and ctime (an entry in it was added or removed). */
-static int touch_dir(struct meta *m, MDB_txn *txn, uint64_t dir, struct timespec t)
-{
-	struct meta_inode d = { 0 };
-	int rc = inode_get(m, txn, dir, true, &d);
-
-	if (rc == 0) {
-		d.mtime = d.ctime = t;
-		rc = inode_put(m, txn, &d);
-	}
-	meta_inode_release(&d);
-	return rc;
-}
-
-/* Drops one link of ino; with none left it becomes an orphan until forgotten. */
-static int drop_link(struct meta *m, MDB_txn *txn, struct meta_inode *in, struct timespec t)
-{
-	uint32_t links;
-	int rc = count_add(m, txn, in->ino, -1, 0, &links);
-
-	if (rc)
-		return rc;
-	if (links == 0)
-		return u64_put(txn, m->orphans, in->ino, "", 0);
-	in->ctime = t;
-	return inode_put(m, txn, in);
-}
-
-/* Runs fn inside a write transaction; commits when it returns 0. */
-static int in_write_txn(struct meta *m, int (*fn)(struct meta *, MDB_txn *, void *), void *arg)
-{
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(m->env, NULL, 0, &txn);
-
-	if (rc)
-		return meta_errno(rc);
-	m->ino_reserved = false;
-	rc = fn(m, txn, arg);
-	if (rc)
-		mdb_txn_abort(txn);
-	else
-		rc = meta_errno(mdb_txn_commit(txn));
-	if (rc && m->ino_reserved)
-		m->ino_next = m->ino_end = 0; /* not written: read it again */
-	return rc;
-}
-
-static int read_txn(struct meta *m, MDB_txn **txn)
-{
-	return meta_errno(mdb_txn_begin(m->env, NULL, MDB_RDONLY, txn));
-}
-
-/* ---- open ---- */
-
-static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino);
 
 static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 {
@@ -442,15 +33,15 @@ static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 	int rc;
 
 	(void)arg;
-	rc = dir_ensure(m, txn, META_ROOT_INO, 0755, &created);
+	rc = meta_dir_ensure(m, txn, META_ROOT_INO, 0755, &created);
 	if (rc == 0 && created)
-		rc = count_put(m, txn, META_ROOT_INO, 1, 0);
+		rc = meta_count_put(m, txn, META_ROOT_INO, 1, 0);
 	if (rc == 0 && created)
-		rc = parent_put(m, txn, META_ROOT_INO, META_ROOT_INO);
+		rc = meta_parent_put(m, txn, META_ROOT_INO, META_ROOT_INO);
 	if (rc)
 		return rc;
-	if (state_get(m, txn, "next_ino", &next) == -ENOENT) {
-		rc = state_put(m, txn, "next_ino", ((uint64_t)m->node << INO_NODE_SHIFT) | 2);
+	if (meta_state_read(m, txn, "next_ino", &next) == -ENOENT) {
+		rc = meta_state_write(m, txn, "next_ino", ((uint64_t)m->node << META_INO_NODE_SHIFT) | 2);
 		if (rc)
 			return rc;
 	}
@@ -461,7 +52,7 @@ static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 	while ((rc = mdb_cursor_get(c, &key, &val, MDB_FIRST)) == 0) {
 		uint64_t ino = meta_get_be64(key.mv_data);
 		mdb_cursor_close(c);
-		rc = purge_orphan(m, txn, ino);
+		rc = meta_orphan_purge(m, txn, ino);
 		if (rc)
 			return rc;
 		rc = mdb_cursor_open(txn, m->orphans, &c);
@@ -535,7 +126,7 @@ int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, stru
 		mdb_txn_abort(txn);
 	rc = meta_errno(rc);
 	if (rc == 0)
-		rc = in_write_txn(m, init_root, NULL);
+		rc = meta_txn_write(m, init_root, NULL);
 	if (rc == 0)
 		rc = meta_sync(m);
 	if (rc) {
@@ -555,36 +146,20 @@ void meta_close(struct meta *m)
 		return;
 	mdb_env_sync(m->env, 1);
 	mdb_env_close(m->env);
-	pthread_mutex_lock(&tree_mu);
-	tree_free(m);
-	pthread_mutex_unlock(&tree_mu);
+	meta_tree_free(m);
 	free(m);
 }
-
-uint64_t meta_last_txn(struct meta *m)
-{
-	MDB_envinfo info;
-
-	return mdb_env_info(m->env, &info) == 0 ? (uint64_t)info.me_last_txnid : 0;
-}
-
-int meta_sync(struct meta *m)
-{
-	return meta_errno(mdb_env_sync(m->env, 1));
-}
-
-/* ---- reading ---- */
 
 int meta_getattr(struct meta *m, uint64_t ino, bool chunks, struct meta_inode *out)
 {
 	MDB_txn *txn;
-	int rc = read_txn(m, &txn);
+	int rc = meta_txn_read(m, &txn);
 
 	if (rc)
 		return rc;
-	rc = inode_get(m, txn, ino, chunks, out);
+	rc = meta_inode_get(m, txn, ino, chunks, out);
 	if (rc == 0)
-		fill_nlink(m, txn, out);
+		meta_nlink_fill(m, txn, out);
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -594,25 +169,23 @@ int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_i
 	struct meta_inode p = { 0 };
 	struct meta_dirent d;
 	MDB_txn *txn;
-	int rc = check_name(name);
+	int rc = meta_name_check(name);
 
 	if (rc)
 		return rc == -EINVAL ? -ENOENT : rc;
-	rc = read_txn(m, &txn);
+	rc = meta_txn_read(m, &txn);
 	if (rc)
 		return rc;
-	rc = dir_get(m, txn, parent, &p);
+	rc = meta_dir_get(m, txn, parent, &p);
 	if (rc == 0)
-		rc = entry_get(m, txn, parent, name, &d);
+		rc = meta_entry_get(m, txn, parent, name, &d);
 	if (rc == 0)
-		rc = inode_get(m, txn, d.child, false, out);
+		rc = meta_inode_get(m, txn, d.child, false, out);
 	if (rc == 0)
-		fill_nlink(m, txn, out);
+		meta_nlink_fill(m, txn, out);
 	mdb_txn_abort(txn);
 	return rc;
 }
-
-/* ---- creating ---- */
 
 struct mknod_args {
 	uint64_t parent;
@@ -630,16 +203,16 @@ static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
 {
 	if (m->ino_next >= m->ino_end) {
 		uint64_t next;
-		int rc = state_get(m, txn, "next_ino", &next);
+		int rc = meta_state_read(m, txn, "next_ino", &next);
 
 		if (rc)
 			return rc;
 		/* the all-ones number of this node's range is never handed out */
-		uint64_t last = next | ((1ull << INO_NODE_SHIFT) - 1);
+		uint64_t last = next | ((1ull << META_INO_NODE_SHIFT) - 1);
 		if (next == last)
 			return -ENOSPC;
 		uint64_t end = last - next > INO_RESERVE ? next + INO_RESERVE : last;
-		rc = state_put(m, txn, "next_ino", end);
+		rc = meta_state_write(m, txn, "next_ino", end);
 		if (rc)
 			return rc;
 		m->ino_next = next;
@@ -655,12 +228,12 @@ static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 	struct mknod_args *a = arg;
 	struct meta_inode parent = { 0 }, in = { 0 };
 	struct meta_dirent d;
-	struct timespec t = now_ts();
-	int rc = dir_get(m, txn, a->parent, &parent);
+	struct timespec t = meta_now();
+	int rc = meta_dir_get(m, txn, a->parent, &parent);
 
 	if (rc)
 		return rc;
-	rc = entry_get(m, txn, a->parent, a->name, &d);
+	rc = meta_entry_get(m, txn, a->parent, a->name, &d);
 	if (rc == 0)
 		return -EEXIST;
 	if (rc != -ENOENT)
@@ -680,19 +253,19 @@ static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 	in.atime = in.mtime = in.ctime = t;
 	in.target = (char *)a->target;
 	in.size = a->target ? strlen(a->target) : 0;
-	rc = inode_put(m, txn, &in);
+	rc = meta_inode_put(m, txn, &in);
 	in.target = NULL;
 	if (rc == 0)
-		rc = entry_put(m, txn, a->parent, a->name, in.ino, in.mode);
+		rc = meta_entry_put(m, txn, a->parent, a->name, in.ino, in.mode);
 	if (rc == 0)
-		rc = count_put(m, txn, in.ino, 1, 0);
+		rc = meta_count_put(m, txn, in.ino, 1, 0);
 	if (rc == 0 && S_ISDIR(in.mode)) {
-		rc = count_add(m, txn, a->parent, 0, 1, NULL);
+		rc = meta_count_add(m, txn, a->parent, 0, 1, NULL);
 		if (rc == 0)
-			rc = parent_put(m, txn, in.ino, a->parent);
+			rc = meta_parent_put(m, txn, in.ino, a->parent);
 	}
 	if (rc == 0)
-		rc = touch_dir(m, txn, a->parent, t);
+		rc = meta_dir_touch(m, txn, a->parent, t);
 	if (rc == 0 && a->out) {
 		*a->out = in;
 		a->out->nlink = S_ISDIR(in.mode) ? 2 : 1;
@@ -710,7 +283,7 @@ int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode,
 {
 	struct mknod_args a = { parent, name, mode, uid, gid, rdev, target, out };
 	uint32_t type = mode & S_IFMT;
-	int rc = check_name(name);
+	int rc = meta_name_check(name);
 
 	if (rc)
 		return rc;
@@ -721,10 +294,8 @@ int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode,
 		return -EINVAL;
 	if (target && (strlen(target) == 0 || strlen(target) > META_SYMLINK_MAX))
 		return target[0] ? -ENAMETOOLONG : -ENOENT;
-	return in_write_txn(m, do_mknod, &a);
+	return meta_txn_write(m, do_mknod, &a);
 }
-
-/* ---- removing ---- */
 
 struct remove_args {
 	uint64_t parent;
@@ -733,7 +304,7 @@ struct remove_args {
 };
 
 /* Is directory ino without live entries? */
-static int dir_empty(struct meta *m, MDB_txn *txn, uint64_t ino)
+int meta_dir_empty(struct meta *m, MDB_txn *txn, uint64_t ino)
 {
 	MDB_cursor *c;
 	uint8_t k[16];
@@ -763,14 +334,14 @@ static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
 	struct remove_args *a = arg;
 	struct meta_inode parent = { 0 }, in = { 0 };
 	struct meta_dirent d;
-	struct timespec t = now_ts();
-	int rc = dir_get(m, txn, a->parent, &parent);
+	struct timespec t = meta_now();
+	int rc = meta_dir_get(m, txn, a->parent, &parent);
 
 	if (rc)
 		return rc;
-	rc = entry_get(m, txn, a->parent, a->name, &d);
+	rc = meta_entry_get(m, txn, a->parent, a->name, &d);
 	if (rc == 0)
-		rc = inode_get(m, txn, d.child, true, &in);
+		rc = meta_inode_get(m, txn, d.child, true, &in);
 	if (rc == 0 && a->dir && !S_ISDIR(in.mode))
 		rc = -ENOTDIR;
 	if (rc == 0 && !a->dir && S_ISDIR(in.mode))
@@ -778,18 +349,18 @@ static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
 	if (rc == 0 && a->dir && in.ino == META_ROOT_INO)
 		rc = -EBUSY;
 	if (rc == 0 && a->dir)
-		rc = dir_empty(m, txn, in.ino);
+		rc = meta_dir_empty(m, txn, in.ino);
 	if (rc == 0)
-		rc = entry_put(m, txn, a->parent, a->name, 0, in.mode);
+		rc = meta_entry_put(m, txn, a->parent, a->name, 0, in.mode);
 	if (rc == 0 && a->dir) {
-		rc = count_add(m, txn, a->parent, 0, -1, NULL);
+		rc = meta_count_add(m, txn, a->parent, 0, -1, NULL);
 		if (rc == 0)
-			rc = u64_del(txn, m->parents, in.ino);
+			rc = meta_u64_del(txn, m->parents, in.ino);
 	}
 	if (rc == 0)
-		rc = drop_link(m, txn, &in, t);
+		rc = meta_link_drop(m, txn, &in, t);
 	if (rc == 0)
-		rc = touch_dir(m, txn, a->parent, t);
+		rc = meta_dir_touch(m, txn, a->parent, t);
 	meta_inode_release(&in);
 	return rc;
 }
@@ -797,34 +368,34 @@ static int do_remove(struct meta *m, MDB_txn *txn, void *arg)
 int meta_unlink(struct meta *m, uint64_t parent, const char *name)
 {
 	struct remove_args a = { parent, name, false };
-	int rc = check_name(name);
+	int rc = meta_name_check(name);
 
-	return rc ? (rc == -EINVAL ? -ENOENT : rc) : in_write_txn(m, do_remove, &a);
+	return rc ? (rc == -EINVAL ? -ENOENT : rc) : meta_txn_write(m, do_remove, &a);
 }
 
 int meta_rmdir(struct meta *m, uint64_t parent, const char *name)
 {
 	struct remove_args a = { parent, name, true };
-	int rc = check_name(name);
+	int rc = meta_name_check(name);
 
 	if (rc == -EINVAL)
 		return name && strcmp(name, ".") == 0 ? -EINVAL : -ENOTEMPTY;
-	return rc ? rc : in_write_txn(m, do_remove, &a);
+	return rc ? rc : meta_txn_write(m, do_remove, &a);
 }
 
 /* Deletes an orphan's records: its inode, xattrs, counters. */
-static int purge_orphan(struct meta *m, MDB_txn *txn, uint64_t ino)
+int meta_orphan_purge(struct meta *m, MDB_txn *txn, uint64_t ino)
 {
 	MDB_cursor *c;
 	uint8_t k[8];
 	MDB_val key = { 8, k }, val;
 	int rc;
 
-	rc = u64_del(txn, m->inodes, ino);
+	rc = meta_u64_del(txn, m->inodes, ino);
 	if (rc == 0)
-		rc = u64_del(txn, m->counts, ino);
+		rc = meta_u64_del(txn, m->counts, ino);
 	if (rc == 0)
-		rc = u64_del(txn, m->orphans, ino);
+		rc = meta_u64_del(txn, m->orphans, ino);
 	if (rc)
 		return rc;
 	rc = mdb_cursor_open(txn, m->xattrs, &c);
@@ -851,30 +422,28 @@ static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
 	uint64_t ino = *(uint64_t *)arg;
 	MDB_val val;
 
-	if (u64_get(txn, m->orphans, ino, &val) == -ENOENT)
+	if (meta_u64_get(txn, m->orphans, ino, &val) == -ENOENT)
 		return 0;
-	return purge_orphan(m, txn, ino);
+	return meta_orphan_purge(m, txn, ino);
 }
 
 int meta_forget(struct meta *m, uint64_t ino)
 {
 	MDB_txn *txn;
 	MDB_val val;
-	int rc = read_txn(m, &txn);
+	int rc = meta_txn_read(m, &txn);
 
 	/* the kernel forgets every inode it drops from its cache (10,000 after
 	 * `drop_caches` on a big directory): most are not orphans, and a read
 	 * transaction says so without taking the writer's lock */
 	if (rc)
 		return rc;
-	rc = u64_get(txn, m->orphans, ino, &val);
+	rc = meta_u64_get(txn, m->orphans, ino, &val);
 	mdb_txn_abort(txn);
 	if (rc == -ENOENT)
 		return 0;
-	return in_write_txn(m, do_forget, &ino);
+	return meta_txn_write(m, do_forget, &ino);
 }
-
-/* ---- rename and link ---- */
 
 struct rename_args {
 	uint64_t parent, newparent;
@@ -893,7 +462,7 @@ static int check_not_ancestor(struct meta *m, MDB_txn *txn, uint64_t dir, uint64
 			return -EINVAL;
 		if (cur == META_ROOT_INO)
 			return 0;
-		int rc = parent_get(m, txn, cur, &up);
+		int rc = meta_parent_get(m, txn, cur, &up);
 		if (rc)
 			return rc == -ENOENT ? 0 : rc;
 		cur = up;
@@ -907,11 +476,11 @@ static int move_dir(struct meta *m, MDB_txn *txn, uint64_t ino, uint64_t from, u
 	int rc = 0;
 
 	if (from != to) {
-		rc = count_add(m, txn, from, 0, -1, NULL);
+		rc = meta_count_add(m, txn, from, 0, -1, NULL);
 		if (rc == 0)
-			rc = count_add(m, txn, to, 0, 1, NULL);
+			rc = meta_count_add(m, txn, to, 0, 1, NULL);
 	}
-	return rc ? rc : parent_put(m, txn, ino, to);
+	return rc ? rc : meta_parent_put(m, txn, ino, to);
 }
 
 static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
@@ -919,30 +488,30 @@ static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 	struct rename_args *a = arg;
 	struct meta_inode p = { 0 }, np = { 0 }, src = { 0 }, dst = { 0 };
 	struct meta_dirent sd, dd;
-	struct timespec t = now_ts();
+	struct timespec t = meta_now();
 	bool have_dst;
 	int rc;
 
-	rc = inode_get(m, txn, a->parent, false, &p);
+	rc = meta_inode_get(m, txn, a->parent, false, &p);
 	if (rc == 0)
-		rc = inode_get(m, txn, a->newparent, false, &np);
+		rc = meta_inode_get(m, txn, a->newparent, false, &np);
 	meta_inode_release(&p);
 	meta_inode_release(&np);
 	if (rc == 0 && (!S_ISDIR(p.mode) || !S_ISDIR(np.mode)))
 		rc = -ENOTDIR;
 	if (rc == 0)
-		rc = entry_get(m, txn, a->parent, a->name, &sd);
+		rc = meta_entry_get(m, txn, a->parent, a->name, &sd);
 	if (rc == 0)
-		rc = inode_get(m, txn, sd.child, true, &src);
+		rc = meta_inode_get(m, txn, sd.child, true, &src);
 	if (rc)
 		goto out;
-	rc = entry_get(m, txn, a->newparent, a->newname, &dd);
+	rc = meta_entry_get(m, txn, a->newparent, a->newname, &dd);
 	if (rc && rc != -ENOENT)
 		goto out;
 	have_dst = rc == 0;
 	rc = 0;
 	if (have_dst)
-		rc = inode_get(m, txn, dd.child, true, &dst);
+		rc = meta_inode_get(m, txn, dd.child, true, &dst);
 	if (rc)
 		goto out;
 
@@ -956,19 +525,19 @@ static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 		if (rc == 0 && S_ISDIR(dst.mode))
 			rc = check_not_ancestor(m, txn, dst.ino, a->parent);
 		if (rc == 0)
-			rc = entry_put(m, txn, a->parent, a->name, dst.ino, dst.mode);
+			rc = meta_entry_put(m, txn, a->parent, a->name, dst.ino, dst.mode);
 		if (rc == 0)
-			rc = entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
+			rc = meta_entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
 		if (rc == 0 && S_ISDIR(src.mode))
 			rc = move_dir(m, txn, src.ino, a->parent, a->newparent);
 		if (rc == 0 && S_ISDIR(dst.mode))
 			rc = move_dir(m, txn, dst.ino, a->newparent, a->parent);
 		if (rc == 0) {
 			src.ctime = dst.ctime = t;
-			rc = inode_put(m, txn, &src);
+			rc = meta_inode_put(m, txn, &src);
 		}
 		if (rc == 0)
-			rc = inode_put(m, txn, &dst);
+			rc = meta_inode_put(m, txn, &dst);
 		goto times;
 	}
 	if (have_dst && (a->flags & META_RENAME_NOREPLACE)) {
@@ -988,31 +557,31 @@ static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 		else if (!S_ISDIR(src.mode) && S_ISDIR(dst.mode))
 			rc = -EISDIR;
 		else if (S_ISDIR(dst.mode))
-			rc = dir_empty(m, txn, dst.ino);
+			rc = meta_dir_empty(m, txn, dst.ino);
 		if (rc == 0 && S_ISDIR(dst.mode)) {
-			rc = count_add(m, txn, a->newparent, 0, -1, NULL);
+			rc = meta_count_add(m, txn, a->newparent, 0, -1, NULL);
 			if (rc == 0)
-				rc = u64_del(txn, m->parents, dst.ino);
+				rc = meta_u64_del(txn, m->parents, dst.ino);
 		}
 		if (rc == 0)
-			rc = drop_link(m, txn, &dst, t);
+			rc = meta_link_drop(m, txn, &dst, t);
 		if (rc)
 			goto out;
 	}
-	rc = entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
+	rc = meta_entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
 	if (rc == 0)
-		rc = entry_put(m, txn, a->parent, a->name, 0, src.mode);
+		rc = meta_entry_put(m, txn, a->parent, a->name, 0, src.mode);
 	if (rc == 0 && S_ISDIR(src.mode))
 		rc = move_dir(m, txn, src.ino, a->parent, a->newparent);
 	if (rc == 0) {
 		src.ctime = t;
-		rc = inode_put(m, txn, &src);
+		rc = meta_inode_put(m, txn, &src);
 	}
 times:
 	if (rc == 0)
-		rc = touch_dir(m, txn, a->parent, t);
+		rc = meta_dir_touch(m, txn, a->parent, t);
 	if (rc == 0 && a->newparent != a->parent)
-		rc = touch_dir(m, txn, a->newparent, t);
+		rc = meta_dir_touch(m, txn, a->newparent, t);
 out:
 	meta_inode_release(&src);
 	meta_inode_release(&dst);
@@ -1023,14 +592,14 @@ int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newp
 		const char *newname, unsigned flags)
 {
 	struct rename_args a = { parent, newparent, name, newname, flags };
-	int rc = check_name(name);
+	int rc = meta_name_check(name);
 
 	if (flags & ~(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE))
 		return -EINVAL;
 	if ((flags & META_RENAME_NOREPLACE) && (flags & META_RENAME_EXCHANGE))
 		return -EINVAL;
 	if (rc == 0)
-		rc = check_name(newname);
+		rc = meta_name_check(newname);
 	if (rc)
 		return rc;
 	if (parent == newparent && strcmp(name, newname) == 0) {
@@ -1041,7 +610,7 @@ int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newp
 			rc = -EEXIST;
 		return rc;
 	}
-	return in_write_txn(m, do_rename, &a);
+	return meta_txn_write(m, do_rename, &a);
 }
 
 struct link_args {
@@ -1055,29 +624,29 @@ static int do_link(struct meta *m, MDB_txn *txn, void *arg)
 	struct link_args *a = arg;
 	struct meta_inode in = { 0 }, np = { 0 };
 	struct meta_dirent d;
-	struct timespec t = now_ts();
-	int rc = dir_get(m, txn, a->newparent, &np);
+	struct timespec t = meta_now();
+	int rc = meta_dir_get(m, txn, a->newparent, &np);
 
 	if (rc == 0)
-		rc = inode_get(m, txn, a->ino, true, &in);
+		rc = meta_inode_get(m, txn, a->ino, true, &in);
 	if (rc == 0 && S_ISDIR(in.mode))
 		rc = -EPERM;
 	if (rc == 0) {
-		rc = entry_get(m, txn, a->newparent, a->newname, &d);
+		rc = meta_entry_get(m, txn, a->newparent, a->newname, &d);
 		rc = rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
 	}
 	if (rc == 0)
-		rc = entry_put(m, txn, a->newparent, a->newname, in.ino, in.mode);
+		rc = meta_entry_put(m, txn, a->newparent, a->newname, in.ino, in.mode);
 	if (rc == 0)
-		rc = count_add(m, txn, in.ino, 1, 0, &in.nlink);
+		rc = meta_count_add(m, txn, in.ino, 1, 0, &in.nlink);
 	if (rc == 0)
-		rc = u64_del(txn, m->orphans, in.ino);
+		rc = meta_u64_del(txn, m->orphans, in.ino);
 	if (rc == 0) {
 		in.ctime = t;
-		rc = inode_put(m, txn, &in);
+		rc = meta_inode_put(m, txn, &in);
 	}
 	if (rc == 0)
-		rc = touch_dir(m, txn, a->newparent, t);
+		rc = meta_dir_touch(m, txn, a->newparent, t);
 	if (rc == 0 && a->out) {
 		free(in.chunks);
 		in.chunks = NULL;
@@ -1093,12 +662,10 @@ int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newn
 	      struct meta_inode *out)
 {
 	struct link_args a = { ino, newparent, newname, out };
-	int rc = check_name(newname);
+	int rc = meta_name_check(newname);
 
-	return rc ? rc : in_write_txn(m, do_link, &a);
+	return rc ? rc : meta_txn_write(m, do_link, &a);
 }
-
-/* ---- attributes and content ---- */
 
 uint32_t meta_grid_slots(uint64_t size)
 {
@@ -1161,7 +728,7 @@ static struct timespec pick_time(struct timespec given, struct timespec now)
 static int finish_out(struct meta *m, MDB_txn *txn, struct meta_inode *in, struct meta_inode *out)
 {
 	if (out) {
-		fill_nlink(m, txn, in);
+		meta_nlink_fill(m, txn, in);
 		*out = *in;
 		out->chunks = NULL;
 		out->nchunks = in->nchunks;
@@ -1174,8 +741,8 @@ static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct setattr_args *a = arg;
 	struct meta_inode in = { 0 };
-	struct timespec t = now_ts();
-	int rc = inode_get(m, txn, a->ino, true, &in);
+	struct timespec t = meta_now();
+	int rc = meta_inode_get(m, txn, a->ino, true, &in);
 
 	if (rc)
 		return rc;
@@ -1198,7 +765,7 @@ static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 		if (a->mask & META_SET_MTIME)
 			in.mtime = pick_time(a->attr->mtime, t);
 		in.ctime = (a->mask & META_SET_CTIME) ? pick_time(a->attr->ctime, t) : t;
-		rc = inode_put(m, txn, &in);
+		rc = meta_inode_put(m, txn, &in);
 	}
 	if (rc == 0)
 		finish_out(m, txn, &in, a->out);
@@ -1211,7 +778,7 @@ int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_
 {
 	struct setattr_args a = { ino, mask, attr, out };
 
-	return in_write_txn(m, do_setattr, &a);
+	return meta_txn_write(m, do_setattr, &a);
 }
 
 struct content_args {
@@ -1226,8 +793,8 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct content_args *a = arg;
 	struct meta_inode in = { 0 };
-	struct timespec t = now_ts();
-	int rc = inode_get(m, txn, a->ino, true, &in);
+	struct timespec t = meta_now();
+	int rc = meta_inode_get(m, txn, a->ino, true, &in);
 
 	if (rc)
 		return rc;
@@ -1242,7 +809,7 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 		in.mtime = in.ctime = t;
 		if (a->mtime)
 			in.mtime = *a->mtime;
-		rc = inode_put(m, txn, &in);
+		rc = meta_inode_put(m, txn, &in);
 	}
 	if (rc == 0)
 		finish_out(m, txn, &in, a->out);
@@ -1258,7 +825,7 @@ int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct t
 
 	if (n && !chunks)
 		return -EINVAL;
-	return in_write_txn(m, do_set_content, &a);
+	return meta_txn_write(m, do_set_content, &a);
 }
 
 struct contents_args {
@@ -1290,10 +857,8 @@ int meta_set_contents(struct meta *m, struct meta_content *items, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (items[i].n && !items[i].chunks)
 			return -EINVAL;
-	return in_write_txn(m, do_set_contents, &a);
+	return meta_txn_write(m, do_set_contents, &a);
 }
-
-/* ---- directories ---- */
 
 int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn, void *arg)
 {
@@ -1303,11 +868,11 @@ int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn,
 	uint8_t k[16];
 	MDB_val key = { 16, k }, val;
 	char name[META_NAME_MAX + 1];
-	int rc = read_txn(m, &txn);
+	int rc = meta_txn_read(m, &txn);
 
 	if (rc)
 		return rc;
-	rc = dir_get(m, txn, ino, &dir);
+	rc = meta_dir_get(m, txn, ino, &dir);
 	if (rc == 0)
 		rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
 	if (rc) {
@@ -1340,8 +905,6 @@ int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn,
 	return g == 0 || g == MDB_NOTFOUND ? 0 : meta_errno(g);
 }
 
-/* ---- extended attributes ---- */
-
 struct xattr_args {
 	uint64_t ino;
 	const char *name;
@@ -1359,7 +922,7 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 	MDB_val key, val;
 	struct store_version v;
 	bool deleted = true;
-	int rc = inode_get(m, txn, a->ino, true, &in);
+	int rc = meta_inode_get(m, txn, a->ino, true, &in);
 
 	if (rc)
 		return rc;
@@ -1376,7 +939,7 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 		rc = -ENODATA;
 	if (rc == 0) {
 		size_t n = META_XATTR_FIXED + (a->remove ? 0 : a->size);
-		v = new_version(m);
+		v = meta_version_new(m);
 		val.mv_size = n;
 		rc = meta_errno(mdb_put(txn, m->xattrs, &key, &val, MDB_RESERVE));
 		if (rc == 0) {
@@ -1384,12 +947,12 @@ static int do_setxattr(struct meta *m, MDB_txn *txn, void *arg)
 			if (!a->remove && a->size)
 				memcpy((uint8_t *)val.mv_data + META_XATTR_FIXED, a->value,
 				       a->size);
-			rc = outbox_add(m, txn, META_TABLE_XATTRS, &key, &val);
+			rc = meta_outbox_add(m, txn, META_TABLE_XATTRS, &key, &val);
 		}
 	}
 	if (rc == 0) {
-		in.ctime = now_ts();
-		rc = inode_put(m, txn, &in);
+		in.ctime = meta_now();
+		rc = meta_inode_put(m, txn, &in);
 	}
 	meta_inode_release(&in);
 	return rc;
@@ -1414,7 +977,7 @@ int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *va
 		return -E2BIG;
 	if ((flags & META_XATTR_CREATE) && (flags & META_XATTR_REPLACE))
 		return -EINVAL;
-	return in_write_txn(m, do_setxattr, &a);
+	return meta_txn_write(m, do_setxattr, &a);
 }
 
 int meta_removexattr(struct meta *m, uint64_t ino, const char *name)
@@ -1422,7 +985,7 @@ int meta_removexattr(struct meta *m, uint64_t ino, const char *name)
 	struct xattr_args a = { ino, name, NULL, 0, 0, true };
 	int rc = check_xattr_name(name);
 
-	return rc ? rc : in_write_txn(m, do_setxattr, &a);
+	return rc ? rc : meta_txn_write(m, do_setxattr, &a);
 }
 
 ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf, size_t cap)
@@ -1437,10 +1000,10 @@ ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf,
 
 	if (rc)
 		return rc;
-	rc = read_txn(m, &txn);
+	rc = meta_txn_read(m, &txn);
 	if (rc)
 		return rc;
-	rc = inode_get(m, txn, ino, false, &in);
+	rc = meta_inode_get(m, txn, ino, false, &in);
 	meta_inode_release(&in);
 	if (rc == 0) {
 		key.mv_size = meta_key_xattr(k, ino, name, strlen(name));
@@ -1474,12 +1037,12 @@ ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap)
 	uint8_t k[8];
 	MDB_val key = { 8, k }, val;
 	size_t need = 0;
-	ssize_t rc = read_txn(m, &txn);
+	ssize_t rc = meta_txn_read(m, &txn);
 	int g;
 
 	if (rc)
 		return rc;
-	rc = inode_get(m, txn, ino, false, &in);
+	rc = meta_inode_get(m, txn, ino, false, &in);
 	meta_inode_release(&in);
 	if (rc == 0)
 		rc = meta_errno(mdb_cursor_open(txn, m->xattrs, &c));
@@ -1520,7 +1083,7 @@ int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg)
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val key, val;
-	int g, rc = read_txn(m, &txn), stop = 0;
+	int g, rc = meta_txn_read(m, &txn), stop = 0;
 
 	if (rc)
 		return rc;
@@ -1540,7 +1103,7 @@ int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg)
 				(unsigned long long)in.ino);
 			continue;
 		}
-		fill_nlink(m, txn, &in);
+		meta_nlink_fill(m, txn, &in);
 		stop = fn(arg, &in);
 		meta_inode_release(&in);
 	}
@@ -1550,8 +1113,6 @@ int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg)
 		return stop;
 	return g == 0 || g == MDB_NOTFOUND ? 0 : meta_errno(g);
 }
-
-/* ---- stats ---- */
 
 static uint64_t count_tombstones(MDB_txn *txn, MDB_dbi dbi)
 {
@@ -1574,7 +1135,7 @@ int meta_stats(struct meta *m, struct meta_stats *st)
 	MDB_txn *txn;
 	MDB_stat s;
 	MDB_envinfo info;
-	int rc = read_txn(m, &txn);
+	int rc = meta_txn_read(m, &txn);
 
 	if (rc)
 		return rc;
@@ -1590,8 +1151,6 @@ int meta_stats(struct meta *m, struct meta_stats *st)
 	return 0;
 }
 
-/* ---- replication ---- */
-
 void meta_set_replication(struct meta *m, bool on)
 {
 	m->replicate = on;
@@ -1603,7 +1162,7 @@ int meta_outbox_read(struct meta *m, uint64_t after, int max, meta_outbox_fn fn,
 	MDB_cursor *c;
 	uint8_t k[8];
 	MDB_val key = { 8, k }, val;
-	int rc = read_txn(m, &txn), n = 0;
+	int rc = meta_txn_read(m, &txn), n = 0;
 
 	if (rc)
 		return rc;
@@ -1648,7 +1207,7 @@ static int do_trim(struct meta *m, MDB_txn *txn, void *arg)
 
 int meta_outbox_trim(struct meta *m, uint64_t upto)
 {
-	return in_write_txn(m, do_trim, &upto);
+	return meta_txn_write(m, do_trim, &upto);
 }
 
 void meta_outbox_state(struct meta *m, uint64_t *last, uint64_t *pending)
@@ -1658,7 +1217,7 @@ void meta_outbox_state(struct meta *m, uint64_t *last, uint64_t *pending)
 
 	*last = m->outbox_seq;
 	*pending = 0;
-	if (read_txn(m, &txn) == 0) {
+	if (meta_txn_read(m, &txn) == 0) {
 		if (mdb_stat(txn, m->outbox, &st) == 0)
 			*pending = st.ms_entries;
 		mdb_txn_abort(txn);
@@ -1669,7 +1228,7 @@ int meta_state_get(struct meta *m, const char *name, uint64_t *v)
 {
 	MDB_txn *txn;
 	MDB_val key = { strlen(name), (void *)name }, val;
-	int rc = read_txn(m, &txn);
+	int rc = meta_txn_read(m, &txn);
 
 	if (rc)
 		return rc;
@@ -1689,7 +1248,7 @@ static int do_state_put(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct state_args *a = arg;
 
-	return state_put(m, txn, a->name, a->v);
+	return meta_state_write(m, txn, a->name, a->v);
 }
 
 int meta_state_put(struct meta *m, const char *name, uint64_t v)
@@ -1698,27 +1257,27 @@ int meta_state_put(struct meta *m, const char *name, uint64_t v)
 
 	if (strlen(name) > 200)
 		return -EINVAL;
-	return in_write_txn(m, do_state_put, &a);
+	return meta_txn_write(m, do_state_put, &a);
 }
 
 /* /lost+found: the same inode on every node, created by whoever needs it. */
-static int lost_found(struct meta *m, MDB_txn *txn)
+int meta_lost_found_ensure(struct meta *m, MDB_txn *txn)
 {
 	struct meta_dirent d;
 	bool created;
-	int rc = dir_ensure(m, txn, META_LOST_FOUND_INO, 0700, &created);
+	int rc = meta_dir_ensure(m, txn, META_LOST_FOUND_INO, 0700, &created);
 
 	if (rc)
 		return rc;
-	rc = entry_get(m, txn, META_ROOT_INO, "lost+found", &d);
+	rc = meta_entry_get(m, txn, META_ROOT_INO, "lost+found", &d);
 	if (rc == -ENOENT) {
-		rc = entry_put(m, txn, META_ROOT_INO, "lost+found", META_LOST_FOUND_INO, S_IFDIR);
+		rc = meta_entry_put(m, txn, META_ROOT_INO, "lost+found", META_LOST_FOUND_INO, S_IFDIR);
 		if (rc == 0)
-			rc = count_add(m, txn, META_LOST_FOUND_INO, 1, 0, NULL);
+			rc = meta_count_add(m, txn, META_LOST_FOUND_INO, 1, 0, NULL);
 		if (rc == 0)
-			rc = count_add(m, txn, META_ROOT_INO, 0, 1, NULL);
+			rc = meta_count_add(m, txn, META_ROOT_INO, 0, 1, NULL);
 		if (rc == 0)
-			rc = parent_put(m, txn, META_LOST_FOUND_INO, META_ROOT_INO);
+			rc = meta_parent_put(m, txn, META_LOST_FOUND_INO, META_ROOT_INO);
 	}
 	return rc;
 }
@@ -1737,49 +1296,30 @@ static bool dir_live(struct meta *m, MDB_txn *txn, uint64_t dir)
 	struct meta_inode in = { 0 };
 	uint32_t links = 0, subdirs = 0;
 
-	if (dir_get(m, txn, dir, &in))
+	if (meta_dir_get(m, txn, dir, &in))
 		return false;
-	count_get(m, txn, dir, &links, &subdirs);
+	meta_count_get(m, txn, dir, &links, &subdirs);
 	return dir == META_ROOT_INO || links > 0;
-}
-
-/* Accounts for an entry that now names child (type), or no longer does. */
-static int link_child(struct meta *m, MDB_txn *txn, uint64_t parent, uint64_t child, uint32_t type,
-		      int delta)
-{
-	uint32_t links;
-	int rc = count_add(m, txn, child, delta, 0, &links);
-
-	if (rc == 0 && S_ISDIR(type)) {
-		rc = count_add(m, txn, parent, 0, delta, NULL);
-		if (rc == 0)
-			rc = delta > 0 ? parent_put(m, txn, child, parent)
-				       : u64_del(txn, m->parents, child);
-	}
-	if (rc == 0)
-		rc = links == 0 ? u64_put(txn, m->orphans, child, "", 0)
-				: u64_del(txn, m->orphans, child);
-	return rc;
 }
 
 /* Moves the live entry parent/name (naming d) into /lost+found, as a local
  * change that is replicated like any other. */
-static int rescue(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+int meta_lost_found_rescue(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
 		  const struct meta_dirent *d)
 {
 	char lname[META_NAME_MAX + 1];
 	struct meta_dirent old;
-	int rc = lost_found(m, txn);
+	int rc = meta_lost_found_ensure(m, txn);
 
 	if (rc)
 		return rc;
 	lost_name(lname, parent, name);
-	if (entry_get(m, txn, META_LOST_FOUND_INO, lname, &old) == 0)
-		rc = link_child(m, txn, META_LOST_FOUND_INO, old.child, old.type, -1);
+	if (meta_entry_get(m, txn, META_LOST_FOUND_INO, lname, &old) == 0)
+		rc = meta_entry_account(m, txn, META_LOST_FOUND_INO, old.child, old.type, -1);
 	if (rc == 0)
-		rc = entry_put(m, txn, META_LOST_FOUND_INO, lname, d->child, d->type);
+		rc = meta_entry_put(m, txn, META_LOST_FOUND_INO, lname, d->child, d->type);
 	if (rc == 0)
-		rc = link_child(m, txn, META_LOST_FOUND_INO, d->child, d->type, 1);
+		rc = meta_entry_account(m, txn, META_LOST_FOUND_INO, d->child, d->type, 1);
 	fprintf(stderr, "caskfs: meta: entry %s of removed directory %llu kept as /lost+found/%s\n",
 		name, (unsigned long long)parent, lname);
 	return rc;
@@ -1787,7 +1327,7 @@ static int rescue(struct meta *m, MDB_txn *txn, uint64_t parent, const char *nam
 
 /* A directory removed elsewhere while this node still has entries in it:
  * every live entry moves to /lost+found and gets a tombstone where it was. */
-static int rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
+int meta_lost_found_rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
 {
 	MDB_cursor *c;
 	uint8_t k[META_KEY_MAX];
@@ -1824,13 +1364,13 @@ static int rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
 		mdb_cursor_close(c);
 		if (!found)
 			return 0;
-		rc = rescue(m, txn, dir, name, &d);
+		rc = meta_lost_found_rescue(m, txn, dir, name, &d);
 		/* the tombstone goes on the very key found, so the loop moves on */
 		MDB_val fk = { found_len, found_key };
 		if (rc == 0)
-			rc = entry_put_key(m, txn, &fk, 0, d.type);
+			rc = meta_entry_put_key(m, txn, &fk, 0, d.type);
 		if (rc == 0)
-			rc = link_child(m, txn, dir, d.child, d.type, -1);
+			rc = meta_entry_account(m, txn, dir, d.child, d.type, -1);
 		if (rc)
 			return rc;
 	}
@@ -1850,7 +1390,7 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 	size_t klen = get_le16(a->rec + 1);
 	MDB_val key = { klen, (void *)(a->rec + META_WIRE_HEAD) };
 	MDB_val val = { a->len - META_WIRE_HEAD - klen, (void *)(a->rec + META_WIRE_HEAD + klen) };
-	MDB_dbi dbi = table_dbi(m, table);
+	MDB_dbi dbi = meta_table_dbi(m, table);
 	struct store_version in_v, cur_v;
 	struct meta_dirent old = { 0 }, nd = { 0 };
 	bool had_old = false;
@@ -1880,9 +1420,9 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 		/* an inode before the entry that names it (or after the last one
 		 * went) waits as an orphan */
 		if (rc == 0 && table == META_TABLE_INODES &&
-		    (rc = count_get(m, txn, a->chg->ino, &links, &subdirs)) == 0 && links == 0 &&
+		    (rc = meta_count_get(m, txn, a->chg->ino, &links, &subdirs)) == 0 && links == 0 &&
 		    a->chg->ino != META_ROOT_INO)
-			rc = u64_put(txn, m->orphans, a->chg->ino, "", 0);
+			rc = meta_u64_put(txn, m->orphans, a->chg->ino, "", 0);
 		return rc;
 	}
 	uint64_t parent = meta_get_be64(key.mv_data);
@@ -1898,28 +1438,28 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 		return rc;
 	a->applied = 1;
 	if (had_old && !old.deleted &&
-	    (rc = link_child(m, txn, parent, old.child, old.type, -1)) != 0)
+	    (rc = meta_entry_account(m, txn, parent, old.child, old.type, -1)) != 0)
 		return rc;
 	if (nd.deleted) {
 		/* /lost+found itself removed elsewhere: it comes back, entries and all */
 		if (had_old && !old.deleted && old.child == META_LOST_FOUND_INO &&
-		    parent == META_ROOT_INO && dir_empty(m, txn, old.child) == -ENOTEMPTY)
-			return lost_found(m, txn);
+		    parent == META_ROOT_INO && meta_dir_empty(m, txn, old.child) == -ENOTEMPTY)
+			return meta_lost_found_ensure(m, txn);
 		/* a directory removed elsewhere that still holds entries here */
 		if (had_old && !old.deleted && S_ISDIR(old.type) &&
-		    old.child != META_LOST_FOUND_INO && dir_empty(m, txn, old.child) == -ENOTEMPTY)
-			return rescue_children(m, txn, old.child);
+		    old.child != META_LOST_FOUND_INO && meta_dir_empty(m, txn, old.child) == -ENOTEMPTY)
+			return meta_lost_found_rescue_children(m, txn, old.child);
 		return 0;
 	}
 	if (!dir_live(m, txn, parent) && parent != META_LOST_FOUND_INO) {
 		/* its directory is gone here: keep it visible under /lost+found */
-		rc = rescue(m, txn, parent, a->chg->name, &nd);
+		rc = meta_lost_found_rescue(m, txn, parent, a->chg->name, &nd);
 		if (rc == 0)
-			rc = entry_put(m, txn, parent, a->chg->name, 0, nd.type);
+			rc = meta_entry_put(m, txn, parent, a->chg->name, 0, nd.type);
 		a->chg->ino = 0;
 		return rc;
 	}
-	return link_child(m, txn, parent, nd.child, nd.type, 1);
+	return meta_entry_account(m, txn, parent, nd.child, nd.type, 1);
 }
 
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg)
@@ -1962,11 +1502,9 @@ int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_chang
 	default:
 		return -EBADMSG;
 	}
-	int rc = in_write_txn(m, do_apply, &a);
+	int rc = meta_txn_write(m, do_apply, &a);
 	return rc < 0 ? rc : a.applied;
 }
-
-/* ---- the hash tree over the replicated records ---- */
 
 /*
  * Built on demand from a scan of the replicated tables and kept until the
@@ -2065,12 +1603,12 @@ static int mt_get(struct meta *m, struct meta_tree **out)
 	t->n = t->blen = 0;
 	memset(t->sum, 0, sizeof(t->sum));
 	memset(t->count, 0, sizeof(t->count));
-	if ((rc = read_txn(m, &txn)) != 0)
+	if ((rc = meta_txn_read(m, &txn)) != 0)
 		return rc;
 	for (uint8_t table = META_TABLE_INODES; rc == 0 && table <= META_TABLE_XATTRS; table++) {
 		MDB_cursor *c;
 		MDB_val key, val;
-		rc = meta_errno(mdb_cursor_open(txn, table_dbi(m, table), &c));
+		rc = meta_errno(mdb_cursor_open(txn, meta_table_dbi(m, table), &c));
 		if (rc)
 			break;
 		for (int g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0 && rc == 0;
@@ -2097,14 +1635,16 @@ static int mt_get(struct meta *m, struct meta_tree **out)
 	return 0;
 }
 
-static void tree_free(struct meta *m)
+void meta_tree_free(struct meta *m)
 {
+	pthread_mutex_lock(&tree_mu);
 	if (m->tree) {
 		free(m->tree->items);
 		free(m->tree->blob);
 		free(m->tree);
 		m->tree = NULL;
 	}
+	pthread_mutex_unlock(&tree_mu);
 }
 
 /* The number the first depth nibbles of path spell. -EINVAL for a nibble over 15. */
@@ -2195,9 +1735,9 @@ int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **r
 	if (tklen < 2 || tklen > 1 + META_KEY_MAX || tk[0] < META_TABLE_INODES ||
 	    tk[0] > META_TABLE_XATTRS)
 		return -EINVAL;
-	if ((rc = read_txn(m, &txn)) != 0)
+	if ((rc = meta_txn_read(m, &txn)) != 0)
 		return rc;
-	rc = meta_errno(mdb_get(txn, table_dbi(m, tk[0]), &key, &val));
+	rc = meta_errno(mdb_get(txn, meta_table_dbi(m, tk[0]), &key, &val));
 	if (rc == 0) {
 		*len = META_WIRE_HEAD + key.mv_size + val.mv_size;
 		*rec = malloc(*len);
@@ -2211,8 +1751,6 @@ int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **r
 	mdb_txn_abort(txn);
 	return rc;
 }
-
-/* ---- fsck ---- */
 
 struct tally {
 	uint64_t ino;
@@ -2299,7 +1837,7 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 			continue;
 		uint64_t parent = meta_get_be64(key.mv_data);
 		struct meta_inode in = { 0 };
-		if (inode_get(m, txn, d.child, false, &in) == -ENOENT) {
+		if (meta_inode_get(m, txn, d.child, false, &in) == -ENOENT) {
 			report(va, parent, "entry '%.*s' names inode %" PRIu64 ", which is missing",
 			       (int)(key.mv_size - 16), (const char *)key.mv_data + 16, d.child);
 			continue;
@@ -2336,14 +1874,14 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 		int32_t links = (t ? t->links : 0) + (ino == META_ROOT_INO ? 1 : 0);
 		int32_t subdirs = t ? t->subdirs : 0;
 		uint32_t hl, hs;
-		if (count_get(m, txn, ino, &hl, &hs) < 0)
+		if (meta_count_get(m, txn, ino, &hl, &hs) < 0)
 			hl = hs = 0;
 		MDB_val ok = { 8, key.mv_data }, ov;
 		bool orphan = mdb_get(txn, m->orphans, &ok, &ov) == 0;
 		if ((int32_t)hl != links || (int32_t)hs != subdirs) {
 			report(va, ino, "link count %u and %u subdirectories, the entries say %d and %d",
 			       hl, hs, links, subdirs);
-			if (va->repair && count_put(m, txn, ino, (uint32_t)links, (uint32_t)subdirs) == 0)
+			if (va->repair && meta_count_put(m, txn, ino, (uint32_t)links, (uint32_t)subdirs) == 0)
 				va->fixed++;
 		}
 		if (links == 0 && !orphan) {
@@ -2361,16 +1899,16 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 	for (size_t i = 0; va->repair && rc == 0 && i < norphans; i++) {
 		struct meta_inode in = { 0 };
 		char name[32];
-		if (inode_get(m, txn, orphans[i], false, &in) < 0)
+		if (meta_inode_get(m, txn, orphans[i], false, &in) < 0)
 			continue;
 		snprintf(name, sizeof(name), "inode-%016llx", (unsigned long long)orphans[i]);
 		struct meta_dirent d = { .child = orphans[i], .type = in.mode & S_IFMT };
 		meta_inode_release(&in);
-		rc = lost_found(m, txn);
+		rc = meta_lost_found_ensure(m, txn);
 		if (rc == 0)
-			rc = entry_put(m, txn, META_LOST_FOUND_INO, name, d.child, d.type);
+			rc = meta_entry_put(m, txn, META_LOST_FOUND_INO, name, d.child, d.type);
 		if (rc == 0)
-			rc = link_child(m, txn, META_LOST_FOUND_INO, d.child, d.type, 1);
+			rc = meta_entry_account(m, txn, META_LOST_FOUND_INO, d.child, d.type, 1);
 		if (rc == 0)
 			va->fixed++;
 	}
@@ -2387,10 +1925,10 @@ int meta_verify(struct meta *m, bool repair, meta_problem_fn fn, void *arg, uint
 	int rc;
 
 	if (repair) {
-		rc = in_write_txn(m, do_verify, &va);
+		rc = meta_txn_write(m, do_verify, &va);
 	} else {
 		MDB_txn *txn;
-		rc = read_txn(m, &txn);
+		rc = meta_txn_read(m, &txn);
 		if (rc == 0) {
 			rc = do_verify(m, txn, &va);
 			mdb_txn_abort(txn);

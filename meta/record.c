@@ -180,3 +180,13 @@ int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
 	d->child = get_le64(p + 16);
 	return 0;
 }
+
+void meta_inode_release(struct meta_inode *in)
+{
+	if (!in)
+		return;
+	free(in->target);
+	free(in->chunks);
+	in->target = NULL;
+	in->chunks = NULL;
+}
