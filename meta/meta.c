@@ -150,43 +150,6 @@ void meta_close(struct meta *m)
 	free(m);
 }
 
-int meta_getattr(struct meta *m, uint64_t ino, bool chunks, struct meta_inode *out)
-{
-	MDB_txn *txn;
-	int rc = meta_txn_read(m, &txn);
-
-	if (rc)
-		return rc;
-	rc = meta_inode_get(m, txn, ino, chunks, out);
-	if (rc == 0)
-		meta_nlink_fill(m, txn, out);
-	mdb_txn_abort(txn);
-	return rc;
-}
-
-int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_inode *out)
-{
-	struct meta_inode p = { 0 };
-	struct meta_dirent d;
-	MDB_txn *txn;
-	int rc = meta_name_check(name);
-
-	if (rc)
-		return rc == -EINVAL ? -ENOENT : rc;
-	rc = meta_txn_read(m, &txn);
-	if (rc)
-		return rc;
-	rc = meta_dir_get(m, txn, parent, &p);
-	if (rc == 0)
-		rc = meta_entry_get(m, txn, parent, name, &d);
-	if (rc == 0)
-		rc = meta_inode_get(m, txn, d.child, false, out);
-	if (rc == 0)
-		meta_nlink_fill(m, txn, out);
-	mdb_txn_abort(txn);
-	return rc;
-}
-
 struct mknod_args {
 	uint64_t parent;
 	const char *name;
@@ -1076,42 +1039,6 @@ ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap)
 	if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
 		rc = meta_errno(g);
 	return rc ? rc : (ssize_t)need;
-}
-
-int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg)
-{
-	MDB_txn *txn;
-	MDB_cursor *c;
-	MDB_val key, val;
-	int g, rc = meta_txn_read(m, &txn), stop = 0;
-
-	if (rc)
-		return rc;
-	rc = meta_errno(mdb_cursor_open(txn, m->inodes, &c));
-	if (rc) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	for (g = mdb_cursor_get(c, &key, &val, MDB_FIRST); g == 0 && !stop;
-	     g = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-		struct meta_inode in = { 0 };
-		if (key.mv_size != 8)
-			continue;
-		in.ino = meta_get_be64(key.mv_data);
-		if (meta_inode_decode(val.mv_data, val.mv_size, true, &in) < 0) {
-			fprintf(stderr, "caskfs: meta: inode %llu has a damaged record\n",
-				(unsigned long long)in.ino);
-			continue;
-		}
-		meta_nlink_fill(m, txn, &in);
-		stop = fn(arg, &in);
-		meta_inode_release(&in);
-	}
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
-	if (stop)
-		return stop;
-	return g == 0 || g == MDB_NOTFOUND ? 0 : meta_errno(g);
 }
 
 static uint64_t count_tombstones(MDB_txn *txn, MDB_dbi dbi)
