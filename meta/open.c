@@ -1,26 +1,17 @@
 /*
- * meta - the namespace operations on LMDB. Each operation is one write
- * transaction built from a few helpers (get/put an inode, an entry, the local
- * counters), so it commits whole or not at all. The one idea: replicated
- * records (inodes, entries, xattrs) are stamped registers and removed entries
- * stay as tombstones; what can be derived (link counts, a directory's parent,
- * orphans awaiting their last close) lives in local tables, never replicated.
- * Schema: docs/FORMAT.md ("Namespace").
+ * open - the namespace's LMDB environment (DATA_DIR/meta/data.mdb) opened
+ * and closed: its tables, a root directory when new, the outbox's next seq,
+ * and the orphans a crash left (no process holds a file open across a
+ * restart, so they go now). docs/FORMAT.md ("Namespace").
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <lmdb.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "meta_i.h"
-#include "store/endian.h"
-#include "store/xxh_i.h"
 
 #define MAP_SIZE (1ull << 38)
 
@@ -41,7 +32,8 @@ static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 	if (rc)
 		return rc;
 	if (meta_state_read(m, txn, "next_ino", &next) == -ENOENT) {
-		rc = meta_state_write(m, txn, "next_ino", ((uint64_t)m->node << META_INO_NODE_SHIFT) | 2);
+		rc = meta_state_write(m, txn, "next_ino",
+				      ((uint64_t)m->node << META_INO_NODE_SHIFT) | 2);
 		if (rc)
 			return rc;
 	}
