@@ -1,5 +1,10 @@
 /*
- * record - encoding of namespace records (see record_i.h, docs/FORMAT.md).
+ * record - the bytes of the namespace: LMDB keys (big-endian, so LMDB sorts
+ * them as numbers), the inode, entry and xattr values (little-endian, field
+ * by field, after the 16-byte head every replicated value shares) and the
+ * wire record peers exchange. No LMDB here: these are pure codecs, and the
+ * decoders take their input as untrusted. Byte layouts: docs/FORMAT.md
+ * ("Namespace"); the declarations: record_i.h.
  */
 #include <errno.h>
 #include <stdlib.h>
