@@ -11,8 +11,14 @@
  * Inode numbers are node_id << 48 | counter, unique across a cluster.
  *
  * Functions return 0 or a negative errno; LMDB codes are mapped in
- * meta_errno(). Safe to call from many threads (LMDB serialises writers).
- * Record formats: docs/FORMAT.md ("Namespace").
+ * meta_errno(). Any of them may also return what LMDB can (-EBADMSG for a
+ * damaged or incompatible file, -ENOSPC when the map is full, -EIO) besides
+ * the errors listed with it. Safe to call from many threads (LMDB serialises
+ * writers). Ownership: pointers passed in are borrowed for the call; a
+ * struct meta_inode filled here owns its target and chunks: start it zeroed
+ * ({ 0 }) and give it to meta_inode_release() whatever the call returned.
+ * Record formats: docs/FORMAT.md ("Namespace"). The code is one file a
+ * mechanism in meta/; meta_i.h says what those files share.
  */
 #ifndef CASKFS_META_H
 #define CASKFS_META_H
@@ -57,83 +63,122 @@ struct meta_inode {
 	struct meta_chunk *chunks; /* malloc'd, or NULL */
 };
 
-/* Slots in the chunk grid of a file of size bytes. */
+/* Slots in the chunk grid of a file of size bytes (size <= META_FILE_MAX). */
 uint32_t meta_grid_slots(uint64_t size);
 
 /*
- * Resizes a chunk grid (*grid, malloc'd, *n slots) to cover a file of size
- * bytes: new slots are holes, slots past the end are dropped, and the last
- * slot's length is clipped to the end. Returns 0 or -ENOMEM (grid unchanged).
+ * Resizes a chunk grid (*grid, malloc'd or NULL, *n slots; the caller's) to
+ * cover a file of size bytes: new slots are holes, slots past the end are
+ * dropped (the memory is kept), and the last slot's length is clipped to the
+ * end. *grid may move (realloc) and *n is set to the new count. Returns 0 or
+ * -ENOMEM (grid and *n unchanged).
  */
 int meta_grid_fit(struct meta_chunk **grid, uint32_t *n, uint64_t size);
 
-/* Frees target and chunks of an inode filled by this API. */
+/* Frees target and chunks of an inode filled by this API and sets them to
+ * NULL (in itself stays the caller's). NULL, and a zeroed inode, are fine. */
 void meta_inode_release(struct meta_inode *in);
 
 struct meta;
 
 /*
  * Opens (creating when needed, with a root directory owned by uid 0, mode
- * 0755) the namespace in DATA_DIR dir. clock stamps new records; it must
- * outlive the meta (use store_clock() of the node's store). node_id goes
- * into versions and inode numbers (1..65535). Errors: -EINVAL, -ENOMEM, the
- * errno of LMDB or the file system (logged to stderr).
+ * 0755) the namespace in DATA_DIR dir (dir/meta/data.mdb; dir is only read
+ * during the call). clock stamps new records; it must outlive the meta (use
+ * store_clock() of the node's store). node_id goes into versions and inode
+ * numbers (1..65535). Inodes a crash left without a name are deleted now.
+ * On success *out is the caller's, to give to meta_close(). Errors: -EINVAL
+ * (dir or clock NULL, node_id out of range), -ENOMEM, the errno of mkdir or
+ * of LMDB (-EBADMSG for a damaged or foreign file), these logged to stderr
+ * with the path.
  */
 int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, struct meta **out);
-/* Closes the environment. NULL is fine. */
+/* Makes committed changes durable, closes the environment and frees m. NULL
+ * is fine. No other thread may be using m. */
 void meta_close(struct meta *m);
 
 /* Makes committed changes durable (LMDB runs with MDB_NOSYNC: the caller
- * orders this after the store's sync, log first). Returns 0 or -errno. */
+ * orders this after the store's sync, log first). Returns 0 or -errno (-EIO). */
 int meta_sync(struct meta *m);
 
 /* The id of the last committed write transaction: it changes with every
- * change to the namespace (to tell whether a sync is due). */
+ * change to the namespace (to tell whether a sync is due). 0 when LMDB
+ * cannot say. */
 uint64_t meta_last_txn(struct meta *m);
 
-/* Maps an LMDB return code to a negative errno. */
+/* Maps an LMDB return code to a negative errno: 0 for MDB_SUCCESS, -ENOENT
+ * (MDB_NOTFOUND), -EEXIST (MDB_KEYEXIST), -ENOSPC (MDB_MAP_FULL), -EBADMSG
+ * (damaged or incompatible file), -rc for a system errno, else -EIO. */
 int meta_errno(int mdb_rc);
 
-/* Reads an inode; with chunks, also its chunk grid. -ENOENT when absent. */
+/*
+ * Reads inode ino into *out (see the ownership rule above); with chunks,
+ * also its chunk grid (out->chunks, out->nchunks), else out->chunks is NULL
+ * and out->nchunks still tells the count. nlink is derived from the live
+ * entries. -ENOENT when absent, -EBADMSG for a damaged record (logged),
+ * -ENOMEM.
+ */
 int meta_getattr(struct meta *m, uint64_t ino, bool chunks, struct meta_inode *out);
 
-/* Looks up name in directory parent. -ENOENT, -ENOTDIR, -ENAMETOOLONG. */
+/* Looks up name in directory parent and reads the inode it names into *out,
+ * without its chunk grid. -ENOENT (no such entry, no parent, or a name that
+ * cannot exist: "", ".", "..", one with '/'), -ENOTDIR (parent is not a
+ * directory), -ENAMETOOLONG, -EBADMSG, -ENOMEM. */
 int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_inode *out);
 
 /*
  * Creates name in parent: a regular file, directory, symlink (target not
- * NULL, mode's type S_IFLNK), fifo, socket or device. The new inode belongs to
- * uid and gid; a setgid parent passes on its group (and, to a directory, the
- * setgid bit). The parent's mtime and ctime move. -EEXIST, -ENOENT (no parent),
- * -ENOTDIR, -ENAMETOOLONG, -EINVAL (bad name or mode).
+ * NULL, mode's type S_IFLNK), fifo, socket or device (rdev). The new inode
+ * belongs to uid and gid; a setgid parent passes on its group (and, to a
+ * directory, the setgid bit). The parent's mtime and ctime move. out may be
+ * NULL; else it gets the new inode (nlink 1, or 2 for a directory; a copy of
+ * target, which the caller releases). target is copied. -EEXIST, -ENOENT (no
+ * parent, or an empty target), -ENOTDIR, -ENAMETOOLONG (name over
+ * META_NAME_MAX or target over META_SYMLINK_MAX), -EINVAL (bad name, an
+ * unknown type, or a target with a type other than S_IFLNK or none with it),
+ * -ENOSPC (also when this node's inode numbers are used up), -ENOMEM.
  */
 int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
 	       uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out);
 
-/* Removes the entry name (not a directory: -EISDIR). The inode goes with its
- * last link. -ENOENT, -ENOTDIR. */
+/* Removes the entry name from parent, leaving a tombstone (not a directory:
+ * -EISDIR). The inode goes with its last link, when the kernel forgets it
+ * (meta_forget). The parent's mtime and ctime move. -ENOENT (no such entry
+ * or parent, or an invalid name), -ENOTDIR (parent), -ENAMETOOLONG. */
 int meta_unlink(struct meta *m, uint64_t parent, const char *name);
 
 /* Called when the kernel forgets ino (no open handle is left): an inode whose
- * last link is gone is deleted now. Orphans left by a crash go at meta_open. */
+ * last link is gone is deleted now, with its xattrs; any other ino is left
+ * alone. Orphans left by a crash go at meta_open. Returns 0 or -errno. */
 int meta_forget(struct meta *m, uint64_t ino);
 
-/* Removes the empty directory name. -ENOTEMPTY, -ENOTDIR, -ENOENT, -EBUSY (root). */
+/* Removes the empty directory name from parent, as meta_unlink does a file.
+ * -ENOTEMPTY (also for "..", as rmdir(2), and for "" or a name with '/'),
+ * -EINVAL ("."), -ENOTDIR (parent or name is not a directory), -ENOENT,
+ * -EBUSY (the root), -ENAMETOOLONG. */
 int meta_rmdir(struct meta *m, uint64_t parent, const char *name);
 
 #define META_RENAME_NOREPLACE 1u /* RENAME_NOREPLACE */
 #define META_RENAME_EXCHANGE 2u	 /* RENAME_EXCHANGE */
 /*
  * Renames parent/name to newparent/newname in one transaction, replacing a
- * target of a compatible type. -ENOENT, -EEXIST (NOREPLACE), -ENOTEMPTY,
- * -EISDIR / -ENOTDIR (type mismatch), -EINVAL (a directory into itself,
- * both flags), -ENAMETOOLONG.
+ * target of a compatible type (an empty directory for a directory); with
+ * META_RENAME_EXCHANGE the two names swap inodes. The ctime of what moved
+ * and the parents' mtime and ctime move. Renaming a name onto itself, or
+ * (without EXCHANGE) onto another name of the same inode, changes nothing. -ENOENT (no source, no
+ * parent, or EXCHANGE without a target), -EEXIST (NOREPLACE), -ENOTEMPTY,
+ * -EISDIR / -ENOTDIR (type mismatch, or a parent that is not a directory),
+ * -EINVAL (a directory into itself, an unknown flag or both, an invalid
+ * name), -ENAMETOOLONG, -ELOOP (a parent chain too deep to check).
  */
 int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newparent,
 		const char *newname, unsigned flags);
 
-/* Adds the name newparent/newname for ino (not a directory: -EPERM). -EEXIST,
- * -ENOENT. *out gets the inode with its new link count. */
+/* Adds the name newparent/newname for ino (not a directory: -EPERM); an
+ * orphan gets a name again. ino's ctime and newparent's mtime and ctime move.
+ * out may be NULL; else it gets the inode with its new link count, without
+ * its chunk grid (nchunks 0). -EEXIST, -ENOENT (ino or newparent), -ENOTDIR
+ * (newparent), -EINVAL / -ENAMETOOLONG (newname), -ENOMEM. */
 int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newname,
 	      struct meta_inode *out);
 
@@ -146,9 +191,13 @@ int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newn
 #define META_SET_MTIME 0x20u
 #define META_SET_CTIME 0x40u
 /*
- * Changes attributes of ino and moves its ctime. A size change cuts or
- * extends the chunk grid (extension reads as zeros) and moves the mtime.
- * -ENOENT, -EISDIR (size of a directory), -EFBIG.
+ * Changes the attributes of ino that mask names, taken from attr (mode: the
+ * permission bits 07777 only; the type stays), and moves its ctime (to
+ * attr->ctime with META_SET_CTIME). A size change cuts or extends the chunk
+ * grid (extension reads as zeros) and moves the mtime. out may be NULL; else
+ * it gets the inode as written, without its chunk grid (chunks NULL, nchunks
+ * the count). -ENOENT, -EISDIR (size of a directory), -EINVAL (size of
+ * anything else but a regular file), -EFBIG (over META_FILE_MAX), -ENOMEM.
  */
 int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_inode *attr,
 		 struct meta_inode *out);
@@ -157,16 +206,21 @@ int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_
  * Replaces a regular file's content description: its size and the chunk
  * slots [first, first + n) (the grid grows as needed; slots past the new size
  * are dropped). Sets mtime to *mtime (the time of the write; now when NULL)
- * and ctime to now. The chunks must be stored already.
+ * and ctime to now. The chunks must be stored already; the n slots are
+ * copied from chunks (which may be NULL only when n is 0). out as for
+ * meta_setattr. -ENOENT, -EISDIR, -EINVAL (not a regular file, or chunks
+ * NULL), -EFBIG (size over META_FILE_MAX, or slots past size), -ENOMEM.
  */
 int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct timespec *mtime,
-		     uint32_t first,
-		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out);
+		     uint32_t first, const struct meta_chunk *chunks, uint32_t n,
+		     struct meta_inode *out);
 
 /* meta_set_content of several files (all their slots from 0) in one
- * transaction, each item's result in its rc. Returns 0 when the transaction
- * committed (items that failed on their own, as -ENOENT, are left out of
- * it), or the error that ended it (no item was committed). */
+ * transaction, each item's result in its rc; items (and what they point at)
+ * stay the caller's. Returns 0 when the transaction committed (items that
+ * failed on their own, with -ENOENT, -EISDIR, -EINVAL or -EFBIG, are left
+ * out of it), -EINVAL before starting when an item has n slots but no chunks,
+ * or the error that ended it (no item was committed). */
 struct meta_content {
 	uint64_t ino, size;
 	const struct timespec *mtime; /* NULL: now */
@@ -178,9 +232,11 @@ int meta_set_contents(struct meta *m, struct meta_content *items, size_t n);
 
 /*
  * Lists directory ino from position pos (0 for the start), calling fn for each
- * live entry in position order with its name, inode, type (S_IFMT bits) and
- * the position to resume after it. fn returns non-zero to stop (that value is
+ * live entry in position order with its name (NUL-terminated, valid during
+ * the call only), inode, type (S_IFMT bits) and the position to resume after
+ * it. "." and ".." are not listed. fn returns non-zero to stop (that value is
  * returned). Positions are stable: each is derived from the entry's name.
+ * The listing is one read snapshot. -ENOENT, -ENOTDIR.
  */
 typedef int (*meta_readdir_fn)(void *arg, const char *name, uint64_t ino, uint32_t type,
 			       uint64_t next_pos);
@@ -188,20 +244,32 @@ int meta_readdir(struct meta *m, uint64_t ino, uint64_t pos, meta_readdir_fn fn,
 
 #define META_XATTR_CREATE 1  /* XATTR_CREATE */
 #define META_XATTR_REPLACE 2 /* XATTR_REPLACE */
-/* Extended attributes. Errors: -ENODATA (absent), -EEXIST (CREATE), -ERANGE
- * (name or buffer), -E2BIG (value over META_XATTR_SIZE_MAX), -ENOENT (ino). */
+/*
+ * Extended attributes of ino, by NUL-terminated name (1 to
+ * META_XATTR_NAME_MAX bytes, else -ERANGE); every call returns -ENOENT when
+ * ino does not exist. set stores a copy of size bytes of value (NULL is fine
+ * when size is 0) and moves ino's ctime; with META_XATTR_CREATE it fails
+ * with -EEXIST when the name is set, with META_XATTR_REPLACE with -ENODATA
+ * when it is not; both flags: -EINVAL; size over META_XATTR_SIZE_MAX: -E2BIG.
+ */
 int meta_setxattr(struct meta *m, uint64_t ino, const char *name, const void *value, size_t size,
 		  int flags);
-/* Copies the value into buf (cap bytes) and returns its length; with cap 0,
- * returns the length only. -ERANGE when cap is too small. */
+/* Copies the value into buf (cap bytes, the caller's) and returns its length;
+ * with cap 0, returns the length only. -ENODATA (not set), -ERANGE when cap
+ * is too small. */
 ssize_t meta_getxattr(struct meta *m, uint64_t ino, const char *name, void *buf, size_t cap);
-/* Writes the NUL-terminated names into buf; returns the bytes needed (cap 0
- * asks for the size). -ERANGE when cap is too small. */
+/* Writes the names that are set into buf (cap bytes), each NUL-terminated;
+ * returns the bytes needed (cap 0 asks for the size only). -ERANGE when cap
+ * is too small. */
 ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap);
+/* Removes name (leaving a tombstone) and moves ino's ctime. -ENODATA when
+ * not set. */
 int meta_removexattr(struct meta *m, uint64_t ino, const char *name);
 
-/* Calls fn for every inode, with its chunk grid, over one read snapshot.
- * fn returns non-zero to stop (that value is returned). */
+/* Calls fn for every inode, with its chunk grid and nlink, over one read
+ * snapshot; in is valid during the call only. A damaged record is logged and
+ * skipped. fn returns non-zero to stop (that value is returned). Returns 0
+ * or -errno. */
 typedef int (*meta_inode_fn)(void *arg, const struct meta_inode *in);
 int meta_scan_inodes(struct meta *m, meta_inode_fn fn, void *arg);
 
@@ -211,6 +279,8 @@ struct meta_stats {
 	uint64_t tombstones; /* removed entries and xattrs kept for replication */
 	uint64_t map_bytes;  /* size of the LMDB file in use */
 };
+/* Fills *st over one read snapshot (a count LMDB cannot give reads 0).
+ * Returns 0, or -errno when no transaction could start. */
 int meta_stats(struct meta *m, struct meta_stats *st);
 
 /* ---- replication (docs/REPLICATION.md) ---- */
@@ -225,23 +295,31 @@ enum meta_table { META_TABLE_INODES = 1, META_TABLE_ENTRIES = 2, META_TABLE_XATT
  */
 #define META_WIRE_HEAD 3
 
-/* From now on every local change is also appended to the outbox (a local
- * LMDB table, written in the change's own transaction) for meta_outbox_read(). */
+/* From now on (on) every local change is also appended to the outbox (a
+ * local LMDB table, written in the change's own transaction) for
+ * meta_outbox_read(); off stops it. Not synchronised: call it before other
+ * threads change the namespace. */
 void meta_set_replication(struct meta *m, bool on);
 
 /*
  * Calls fn for the outbox records after seq after (in order), at most max of
- * them; fn gets the record's seq and its wire bytes. Returns the number of
- * records visited, or -errno.
+ * them, over one read snapshot; fn gets the record's seq and its wire bytes
+ * (valid during the call only). fn returns 0 to go on, a positive value to
+ * stop (that record not counted) or a -errno that is returned. Returns the
+ * number of records visited, or -errno.
  */
 typedef int (*meta_outbox_fn)(void *arg, uint64_t seq, const uint8_t *rec, size_t len);
 int meta_outbox_read(struct meta *m, uint64_t after, int max, meta_outbox_fn fn, void *arg);
-/* Removes the outbox records up to and including seq (every peer has them). */
+/* Removes the outbox records up to and including seq upto (every peer has
+ * them). Returns 0 or -errno. */
 int meta_outbox_trim(struct meta *m, uint64_t upto);
-/* The last outbox seq, and the number of records waiting. */
+/* The last outbox seq used in *last, and the number of records waiting in
+ * *pending (0 when LMDB cannot say). */
 void meta_outbox_state(struct meta *m, uint64_t *last, uint64_t *pending);
-/* A small local value kept with the namespace (e.g. a peer's acknowledged
- * outbox seq): get returns -ENOENT when unset. name is at most 200 bytes. */
+/* A small local value kept with the namespace, never replicated (e.g. a
+ * peer's acknowledged outbox seq), under a NUL-terminated name. get returns
+ * -ENOENT when unset (a value of the wrong size reads as 0); put returns
+ * -EINVAL when name is over 200 bytes. */
 int meta_state_get(struct meta *m, const char *name, uint64_t *v);
 int meta_state_put(struct meta *m, const char *name, uint64_t v);
 
@@ -259,9 +337,11 @@ struct meta_change {
  * written when its version is newer than the local record's (or there is
  * none), and the local tables derived from entries (link counts, parents,
  * orphans) follow. An entry whose directory does not exist here is kept under
- * /lost+found instead (docs/REPLICATION.md). Returns 1 when applied (chg
- * filled), 0 when the local record was as new or newer, -EBADMSG for a
- * malformed record, or another -errno.
+ * /lost+found instead, and so are the entries here of a directory removed
+ * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
+ * every length in it is checked. Returns 1 when applied (*chg filled), 0
+ * when the local record was as new or newer, -EBADMSG for a malformed
+ * record, or another -errno (the record is then not applied).
  */
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg);
 
@@ -269,12 +349,21 @@ int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_chang
  * The hash tree over the replicated records, shaped like the store's (16-ary,
  * STORE_TREE_DEPTH levels, sums of leaves mod 2^64): a record's bucket is the
  * top 16 bits of xxh3-64 of (table byte, key), its leaf the xxh3-64 of
- * (table byte, key, value). Equal namespaces have equal roots.
+ * (table byte, key, value). Equal namespaces have equal roots. Inodes listed
+ * as orphans here, and their xattrs, are left out.
+ *
+ * children: the node at path (depth nibbles, each 0..15; NULL is fine for
+ * depth 0) in *self (may be NULL) and its 16 children, 0 <= depth <
+ * STORE_TREE_DEPTH. The tree is built on the first call after a change.
+ * -EINVAL (depth or a nibble out of range), -ENOMEM, -errno.
  */
 int meta_tree_children(struct meta *m, const uint8_t *path, int depth,
 		       struct store_tree_node *self, struct store_tree_node children[16]);
-/* Calls fn for every record of a leaf bucket: tk is the table byte followed by
- * the key. */
+/* Calls fn for every record of the leaf bucket at path (STORE_TREE_DEPTH
+ * nibbles), tombstones included: tk is the table byte followed by the key
+ * (valid during the call only), v its version, leaf its hash. fn returns
+ * non-zero to stop (that value is returned). -EINVAL (a nibble over 15),
+ * -ENOMEM, -errno. */
 typedef int (*meta_bucket_fn)(void *arg, const uint8_t *tk, size_t tklen,
 			      const struct store_version *v, uint64_t leaf, bool deleted);
 int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_bucket_fn fn,
@@ -282,15 +371,20 @@ int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_
 /*
  * fsck of the namespace: link counts and subdirectory counts against the live
  * entries, entries naming missing inodes, inodes no name leads to that are not
- * known orphans. fn gets one line per problem. With repair, counts are
- * rewritten and such inodes are linked into /lost+found as inode-<ino hex>.
+ * known orphans. fn (may be NULL) gets the inode and one line per problem
+ * (valid during the call only). With repair, counts are rewritten and such
+ * inodes are linked into /lost+found as inode-<16 hex digits of ino>, all in
+ * one write transaction. *problems and *fixed get the counts. Returns 0 or
+ * -errno (-ENOMEM); with repair, an error means nothing was repaired.
  */
 typedef void (*meta_problem_fn)(void *arg, uint64_t ino, const char *what);
 int meta_verify(struct meta *m, bool repair, meta_problem_fn fn, void *arg, uint64_t *problems,
 		uint64_t *fixed);
 
-/* The wire record (malloc'd) of the record named by tk (table byte + key).
- * -ENOENT when there is none. */
+/* The wire record of the record named by tk (table byte + key, tklen bytes,
+ * as meta_tree_bucket gives it): *rec is malloc'd (the caller frees it) and
+ * *len its length; *rec is NULL on error. -ENOENT when there is none,
+ * -EINVAL (an unknown table byte, or tklen out of 2..272), -ENOMEM. */
 int meta_get_record(struct meta *m, const uint8_t *tk, size_t tklen, uint8_t **rec, size_t *len);
 
 #endif

@@ -1,5 +1,10 @@
 /*
- * record - encoding of namespace records (see record_i.h, docs/FORMAT.md).
+ * record - the bytes of the namespace: LMDB keys (big-endian, so LMDB sorts
+ * them as numbers), the inode, entry and xattr values (little-endian, field
+ * by field, after the 16-byte head every replicated value shares) and the
+ * wire record peers exchange. No LMDB here: these are pure codecs, and the
+ * decoders take their input as untrusted. Byte layouts: docs/FORMAT.md
+ * ("Namespace"); the declarations: record_i.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,6 +48,35 @@ size_t meta_key_xattr(uint8_t *key, uint64_t ino, const char *name, size_t len)
 	return 8 + len;
 }
 
+void meta_head_encode(uint8_t out[META_HEAD_SIZE], const struct store_version *v, bool deleted)
+{
+	out[0] = META_REC_VERSION;
+	out[1] = deleted ? META_REC_DELETED : 0;
+	out[2] = out[3] = 0;
+	put_le32(out + 4, v->node);
+	put_le64(out + 8, v->stamp);
+}
+
+int meta_head_decode(const uint8_t *p, size_t len, struct store_version *v, bool *deleted)
+{
+	if (len < META_HEAD_SIZE || p[0] != META_REC_VERSION)
+		return -EBADMSG;
+	if (deleted)
+		*deleted = p[1] & META_REC_DELETED;
+	v->node = get_le32(p + 4);
+	v->stamp = get_le64(p + 8);
+	return 0;
+}
+
+void meta_wire_encode(uint8_t *out, uint8_t table, const void *key, size_t klen, const void *val,
+		      size_t vlen)
+{
+	out[0] = table;
+	put_le16(out + 1, (uint16_t)klen);
+	memcpy(out + META_WIRE_HEAD, key, klen);
+	memcpy(out + META_WIRE_HEAD + klen, val, vlen);
+}
+
 static void put_time(uint8_t *p, const struct timespec *t)
 {
 	put_le64(p, (uint64_t)t->tv_sec);
@@ -63,11 +97,7 @@ uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *le
 
 	if (!p)
 		return NULL;
-	p[0] = META_REC_VERSION;
-	p[1] = deleted ? META_REC_DELETED : 0;
-	p[2] = p[3] = 0;
-	put_le32(p + 4, in->version.node);
-	put_le64(p + 8, in->version.stamp);
+	meta_head_encode(p, &in->version, deleted);
 	put_le32(p + 16, in->mode);
 	put_le32(p + 20, in->uid);
 	put_le32(p + 24, in->gid);
@@ -97,10 +127,8 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 	uint32_t tlen, n;
 	const uint8_t *q;
 
-	if (len < META_INODE_FIXED + 4 || p[0] != META_REC_VERSION)
+	if (len < META_INODE_FIXED + 4 || meta_head_decode(p, len, &in->version, NULL) < 0)
 		return -EBADMSG;
-	in->version.node = get_le32(p + 4);
-	in->version.stamp = get_le64(p + 8);
 	in->mode = get_le32(p + 16);
 	in->uid = get_le32(p + 20);
 	in->gid = get_le32(p + 24);
@@ -144,42 +172,26 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE])
 {
-	out[0] = META_REC_VERSION;
-	out[1] = d->deleted ? META_REC_DELETED : 0;
+	meta_head_encode(out, &d->version, d->deleted);
 	put_le16(out + 2, (uint16_t)(d->type >> 12));
-	put_le32(out + 4, d->version.node);
-	put_le64(out + 8, d->version.stamp);
 	put_le64(out + 16, d->child);
 }
 
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
 {
-	if (len != META_DIRENT_SIZE || p[0] != META_REC_VERSION)
+	if (len != META_DIRENT_SIZE || meta_head_decode(p, len, &d->version, &d->deleted) < 0)
 		return -EBADMSG;
-	d->deleted = p[1] & META_REC_DELETED;
 	d->type = (uint32_t)get_le16(p + 2) << 12;
-	d->version.node = get_le32(p + 4);
-	d->version.stamp = get_le64(p + 8);
 	d->child = get_le64(p + 16);
 	return 0;
 }
 
-void meta_xattr_encode_head(const struct store_version *v, bool deleted,
-			    uint8_t out[META_XATTR_FIXED])
+void meta_inode_release(struct meta_inode *in)
 {
-	out[0] = META_REC_VERSION;
-	out[1] = deleted ? META_REC_DELETED : 0;
-	out[2] = out[3] = 0;
-	put_le32(out + 4, v->node);
-	put_le64(out + 8, v->stamp);
-}
-
-int meta_xattr_decode_head(const uint8_t *p, size_t len, struct store_version *v, bool *deleted)
-{
-	if (len < META_XATTR_FIXED || p[0] != META_REC_VERSION)
-		return -EBADMSG;
-	*deleted = p[1] & META_REC_DELETED;
-	v->node = get_le32(p + 4);
-	v->stamp = get_le64(p + 8);
-	return 0;
+	if (!in)
+		return;
+	free(in->target);
+	free(in->chunks);
+	in->target = NULL;
+	in->chunks = NULL;
 }

@@ -14,9 +14,12 @@
 
 #define META_REC_VERSION 1
 #define META_REC_DELETED 0x01
+/* Every replicated value begins with this head: u8 record version, u8 flags,
+ * 2 bytes of its own (zero but in an entry), le32 node, le64 stamp. */
+#define META_HEAD_SIZE 16
 #define META_INODE_FIXED 84 /* bytes before the symlink target */
 #define META_DIRENT_SIZE 24
-#define META_XATTR_FIXED 16
+#define META_XATTR_FIXED META_HEAD_SIZE /* the head, then the value bytes */
 #define META_KEY_MAX (16 + META_NAME_MAX)
 
 /* A directory entry's value. */
@@ -38,6 +41,17 @@ uint64_t meta_get_be64(const uint8_t *p);
 size_t meta_key_dirent(uint8_t *key, uint64_t parent, const char *name, size_t len);
 size_t meta_key_xattr(uint8_t *key, uint64_t ino, const char *name, size_t len);
 
+/* The head of a value: encode writes its 16 bytes (bytes 2-3 zero); decode
+ * returns -EBADMSG when len is short or the record version unknown. deleted
+ * may be NULL. */
+void meta_head_encode(uint8_t out[META_HEAD_SIZE], const struct store_version *v, bool deleted);
+int meta_head_decode(const uint8_t *p, size_t len, struct store_version *v, bool *deleted);
+
+/* The wire record (table, key, value) of meta.h into out, which holds
+ * META_WIRE_HEAD + klen + vlen bytes. */
+void meta_wire_encode(uint8_t *out, uint8_t table, const void *key, size_t klen, const void *val,
+		      size_t vlen);
+
 /* Inode values. encode returns a malloc'd buffer of *len bytes (NULL: ENOMEM). */
 uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len);
 /* Decodes; chunks are copied out only when with_chunks. -EBADMSG, -ENOMEM. */
@@ -45,10 +59,5 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE]);
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d);
-
-/* Xattr values: the header, then the value bytes. */
-void meta_xattr_encode_head(const struct store_version *v, bool deleted,
-			    uint8_t out[META_XATTR_FIXED]);
-int meta_xattr_decode_head(const uint8_t *p, size_t len, struct store_version *v, bool *deleted);
 
 #endif
