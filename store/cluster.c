@@ -27,7 +27,7 @@
 
 #include "client.h"
 #include "endian.h"
-#include "record_i.h"
+#include "log/record_i.h"
 #include "xxh_i.h"
 
 #define POOL 8		 /* idle connections kept per peer */

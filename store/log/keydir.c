@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "keydir_i.h"
-#include "xxh_i.h"
+#include "../xxh_i.h"
 
 #define KD_BLOCK_SIZE (1u << 20)
 #define KD_ALIGN 8

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 
 #include "hash_i.h"
-#include "xxh_i.h"
+#include "../xxh_i.h"
 
 #define BULK_MIN 1024
 

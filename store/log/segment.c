@@ -14,11 +14,11 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "xxh_i.h"
+#include "../xxh_i.h"
 
 #include "hash_i.h"
 #include "store_i.h"
-#include "endian.h"
+#include "../endian.h"
 
 #define HINT_MAGIC "CASKHNT\0"
 #define HINT_VERSION 1

@@ -5,11 +5,11 @@
  * Layout: docs/FORMAT.md ("Records").
  */
 #include <errno.h>
-#include "xxh_i.h"
+#include "../xxh_i.h"
 
 #include "record_i.h"
-#include "store.h"
-#include "endian.h"
+#include "../store.h"
+#include "../endian.h"
 
 void store_rec_encode(const struct store_rec_hdr *h, uint8_t out[STORE_REC_HDR])
 {

@@ -4,7 +4,7 @@
  */
 #include <time.h>
 
-#include "store.h"
+#include "../store.h"
 
 static uint64_t wall_ms(void)
 {

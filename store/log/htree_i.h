@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "store.h"
+#include "../store.h"
 
 struct store_htree;
 

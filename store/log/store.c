@@ -20,11 +20,11 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include "xxh_i.h"
+#include "../xxh_i.h"
 
 #include "hash_i.h"
 #include "store_i.h"
-#include "endian.h"
+#include "../endian.h"
 
 #define MIN_SEGMENT_SIZE 4096
 #define MAX_SEGMENT_SIZE (2ull << 30)

@@ -21,7 +21,7 @@
 #include "htree_i.h"
 #include "keydir_i.h"
 #include "record_i.h"
-#include "store.h"
+#include "../store.h"
 
 struct store_segment {
 	uint32_t id;

@@ -3,7 +3,7 @@
  * store/hash.c calls it only on CPUs that have AVX2).
  */
 #include "hash_i.h"
-#include "xxh_i.h"
+#include "../xxh_i.h"
 
 uint64_t store_hash_avx2(const void *p, size_t len)
 {
