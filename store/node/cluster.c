@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "endian.h"
-#include "log/record_i.h"
-#include "xxh_i.h"
+#include "../endian.h"
+#include "../log/record_i.h"
+#include "../xxh_i.h"
 
 #define POOL 8		 /* idle connections kept per peer */
 #define DOWN_MS 1000	 /* a failed peer is skipped this long before it is tried again */

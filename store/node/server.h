@@ -12,7 +12,7 @@
 
 #include "auth.h"
 #include "cluster.h"
-#include "store.h"
+#include "../store.h"
 
 /* Writes n bytes of reply to the connection being served. */
 typedef void (*server_emit_fn)(void *ctx, const void *p, size_t n);

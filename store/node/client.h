@@ -14,7 +14,7 @@
 #include <sys/uio.h>
 
 #include "auth.h"
-#include "store.h"
+#include "../store.h"
 
 struct mc_conn;
 

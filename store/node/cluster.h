@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "auth.h"
-#include "store.h"
+#include "../store.h"
 
 #define CLUSTER_MAX_NODES 64
 
