@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,39 +72,6 @@ const char *store_sync_mode_name(enum store_sync_mode mode)
 	default:
 		return "batch";
 	}
-}
-
-const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size)
-{
-	const unsigned char *k = key;
-	size_t o = 0;
-
-	for (size_t i = 0; i < klen && i < 120 && o + 5 < size; i++) {
-		if (k[i] >= 0x21 && k[i] < 0x7f && k[i] != '\\')
-			buf[o++] = (char)k[i];
-		else
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", k[i]);
-	}
-	if (klen > 120 && o + 4 < size) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-void store_logf(struct store *s, enum store_log_level level, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (s->opt.log)
-		s->opt.log(s->opt.log_arg, level, msg);
-	else if (level <= STORE_LOG_WARN)
-		fprintf(stderr, "caskfs: store %s: %s\n", s->dir, msg);
 }
 
 uint64_t store_key_hash(const void *key, size_t klen)
@@ -636,23 +602,6 @@ static int locate(struct store *s, const void *key, size_t klen, struct store_me
 	return rc;
 }
 
-static int read_fullv(int fd, struct iovec *iov, int cnt, off_t off)
-{
-	while (cnt > 0) {
-		ssize_t n = preadv(fd, iov, cnt, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		off += n;
-		store_iov_advance(&iov, &cnt, (size_t)n);
-	}
-	return 0;
-}
-
 /*
  * Reads from segment mappings are guarded: a page that cannot be read (a media
  * error, or a segment file truncated behind our back) raises SIGBUS, which the
@@ -745,7 +694,6 @@ static int bad_record(struct store *s, const void *key, size_t klen, const struc
 static int read_at(struct store *s, struct store_segment *seg, uint64_t off, void *buf, size_t len,
 		   const void *key, size_t klen, uint64_t *hash)
 {
-	struct iovec iov = { buf, len };
 	int rc;
 
 	if (off + len > atomic_load(&seg->flushed)) {
@@ -768,7 +716,9 @@ static int read_at(struct store *s, struct store_segment *seg, uint64_t off, voi
 	if (seg->map) {
 		rc = read_mapped(seg, off, buf, len, hash);
 	} else {
-		rc = len ? read_fullv(seg->fd, &iov, 1, (off_t)off) : 0;
+		ssize_t got = len ? store_read_full(seg->fd, buf, len, (off_t)off) : 0;
+
+		rc = got < 0 ? (int)got : (size_t)got < len ? -EIO : 0;
 		if (rc == 0 && hash)
 			*hash = store_hash_bulk(buf, len);
 	}

@@ -1,7 +1,7 @@
 /*
  * store_i.h - the engine's internals shared by store.c (open, put, get),
- * segment.c (segment files, scans, hint files), compact.c (compaction) and
- * dirlock.c. Locking, in the order they are taken:
+ * segment.c (segment files, scans), hint.c (hint files), compact.c
+ * (compaction), dirlock.c, and below them all io.c and message.c. Locking, in the order they are taken:
  *   compact_mu  one compaction pass at a time
  *   write_mu    appends to the active segment, its hint buffer, rolling
  *   lock        (rwlock) keydir, hash tree, segment table, live counters
@@ -93,6 +93,7 @@ struct store {
 	_Atomic uint64_t corrupt_records, cut_bytes;
 };
 
+/* message.c */
 /* Logging through opt.log; fmt is printf-style, no trailing newline. */
 void store_logf(struct store *s, enum store_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -102,12 +103,17 @@ const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size)
 /* dirlock.c: takes DATA_DIR/LOCK; -EBUSY (logged with the owner's pid) if held. */
 int store_dirlock_take(struct store *s);
 
-/* segment.c */
+/* io.c */
 /* pwrite(v) of every byte at off, retrying short writes; 0 or -errno. */
 int store_write_full(int fd, const void *buf, size_t len, off_t off);
 int store_pwritev_full(int fd, struct iovec *iov, int cnt, off_t off);
 /* Moves past n bytes of an iovec array (after a short read or write). */
 void store_iov_advance(struct iovec **iov, int *cnt, size_t n);
+/* pread of len bytes at off, retrying short reads: the bytes read (fewer
+ * than len only at the end of the file) or -errno. */
+ssize_t store_read_full(int fd, void *buf, size_t len, off_t off);
+
+/* segment.c */
 void store_seg_path(const struct store *s, uint32_t id, const char *ext, char *buf, size_t size);
 int store_segment_create(struct store *s, uint32_t id, struct store_segment **out);
 int store_segment_open(struct store *s, uint32_t id, bool active, struct store_segment **out);
@@ -142,6 +148,7 @@ int store_segment_scan(struct store *s, struct store_segment *seg, store_seg_sca
  * at most one: more means the bytes are damaged or not ours, not torn. */
 int store_segment_wellformed_after(struct store *s, struct store_segment *seg, uint64_t off);
 
+/* hint.c */
 void store_hint_add(struct store_hintbuf *hb, const struct store_rec_hdr *h, const void *key,
 		    uint32_t off, uint32_t len);
 void store_hint_reset(struct store_hintbuf *hb);
