@@ -41,11 +41,7 @@ static int move_record(void *arg, const struct store_scan_rec *r)
 		if (rc == 0) {
 			/* Holding write_mu, no writer changed e since we looked. */
 			pthread_rwlock_wrlock(&s->lock);
-			c->seg->live_bytes -= e->len;
-			e->seg = seg_id;
-			e->off = off;
-			if (seg_id < s->segs_cap && s->segs[seg_id])
-				s->segs[seg_id]->live_bytes += e->len;
+			store_index_move(s, e, c->seg, seg_id, off);
 			pthread_rwlock_unlock(&s->lock);
 			c->moved += r->len;
 		}
@@ -137,31 +133,4 @@ int store_compact(struct store *s, bool all)
 	free(cand);
 	pthread_mutex_unlock(&s->compact_mu);
 	return rc < 0 ? rc : removed;
-}
-
-int store_segments(struct store *s, store_segment_fn fn, void *arg)
-{
-	struct store_segment_info *info;
-	size_t n = 0;
-	int rc = 0;
-
-	pthread_rwlock_rdlock(&s->lock);
-	info = calloc(s->segs_cap ? s->segs_cap : 1, sizeof(*info));
-	for (uint32_t i = 0; info && i < s->segs_cap; i++) {
-		struct store_segment *seg = s->segs[i];
-		if (!seg)
-			continue;
-		info[n].id = seg->id;
-		info[n].disk_bytes = atomic_load(&seg->size);
-		info[n].live_bytes = seg->live_bytes;
-		info[n].sealed = seg->sealed;
-		n++;
-	}
-	pthread_rwlock_unlock(&s->lock);
-	if (!info)
-		return -ENOMEM;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = fn(arg, &info[i]);
-	free(info);
-	return rc;
 }

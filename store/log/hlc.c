@@ -1,6 +1,8 @@
 /*
- * hlc - the hybrid logical clock (struct store_clock in store.h). Lock-free: a
- * compare-and-swap loop on one 64-bit word.
+ * hlc - versions and the hybrid logical clock that makes them (struct
+ * store_version, struct store_clock in store.h). A version is (stamp, node);
+ * the higher stamp wins, then the higher node id, everywhere. The clock is
+ * lock-free: a compare-and-swap loop on one 64-bit word.
  */
 #include <time.h>
 
@@ -32,4 +34,13 @@ void store_clock_observe(struct store_clock *c, uint64_t stamp)
 
 	while (old < stamp && !atomic_compare_exchange_weak(&c->last, &old, stamp))
 		;
+}
+
+int store_version_cmp(const struct store_version *a, const struct store_version *b)
+{
+	if (a->stamp != b->stamp)
+		return a->stamp < b->stamp ? -1 : 1;
+	if (a->node != b->node)
+		return a->node < b->node ? -1 : 1;
+	return 0;
 }
