@@ -79,10 +79,18 @@ void cluster_peer_mark_up(struct peer *p);
 int cluster_peer_conn_get(struct cluster *c, struct peer *p, struct mc_conn **out, bool *pooled);
 /* Gives conn back to p's idle pool, or closes it when the pool is full. */
 void cluster_peer_conn_put(struct peer *p, struct mc_conn *conn);
-/* Sends one stamped record (xset) to p and waits for its reply; a pooled
- * connection that turns out dead is replaced once (xset is idempotent).
- * Returns 0 when p took it or already had it, or -errno (p marked down on
- * connection errors, -EIO logged when p refused it). */
+/*
+ * One exchange with p. fn talks over conn and sets *answered when p replied
+ * (the connection can be used again), whatever the reply said. A pooled
+ * connection that turns out dead is replaced once, so fn must be safe to
+ * repeat. Returns fn's result; when p never answered, p is marked down.
+ */
+typedef int (*cluster_peer_call_fn)(void *arg, struct peer *p, struct mc_conn *conn,
+				    bool *answered);
+int cluster_peer_call(struct cluster *c, struct peer *p, cluster_peer_call_fn fn, void *arg);
+/* Sends one stamped record (xset) to p and waits for its reply. Returns 0
+ * when p took it or already had it, or -errno (p marked down on connection
+ * errors, -EIO logged when p refused it). */
 int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t klen,
 		      const void *val, size_t vlen, const struct store_version *v, bool tombstone);
 

@@ -63,24 +63,20 @@ void cluster_peer_conn_put(struct peer *p, struct mc_conn *conn)
 	mc_close(conn);
 }
 
-int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t klen,
-		      const void *val, size_t vlen, const struct store_version *v, bool tombstone)
+int cluster_peer_call(struct cluster *c, struct peer *p, cluster_peer_call_fn fn, void *arg)
 {
-	char err[256];
 	int rc = -EIO;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct mc_conn *conn;
-		bool pooled;
+		bool pooled, answered = false;
+
 		rc = cluster_peer_conn_get(c, p, &conn, &pooled);
-		if (rc == 0 && (rc = mc_xset_send(conn, key, klen, val, vlen, v, tombstone)) == 0)
-			rc = mc_xset_recv(conn, err, sizeof(err));
-		if (rc >= 0 || rc == -EIO) {
+		if (rc == 0)
+			rc = fn(arg, p, conn, &answered);
+		if (answered) {
 			cluster_peer_conn_put(p, conn);
-			if (rc == -EIO)
-				fprintf(stderr, "caskfs: %s refused %.*s: %s\n", p->addr, (int)klen,
-					(const char *)key, err);
-			return rc < 0 ? rc : 0;
+			return rc;
 		}
 		mc_close(conn);
 		if (!pooled)
@@ -88,4 +84,41 @@ int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t
 	}
 	cluster_peer_mark_down(p, rc);
 	return rc;
+}
+
+struct xset_call {
+	const void *key, *val;
+	size_t klen, vlen;
+	const struct store_version *v;
+	bool tombstone;
+	char err[256];
+	bool refused;
+};
+
+static int xset_call(void *arg, struct peer *p, struct mc_conn *conn, bool *answered)
+{
+	struct xset_call *x = arg;
+	int rc = mc_xset_send(conn, x->key, x->klen, x->val, x->vlen, x->v, x->tombstone);
+
+	(void)p;
+	if (rc == 0)
+		rc = mc_xset_recv(conn, x->err, sizeof(x->err));
+	/* -EIO is the node's SERVER_ERROR: an answer, on a connection still good */
+	*answered = rc >= 0 || rc == -EIO;
+	x->refused = rc == -EIO;
+	return rc;
+}
+
+int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t klen,
+		      const void *val, size_t vlen, const struct store_version *v, bool tombstone)
+{
+	struct xset_call x = {
+		.key = key, .val = val, .klen = klen, .vlen = vlen, .v = v, .tombstone = tombstone
+	};
+	int rc = cluster_peer_call(c, p, xset_call, &x);
+
+	if (x.refused)
+		fprintf(stderr, "caskfs: %s refused %.*s: %s\n", p->addr, (int)klen,
+			(const char *)key, x.err);
+	return rc < 0 ? rc : 0;
 }

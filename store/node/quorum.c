@@ -119,54 +119,56 @@ int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val
 	return replicate(c, key, klen, val, vlen, &v, false);
 }
 
+struct xget_call {
+	const void *key;
+	size_t klen;
+	void **val;
+	size_t *vlen;
+	struct store_meta *m;
+};
+
+static int xget_call(void *arg, struct peer *p, struct mc_conn *conn, bool *answered)
+{
+	struct xget_call *x = arg;
+	void *v = NULL;
+	size_t n = 0;
+	int rc = mc_xget(conn, x->key, x->klen, &v, &n, x->m);
+
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	*answered = true;
+	if (rc == -ENOENT)
+		memset(x->m, 0, sizeof(*x->m));
+	if (rc == 0 && !x->m->tombstone && XXH3_64bits(v, n) != x->m->value_hash) {
+		fprintf(stderr, "caskfs: %s sent %.*s with a wrong hash\n", p->addr, (int)x->klen,
+			(const char *)x->key);
+		rc = -EBADMSG;
+	} else if (rc == 0 && x->m->tombstone) {
+		rc = -ENOENT;
+	}
+	if (rc == 0 && x->val) {
+		*x->val = v;
+		*x->vlen = n;
+	} else {
+		free(v);
+	}
+	return rc;
+}
+
 /* One replica's record of key: 0 live (value in *val when val), -ENOENT with
  * m->tombstone or not, -EBADMSG for a damaged copy, or a connection error
  * (the peer is then marked down). */
 static int fetch(struct cluster *c, struct peer *p, const void *key, size_t klen, void **val,
 		 size_t *vlen, struct store_meta *m)
 {
-	int rc = -EIO;
+	struct xget_call x = { .key = key, .klen = klen, .val = val, .vlen = vlen, .m = m };
 
-	if (p->self) {
-		rc = val ? store_get(c->local, key, klen, val, vlen, m)
-			 : store_stat(c->local, key, klen, m);
-		return rc;
-	}
+	if (p->self)
+		return val ? store_get(c->local, key, klen, val, vlen, m)
+			   : store_stat(c->local, key, klen, m);
 	if (cluster_peer_is_down(p))
 		return -EHOSTDOWN;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct mc_conn *conn;
-		bool pooled;
-		void *v = NULL;
-		size_t n = 0;
-		rc = cluster_peer_conn_get(c, p, &conn, &pooled);
-		if (rc == 0)
-			rc = mc_xget(conn, key, klen, &v, &n, m);
-		if (rc == 0 || rc == -ENOENT) {
-			cluster_peer_conn_put(p, conn);
-			if (rc == -ENOENT)
-				memset(m, 0, sizeof(*m));
-			if (rc == 0 && !m->tombstone && XXH3_64bits(v, n) != m->value_hash) {
-				fprintf(stderr, "caskfs: %s sent %.*s with a wrong hash\n", p->addr,
-					(int)klen, (const char *)key);
-				rc = -EBADMSG;
-			} else if (rc == 0 && m->tombstone) {
-				rc = -ENOENT;
-			}
-			if (rc == 0 && val) {
-				*val = v;
-				*vlen = n;
-			} else {
-				free(v);
-			}
-			return rc;
-		}
-		mc_close(conn);
-		if (!pooled)
-			break;
-	}
-	cluster_peer_mark_down(p, rc);
-	return rc;
+	return cluster_peer_call(c, p, xget_call, &x);
 }
 
 /* Puts the copy found back on the replicas that lacked it or held an older
