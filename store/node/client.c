@@ -232,10 +232,34 @@ int mc_send(struct mc_conn *c, const struct iovec *iov, int n)
 	return 0;
 }
 
+/* Receives at most cap bytes into dst, waiting up to io_ms each time none
+ * are there. Returns how many (> 0), -ECONNRESET at the end of the stream,
+ * -ETIMEDOUT, or -errno. */
+static ssize_t recv_some(struct mc_conn *c, void *dst, size_t cap)
+{
+	int rc;
+
+	for (;;) {
+		ssize_t r = recv(c->fd, dst, cap, 0);
+		if (r > 0) {
+			c->received += (uint64_t)r;
+			return r;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if ((rc = wait_fd(c->fd, POLLIN, c->io_ms)) < 0)
+			return rc;
+	}
+}
+
 /* Reads more bytes into the buffer; 0, -ECONNRESET at end of stream, or -errno. */
 static int fill(struct mc_conn *c)
 {
-	int rc;
+	ssize_t r;
 
 	if (c->pos > 0 && c->pos == c->len)
 		c->pos = c->len = 0;
@@ -253,22 +277,11 @@ static int fill(struct mc_conn *c)
 			c->cap = cap;
 		}
 	}
-	for (;;) {
-		ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-		if (r > 0) {
-			c->len += (size_t)r;
-			c->received += (uint64_t)r;
-			return 0;
-		}
-		if (r == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = wait_fd(c->fd, POLLIN, c->io_ms)) < 0)
-			return rc;
-	}
+	r = recv_some(c, c->buf + c->len, c->cap - c->len);
+	if (r < 0)
+		return (int)r;
+	c->len += (size_t)r;
+	return 0;
 }
 
 int mc_line(struct mc_conn *c, char **line, size_t *len)
@@ -310,20 +323,10 @@ int mc_block(struct mc_conn *c, void *dst, size_t n)
 	memcpy(dst, c->buf + c->pos, have);
 	c->pos += have;
 	while (have < n) {
-		ssize_t r = recv(c->fd, (char *)dst + have, n - have, 0);
-		if (r > 0) {
-			have += (size_t)r;
-			c->received += (uint64_t)r;
-			continue;
-		}
-		if (r == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = wait_fd(c->fd, POLLIN, c->io_ms)) < 0)
-			return rc;
+		ssize_t r = recv_some(c, (char *)dst + have, n - have);
+		if (r < 0)
+			return (int)r;
+		have += (size_t)r;
 	}
 	for (int i = 0; i < 2; i++) {
 		if (c->pos == c->len && (rc = fill(c)) < 0)
