@@ -98,6 +98,31 @@ static int connect_one(const struct addrinfo *ai, int ms)
 	return fd;
 }
 
+/* Sends iov and reads the one line of the reply (see mc_line()). */
+static int request(struct mc_conn *c, const struct iovec *iov, int n, char **line, size_t *len)
+{
+	int rc = mc_send(c, iov, n);
+
+	return rc < 0 ? rc : mc_line(c, line, len);
+}
+
+/* Sends one command line, CRLF added. */
+static int send_cmd(struct mc_conn *c, const char *cmd)
+{
+	struct iovec iov[2] = { { (void *)cmd, strlen(cmd) }, { "\r\n", 2 } };
+
+	return mc_send(c, iov, 2);
+}
+
+/* Reads the next line of a reply that ends in "END": 1 with the line (see
+ * mc_line()), 0 at END, or -errno. */
+static int reply_line(struct mc_conn *c, char **line, size_t *len)
+{
+	int rc = mc_line(c, line, len);
+
+	return rc < 0 ? rc : strcmp(*line, "END") != 0;
+}
+
 static int authenticate(struct mc_conn *c, const struct auth_key *key)
 {
 	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE], proof[AUTH_PROOF];
@@ -110,7 +135,7 @@ static int authenticate(struct mc_conn *c, const struct auth_key *key)
 	auth_hex(cn, sizeof(cn), cnhex);
 	snprintf(cmd, sizeof(cmd), "auth %s\r\n", cnhex);
 	struct iovec iov = { cmd, strlen(cmd) };
-	if ((rc = mc_send(c, &iov, 1)) < 0 || (rc = mc_line(c, &line, &len)) < 0)
+	if ((rc = request(c, &iov, 1, &line, &len)) < 0)
 		return rc;
 	if (len != 6 + 2 * AUTH_NONCE || memcmp(line, "NONCE ", 6) != 0 ||
 	    !auth_unhex(line + 6, 2 * AUTH_NONCE, sn, sizeof(sn)))
@@ -119,7 +144,7 @@ static int authenticate(struct mc_conn *c, const struct auth_key *key)
 	auth_hex(proof, sizeof(proof), phex);
 	snprintf(cmd, sizeof(cmd), "auth %s %s\r\n", cnhex, phex);
 	iov = (struct iovec){ cmd, strlen(cmd) };
-	if ((rc = mc_send(c, &iov, 1)) < 0 || (rc = mc_line(c, &line, &len)) < 0)
+	if ((rc = request(c, &iov, 1, &line, &len)) < 0)
 		return rc;
 	/* the server proves it holds the secret too */
 	if (len != 3 + 2 * AUTH_PROOF || memcmp(line, "OK ", 3) != 0 ||
@@ -403,23 +428,19 @@ int mc_xget(struct mc_conn *c, const void *key, size_t klen, void **val, size_t 
 		*val = NULL;
 	if ((rc = mc_send(c, iov, 3)) < 0)
 		return rc;
-	for (;;) {
-		if ((rc = mc_line(c, &line, &len)) < 0)
-			goto fail;
-		if (strcmp(line, "END") == 0)
-			break;
+	while ((rc = reply_line(c, &line, &len)) > 0) {
 		if (found || strncmp(line, "XVALUE ", 7) != 0 || parse_xvalue(line, meta, &n) < 0) {
 			rc = -EPROTO;
-			goto fail;
+			break;
 		}
 		void *buf = malloc(n ? n : 1);
 		if (!buf) {
 			rc = -ENOMEM;
-			goto fail;
+			break;
 		}
 		if ((rc = mc_block(c, buf, n)) < 0) {
 			free(buf);
-			goto fail;
+			break;
 		}
 		found = true;
 		if (val) {
@@ -429,13 +450,14 @@ int mc_xget(struct mc_conn *c, const void *key, size_t klen, void **val, size_t 
 			free(buf);
 		}
 	}
-	return found ? 0 : -ENOENT;
-fail:
-	if (val) {
-		free(*val);
-		*val = NULL;
+	if (rc < 0) {
+		if (val) {
+			free(*val);
+			*val = NULL;
+		}
+		return rc;
 	}
-	return rc;
+	return found ? 0 : -ENOENT;
 }
 
 int mc_set(struct mc_conn *c, const char *key, const void *val, size_t vlen)
@@ -447,7 +469,7 @@ int mc_set(struct mc_conn *c, const char *key, const void *val, size_t vlen)
 
 	snprintf(head, sizeof(head), "set %s 0 0 %zu\r\n", key, vlen);
 	struct iovec iov[3] = { { head, strlen(head) }, { (void *)val, vlen }, { "\r\n", 2 } };
-	if ((rc = mc_send(c, iov, 3)) < 0 || (rc = mc_line(c, &line, &len)) < 0)
+	if ((rc = request(c, iov, 3, &line, &len)) < 0)
 		return rc;
 	if (strcmp(line, "STORED") == 0)
 		return 0;
@@ -479,36 +501,33 @@ int mc_fetch(struct mc_conn *c, const char *cmd, void **val, size_t *vlen)
 	int rc;
 
 	*val = NULL;
-	struct iovec iov[2] = { { (void *)cmd, strlen(cmd) }, { "\r\n", 2 } };
-	if ((rc = mc_send(c, iov, 2)) < 0)
+	if ((rc = send_cmd(c, cmd)) < 0)
 		return rc;
-	for (;;) {
-		if ((rc = mc_line(c, &line, &len)) < 0)
-			goto fail;
-		if (strcmp(line, "END") == 0)
-			return *val ? 0 : -ENOENT;
-		if (*val || len >= sizeof(k) || sscanf(line, "VALUE %1000s %u %zu", k, &flags, &n) != 3 ||
-		    n > PROTO_VALUE_MAX) {
+	while ((rc = reply_line(c, &line, &len)) > 0) {
+		if (*val || len >= sizeof(k) ||
+		    sscanf(line, "VALUE %1000s %u %zu", k, &flags, &n) != 3 || n > PROTO_VALUE_MAX) {
 			if (strncmp(line, "SERVER_ERROR", 12) == 0) {
 				fprintf(stderr, "caskfs: %s: get %s: %s\n", c->addr, key, line);
 				rc = -EIO;
 			} else {
 				rc = -EPROTO;
 			}
-			goto fail;
+			break;
 		}
 		if (!(*val = malloc(n ? n : 1))) {
 			rc = -ENOMEM;
-			goto fail;
+			break;
 		}
 		*vlen = n;
 		if ((rc = mc_block(c, *val, n)) < 0)
-			goto fail;
+			break;
 	}
-fail:
-	free(*val);
-	*val = NULL;
-	return rc;
+	if (rc < 0) {
+		free(*val);
+		*val = NULL;
+		return rc;
+	}
+	return *val ? 0 : -ENOENT;
 }
 
 int mc_delete(struct mc_conn *c, const char *key)
@@ -520,7 +539,7 @@ int mc_delete(struct mc_conn *c, const char *key)
 
 	snprintf(cmd, sizeof(cmd), "delete %s\r\n", key);
 	struct iovec iov = { cmd, strlen(cmd) };
-	if ((rc = mc_send(c, &iov, 1)) < 0 || (rc = mc_line(c, &line, &len)) < 0)
+	if ((rc = request(c, &iov, 1, &line, &len)) < 0)
 		return rc;
 	if (strcmp(line, "DELETED") == 0)
 		return 0;
@@ -532,18 +551,13 @@ int mc_delete(struct mc_conn *c, const char *key)
 
 int mc_lines(struct mc_conn *c, const char *cmd, mc_line_fn fn, void *arg)
 {
-	struct iovec iov[2] = { { (void *)cmd, strlen(cmd) }, { "\r\n", 2 } };
 	char *line;
 	size_t len;
 	int rc, failed = 0;
 
-	if ((rc = mc_send(c, iov, 2)) < 0)
+	if ((rc = send_cmd(c, cmd)) < 0)
 		return rc;
-	for (;;) {
-		if ((rc = mc_line(c, &line, &len)) < 0)
-			return rc;
-		if (strcmp(line, "END") == 0)
-			return failed;
+	while ((rc = reply_line(c, &line, &len)) > 0) {
 		if (strcmp(line, "ERROR") == 0 || strncmp(line, "CLIENT_ERROR", 12) == 0 ||
 		    strncmp(line, "SERVER_ERROR", 12) == 0) {
 			fprintf(stderr, "caskfs: %s: %s: %s\n", c->addr, cmd, line);
@@ -552,4 +566,5 @@ int mc_lines(struct mc_conn *c, const char *cmd, mc_line_fn fn, void *arg)
 		if (!failed)
 			failed = fn(arg, line, len);
 	}
+	return rc < 0 ? rc : failed;
 }
