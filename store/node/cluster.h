@@ -8,8 +8,8 @@
  * With no peers the cluster is this node alone (N = W = R = 1) and every call
  * goes straight to the local store. Thread-safe. Protocol: docs/PROTOCOL.md.
  */
-#ifndef CASKFS_STORE_CLUSTER_H
-#define CASKFS_STORE_CLUSTER_H
+#ifndef CASKFS_STORE_NODE_CLUSTER_H
+#define CASKFS_STORE_NODE_CLUSTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,50 +40,81 @@ struct cluster_stats {
 struct cluster;
 
 /*
- * Opens the quorum client over local (the caller keeps owning it; it must
- * outlive the cluster). Errors: -EINVAL for a malformed address or option
- * (logged to stderr), -ENOMEM, or the errno of creating DATA_DIR/handoff.
+ * Opens the quorum client over local. Nothing in opt is kept: the addresses
+ * and the key are copied, and data_dir is used only here (to name and count
+ * the hint files, creating DATA_DIR/handoff/ when there are peers).
+ *   local  the node's store; the caller keeps owning it, and it must outlive
+ *          the cluster
+ *   out    on success, the cluster, owned by the caller (cluster_close());
+ *          NULL on failure
+ * Errors: -EINVAL for a malformed address or more than CLUSTER_MAX_NODES
+ * nodes (printed to stderr), -ENOMEM, the errno of creating
+ * DATA_DIR/handoff (printed), or of starting the handoff thread.
  */
 int cluster_open(struct store *local, const struct cluster_options *opt, struct cluster **out);
-/* Stops the handoff thread and closes peer connections. NULL is fine. */
+/* Stops the handoff thread, makes queued hints durable, closes the peer
+ * connections and frees c. NULL is fine. */
 void cluster_close(struct cluster *c);
 
-/* Stores val under key on the key's replicas, stamped by this node.
- * Errors: -EIO when fewer than W replicas acknowledged (logged, naming them),
- * and the local store's errors for bad keys or values. */
+/*
+ * Stores val (vlen bytes, may be 0) under key (klen bytes) on the key's
+ * replicas, with a new version from this node's clock. A replica that did
+ * not take it gets a hint (cluster_handoff()). Returns 0 once W replicas
+ * acknowledged it. Errors: -EINVAL (klen 0 or > STORE_KEY_MAX, vlen >
+ * STORE_VALUE_MAX); -EIO when fewer than W acknowledged (printed to stderr,
+ * naming the missing replicas); on a single node, the errors of store_put().
+ */
 int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen);
-/* Writes a tombstone on the key's replicas. -ENOENT when no replica asked had
- * a live value (nothing is written then). */
+/* Writes a tombstone for key on its replicas, as cluster_put() writes a
+ * value. Errors: -ENOENT when no replica asked has a live value (nothing is
+ * written then), the other errors of cluster_stat() and those of
+ * cluster_put(); on a single node, those of store_delete(). */
 int cluster_delete(struct cluster *c, const void *key, size_t klen);
-/* Reads key from its first replica that answers with a record; *val is
- * malloc'd. Errors: -ENOENT, -EBADMSG (every copy found failed its checksum),
- * -EIO when no replica could be asked. */
+/*
+ * Reads key from its replicas in turn (this node first) and returns the
+ * first live copy: 0 with *val (malloc'd, the caller's; free()) and *vlen.
+ * meta (may be NULL) describes the copy read. Replicas asked before it that
+ * lacked the key or held a damaged copy get the copy back (read repair).
+ * Errors: -ENOENT (no replica has a live value; meta->tombstone is set when
+ * one holds a tombstone), -EBADMSG (every copy found failed its checksum),
+ * -EIO or the connection error of the last replica asked when none could be
+ * asked; on a single node, the errors of store_get().
+ */
 int cluster_get(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
 		struct store_meta *meta);
-/* Describes key's record on its first replica that has one, without the
- * value: 0 live, -ENOENT (meta->tombstone set when deleted), -EIO. */
+/* Like cluster_get(), without the value and without repair: meta (not NULL)
+ * describes key's record on the first replica that has one. Returns 0 for a
+ * live value, and the errors of cluster_get() (of store_stat() on a single
+ * node). */
 int cluster_stat(struct cluster *c, const void *key, size_t klen, struct store_meta *meta);
-/* Like cluster_get(), into buf of cap bytes (-ERANGE when it is too small).
- * meta (may be NULL) describes the copy read; its segment is 0 when the copy
- * came from a peer. */
+/* Like cluster_get(), into the caller's buf of cap bytes; *vlen receives the
+ * value's length. A replica's own copy is read in place. meta (may be NULL)
+ * describes the copy read; its segment is 0 when the copy came from a peer.
+ * Errors: those of cluster_get(), and -ERANGE when cap is too small. */
 int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
 		 size_t *vlen, struct store_meta *meta);
-/* The local store the cluster was opened over. */
+/* The local store the cluster was opened over (not owned by the cluster). */
 struct store *cluster_local(struct cluster *c);
 
 /* Whether this node is one of key's replicas. */
 bool cluster_is_replica(struct cluster *c, const void *key, size_t klen);
-/* Replays pending hints to the peers that answer now; returns the number of
- * records delivered. The handoff thread calls it twice a second. */
+/* Replays pending hints to the peers that answer now; a hint file is removed
+ * once every record in it was delivered, and a peer that fails keeps the
+ * rest for the next call. Returns the number of records delivered. The
+ * handoff thread calls it twice a second. */
 int cluster_handoff(struct cluster *c);
-/* Makes queued hints durable (fsync). */
+/* Makes the hints queued so far durable (fsync). Returns 0, or the errno of
+ * the last fsync that failed. */
 int cluster_sync(struct cluster *c);
 
+/* Fills *st with the counters and settings. */
 void cluster_stats(struct cluster *c, struct cluster_stats *st);
-/* "N=3 W=2 R=1 over 3 nodes" or the single-node equivalent. */
+/* Writes "N=3 W=2 R=1 over 3 nodes" (or the single-node equivalent) into
+ * buf (cap bytes, NUL-terminated, cut short to fit). */
 void cluster_describe(struct cluster *c, char *buf, size_t cap);
-/* Calls fn for every node: its address, whether it is this node, whether it
- * is believed up, and the hints pending for it. */
+/* Calls fn for every node, in address order: its address (valid during the
+ * call), whether it is this node, whether it is believed up, and the hints
+ * pending for it. */
 typedef void (*cluster_peer_fn)(void *arg, const char *addr, bool self, bool up,
 				uint64_t hints);
 void cluster_peers(struct cluster *c, cluster_peer_fn fn, void *arg);

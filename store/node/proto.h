@@ -5,8 +5,8 @@
  * it takes untrusted bytes, never allocates, and points into the caller's
  * buffer. Every command and error is described in docs/PROTOCOL.md.
  */
-#ifndef CASKFS_STORE_PROTO_H
-#define CASKFS_STORE_PROTO_H
+#ifndef CASKFS_STORE_NODE_PROTO_H
+#define CASKFS_STORE_NODE_PROTO_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,17 +63,22 @@ struct proto_req {
 };
 
 /*
- * Parses one request from the len bytes at buf. Returns the number of bytes
- * the request takes (req filled), 0 when more bytes are needed, or -1 when
- * the stream cannot be resynchronized (a line longer than PROTO_LINE_MAX):
- * the connection must be closed. Bad requests that can be skipped come back
- * as PROTO_ERROR with the reply to send.
+ * Parses one request from the len bytes at buf (untrusted; not modified, no
+ * terminator needed). Returns the number of bytes the request takes (req
+ * filled), 0 when more bytes are needed (req->need then says how many the
+ * request takes, when its line is complete), or -1 when the stream cannot be
+ * resynchronized (a line longer than PROTO_LINE_MAX): the connection must be
+ * closed. Bad requests that can be skipped come back as PROTO_ERROR or
+ * PROTO_SWALLOW with the reply to send. req's pointers point into buf (or,
+ * for error, at a constant string) and are valid as long as buf is.
  */
 long proto_parse(const char *buf, size_t len, struct proto_req *req);
 
 /*
- * Next space-separated token of args: skips spaces, sets *tok and *tlen and
- * advances *pos. Returns false at the end.
+ * Next space-separated token of the len bytes at args, from *pos (start at
+ * 0): skips spaces, points *tok into args (not terminated), sets *tlen and
+ * advances *pos past the token. Returns false, leaving *tok alone, when no
+ * token is left.
  */
 bool proto_token(const char *args, size_t len, size_t *pos, const char **tok, size_t *tlen);
 
