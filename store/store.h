@@ -11,6 +11,10 @@
  * All functions are safe to call from many threads at once. Gets run in
  * parallel and never wait for a put's fsync or for compaction.
  * Errors are negative errnos; see each function. On-disk format: docs/FORMAT.md.
+ *
+ * The engine is built from store/log/ (internals: store/log/store_i.h); the
+ * network node over it (protocol, server, client, quorum client,
+ * authentication) is store/node/, with its own headers there.
  */
 #ifndef CASKFS_STORE_H
 #define CASKFS_STORE_H

@@ -5,6 +5,7 @@
  * the keydir moved to the copy. Once the copies are fsynced and nothing points
  * into the old segment, its files are unlinked. Readers keep a reference to the
  * segment they read, so its descriptor outlives the unlink.
+ * Records: docs/FORMAT.md ("Records").
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,9 +1,10 @@
 /*
  * compress - zstd for values that are worth it. Photos and audio are already
- * compressed, so a cheap test runs first: the order-0 entropy of a 1 KiB sample
- * taken from four places (a table lookup per byte value, no logarithms). Data near 8 bits per byte
- * is stored as it is; anything else is compressed and kept only when that saves at least an eighth.
- * Contexts are per thread, created on first use.
+ * compressed, so a cheap test runs first: the order-0 entropy of a 1 KiB
+ * sample taken from four places (a table lookup per byte value, no
+ * logarithms). Data near 8 bits per byte is stored as it is; anything else is
+ * compressed and kept only when that saves at least an eighth. Contexts are
+ * per thread, created on first use. The zstd flag: docs/FORMAT.md ("Records").
  */
 #include <errno.h>
 #include <math.h>

@@ -2,6 +2,7 @@
  * dirlock - one process owns a DATA_DIR: it holds an flock on DATA_DIR/LOCK and
  * writes its pid there, so a second process can say who the owner is. The
  * kernel drops the lock when the owner dies, however it dies.
+ * Layout: docs/FORMAT.md ("DATA_DIR").
  */
 #include <errno.h>
 #include <fcntl.h>

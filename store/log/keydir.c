@@ -3,6 +3,7 @@
  * arena. The one idea: an entry's home slot is hash >> (64 - bits), so entries
  * of a hash range sit in the slots of that range or just after it (until the
  * next empty slot). Deletion shifts followers back, so no tombstone slots exist.
+ * Memory per entry: docs/FORMAT.md ("Memory (keydir)").
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /*
  * client - the blocking node-protocol client. The socket is non-blocking and
  * every wait is a poll() with the connection's deadline, so a dead or stuck
- * peer costs at most the timeout, never a hung thread.
+ * peer costs at most the timeout, never a hung thread. Every request and
+ * reply: docs/PROTOCOL.md.
  */
 #include "client.h"
 

@@ -1,13 +1,12 @@
 /*
- * conn - the server's connections and the event loops that drive them. A
- * few threads each run an epoll loop over the connections they accepted (the
- * listening socket is shared with EPOLLEXCLUSIVE). The one idea: requests are
- * parsed from a connection's input buffer and answered in order into its
- * output buffer, so pipelining is free, and memory per connection is bounded:
- * input grows only to hold one request (PROTO_VALUE_MAX plus its line), and a
- * connection whose unsent output passes OUT_HIGH is not read until the
- * client catches up. Coordinated requests wait for peers inside the loop,
- * which is why there are several loops (docs/DESIGN-NOTES.md).
+ * conn - the server's connections and the epoll loops (a few threads, the
+ * listening socket shared with EPOLLEXCLUSIVE) that drive them. The one idea:
+ * requests are parsed from a connection's input buffer and answered in order
+ * into its output buffer, so pipelining is free, and memory per connection is
+ * bounded: input grows only to hold one request (PROTO_VALUE_MAX plus its
+ * line), and a connection whose unsent output passes OUT_HIGH is not read
+ * until the client catches up. Coordinated requests wait for peers inside the
+ * loop, hence several loops (docs/DESIGN-NOTES.md). Framing: docs/PROTOCOL.md.
  */
 #include <errno.h>
 #include <netinet/in.h>
