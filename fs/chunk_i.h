@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #include "meta/meta.h"
-#include "store/cluster.h"
+#include "store/node/cluster.h"
 #include "store/store.h"
 
 #define FS_CHUNK_KEY_LEN (2 + 2 * META_CHUNK_KEY)

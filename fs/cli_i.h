@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../store/cluster.h"
-#include "../store/server.h"
+#include "../store/node/cluster.h"
+#include "../store/node/server.h"
 #include "../store/store.h"
 
 /* Exit statuses shared by the subcommands. */

@@ -24,7 +24,7 @@
 
 #include "chunk_i.h"
 #include "cli_i.h"
-#include "store/client.h"
+#include "store/node/client.h"
 
 #define MAX_PEERS 16
 

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 
 #include "fs_i.h"
-#include "store/client.h"
-#include "store/proto.h"
+#include "store/node/client.h"
+#include "store/node/proto.h"
 
 /* An open-addressing set of chunk ids. */
 struct idset {

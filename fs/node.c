@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "../store/client.h"
+#include "../store/node/client.h"
 #include "cli_i.h"
 
 void node_pick_id(const struct node_args *a, struct store_options *store)

@@ -18,9 +18,9 @@
 
 #include "fs_i.h"
 #include "ops_i.h"
-#include "store/client.h"
+#include "store/node/client.h"
 #include "store/endian.h"
-#include "store/proto.h"
+#include "store/node/proto.h"
 
 #define PUSH_MS 20	       /* how often the outbox is looked at */
 #define BATCH_RECORDS 512      /* records per mput */

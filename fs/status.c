@@ -16,7 +16,7 @@
 
 #include "cli_i.h"
 #include "meta/meta.h"
-#include "store/client.h"
+#include "store/node/client.h"
 
 #define MAX_STATS 192
 #define MAX_SEGS 4096

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "fs_i.h"
-#include "store/client.h"
+#include "store/node/client.h"
 
 #define TK_MAX (1 + 16 + META_NAME_MAX) /* the sscanf width below is 2 * TK_MAX */
 

@@ -11,6 +11,10 @@
  * All functions are safe to call from many threads at once. Gets run in
  * parallel and never wait for a put's fsync or for compaction.
  * Errors are negative errnos; see each function. On-disk format: docs/FORMAT.md.
+ *
+ * The engine is built from store/log/ (internals: store/log/store_i.h); the
+ * network node over it (protocol, server, client, quorum client,
+ * authentication) is store/node/, with its own headers there.
  */
 #ifndef CASKFS_STORE_H
 #define CASKFS_STORE_H
@@ -214,7 +218,9 @@ int store_sync(struct store *s);
 int store_compact(struct store *s, bool all);
 
 /* Seals the active segment (when it holds any record) and starts a new one,
- * so a following store_compact(s, true) can rewrite what was in it. */
+ * so a following store_compact(s, true) can rewrite what was in it.
+ * Returns 0, or the errno of writing, fsyncing or creating a file (logged);
+ * on failure the active segment stays active. */
 int store_roll(struct store *s);
 /* The store's clock, for stamping other records of this node (metadata). Owned
  * by the store; valid until store_close(). */
@@ -269,12 +275,14 @@ int store_tree_children(struct store *s, const uint8_t *path, int depth,
 /*
  * Calls fn for every key (tombstones included) in the leaf bucket named by the
  * STORE_TREE_DEPTH nibbles in path, over a snapshot, like store_scan().
+ * Returns 0, fn's non-zero value, -EINVAL for a nibble over 15, or -ENOMEM.
  */
 int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], store_scan_fn fn,
 		      void *arg);
 
-/* Parses "always", "batch" or "none". Returns 0 or -EINVAL. */
+/* Parses "always", "batch" or "none" into *mode. Returns 0 or -EINVAL. */
 int store_sync_mode_parse(const char *name, enum store_sync_mode *mode);
+/* The name store_sync_mode_parse() takes for mode (a static string). */
 const char *store_sync_mode_name(enum store_sync_mode mode);
 
 #endif

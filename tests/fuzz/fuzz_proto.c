@@ -1,6 +1,6 @@
 /*
  * fuzz_proto - libFuzzer harness for the node protocol's request parser
- * (store/proto.c), fed the way the server feeds it: the input is a byte
+ * (store/node/proto.c), fed the way the server feeds it: the input is a byte
  * stream, parsed request after request, with refused values swallowed. The
  * stream sits in a buffer of its exact size, so any read past what was
  * received is caught by AddressSanitizer; the invariants the server relies on
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/proto.h"
+#include "store/node/proto.h"
 
 static void check(int ok)
 {

@@ -14,9 +14,9 @@
 
 #include "testutil.h"
 
-#include "store/client.h"
-#include "store/cluster.h"
-#include "store/server.h"
+#include "store/node/client.h"
+#include "store/node/cluster.h"
+#include "store/node/server.h"
 
 #define NODES 3
 

@@ -4,7 +4,7 @@
  * and range scans (what hash-tree buckets use) against a full walk.
  */
 #include "testutil.h"
-#include "store/keydir_i.h"
+#include "store/log/keydir_i.h"
 
 #define N 50000
 

@@ -1,5 +1,5 @@
 /*
- * test_proto - the node protocol's request parser (store/proto.c): every
+ * test_proto - the node protocol's request parser (store/node/proto.c): every
  * command's shape, partial input, data blocks and their terminators, the
  * refusals that skip a value, and the line that is too long.
  */
@@ -8,7 +8,7 @@
 
 #include "testutil.h"
 
-#include "store/proto.h"
+#include "store/node/proto.h"
 
 static long parse(const char *s, struct proto_req *r)
 {

@@ -7,7 +7,7 @@
 #include <errno.h>
 
 #include "testutil.h"
-#include "store/record_i.h"
+#include "store/log/record_i.h"
 
 #ifndef CASKFS_SRCDIR
 #define CASKFS_SRCDIR "."

@@ -1,0 +1,285 @@
+/*
+ * quorum - put, get and delete over the key's N replicas (cluster.h). A put
+ * is sent to every replica at once (the remote ones first, so they work while
+ * the local one writes), then the replies are collected: it succeeds when W
+ * acknowledged it, and every replica that could not take it gets a hint
+ * (handoff.c). A get asks the replicas in turn, this node first, answers from
+ * the first that has the key, and puts the copy back on those that lacked
+ * it (read repair). The one idea: every copy carries its version, so a
+ * replica only ever takes a record newer than its own. docs/PROTOCOL.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_i.h"
+#include "../xxh_i.h"
+
+static int check_args(size_t klen, size_t vlen)
+{
+	return klen == 0 || klen > STORE_KEY_MAX || vlen > STORE_VALUE_MAX ? -EINVAL : 0;
+}
+
+/* Writes one version of key to its replicas; see cluster_put(). */
+static int replicate(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
+		     const struct store_version *v, bool tombstone)
+{
+	int reps[CLUSTER_MAX_NODES], acks = 0, rc, local_rc = 0;
+	struct mc_conn *conns[CLUSTER_MAX_NODES] = { NULL };
+	bool pooled[CLUSTER_MAX_NODES], ok[CLUSTER_MAX_NODES] = { false };
+	char err[256];
+
+	cluster_placement(c, key, klen, reps);
+	/* remote replicas first, so they store while this node does */
+	for (int k = 0; k < c->n; k++) {
+		struct peer *p = &c->peers[reps[k]];
+		if (p->self || cluster_peer_is_down(p))
+			continue;
+		rc = cluster_peer_conn_get(c, p, &conns[k], &pooled[k]);
+		if (rc == 0 &&
+		    (rc = mc_xset_send(conns[k], key, klen, val, vlen, v, tombstone)) < 0) {
+			mc_close(conns[k]);
+			conns[k] = NULL;
+			/* a dead pooled connection: the retry below uses a new one */
+			if (!pooled[k])
+				cluster_peer_mark_down(p, rc);
+		} else if (rc < 0) {
+			cluster_peer_mark_down(p, rc);
+		}
+	}
+	for (int k = 0; k < c->n; k++) {
+		if (!c->peers[reps[k]].self)
+			continue;
+		local_rc = store_apply(c->local, key, klen, val, vlen, v, tombstone);
+		ok[k] = local_rc >= 0;
+		if (local_rc < 0)
+			fprintf(stderr, "caskfs: local store refused %.*s: %s\n", (int)klen,
+				(const char *)key, strerror(-local_rc));
+	}
+	for (int k = 0; k < c->n; k++) {
+		struct peer *p = &c->peers[reps[k]];
+		if (p->self)
+			continue;
+		if (conns[k]) {
+			rc = mc_xset_recv(conns[k], err, sizeof(err));
+			if (rc >= 0 || rc == -EIO) {
+				cluster_peer_conn_put(p, conns[k]);
+				ok[k] = rc >= 0;
+				if (rc == -EIO)
+					fprintf(stderr, "caskfs: %s refused %.*s: %s\n", p->addr,
+						(int)klen, (const char *)key, err);
+				continue;
+			}
+			mc_close(conns[k]);
+			if (!pooled[k]) {
+				cluster_peer_mark_down(p, rc);
+				continue;
+			}
+		} else if (cluster_peer_is_down(p)) {
+			continue;
+		}
+		/* a pooled connection had died: once more on a fresh one */
+		ok[k] = cluster_peer_send(c, p, key, klen, val, vlen, v, tombstone) == 0;
+	}
+	char missing[CLUSTER_MAX_NODES * 32] = "";
+	size_t mlen = 0;
+	for (int k = 0; k < c->n; k++) {
+		struct peer *p = &c->peers[reps[k]];
+		if (ok[k]) {
+			acks++;
+			continue;
+		}
+		if (!p->self)
+			cluster_hint_add(c, p, key, klen, val, vlen, v, tombstone);
+		mlen += (size_t)snprintf(missing + mlen, sizeof(missing) - mlen, "%s%s",
+					 mlen ? ", " : "", p->self ? "this node" : p->addr);
+		if (mlen >= sizeof(missing))
+			mlen = sizeof(missing) - 1;
+	}
+	if (acks >= c->w)
+		return 0;
+	atomic_fetch_add(&c->put_failures, 1);
+	fprintf(
+	    stderr, "caskfs: %s %.*s: %d of %d replicas acknowledged, %d needed (W); missing: %s\n",
+	    tombstone ? "delete" : "put", (int)klen, (const char *)key, acks, c->n, c->w, missing);
+	return local_rc < 0 && c->n == 1 ? local_rc : -EIO;
+}
+
+int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	int rc = check_args(klen, vlen);
+
+	if (rc < 0)
+		return rc;
+	atomic_fetch_add(&c->puts, 1);
+	if (c->nnodes == 1)
+		return store_put(c->local, key, klen, val, vlen, NULL);
+	struct store_version v = { store_clock_now(store_clock(c->local)), c->node_id };
+	return replicate(c, key, klen, val, vlen, &v, false);
+}
+
+struct xget_call {
+	const void *key;
+	size_t klen;
+	void **val;
+	size_t *vlen;
+	struct store_meta *m;
+};
+
+static int xget_call(void *arg, struct peer *p, struct mc_conn *conn, bool *answered)
+{
+	struct xget_call *x = arg;
+	void *v = NULL;
+	size_t n = 0;
+	int rc = mc_xget(conn, x->key, x->klen, &v, &n, x->m);
+
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	*answered = true;
+	if (rc == -ENOENT)
+		memset(x->m, 0, sizeof(*x->m));
+	if (rc == 0 && !x->m->tombstone && XXH3_64bits(v, n) != x->m->value_hash) {
+		fprintf(stderr, "caskfs: %s sent %.*s with a wrong hash\n", p->addr, (int)x->klen,
+			(const char *)x->key);
+		rc = -EBADMSG;
+	} else if (rc == 0 && x->m->tombstone) {
+		rc = -ENOENT;
+	}
+	if (rc == 0 && x->val) {
+		*x->val = v;
+		*x->vlen = n;
+	} else {
+		free(v);
+	}
+	return rc;
+}
+
+/* One replica's record of key: 0 live (value in *val when val), -ENOENT with
+ * m->tombstone or not, -EBADMSG for a damaged copy, or a connection error
+ * (the peer is then marked down). */
+static int fetch(struct cluster *c, struct peer *p, const void *key, size_t klen, void **val,
+		 size_t *vlen, struct store_meta *m)
+{
+	struct xget_call x = { .key = key, .klen = klen, .val = val, .vlen = vlen, .m = m };
+
+	if (p->self)
+		return val ? store_get(c->local, key, klen, val, vlen, m)
+			   : store_stat(c->local, key, klen, m);
+	if (cluster_peer_is_down(p))
+		return -EHOSTDOWN;
+	return cluster_peer_call(c, p, xget_call, &x);
+}
+
+/* Puts the copy found back on the replicas that lacked it or held an older
+ * or damaged one. */
+static void repair(struct cluster *c, const int *order, const bool *stale, int count,
+		   const void *key, size_t klen, const void *val, size_t vlen,
+		   const struct store_meta *m)
+{
+	for (int k = 0; k < count; k++) {
+		if (!stale[k])
+			continue;
+		struct peer *p = &c->peers[order[k]];
+		int rc = p->self
+			     ? store_apply(c->local, key, klen, val, vlen, &m->version, false)
+			     : cluster_peer_send(c, p, key, klen, val, vlen, &m->version, false);
+		if (rc >= 0)
+			atomic_fetch_add(&c->read_repairs, 1);
+	}
+}
+
+static int get_or_stat(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
+		       struct store_meta *meta)
+{
+	int order[CLUSTER_MAX_NODES], count, rc = -EIO, answered = 0;
+	bool stale[CLUSTER_MAX_NODES] = { false }, damaged = false;
+	struct store_meta m;
+
+	atomic_fetch_add(&c->gets, 1);
+	count = cluster_read_order(c, key, klen, order);
+	for (int k = 0; k < count; k++) {
+		rc = fetch(c, &c->peers[order[k]], key, klen, val, vlen, &m);
+		if (rc == 0) {
+			if (meta)
+				*meta = m;
+			if (val)
+				repair(c, order, stale, k, key, klen, *val, *vlen, &m);
+			return 0;
+		}
+		if (rc == -ENOENT && m.tombstone) {
+			/* the first replica that knows the key answers, as R=1 reads do */
+			if (meta)
+				*meta = m;
+			atomic_fetch_add(&c->get_misses, 1);
+			return -ENOENT;
+		}
+		if (rc == -ENOENT || rc == -EBADMSG) {
+			answered++;
+			stale[k] = true;
+			damaged |= rc == -EBADMSG;
+		}
+	}
+	if (answered == 0 && count > 0)
+		return rc == -EHOSTDOWN ? -EIO : rc;
+	atomic_fetch_add(&c->get_misses, 1);
+	return damaged ? -EBADMSG : -ENOENT;
+}
+
+int cluster_get(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
+		struct store_meta *meta)
+{
+	if (c->nnodes == 1)
+		return store_get(c->local, key, klen, val, vlen, meta);
+	return get_or_stat(c, key, klen, val, vlen, meta);
+}
+
+int cluster_stat(struct cluster *c, const void *key, size_t klen, struct store_meta *meta)
+{
+	if (c->nnodes == 1)
+		return store_stat(c->local, key, klen, meta);
+	return get_or_stat(c, key, klen, NULL, NULL, meta);
+}
+
+int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+		 size_t *vlen, struct store_meta *meta)
+{
+	struct store_meta m;
+	void *val;
+	int rc;
+
+	if (!meta)
+		meta = &m;
+	if (c->nnodes == 1 || cluster_is_replica(c, key, klen)) {
+		rc = store_read(c->local, key, klen, buf, cap, vlen, meta);
+		if (c->nnodes == 1 || rc == 0 || rc == -ERANGE ||
+		    (rc == -ENOENT && meta->tombstone))
+			return rc;
+	}
+	rc = get_or_stat(c, key, klen, &val, vlen, meta);
+	meta->segment = 0;
+	if (rc < 0)
+		return rc;
+	if (*vlen > cap)
+		rc = -ERANGE;
+	else
+		memcpy(buf, val, *vlen);
+	free(val);
+	return rc;
+}
+
+int cluster_delete(struct cluster *c, const void *key, size_t klen)
+{
+	struct store_meta m;
+	int rc = check_args(klen, 0);
+
+	if (rc < 0)
+		return rc;
+	if (c->nnodes == 1)
+		return store_delete(c->local, key, klen, NULL);
+	rc = cluster_stat(c, key, klen, &m);
+	if (rc < 0)
+		return rc;
+	struct store_version v = { store_clock_now(store_clock(c->local)), c->node_id };
+	return replicate(c, key, klen, NULL, 0, &v, true);
+}

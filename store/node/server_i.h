@@ -1,0 +1,106 @@
+/*
+ * server_i.h - the node server's internals, shared by server.c (listening
+ * sockets, start and stop), conn.c (connections and their event loops),
+ * command.c (what each request does), metrics.c (stats and /metrics) and
+ * reply.c (a connection's output buffer). Calls go one way:
+ *   server -> conn -> command -> metrics -> reply
+ * and command, conn -> reply. Protocol: docs/PROTOCOL.md.
+ */
+#ifndef CASKFS_STORE_NODE_SERVER_I_H
+#define CASKFS_STORE_NODE_SERVER_I_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "proto.h"
+#include "server.h"
+
+/* memcache tools parse MAJOR.MINOR.MICRO; the rest names what this is */
+#define SERVER_VERSION "1.6.0-caskfs-0.2"
+#define IN_MIN 16384
+#define IN_MAX ((size_t)PROTO_VALUE_MAX + PROTO_LINE_MAX + 2)
+#define OUT_HIGH (32u << 20) /* stop reading a connection past this much unsent output */
+/* buffers larger than this are freed when empty; a 1 MiB chunk's request fits */
+#define KEEP_IDLE (4u << 20)
+
+struct conn {
+	int fd;
+	char *in; /* received, unparsed bytes [0, in_len) */
+	size_t in_len, in_cap;
+	char *out; /* reply bytes [out_pos, out_len) not yet sent */
+	size_t out_len, out_pos, out_cap;
+	size_t swallow; /* bytes of a refused value still to discard */
+	size_t need;	/* bytes the request at the start of in takes, when known */
+	bool authed;
+	bool nonce_sent;
+	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE];
+	bool closing;		  /* close once out is sent */
+	bool started;		  /* the first byte was seen (it tells the binary protocol) */
+	bool oom;		  /* an output append failed: close */
+	uint32_t events;	  /* what epoll watches now */
+	struct conn *prev, *next; /* the loop's list; only its thread touches it */
+};
+
+struct loop {
+	struct server *srv;
+	int ep;
+	pthread_t thread;
+	struct conn *conns; /* every open connection of this loop */
+};
+
+struct server {
+	struct store *store;
+	struct cluster *cluster;
+	const struct auth_key *key;
+	struct auth_key key_copy;
+	int lfd; /* TCP, or -1 */
+	int ufd; /* the control socket in DATA_DIR, or -1 */
+	char upath[108];
+	int stopfd; /* eventfd: written once to stop every loop */
+	int nloops;
+	struct loop *loops;
+	int max_conns;
+	server_ext_fn ext;
+	server_stats_fn stats_ext;
+	void *ext_arg;
+	time_t started;
+	_Atomic int conns;
+	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
+	_Atomic uint64_t errors, rejected_conns;
+};
+
+/* ---- reply.c: a connection's output (they set c->oom when memory runs out) ---- */
+
+void server_out_bytes(struct conn *c, const void *p, size_t n);
+void server_out_str(struct conn *c, const char *s);
+__attribute__((format(printf, 2, 3))) void server_out_fmt(struct conn *c, const char *fmt, ...);
+/* "SERVER_ERROR <strerror(-err)>" */
+void server_out_error(struct conn *c, int err);
+/* server_out_bytes() for a struct conn passed as ctx: the server_emit_fn
+ * given to the server's owner (ext, stats_ext). */
+void server_emit(void *ctx, const void *p, size_t n);
+
+/* ---- metrics.c ---- */
+
+/* stats [segments|peers] */
+void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req *r);
+/* GET /metrics: the same numbers as Prometheus text, then the connection closes. */
+void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req *r);
+
+/* ---- command.c ---- */
+
+/* Answers one parsed request into c's output. */
+void server_execute(struct server *srv, struct conn *c, const struct proto_req *r);
+
+/* ---- conn.c ---- */
+
+/* The thread of one event loop; returns when srv->stopfd is written. */
+void *server_loop_main(void *arg);
+/* Closes c and takes it off l's list. */
+void server_conn_close(struct loop *l, struct conn *c);
+
+#endif
