@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_i.h"
-#include "fs_i.h"
+#include "fs/cli/cli_i.h"
+#include "fs/daemon/daemon_i.h"
 
 /* Paths built from a base path of up to PATH_MAX bytes. */
 #define SUB_MAX (PATH_MAX + 256)

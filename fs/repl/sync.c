@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs_i.h"
+#include "fs/daemon/daemon_i.h"
 #include "store/client.h"
 
 #define TK_MAX (1 + 16 + META_NAME_MAX) /* the sscanf width below is 2 * TK_MAX */

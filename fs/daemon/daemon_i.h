@@ -1,10 +1,10 @@
 /*
- * fs_i.h - the FUSE daemon's shared state: the node's store and namespace,
+ * daemon_i.h - the FUSE daemon's shared state: the node's store and namespace,
  * the chunk cache, and the file states (one per inode in use by a request or
  * holding writes not yet committed; see file.c).
  */
-#ifndef CASKFS_FS_FS_I_H
-#define CASKFS_FS_FS_I_H
+#ifndef CASKFS_FS_DAEMON_DAEMON_I_H
+#define CASKFS_FS_DAEMON_DAEMON_I_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "chunk_i.h"
-#include "cli_i.h"
+#include "fs/cli/cli_i.h"
 #include "meta/meta.h"
 #include "store/store.h"
 

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_i.h"
+#include "fs/cli/cli_i.h"
 
 static double now(void)
 {

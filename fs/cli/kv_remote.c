@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../store/client.h"
+#include "store/client.h"
 #include "cli_i.h"
 
 #define CONNECT_MS 2000

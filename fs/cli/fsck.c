@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "chunk_i.h"
+#include "fs/daemon/chunk_i.h"
 #include "cli_i.h"
 #include "store/client.h"
 

@@ -23,7 +23,7 @@
 #include <sys/stat.h> /* UTIME_OMIT */
 #include <time.h>
 
-#include "fs_i.h"
+#include "daemon_i.h"
 
 /* Past this many dirty chunks, they are stored before taking more. */
 #define MAX_DIRTY 16

@@ -15,8 +15,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "../store/client.h"
-#include "cli_i.h"
+#include "store/client.h"
+#include "fs/cli/cli_i.h"
 
 void node_pick_id(const struct node_args *a, struct store_options *store)
 {

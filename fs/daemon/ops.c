@@ -14,7 +14,7 @@
 #include <stdio.h> /* RENAME_NOREPLACE, RENAME_EXCHANGE */
 #include <sys/statvfs.h>
 
-#include "fs_i.h"
+#include "daemon_i.h"
 #include "ops_i.h"
 
 static struct fs *fs_of(fuse_req_t req)

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs_i.h"
+#include "fs/daemon/daemon_i.h"
 
 #define FLOOR_TIMEOUT 1.0 /* seconds, as caskfs's attribute and entry timeouts */
 #define FLOOR_ZEROS (1u << 20)

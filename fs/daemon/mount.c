@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_i.h"
-#include "fs_i.h"
+#include "fs/cli/cli_i.h"
+#include "daemon_i.h"
 #include "ops_i.h"
 
 #define CACHE_BYTES (64u << 20)

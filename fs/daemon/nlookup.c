@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "fs_i.h"
+#include "daemon_i.h"
 
 struct fs_nlookup_entry {
 	struct fs_ino_node node; /* ino, in the table */

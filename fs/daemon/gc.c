@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fs_i.h"
+#include "daemon_i.h"
 #include "store/client.h"
 #include "store/proto.h"
 

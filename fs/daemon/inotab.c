@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fs_i.h"
+#include "daemon_i.h"
 
 #define INOTAB_FIRST 256 /* buckets at the first insert */
 

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../store/cluster.h"
-#include "../store/server.h"
-#include "../store/store.h"
+#include "store/cluster.h"
+#include "store/server.h"
+#include "store/store.h"
 
 /* Exit statuses shared by the subcommands. */
 enum cli_exit {

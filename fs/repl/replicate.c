@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs_i.h"
-#include "ops_i.h"
+#include "fs/daemon/daemon_i.h"
+#include "fs/daemon/ops_i.h"
 #include "store/client.h"
 #include "store/endian.h"
 #include "store/proto.h"
