@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/cli/cli_i.h"
+#include "bench_i.h"
 #include "fs/daemon/daemon_i.h"
 
 /* Paths built from a base path of up to PATH_MAX bytes. */

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_i.h"
 #include "fs/daemon/daemon_i.h"
 
 #define FLOOR_TIMEOUT 1.0 /* seconds, as caskfs's attribute and entry timeouts */

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "cli_i.h"
+#include "fs/bench/bench_i.h"
+#include "fs/daemon/daemon_i.h"
 
 #define CASKFS_VERSION "0.1.0"
 

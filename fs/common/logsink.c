@@ -14,7 +14,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "fs/cli/cli_i.h"
+#include "common_i.h"
 
 static int out_fd = -1; /* the original stderr, when not to syslog */
 static bool to_syslog;

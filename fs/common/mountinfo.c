@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/cli/cli_i.h"
+#include "common_i.h"
 
 bool fs_mountinfo_lookup(const char *path, char *type, size_t tcap, char *source, size_t scap)
 {

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/cli/cli_i.h"
+#include "common_i.h"
 
 static double now(void)
 {

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "chunk_i.h"
-#include "fs/cli/cli_i.h"
+#include "fs/common/common_i.h"
 #include "meta/meta.h"
 #include "store/store.h"
 
@@ -109,15 +109,6 @@ struct fs {
 	_Atomic uint64_t requests[FS_OPCODES];
 };
 
-/* CLOCK_MONOTONIC in milliseconds: retry times, how long a file was left alone. */
-static inline int64_t fs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* replicate.c (docs/REPLICATION.md) */
 struct proto_req;
 /* Starts pushing the namespace's outbox to a->peers (nothing without peers). */
@@ -210,9 +201,18 @@ int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);
 /* The lower-case name of FUSE opcode op ("lookup", "batch_forget"), or NULL. */
 const char *fs_opcode_name(unsigned op);
 
-/* Mounts the null filesystem of fs/floor.c on mountpoint, writes a byte to
- * ready_fd (unless -1) once mounted, and serves it until unmounted or sent
- * SIGTERM: 0 or -errno. */
-int fs_floor_serve(const char *mountpoint, int ready_fd);
+/* mount.c: `caskfs mount` (docs/USAGE.md). */
+struct mount_args {
+	const char *data_dir;
+	const char *mountpoint;
+	bool foreground;
+	const char *options;  /* extra -o options for FUSE, or NULL */
+	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
+	bool writeback;	      /* the kernel's writeback cache */
+	struct node_args node;
+	struct store_options store;
+};
+
+int cli_mount(const struct mount_args *a);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "daemon_i.h"
+#include "fs/cli/cli_i.h"
 #include "store/client.h"
 #include "store/proto.h"
 

@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/cli/cli_i.h"
 #include "daemon_i.h"
 #include "ops_i.h"
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/cli/cli_i.h"
 #include "fs/daemon/daemon_i.h"
 #include "store/client.h"
 
