@@ -16,6 +16,7 @@
 
 #include "chunk_i.h"
 #include "fs/common/common_i.h"
+#include "fs/repl/repl_i.h"
 #include "meta/meta.h"
 #include "store/store.h"
 
@@ -100,8 +101,9 @@ struct fs {
 	struct fs_ino_table files; /* of struct fs_file, protected by files_mu */
 	double timeout;	       /* attribute and entry timeout, seconds */
 	struct fuse_session *_Atomic se; /* set once mounted: for cache invalidations */
-	struct repl *repl;		 /* namespace replication, or NULL (one node) */
-	struct ae *ae;			 /* background anti-entropy, or NULL */
+	struct fs_repl_sink sink;	 /* records from peers: into meta, then fs_invalidate_change */
+	struct fs_repl *repl;		 /* namespace replication, or NULL (one node) */
+	struct fs_ae *ae;		 /* background anti-entropy, or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
 	struct fs_nlookup lookups; /* what the kernel holds, for FORGET */
@@ -109,19 +111,18 @@ struct fs {
 	_Atomic uint64_t requests[FS_OPCODES];
 };
 
-/* replicate.c (docs/REPLICATION.md) */
 struct proto_req;
-/* Starts pushing the namespace's outbox to a->peers (nothing without peers). */
-int fs_repl_start(struct fs *fs, const struct node_args *a);
-/* Wakes the pusher (a change was committed). */
-void fs_repl_kick(struct fs *fs);
-void fs_repl_stop(struct fs *fs);
-/* Applies a record from a peer (meta_apply) and invalidates what it changed. */
-int fs_repl_apply(struct fs *fs, const uint8_t *rec, size_t len);
-/* The namespace's numbers for `stats` and /metrics. */
-void fs_repl_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
-/* The server's handler of the namespace commands (mput, mtree, mget). */
-void fs_repl_ext(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
+
+/* invalidate.c: a sink's callback (arg is the struct fs): what a record from
+ * a peer changed is dropped from the kernel's caches, and an inode no name
+ * leads to any more goes when the kernel holds none of it. */
+void fs_invalidate_change(void *arg, const struct meta_change *c);
+
+/* node_ext.c: what the mount adds to its node server (arg is the struct
+ * fs): the namespace commands (fs_repl_command) and mgc, and the
+ * namespace's and the FUSE requests' numbers for `stats` and /metrics. */
+void fs_node_ext_command(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
+void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
 
 /* gc.c (docs/OPERATIONS.md) */
 struct fs_gc_result {
@@ -141,10 +142,6 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 	  const struct auth_key *key, uint64_t grace_ms, bool dry_run, struct fs_gc_result *r);
 /* The node command `mgc GRACE_MS [dry]`. */
 void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx);
-
-/* sync.c: anti-entropy rounds with every peer every a->sync_interval_s. */
-int fs_ae_start(struct fs *fs, const struct node_args *a);
-void fs_ae_stop(struct fs *fs);
 
 /* file.c */
 /* Finds or creates the state of ino and takes a reference to it. */

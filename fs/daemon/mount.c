@@ -275,7 +275,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	static struct fs fs; /* the session's userdata, for as long as the process */
 
 	fs.data_dir = a->data_dir;
-	/* Changes from elsewhere invalidate what the kernel holds (replicate.c),
+	/* Changes from elsewhere invalidate what the kernel holds (invalidate.c),
 	 * but a LOOKUP answered just before a change arrives creates its inode
 	 * after the invalidation found none: the timeout bounds that. With 60 s,
 	 * tests/test_replication.py saw two mounts disagree for a minute. */
@@ -306,10 +306,12 @@ static int serve(const struct mount_args *a, int ready_fd)
 			strerror(-rc));
 		goto out;
 	}
-	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_repl_ext, fs_repl_stats, &fs,
-				 &fs.node)) != 0)
+	fs.sink = (struct fs_repl_sink){ .meta = fs.meta, .changed = fs_invalidate_change, .arg = &fs };
+	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_node_ext_command,
+				 fs_node_ext_stats, &fs, &fs.node)) != 0)
 		goto out;
-	if ((rc = fs_repl_start(&fs, &a->node)) < 0 || (rc = fs_ae_start(&fs, &a->node)) < 0) {
+	if ((rc = fs_repl_start(fs.meta, &fs.node, &a->node, &fs.repl)) < 0 ||
+	    (rc = fs_ae_start(fs.store, &fs.sink, &fs.node, &a->node, &fs.ae)) < 0) {
 		fprintf(stderr, "caskfs mount: cannot start namespace replication: %s\n",
 			strerror(-rc));
 		goto out;
@@ -387,8 +389,10 @@ out:
 	free(abs_dir);
 	fs_chunk_cache_free(fs.cache);
 	fs_nlookup_free(&fs.lookups);
-	fs_ae_stop(&fs);
-	fs_repl_stop(&fs);
+	fs_ae_stop(fs.ae);
+	fs.ae = NULL;
+	fs_repl_stop(fs.repl);
+	fs.repl = NULL;
 	node_stop(&fs.node);
 	if (fs.meta && meta_sync(fs.meta) < 0)
 		status = CLI_IO;

@@ -372,7 +372,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
  * Files are not opened per descriptor: the kernel is told to send no OPEN
  * (and no RELEASE) for them, keeps their cached pages across opens, and
  * requests on them carry no handle (see file.c). Replicated changes
- * invalidate those pages (replicate.c). Only a kernel without that support
+ * invalidate those pages (invalidate.c). Only a kernel without that support
  * gets a handle here, and its cached pages are dropped at each open.
  */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include <unistd.h>
 
 #include "fs/cli/cli_i.h"
-#include "fs/daemon/daemon_i.h"
+#include "repl_i.h"
 #include "store/client.h"
 
 #define TK_MAX (1 + 16 + META_NAME_MAX) /* the sscanf width below is 2 * TK_MAX */
@@ -30,7 +31,7 @@ struct sync_ep {
 	struct mc_conn *conn; /* a node */
 	struct store *s;      /* a DATA_DIR, or this mount's own */
 	struct meta *m;
-	struct fs *fs; /* this mount: namespace changes go through fs_repl_apply */
+	const struct fs_repl_sink *sink; /* this mount: records go through fs_repl_apply */
 	bool owned;    /* s and m were opened here */
 };
 
@@ -238,7 +239,8 @@ static int ep_put(struct sync_ep *e, enum kind k, const struct rec *r, const voi
 		return rc < 0 ? rc : 0;
 	}
 	if (!e->conn) {
-		rc = e->fs ? fs_repl_apply(e->fs, val, vlen) : meta_apply(e->m, val, vlen, &(struct meta_change){ 0 });
+		rc = e->sink ? fs_repl_apply(e->sink, val, vlen)
+			     : meta_apply(e->m, val, vlen, &(struct meta_change){ 0 });
 		return rc < 0 ? rc : 0;
 	}
 	char head[40], lenb[4] = { (char)(vlen & 0xff), (char)(vlen >> 8 & 0xff),
@@ -573,8 +575,9 @@ int cli_sync(const struct sync_args *a)
 
 /* ---- background rounds in a mount ---- */
 
-struct ae {
-	struct fs *fs;
+struct fs_ae {
+	struct store *store;
+	const struct fs_repl_sink *sink;
 	char **peers;
 	int npeers;
 	int interval_s;
@@ -585,9 +588,9 @@ struct ae {
 	bool stop;
 };
 
-static void round_with(struct ae *ae, const char *peer)
+static void round_with(struct fs_ae *ae, const char *peer)
 {
-	struct sync_ep self = { .s = ae->fs->store, .m = ae->fs->meta, .fs = ae->fs };
+	struct sync_ep self = { .s = ae->store, .m = ae->sink->meta, .sink = ae->sink };
 	struct sync_ep other;
 	struct sync_stats sd = { 0 }, sm = { 0 };
 
@@ -608,7 +611,7 @@ static void round_with(struct ae *ae, const char *peer)
 
 static void *ae_main(void *arg)
 {
-	struct ae *ae = arg;
+	struct fs_ae *ae = arg;
 
 	pthread_mutex_lock(&ae->mu);
 	while (!ae->stop) {
@@ -629,7 +632,7 @@ static void *ae_main(void *arg)
 
 static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
 {
-	struct ae *ae = arg;
+	struct fs_ae *ae = arg;
 	char *copy;
 
 	(void)up;
@@ -638,21 +641,24 @@ static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t h
 		ae->peers[ae->npeers++] = copy;
 }
 
-int fs_ae_start(struct fs *fs, const struct node_args *a)
+int fs_ae_start(struct store *s, const struct fs_repl_sink *sink, const struct node *n,
+		const struct node_args *a, struct fs_ae **out)
 {
-	struct ae *ae;
+	struct fs_ae *ae;
 
+	*out = NULL;
 	if (!a->peers || a->sync_interval_s <= 0)
 		return 0;
 	ae = calloc(1, sizeof(*ae));
 	if (!ae)
 		return -ENOMEM;
-	ae->fs = fs;
+	ae->store = s;
+	ae->sink = sink;
 	ae->interval_s = a->sync_interval_s;
-	ae->key = fs->node.have_key ? &fs->node.key : NULL;
+	ae->key = n->have_key ? &n->key : NULL;
 	ae->peers = calloc(CLUSTER_MAX_NODES, sizeof(char *));
 	if (ae->peers)
-		cluster_peers(fs->node.cluster, add_peer, ae);
+		cluster_peers(n->cluster, add_peer, ae);
 	pthread_mutex_init(&ae->mu, NULL);
 	pthread_cond_init(&ae->cv, NULL);
 	if (!ae->peers || pthread_create(&ae->thread, NULL, ae_main, ae) != 0) {
@@ -660,14 +666,12 @@ int fs_ae_start(struct fs *fs, const struct node_args *a)
 		free(ae);
 		return -ENOMEM;
 	}
-	fs->ae = ae;
+	*out = ae;
 	return 0;
 }
 
-void fs_ae_stop(struct fs *fs)
+void fs_ae_stop(struct fs_ae *ae)
 {
-	struct ae *ae = fs->ae;
-
 	if (!ae)
 		return;
 	pthread_mutex_lock(&ae->mu);
@@ -679,5 +683,4 @@ void fs_ae_stop(struct fs *fs)
 		free(ae->peers[i]);
 	free(ae->peers);
 	free(ae);
-	fs->ae = NULL;
 }
