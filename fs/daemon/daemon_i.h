@@ -190,8 +190,14 @@ int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence);
 /* Truncates or extends an open file: commit, then the namespace, then the state. */
 int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
 
+/* committer.c: the group-commit thread over fs. 0, or -ENOMEM or -EAGAIN
+ * (then the namespace syncs at fsync only); stop takes NULL. */
+struct fs_committer;
+int fs_committer_start(struct fs *fs, struct fs_committer **out);
+void fs_committer_stop(struct fs_committer *c);
+
 struct fuse_session;
-/* Serves se's requests (fs/mount.c) until it is unmounted or told to exit:
+/* session.c: serves se's requests until it is unmounted or told to exit:
  * 0, or the first read error as -errno. Counts each request by opcode into
  * requests[FS_OPCODES] unless that is NULL. */
 int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);

@@ -7,8 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon_i.h"
@@ -73,201 +70,6 @@ static int wait_for_child(int fd, pid_t pid)
 	if (b != 0)
 		waitpid(pid, NULL, 0);
 	return b;
-}
-
-#define GROUP_COMMIT_MS 50
-/* Buffered writes of a file are committed once it has had no write for
- * COMMIT_IDLE_MS, or COMMIT_MAX_AGE_MS after the first of them (file.c). */
-#define COMMIT_IDLE_MS 100
-#define COMMIT_MAX_AGE_MS 1000
-
-struct committer {
-	struct fs *fs;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
-};
-
-/*
- * Every GROUP_COMMIT_MS: commit the buffered writes of files left alone
- * (fs_file_commit_idle); then group commit of the namespace: when LMDB
- * committed anything since the last round, fsync the log and then LMDB. The
- * log goes first, so no durable metadata names a chunk that is not durable.
- */
-static void *committer_main(void *arg)
-{
-	struct committer *c = arg;
-	uint64_t synced = meta_last_txn(c->fs->meta);
-
-	pthread_mutex_lock(&c->mu);
-	while (!c->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += GROUP_COMMIT_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-		pthread_mutex_unlock(&c->mu);
-		fs_file_commit_idle(c->fs, COMMIT_IDLE_MS, COMMIT_MAX_AGE_MS);
-		pthread_mutex_lock(&c->mu);
-		uint64_t last = meta_last_txn(c->fs->meta);
-		if (last == synced)
-			continue;
-		pthread_mutex_unlock(&c->mu);
-		if (store_sync(c->fs->store) == 0 && cluster_sync(c->fs->node.cluster) == 0 &&
-		    meta_sync(c->fs->meta) == 0)
-			synced = last;
-		pthread_mutex_lock(&c->mu);
-	}
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
-/* FUSE opcodes by number (linux/fuse.h), for the request counts in stats. */
-static const char *const opcode_names[FS_OPCODES] = {
-	[1] = "lookup",		[2] = "forget",		[3] = "getattr",
-	[4] = "setattr",	[5] = "readlink",	[6] = "symlink",
-	[8] = "mknod",		[9] = "mkdir",		[10] = "unlink",
-	[11] = "rmdir",		[12] = "rename",	[13] = "link",
-	[14] = "open",		[15] = "read",		[16] = "write",
-	[17] = "statfs",	[18] = "release",	[20] = "fsync",
-	[21] = "setxattr",	[22] = "getxattr",	[23] = "listxattr",
-	[24] = "removexattr",	[25] = "flush",		[26] = "init",
-	[27] = "opendir",	[28] = "readdir",	[29] = "releasedir",
-	[30] = "fsyncdir",	[31] = "getlk",		[32] = "setlk",
-	[33] = "setlkw",	[34] = "access",	[35] = "create",
-	[36] = "interrupt",	[37] = "bmap",		[38] = "destroy",
-	[39] = "ioctl",		[40] = "poll",		[41] = "notify_reply",
-	[42] = "batch_forget",	[43] = "fallocate",	[44] = "readdirplus",
-	[45] = "rename2",	[46] = "lseek",		[47] = "copy_file_range",
-	[48] = "setupmapping",	[49] = "removemapping", [50] = "syncfs",
-	[51] = "tmpfile",	[52] = "statx",
-};
-
-const char *fs_opcode_name(unsigned op)
-{
-	return op < FS_OPCODES ? opcode_names[op] : NULL;
-}
-
-/*
- * The FUSE request loop. Each worker waits in poll() on the session's
- * descriptor (non-blocking) and reads one request when it is readable.
- * Measured against libfuse's multi-threaded loop (workers blocked in read())
- * on the 2-core development VM: 15-40% more creates and stats per second
- * (docs/BENCHMARKS.md). LOOP_THREADS wait; when all of them are busy
- * (requests that wait on peers) another starts, up to LOOP_MAX_THREADS, and
- * the extra ones end when idle again.
- */
-#define LOOP_THREADS 4
-#define LOOP_MAX_THREADS 32
-
-struct loop {
-	struct fuse_session *se;
-	_Atomic uint64_t *requests; /* by opcode, or NULL */
-	pthread_mutex_t mu;
-	pthread_cond_t done;
-	/* protected by mu: workers serving (threads), of which busy are in a
-	 * request, and running (live: also those on their way out) */
-	int threads, busy, live;
-	int error;	   /* the first read error other than unmount, or 0 */
-};
-
-static void *loop_worker(void *arg);
-
-/* With l->mu held. */
-static void loop_spawn(struct loop *l)
-{
-	pthread_t t;
-	pthread_attr_t attr;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, loop_worker, l) == 0) {
-		l->threads++;
-		l->live++;
-	}
-	pthread_attr_destroy(&attr);
-}
-
-static void *loop_worker(void *arg)
-{
-	struct loop *l = arg;
-	struct fuse_buf buf = { 0 };
-	struct pollfd p = { .fd = fuse_session_fd(l->se), .events = POLLIN };
-	bool retired = false;
-
-	while (!retired && !fuse_session_exited(l->se)) {
-		int res = fuse_session_receive_buf(l->se, &buf);
-		if (res == -EAGAIN || res == -EINTR) {
-			poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
-			continue;
-		}
-		if (res <= 0) { /* 0: unmounted */
-			if (res < 0) {
-				pthread_mutex_lock(&l->mu);
-				if (!l->error)
-					l->error = res;
-				pthread_mutex_unlock(&l->mu);
-			}
-			fuse_session_exit(l->se);
-			break;
-		}
-		if (l->requests && !(buf.flags & FUSE_BUF_IS_FD) && res >= 8) {
-			/* struct fuse_in_header: len, then the opcode (host order) */
-			uint32_t op;
-			memcpy(&op, (const char *)buf.mem + 4, sizeof(op));
-			if (op < FS_OPCODES)
-				atomic_fetch_add_explicit(&l->requests[op], 1, memory_order_relaxed);
-		}
-		pthread_mutex_lock(&l->mu);
-		if (++l->busy == l->threads && l->threads < LOOP_MAX_THREADS)
-			loop_spawn(l);
-		pthread_mutex_unlock(&l->mu);
-		fuse_session_process_buf(l->se, &buf);
-		pthread_mutex_lock(&l->mu);
-		l->busy--;
-		/* counted out at once, so workers ending together never leave
-		 * fewer than LOOP_THREADS */
-		if (l->threads - l->busy > LOOP_THREADS) {
-			l->threads--;
-			retired = true;
-		}
-		pthread_mutex_unlock(&l->mu);
-	}
-	free(buf.mem);
-	pthread_mutex_lock(&l->mu);
-	if (!retired)
-		l->threads--;
-	l->live--;
-	pthread_cond_signal(&l->done);
-	pthread_mutex_unlock(&l->mu);
-	return NULL;
-}
-
-int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
-{
-	struct loop l = { .se = se,
-			  .requests = requests,
-			  .mu = PTHREAD_MUTEX_INITIALIZER,
-			  .done = PTHREAD_COND_INITIALIZER };
-	int fd = fuse_session_fd(se);
-	int flags = fcntl(fd, F_GETFL);
-
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -errno;
-	pthread_mutex_lock(&l.mu);
-	for (int i = 0; i < LOOP_THREADS; i++)
-		loop_spawn(&l);
-	if (l.live == 0) {
-		pthread_mutex_unlock(&l.mu);
-		return -EAGAIN;
-	}
-	while (l.live > 0)
-		pthread_cond_wait(&l.done, &l.mu);
-	pthread_mutex_unlock(&l.mu);
-	return l.error;
 }
 
 static int serve(const struct mount_args *a, int ready_fd)
@@ -355,12 +157,8 @@ static int serve(const struct mount_args *a, int ready_fd)
 	else if (a->node.syslog)
 		fputs(started, stderr); /* the first line syslog gets */
 	ready_fd = -1;
-	struct committer com = { .fs = &fs,
-				 .mu = PTHREAD_MUTEX_INITIALIZER,
-				 .cv = PTHREAD_COND_INITIALIZER };
-	pthread_t com_thread;
-	bool com_running = pthread_create(&com_thread, NULL, committer_main, &com) == 0;
-	if (!com_running)
+	struct fs_committer *com;
+	if (fs_committer_start(&fs, &com) < 0)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
 	rc = fs_session_loop(se, fs.requests);
@@ -372,13 +170,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	server_stop(fs.node.server);
 	fs.node.server = NULL;
 	fuse_session_unmount(se);
-	if (com_running) {
-		pthread_mutex_lock(&com.mu);
-		com.stop = true;
-		pthread_cond_signal(&com.cv);
-		pthread_mutex_unlock(&com.mu);
-		pthread_join(com_thread, NULL);
-	}
+	fs_committer_stop(com);
 	status = rc == 0 ? CLI_OK : CLI_IO;
 out:
 	if (se) {
