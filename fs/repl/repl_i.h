@@ -21,6 +21,7 @@
 
 #include "fs/common/common_i.h"
 #include "meta/meta.h"
+#include "store/client.h"
 #include "store/server.h"
 #include "store/store.h"
 
@@ -64,7 +65,52 @@ int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *
 void fs_repl_kick(struct fs_repl *rp);
 void fs_repl_stop(struct fs_repl *rp);
 
-/* ---- sync.c: background anti-entropy rounds ---- */
+/* ---- sync.c, sync_ep.c: the tree walk between two replicas ---- */
+
+enum fs_sync_kind {
+	FS_SYNC_DATA, /* the store's objects (its hash tree) */
+	FS_SYNC_META, /* the namespace's records (its tree) */
+};
+
+/* One side of a walk: a node, a DATA_DIR opened here, or this mount's own. */
+struct fs_sync_ep {
+	char name[300];			 /* for messages */
+	struct mc_conn *conn;		 /* a node, or NULL */
+	struct store *s;		 /* a DATA_DIR, or this mount's own */
+	struct meta *m;			 /* its namespace, or NULL (none, or not asked for) */
+	const struct fs_repl_sink *sink; /* this mount: records go through fs_repl_apply */
+	bool owned;			 /* s and m were opened here */
+};
+
+struct fs_sync_stats {
+	uint64_t differed, a_to_b, b_to_a, bytes, queries;
+	uint64_t copy_wire; /* bytes on the wire moving records (the rest is the trees) */
+};
+
+/*
+ * Opens target as a side: the DATA_DIR of a running node (asked over its
+ * control socket), a DATA_DIR not in use (opened, with its namespace when
+ * need_meta and it has one), or HOST:PORT (authenticated with key, which may
+ * be NULL). 0, -EINVAL (neither a directory nor HOST:PORT), or the error of
+ * the open or connect, said on stderr. fs_sync_ep_close(e) afterwards in
+ * either case.
+ */
+int fs_sync_ep_open(struct fs_sync_ep *e, const char *target, const struct auth_key *key,
+		    bool need_meta);
+void fs_sync_ep_close(struct fs_sync_ep *e);
+
+/*
+ * Compares the trees of kind k on a and b from the root down, only into
+ * children that differ, and copies the newer version of each differing
+ * record to the side that lacks it (nothing with dry_run; every key printed
+ * with verbose). Unless quiet, a progress bar and a summary line on stdout.
+ * Returns 0 when equal at the end, 1 when not, or a negative errno; fills
+ * out (may be NULL).
+ */
+int fs_sync_run(struct fs_sync_ep *a, struct fs_sync_ep *b, enum fs_sync_kind k, bool dry_run,
+		bool verbose, bool quiet, struct fs_sync_stats *out);
+
+/* ---- ae.c: background anti-entropy rounds ---- */
 
 struct fs_ae;
 
