@@ -24,7 +24,7 @@ struct kv_args {
 };
 
 int cli_kv(const struct kv_args *a);
-/* kv against a node (target is HOST:PORT); fs/kv_remote.c. */
+/* kv against a node (target is HOST:PORT); kv_remote.c. */
 int cli_kv_remote(const struct kv_args *a);
 
 struct serve_args {
@@ -41,13 +41,13 @@ struct sync_args {
 	const char *secret_file;
 };
 
-/* fs/gc.c: removes chunks no file references, older than grace_ms. */
+/* gc.c: removes chunks no file references, older than grace_ms. */
 int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secret_file);
 
-/* fs/status.c: what DATA_DIR or the node at HOST:PORT holds, as text or JSON. */
+/* status.c: what DATA_DIR or the node at HOST:PORT holds, as text or JSON. */
 int cli_status(const char *target, bool json, const char *secret_file);
 
-/* fs/sync.c: 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
+/* sync.c: 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
 int cli_sync(const struct sync_args *a);
 
 struct fsck_args {
