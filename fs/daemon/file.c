@@ -13,7 +13,7 @@
  * references until a commit: fsync, a rename or truncation of the file, the
  * kernel forgetting the inode, the unmount, or the committer thread
  * (fs_file_commit_idle) once the file has been left alone for a moment.
- * (A kernel without that support gets handles from op_open and op_create,
+ * (A kernel without that support gets handles from fs_op_open and fs_op_create,
  * and their RELEASE commits too.)
  */
 #include <errno.h>

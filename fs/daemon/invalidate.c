@@ -23,7 +23,7 @@ void fs_invalidate_change(void *arg, const struct meta_change *c)
 		if (c->old_child && c->old_child != c->ino) {
 			/* The name no longer leads there: the inode goes now unless
 			 * the kernel holds it (an open descriptor, a cached entry:
-			 * it will send FORGET, and op_forget drops it then). */
+			 * it will send FORGET, and fs_op_forget drops it then). */
 			if (fs_nlookup_count(&fs->lookups, c->old_child) == 0 &&
 			    (!se || fuse_lowlevel_notify_inval_inode(se, c->old_child, 0, 0) ==
 					    -ENOENT) &&

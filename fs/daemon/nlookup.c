@@ -4,7 +4,7 @@
  * entry of READDIRPLUS) is one; a FORGET gives back the number it says.
  * Only when an inode's count reaches zero does the kernel no longer know it,
  * and only then may buffered writes be settled and an unlinked inode be
- * purged (ops.c: forget_one). A FORGET for an inode's earlier life can
+ * purged (ops_name.c: forget_one). A FORGET for an inode's earlier life can
  * reach the daemon after a LOOKUP that found it again: counted, the newer
  * lookup keeps it.
  */
