@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fs/common/common_i.h"
 #include "store/store.h"
@@ -60,5 +61,14 @@ struct fsck_args {
 /* Checks DATA_DIR (and repairs it with a->repair); CLI_OK when clean (after
  * repair), CLI_MISSING (1) with problems left. */
 int cli_fsck(const struct fsck_args *a);
+
+struct option;
+/* config.c: reads the settings of a node.conf (f, named path in messages)
+ * for the long options opts, at most cap of them, into out as malloc'd
+ * "--name=value" strings (the caller's); *n says how many. 0 (also when
+ * memory ran out: the settings read so far), or -EINVAL for a name opts does
+ * not have, said in err. */
+int cli_config_parse(FILE *f, const char *path, const struct option *opts, char **out, int cap,
+		     int *n, char *err, size_t errcap);
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * main - the caskfs command line: parses argv, prints usage, dispatches to the
- * subcommands (cli_i.h) and exits with their status. The only file that calls
- * exit(). Usage reference: docs/USAGE.md.
+ * main - the caskfs command line: parses argv (with the settings of
+ * DATA_DIR/node.conf in front, config.c), prints usage, dispatches to the
+ * subcommands (fs/cli/cli_i.h; mount in fs/daemon, bench in fs/bench) and
+ * exits with their status. The only file that parses argv or calls exit().
+ * Usage reference: docs/USAGE.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -225,6 +227,35 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 	}
 }
 
+/* The store's options of kv, mount and serve (each takes those its option
+ * table names): --sync, --node-id (1 to node_max; *node_id_given set when
+ * not NULL), --segment-size. False when c is not one of them. */
+static bool store_opt(int c, struct store_options *so, unsigned long long node_max,
+		      bool *node_id_given, const char *usage)
+{
+	unsigned long long v;
+
+	switch (c) {
+	case 's':
+		if (store_sync_mode_parse(optarg, &so->sync) < 0)
+			die_usage(usage, "unknown sync mode '%s'", optarg);
+		return true;
+	case 'n':
+		v = parse_number(optarg, "bad node id '%s'", usage);
+		if (v == 0 || v > node_max)
+			die_usage(usage, "bad node id '%s'", optarg);
+		so->node_id = (uint32_t)v;
+		if (node_id_given)
+			*node_id_given = true;
+		return true;
+	case 'S':
+		so->segment_size = parse_number(optarg, "bad segment size '%s'", usage);
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int main_kv(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -242,22 +273,9 @@ static int main_kv(int argc, char **argv)
 	store_options_init(&a.store);
 	a.store.no_background = true;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (store_opt(c, &a.store, UINT32_MAX, NULL, usage_kv))
+			continue;
 		switch (c) {
-		case 's':
-			if (store_sync_mode_parse(optarg, &a.store.sync) < 0)
-				die_usage(usage_kv, "unknown sync mode '%s'", optarg);
-			break;
-		case 'n': {
-			unsigned long long v = parse_number(optarg, "bad node id '%s'", usage_kv);
-			if (v == 0 || v > UINT32_MAX)
-				die_usage(usage_kv, "bad node id '%s'", optarg);
-			a.store.node_id = (uint32_t)v;
-			break;
-		}
-		case 'S':
-			a.store.segment_size =
-			    parse_number(optarg, "bad segment size '%s'", usage_kv);
-			break;
 		case 'k':
 			a.secret_file = optarg;
 			break;
@@ -299,15 +317,15 @@ static int main_kv(int argc, char **argv)
 }
 
 /*
- * DATA_DIR/node.conf: "name = value" lines (# comments) naming the long
- * options of mount and serve, e.g. "listen = 10.0.0.1:7700". They are put in
- * front of the command line's own options, so the command line wins. Returns
- * the argv to parse (argv itself when there is no file); *argc follows.
+ * DATA_DIR/node.conf (config.c) names the long options of mount and serve,
+ * e.g. "listen = 10.0.0.1:7700". Its settings are put in front of the
+ * command line's own options, so the command line wins. Returns the argv to
+ * parse (argv itself when there is no file); *argc follows.
  */
 static char **with_config(int *argc, char **argv, const struct option *opts, const char *optstring)
 {
-	char path[4200], line[4096];
-	int c;
+	char path[4200], err[4400];
+	int c, n = 0, settings = 0;
 
 	/* a first pass only to find DATA_DIR (getopt moves operands to the end) */
 	opterr = 0;
@@ -323,49 +341,16 @@ static char **with_config(int *argc, char **argv, const struct option *opts, con
 	if (!f)
 		return argv;
 	char **out = calloc((size_t)*argc + 256, sizeof(char *));
-	int n = 0, lineno = 0;
 	if (!out) {
 		fclose(f);
 		return argv;
 	}
 	out[n++] = argv[0];
-	while (fgets(line, sizeof(line), f) && n < 250) {
-		char *p = line, *eq, *end;
-		lineno++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || *p == '\n' || !*p)
-			continue;
-		end = p + strlen(p);
-		while (end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-			*--end = 0;
-		eq = strchr(p, '=');
-		char *name = p, *value = NULL;
-		if (eq) {
-			value = eq + 1;
-			while (*value == ' ' || *value == '\t')
-				value++;
-			while (eq > p && (eq[-1] == ' ' || eq[-1] == '\t'))
-				eq--;
-			*eq = 0;
-		}
-		const struct option *o = opts;
-		while (o->name && strcmp(o->name, name) != 0)
-			o++;
-		if (!o->name || strcmp(name, "help") == 0) {
-			fprintf(stderr, "caskfs: %s:%d: unknown setting '%s'\n", path, lineno, name);
-			exit(CLI_USAGE);
-		}
-		size_t len = strlen(name) + (value ? strlen(value) : 0) + 4;
-		char *arg = malloc(len);
-		if (!arg)
-			break;
-		if (o->has_arg == no_argument)
-			snprintf(arg, len, "--%s", name); /* "writeback" or "writeback = yes" */
-		else
-			snprintf(arg, len, "--%s=%s", name, value ? value : "");
-		out[n++] = arg;
+	if (cli_config_parse(f, path, opts, out + n, 249, &settings, err, sizeof(err)) < 0) {
+		fprintf(stderr, "caskfs: %s\n", err);
+		exit(CLI_USAGE);
 	}
+	n += settings;
 	fclose(f);
 	for (int i = 1; i < *argc; i++)
 		out[n++] = argv[i];
@@ -391,7 +376,8 @@ static int main_mount(int argc, char **argv)
 	store_options_init(&a.store);
 	argv = with_config(&argc, argv, opts, "fo:h");
 	while ((c = getopt_long(argc, argv, "fo:h", opts, NULL)) != -1) {
-		if (cluster_opt(c, &a.node, usage_mount))
+		if (cluster_opt(c, &a.node, usage_mount) ||
+		    store_opt(c, &a.store, 0xFFFF, &a.node.node_id_given, usage_mount))
 			continue;
 		switch (c) {
 		case 'f':
@@ -400,19 +386,6 @@ static int main_mount(int argc, char **argv)
 		case 'o':
 			a.options = optarg;
 			break;
-		case 's':
-			if (store_sync_mode_parse(optarg, &a.store.sync) < 0)
-				die_usage(usage_mount, "unknown sync mode '%s'", optarg);
-			break;
-		case 'n': {
-			unsigned long long v =
-			    parse_number(optarg, "bad node id '%s'", usage_mount);
-			if (v == 0 || v > 0xFFFF)
-				die_usage(usage_mount, "bad node id '%s'", optarg);
-			a.store.node_id = (uint32_t)v;
-			a.node.node_id_given = true;
-			break;
-		}
 		case 'l':
 			a.log_file = optarg;
 			break;
@@ -449,26 +422,10 @@ static int main_serve(int argc, char **argv)
 	store_options_init(&a.store);
 	argv = with_config(&argc, argv, opts, "h");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (cluster_opt(c, &a.node, usage_serve))
+		if (cluster_opt(c, &a.node, usage_serve) ||
+		    store_opt(c, &a.store, 0xFFFF, &a.node.node_id_given, usage_serve))
 			continue;
 		switch (c) {
-		case 's':
-			if (store_sync_mode_parse(optarg, &a.store.sync) < 0)
-				die_usage(usage_serve, "unknown sync mode '%s'", optarg);
-			break;
-		case 'n': {
-			unsigned long long v =
-			    parse_number(optarg, "bad node id '%s'", usage_serve);
-			if (v == 0 || v > 0xFFFF)
-				die_usage(usage_serve, "bad node id '%s'", optarg);
-			a.store.node_id = (uint32_t)v;
-			a.node.node_id_given = true;
-			break;
-		}
-		case 'S':
-			a.store.segment_size =
-			    parse_number(optarg, "bad segment size '%s'", usage_serve);
-			break;
 		case 'h':
 			fputs(usage_serve, stdout);
 			return CLI_OK;

@@ -227,5 +227,5 @@ int cli_mount(const struct mount_args *a)
 	}
 	close(p[0]);
 	setsid();
-	exit(serve(a, p[1]));
+	return serve(a, p[1]); /* the daemon's status, which main exits with */
 }
