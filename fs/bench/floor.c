@@ -4,9 +4,9 @@
  * `caskfs bench` runs its workloads on it beside caskfs and the native
  * directory, so the table shows in the same run what the kernel's FUSE
  * round trips alone cost on this machine: the floor under any FUSE
- * filesystem. It negotiates the connection as caskfs does (ops.c: op_init),
- * mounts with the same options and serves through the same request loop
- * (fs_session_loop), so the difference to caskfs is our own work.
+ * filesystem. It mounts, negotiates the connection and serves requests
+ * through the very code caskfs does (fs/daemon/session.c), so the
+ * difference to caskfs is our own work.
  */
 #define FUSE_USE_VERSION 34
 
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "bench_i.h"
-#include "fs/daemon/daemon_i.h"
+#include "fs/daemon/session_i.h"
 
 #define FLOOR_TIMEOUT 1.0 /* seconds, as caskfs's attribute and entry timeouts */
 #define FLOOR_ZEROS (1u << 20)
@@ -162,13 +162,8 @@ static void floor_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct floor *fl = userdata;
 
-	/* what caskfs asks for (ops.c: op_init), writeback cache off */
-	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_WRITEBACK_CACHE);
-	fl->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
-	if (fl->no_open)
-		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->max_write = 1u << 20;
-	conn->max_readahead = 1u << 20;
+	/* what caskfs asks for, writeback cache off (its default) */
+	fl->no_open = fs_session_init_conn(conn, false);
 }
 
 static void floor_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -480,9 +475,9 @@ static const struct fuse_lowlevel_ops floor_ops = {
 
 int fs_floor_serve(const char *mountpoint, int ready_fd)
 {
-	struct floor fl = { .mu = PTHREAD_MUTEX_INITIALIZER, .ninodes = 2, .capinodes = 1024,
-			    .nbuckets = 1024 };
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct floor fl = {
+		.mu = PTHREAD_MUTEX_INITIALIZER, .ninodes = 2, .capinodes = 1024, .nbuckets = 1024
+	};
 	struct fuse_session *se = NULL;
 	int rc = -ENOMEM;
 
@@ -498,20 +493,14 @@ int fs_floor_serve(const char *mountpoint, int ready_fd)
 					     .atime = fl.inodes[1].mtime,
 					     .mtime = fl.inodes[1].mtime,
 					     .ctime = fl.inodes[1].mtime };
-	rc = -EINVAL;
-	if (fuse_opt_add_arg(&args, "caskfs-floor") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, geteuid() == 0 ? "fsname=floor,subtype=caskfs-floor,"
-						     "default_permissions,allow_other"
-						   : "fsname=floor,subtype=caskfs-floor,"
-						     "default_permissions"))
+	rc = fs_session_mount("caskfs-floor",
+			      geteuid() == 0 ? "fsname=floor,subtype=caskfs-floor,"
+					       "default_permissions,allow_other"
+					     : "fsname=floor,subtype=caskfs-floor,"
+					       "default_permissions",
+			      &floor_ops, sizeof(floor_ops), &fl, mountpoint, &se);
+	if (rc < 0)
 		goto out;
-	se = fuse_session_new(&args, &floor_ops, sizeof(floor_ops), &fl);
-	if (!se || fuse_set_signal_handlers(se) != 0)
-		goto out;
-	if (fuse_session_mount(se, mountpoint) != 0) {
-		rc = -EIO;
-		goto out;
-	}
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "", 1);
 		close(ready_fd);
@@ -519,11 +508,7 @@ int fs_floor_serve(const char *mountpoint, int ready_fd)
 	rc = fs_session_loop(se, NULL);
 	fuse_session_unmount(se);
 out:
-	if (se) {
-		fuse_remove_signal_handlers(se);
-		fuse_session_destroy(se);
-	}
-	fuse_opt_free_args(&args);
+	fs_session_close(se);
 	for (size_t i = 0; fl.buckets && i < fl.nbuckets; i++) {
 		struct floor_entry *e = fl.buckets[i], *next;
 		for (; e; e = next) {

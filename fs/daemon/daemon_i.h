@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "chunk_i.h"
+#include "session_i.h"
 #include "fs/common/common_i.h"
 #include "fs/repl/repl_i.h"
 #include "meta/meta.h"
@@ -72,8 +73,6 @@ struct fs_file {
 	bool written;		 /* mtime is set (and newer than the namespace's) */
 	int error; /* a failed store or commit, reported by the next fsync */
 };
-
-#define FS_OPCODES 64 /* FUSE opcodes counted: 1 to 63 */
 
 /* The kernel's lookup count of each inode it knows (nlookup.c). */
 struct fs_nlookup {
@@ -195,14 +194,6 @@ int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct met
 struct fs_committer;
 int fs_committer_start(struct fs *fs, struct fs_committer **out);
 void fs_committer_stop(struct fs_committer *c);
-
-struct fuse_session;
-/* session.c: serves se's requests until it is unmounted or told to exit:
- * 0, or the first read error as -errno. Counts each request by opcode into
- * requests[FS_OPCODES] unless that is NULL. */
-int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);
-/* The lower-case name of FUSE opcode op ("lookup", "batch_forget"), or NULL. */
-const char *fs_opcode_name(unsigned op);
 
 /* mount.c: `caskfs mount` (docs/USAGE.md). */
 struct mount_args {

@@ -83,7 +83,6 @@ static int serve(const struct mount_args *a, int ready_fd)
 	 * tests/test_replication.py saw two mounts disagree for a minute. */
 	fs.timeout = 1.0;
 	fs.writeback = a->writeback;
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	char opts[2048], *abs_dir = NULL;
 	int rc, status = CLI_IO;
@@ -125,18 +124,17 @@ static int serve(const struct mount_args *a, int ready_fd)
 	snprintf(opts, sizeof(opts), "fsname=caskfs:%s,subtype=caskfs,default_permissions%s%s%s",
 		 abs_dir ? abs_dir : a->data_dir, geteuid() == 0 ? ",allow_other" : "", a->options ? "," : "",
 		 a->options ? a->options : "");
-	if (fuse_opt_add_arg(&args, "caskfs") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, opts)) {
+	rc = fs_session_mount("caskfs", opts, &fs_ops, sizeof(fs_ops), &fs, a->mountpoint, &se);
+	if (rc == -ENOMEM) {
 		fprintf(stderr, "caskfs mount: out of memory\n");
 		goto out;
 	}
-	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
-	if (!se) {
+	if (rc == -EINVAL) {
 		fprintf(stderr, "caskfs mount: bad FUSE options '%s'\n", opts);
 		status = CLI_USAGE;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, a->mountpoint) != 0) {
+	if (rc < 0) {
 		fprintf(stderr, "caskfs mount: cannot mount on %s\n", a->mountpoint);
 		goto out;
 	}
@@ -173,11 +171,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	fs_committer_stop(com);
 	status = rc == 0 ? CLI_OK : CLI_IO;
 out:
-	if (se) {
-		fuse_remove_signal_handlers(se);
-		fuse_session_destroy(se);
-	}
-	fuse_opt_free_args(&args);
+	fs_session_close(se);
 	free(abs_dir);
 	fs_chunk_cache_free(fs.cache);
 	fs_nlookup_free(&fs.lookups);

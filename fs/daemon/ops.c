@@ -1,7 +1,7 @@
 /*
  * ops - the FUSE low-level operations of the daemon: the table a session is
  * started with, and what concerns the whole connection (what is asked of the
- * kernel at INIT, statfs). Each request is a do_x() that returns 0 or a
+ * kernel at INIT, fs_session_init_conn; statfs). Each request is a do_x() that returns 0 or a
  * negative errno and fills what the reply needs; the wrapper sends exactly
  * one fuse_reply_* for it. Names and attributes come from the namespace
  * (meta/), bytes from the file states (file.c) over chunks; the operations
@@ -16,24 +16,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
 
-	if (conn->capable & FUSE_CAP_SPLICE_READ)
-		conn->want &= ~FUSE_CAP_SPLICE_READ;
-	/* cached pages stay until this mount or a replicated change drops them
-	 * (fs_op_open): no attribute round trip at every open */
-	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
-	/* no OPEN carries O_TRUNC to us: the kernel sends it as a SETATTR */
-	if (fs->no_open)
-		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	/* Off unless asked for: with it every close drops the inode's block
-	 * count, so nginx's fstat after each open costs a GETATTR round trip
-	 * (0.38x of native against 1.0x); see docs/DESIGN-NOTES.md. */
-	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
-		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-	else
-		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	conn->max_write = META_CHUNK_SIZE;
-	conn->max_readahead = META_CHUNK_SIZE;
+	fs->no_open = fs_session_init_conn(conn, fs->writeback);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -1,10 +1,11 @@
 /*
- * session - the FUSE request loop the mount and the bench's null filesystem
- * (fs/bench/floor.c) both serve through, and the names of the FUSE opcodes
- * it counts for `stats`. Each worker waits in poll() on the session's
- * descriptor and reads one request when it is readable; how many workers
- * run follows how many requests are waiting on peers. Measurements:
- * docs/BENCHMARKS.md; the opcodes: linux/fuse.h.
+ * session - a FUSE session as the mount and the bench's null filesystem
+ * (fs/bench/floor.c) both run one: mounted, its connection negotiated, and
+ * served by one request loop, whose workers each wait in poll() on the
+ * session's descriptor and read one request when it is readable, as many
+ * of them as requests are waiting on peers; and the names of the FUSE
+ * opcodes the loop counts for `stats`. Measurements: docs/BENCHMARKS.md;
+ * the opcodes: linux/fuse.h.
  */
 #define FUSE_USE_VERSION 34
 
@@ -17,7 +18,67 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_i.h"
+#include "meta/meta.h"
+#include "session_i.h"
+
+int fs_session_mount(const char *name, const char *opts, const struct fuse_lowlevel_ops *ops,
+		     size_t ops_size, void *userdata, const char *mountpoint,
+		     struct fuse_session **out)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se;
+	int rc = 0;
+
+	*out = NULL;
+	if (fuse_opt_add_arg(&args, name) || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, opts)) {
+		fuse_opt_free_args(&args);
+		return -ENOMEM;
+	}
+	se = fuse_session_new(&args, ops, ops_size, userdata);
+	if (!se)
+		rc = -EINVAL;
+	else if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0)
+		rc = -EIO;
+	if (rc < 0)
+		fs_session_close(se);
+	else
+		*out = se;
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
+void fs_session_close(struct fuse_session *se)
+{
+	if (!se)
+		return;
+	fuse_remove_signal_handlers(se);
+	fuse_session_destroy(se);
+}
+
+bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback)
+{
+	bool no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
+	/* cached pages stay until this mount or a replicated change drops them
+	 * (fs_op_open): no attribute round trip at every open */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* no OPEN carries O_TRUNC to us: the kernel sends it as a SETATTR */
+	if (no_open)
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Off unless asked for: with it every close drops the inode's block
+	 * count, so nginx's fstat after each open costs a GETATTR round trip
+	 * (0.38x of native against 1.0x); see docs/DESIGN-NOTES.md. */
+	if (writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = META_CHUNK_SIZE; /* a request is at most one chunk */
+	conn->max_readahead = META_CHUNK_SIZE;
+	return no_open;
+}
 
 /* FUSE opcodes by number (linux/fuse.h), for the request counts in stats. */
 static const char *const opcode_names[FS_OPCODES] = {
