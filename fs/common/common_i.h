@@ -40,6 +40,15 @@ static inline int64_t fs_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CLOCK_MONOTONIC in seconds: what a workload or a progress step took. */
+static inline double fs_now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* fs/common/progress.c: a progress bar on stderr when it is a terminal, else silence. */
 struct progress {
 	const char *label;

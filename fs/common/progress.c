@@ -10,13 +10,6 @@
 
 #include "common_i.h"
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void progress_start(struct progress *p, const char *label, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
@@ -28,7 +21,7 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
 
 void progress_step(struct progress *p, uint64_t done)
 {
-	double t = now();
+	double t = fs_now_seconds();
 
 	p->done = done;
 	if (!p->tty || (t - p->last < 0.1 && done < p->total))
