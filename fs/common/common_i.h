@@ -49,6 +49,23 @@ static inline double fs_now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * fs/common/ticker.c: a thread that calls fn(arg) every period_ms until
+ * fs_ticker_stop. fn returns true when it has more to do at once (the next
+ * call comes without a wait). With FS_TICKER_NOW the first call comes at
+ * once instead of after a period; with FS_TICKER_LAST a stop that ends a
+ * wait still gets that period's call. arg is the caller's and must outlive
+ * the ticker. Start: 0, -ENOMEM or -EAGAIN (no thread); stop takes NULL.
+ */
+enum { FS_TICKER_NOW = 1, FS_TICKER_LAST = 2 };
+struct fs_ticker;
+int fs_ticker_start(int period_ms, unsigned flags, bool (*fn)(void *arg), void *arg,
+		    struct fs_ticker **out);
+/* Ends the current wait: the next call comes now. NULL is nothing. */
+void fs_ticker_kick(struct fs_ticker *t);
+/* Stops the thread after the call under way, if any, and frees t. */
+void fs_ticker_stop(struct fs_ticker *t);
+
 /* fs/common/progress.c: a progress bar on stderr when it is a terminal, else silence. */
 struct progress {
 	const char *label;

@@ -6,11 +6,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "repl_i.h"
 
@@ -19,12 +17,8 @@ struct fs_ae {
 	const struct fs_repl_sink *sink;
 	char **peers;
 	int npeers;
-	int interval_s;
 	const struct auth_key *key;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
+	struct fs_ticker *ticker;
 };
 
 static void round_with(struct fs_ae *ae, const char *peer)
@@ -48,25 +42,14 @@ static void round_with(struct fs_ae *ae, const char *peer)
 	mc_close(other.conn);
 }
 
-static void *ae_main(void *arg)
+/* One round with every peer, a period after the last (no FS_TICKER_NOW). */
+static bool ae_round(void *arg)
 {
 	struct fs_ae *ae = arg;
 
-	pthread_mutex_lock(&ae->mu);
-	while (!ae->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ae->interval_s;
-		pthread_cond_timedwait(&ae->cv, &ae->mu, &ts);
-		if (ae->stop)
-			break;
-		pthread_mutex_unlock(&ae->mu);
-		for (int i = 0; i < ae->npeers; i++)
-			round_with(ae, ae->peers[i]);
-		pthread_mutex_lock(&ae->mu);
-	}
-	pthread_mutex_unlock(&ae->mu);
-	return NULL;
+	for (int i = 0; i < ae->npeers; i++)
+		round_with(ae, ae->peers[i]);
+	return false;
 }
 
 static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
@@ -93,14 +76,12 @@ int fs_ae_start(struct store *s, const struct fs_repl_sink *sink, const struct n
 		return -ENOMEM;
 	ae->store = s;
 	ae->sink = sink;
-	ae->interval_s = a->sync_interval_s;
 	ae->key = n->have_key ? &n->key : NULL;
 	ae->peers = calloc(CLUSTER_MAX_NODES, sizeof(char *));
 	if (ae->peers)
 		cluster_peers(n->cluster, add_peer, ae);
-	pthread_mutex_init(&ae->mu, NULL);
-	pthread_cond_init(&ae->cv, NULL);
-	if (!ae->peers || pthread_create(&ae->thread, NULL, ae_main, ae) != 0) {
+	if (!ae->peers ||
+	    fs_ticker_start(a->sync_interval_s * 1000, 0, ae_round, ae, &ae->ticker) < 0) {
 		free(ae->peers);
 		free(ae);
 		return -ENOMEM;
@@ -113,11 +94,7 @@ void fs_ae_stop(struct fs_ae *ae)
 {
 	if (!ae)
 		return;
-	pthread_mutex_lock(&ae->mu);
-	ae->stop = true;
-	pthread_cond_signal(&ae->cv);
-	pthread_mutex_unlock(&ae->mu);
-	pthread_join(ae->thread, NULL);
+	fs_ticker_stop(ae->ticker);
 	for (int i = 0; i < ae->npeers; i++)
 		free(ae->peers[i]);
 	free(ae->peers);

@@ -7,11 +7,9 @@
  * returns. Semantics: docs/REPLICATION.md.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "repl_i.h"
 #include "store/client.h"
@@ -30,21 +28,21 @@ struct repl_peer {
 	bool down;
 };
 
+struct batch {
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t last;
+};
+
 struct fs_repl {
 	struct meta *meta;
 	struct repl_peer *peers;
 	int npeers;
 	const struct auth_key *key;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop; /* protected by mu */
-};
-
-struct batch {
-	uint8_t *buf;
-	size_t len, cap;
-	uint64_t last;
+	struct fs_ticker *ticker;
+	/* the ticker's thread only: */
+	struct batch batch;
+	uint64_t trimmed; /* the outbox is trimmed up to this */
 };
 
 static int add_record(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
@@ -121,43 +119,26 @@ static int push_peer(struct fs_repl *rp, struct repl_peer *p, uint64_t last, str
 	return p->acked < last;
 }
 
-static void *pusher_main(void *arg)
+/* One round: each peer gets one batch of what it lacks, then the outbox is
+ * trimmed to what all of them have. True when more is waiting. */
+static bool push_round(void *arg)
 {
 	struct fs_repl *rp = arg;
-	struct batch b = { 0 };
-	uint64_t trimmed = 0;
+	uint64_t last, pending;
+	bool more = false;
 
-	pthread_mutex_lock(&rp->mu);
-	while (!rp->stop) {
-		uint64_t last, pending;
-		bool more = false;
-		pthread_mutex_unlock(&rp->mu);
-		meta_outbox_state(rp->meta, &last, &pending);
-		uint64_t low = last;
-		for (int i = 0; i < rp->npeers; i++) {
-			more |= push_peer(rp, &rp->peers[i], last, &b) > 0;
-			if (rp->peers[i].acked < low)
-				low = rp->peers[i].acked;
-		}
-		if (low > trimmed && pending) {
-			if (meta_outbox_trim(rp->meta, low) == 0)
-				trimmed = low;
-		}
-		pthread_mutex_lock(&rp->mu);
-		if (more || rp->stop)
-			continue;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += PUSH_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+	meta_outbox_state(rp->meta, &last, &pending);
+	uint64_t low = last;
+	for (int i = 0; i < rp->npeers; i++) {
+		more |= push_peer(rp, &rp->peers[i], last, &rp->batch) > 0;
+		if (rp->peers[i].acked < low)
+			low = rp->peers[i].acked;
 	}
-	pthread_mutex_unlock(&rp->mu);
-	free(b.buf);
-	return NULL;
+	if (low > rp->trimmed && pending) {
+		if (meta_outbox_trim(rp->meta, low) == 0)
+			rp->trimmed = low;
+	}
+	return more;
 }
 
 static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
@@ -196,14 +177,13 @@ int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *
 	}
 	/* the cluster parsed and deduplicated the addresses already */
 	cluster_peers(n->cluster, add_peer, rp);
-	pthread_mutex_init(&rp->mu, NULL);
-	pthread_cond_init(&rp->cv, NULL);
 	meta_set_replication(m, true);
-	if (pthread_create(&rp->thread, NULL, pusher_main, rp) != 0) {
+	int rc = fs_ticker_start(PUSH_MS, FS_TICKER_NOW, push_round, rp, &rp->ticker);
+	if (rc < 0) {
 		meta_set_replication(m, false);
 		free(rp->peers);
 		free(rp);
-		return -EAGAIN;
+		return rc;
 	}
 	*out = rp;
 	return 0;
@@ -211,26 +191,18 @@ int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *
 
 void fs_repl_kick(struct fs_repl *rp)
 {
-	if (!rp)
-		return;
-	pthread_mutex_lock(&rp->mu);
-	pthread_cond_signal(&rp->cv);
-	pthread_mutex_unlock(&rp->mu);
+	if (rp)
+		fs_ticker_kick(rp->ticker);
 }
 
 void fs_repl_stop(struct fs_repl *rp)
 {
 	if (!rp)
 		return;
-	pthread_mutex_lock(&rp->mu);
-	rp->stop = true;
-	pthread_cond_signal(&rp->cv);
-	pthread_mutex_unlock(&rp->mu);
-	pthread_join(rp->thread, NULL);
+	fs_ticker_stop(rp->ticker);
 	for (int i = 0; i < rp->npeers; i++)
 		mc_close(rp->peers[i].conn);
-	pthread_mutex_destroy(&rp->mu);
-	pthread_cond_destroy(&rp->cv);
+	free(rp->batch.buf);
 	free(rp->peers);
 	free(rp);
 }
