@@ -165,8 +165,6 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 	struct store_options o;
 	struct meta *meta = NULL;
 	uint64_t bad = 0, mp = 0;
-	struct stat st;
-	char mdir[4200];
 	int rc;
 
 	store_options_init(&o);
@@ -184,11 +182,9 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 	progress_end(&f->bar);
 	if (rc == 0 && bad)
 		rc = store_scan(f->store, NULL, 0, false, find_damaged, f);
-	snprintf(mdir, sizeof(mdir), "%s/meta", dir);
-	if (rc == 0 && stat(mdir, &st) == 0) {
-		struct store_stats ss;
-		store_stats(f->store, &ss);
-		rc = meta_open(dir, ss.node_id ? ss.node_id : 1, store_clock(f->store), &meta);
+	if (rc == 0)
+		rc = fs_datadir_open_meta(dir, f->store, &meta);
+	if (meta) {
 		struct meta_stats ms;
 		if (rc == 0 && meta_stats(meta, &ms) == 0)
 			progress_start(&f->bar, "fsck: files", ms.inodes);

@@ -84,15 +84,12 @@ int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secr
 		struct meta *m = NULL;
 		struct cluster *c = NULL;
 		struct cluster_options co = { 0 };
-		char mdir[4200];
 		store_options_init(&o);
 		o.no_background = true;
 		if ((rc = store_open(target, &o, &s)) < 0)
 			return CLI_IO;
-		snprintf(mdir, sizeof(mdir), "%s/meta", target);
-		struct store_stats ss;
-		store_stats(s, &ss);
-		if (stat(mdir, &st) < 0) {
+		rc = fs_datadir_open_meta(target, s, &m);
+		if (rc == 0 && !m) {
 			fprintf(stderr,
 				"caskfs gc: %s holds no namespace: nothing says which chunks "
 				"are live (run gc on a mount)\n",
@@ -100,7 +97,6 @@ int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secr
 			store_close(s);
 			return CLI_USAGE;
 		}
-		rc = meta_open(target, ss.node_id ? ss.node_id : 1, store_clock(s), &m);
 		if (rc == 0)
 			rc = cluster_open(s, &co, &c);
 		if (rc == 0)

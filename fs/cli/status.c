@@ -174,24 +174,21 @@ static int from_dir(const char *dir, struct status *st)
 	if (d)
 		closedir(d);
 	put(st, "caskfs_hint_bytes_pending", "%" PRIu64, hint_bytes);
-	snprintf(path, sizeof(path), "%s/meta", dir);
-	if (stat(path, &sb) == 0) {
-		struct meta *m;
-		if (meta_open(dir, ss.node_id ? ss.node_id : 1, store_clock(s), &m) == 0) {
-			struct meta_stats ms;
-			struct store_tree_node root, kids[16];
-			uint64_t last, pending;
-			if (meta_stats(m, &ms) == 0) {
-				put(st, "caskfs_meta_inodes", "%" PRIu64, ms.inodes);
-				put(st, "caskfs_meta_entries", "%" PRIu64, ms.entries);
-				put(st, "caskfs_meta_tombstones", "%" PRIu64, ms.tombstones);
-			}
-			meta_outbox_state(m, &last, &pending);
-			put(st, "caskfs_meta_outbox_pending", "%" PRIu64, pending);
-			if (meta_tree_children(m, NULL, 0, &root, kids) == 0)
-				put(st, "caskfs_meta_tree_root", "%016" PRIx64, root.hash);
-			meta_close(m);
+	struct meta *m;
+	if (fs_datadir_open_meta(dir, s, &m) == 0 && m) {
+		struct meta_stats ms;
+		struct store_tree_node root, kids[16];
+		uint64_t last, pending;
+		if (meta_stats(m, &ms) == 0) {
+			put(st, "caskfs_meta_inodes", "%" PRIu64, ms.inodes);
+			put(st, "caskfs_meta_entries", "%" PRIu64, ms.entries);
+			put(st, "caskfs_meta_tombstones", "%" PRIu64, ms.tombstones);
 		}
+		meta_outbox_state(m, &last, &pending);
+		put(st, "caskfs_meta_outbox_pending", "%" PRIu64, pending);
+		if (meta_tree_children(m, NULL, 0, &root, kids) == 0)
+			put(st, "caskfs_meta_tree_root", "%016" PRIx64, root.hash);
+		meta_close(m);
 	}
 	store_close(s);
 	return 0;

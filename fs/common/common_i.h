@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "meta/meta.h"
 #include "store/cluster.h"
 #include "store/server.h"
 #include "store/store.h"
@@ -88,6 +89,11 @@ int log_level_parse(const char *name, int *level);
  * NULL). */
 bool fs_mountinfo_lookup(const char *path, char *type, size_t tcap, char *source, size_t scap);
 
+/* fs/common/datadir.c: the namespace of DATA_DIR dir, whose store s is
+ * open, with the store's node id: 0 and *out (the caller's to meta_close),
+ * 0 and *out NULL when dir holds none, or the error of meta_open. */
+int fs_datadir_open_meta(const char *dir, struct store *s, struct meta **out);
+
 /* The cluster options shared by mount and serve (DESIGN.md, "One binary"). */
 struct node_args {
 	const char *listen;	 /* HOST:PORT, or NULL: no server (mount only) */
@@ -124,6 +130,12 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 	       const char *prefix, server_ext_fn ext, server_stats_fn stats_ext, void *ext_arg,
 	       struct node *out);
 void node_stop(struct node *n);
+/* The addresses of a cluster's nodes other than this one, in its order. */
+struct node_peers {
+	char addr[CLUSTER_MAX_NODES][256];
+	int n;
+};
+void node_peers_list(struct cluster *c, struct node_peers *out);
 /* When a running node answers on DATA_DIR dir's control socket, fills out
  * with its address ("unix:DIR/control.sock") and returns true. */
 bool node_control_addr(const char *dir, char *out, size_t cap);

@@ -99,6 +99,22 @@ void node_stop(struct node *n)
 	n->cluster = NULL;
 }
 
+static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
+{
+	struct node_peers *out = arg;
+
+	(void)up;
+	(void)hints;
+	if (!self && out->n < CLUSTER_MAX_NODES)
+		snprintf(out->addr[out->n++], sizeof(out->addr[0]), "%s", addr);
+}
+
+void node_peers_list(struct cluster *c, struct node_peers *out)
+{
+	out->n = 0;
+	cluster_peers(c, add_peer, out);
+}
+
 bool node_control_addr(const char *dir, char *out, size_t cap)
 {
 	char path[4200];

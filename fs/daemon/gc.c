@@ -167,28 +167,13 @@ static int peer_chunk(void *arg, const char *line, size_t len)
 	return 0;
 }
 
-struct peer_list {
-	char addr[CLUSTER_MAX_NODES][256];
-	int n;
-};
-
-static void list_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
-{
-	struct peer_list *pl = arg;
-
-	(void)up;
-	(void)hints;
-	if (!self && pl->n < CLUSTER_MAX_NODES)
-		snprintf(pl->addr[pl->n++], sizeof(pl->addr[0]), "%s", addr);
-}
-
 int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 	  const struct auth_key *key, uint64_t grace_ms, bool dry_run, struct fs_gc_result *r)
 {
 	struct idset marked = { 0 };
 	struct sweep sw = { .marked = &marked, .cluster = c, .dry_run = dry_run, .r = r };
 	struct store_stats before, after;
-	struct peer_list pl = { .n = 0 };
+	struct node_peers pl;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -209,7 +194,7 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 		sw.bar = &bar;
 	}
 	rc = store_scan(s, "c/", 2, false, local_chunk, &sw);
-	cluster_peers(c, list_peer, &pl);
+	node_peers_list(c, &pl);
 	for (int i = 0; rc == 0 && i < pl.n; i++) {
 		struct mc_conn *conn;
 		if (mc_connect(pl.addr[i], key, 1000, 30000, &conn) < 0) {

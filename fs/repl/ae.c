@@ -15,8 +15,7 @@
 struct fs_ae {
 	struct store *store;
 	const struct fs_repl_sink *sink;
-	char **peers;
-	int npeers;
+	struct node_peers peers;
 	const struct auth_key *key;
 	struct fs_ticker *ticker;
 };
@@ -47,20 +46,9 @@ static bool ae_round(void *arg)
 {
 	struct fs_ae *ae = arg;
 
-	for (int i = 0; i < ae->npeers; i++)
-		round_with(ae, ae->peers[i]);
+	for (int i = 0; i < ae->peers.n; i++)
+		round_with(ae, ae->peers.addr[i]);
 	return false;
-}
-
-static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
-{
-	struct fs_ae *ae = arg;
-	char *copy;
-
-	(void)up;
-	(void)hints;
-	if (!self && ae->npeers < CLUSTER_MAX_NODES && (copy = strdup(addr)))
-		ae->peers[ae->npeers++] = copy;
 }
 
 int fs_ae_start(struct store *s, const struct fs_repl_sink *sink, const struct node *n,
@@ -77,12 +65,8 @@ int fs_ae_start(struct store *s, const struct fs_repl_sink *sink, const struct n
 	ae->store = s;
 	ae->sink = sink;
 	ae->key = n->have_key ? &n->key : NULL;
-	ae->peers = calloc(CLUSTER_MAX_NODES, sizeof(char *));
-	if (ae->peers)
-		cluster_peers(n->cluster, add_peer, ae);
-	if (!ae->peers ||
-	    fs_ticker_start(a->sync_interval_s * 1000, 0, ae_round, ae, &ae->ticker) < 0) {
-		free(ae->peers);
+	node_peers_list(n->cluster, &ae->peers);
+	if (fs_ticker_start(a->sync_interval_s * 1000, 0, ae_round, ae, &ae->ticker) < 0) {
 		free(ae);
 		return -ENOMEM;
 	}
@@ -95,8 +79,5 @@ void fs_ae_stop(struct fs_ae *ae)
 	if (!ae)
 		return;
 	fs_ticker_stop(ae->ticker);
-	for (int i = 0; i < ae->npeers; i++)
-		free(ae->peers[i]);
-	free(ae->peers);
 	free(ae);
 }

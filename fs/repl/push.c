@@ -141,22 +141,6 @@ static bool push_round(void *arg)
 	return more;
 }
 
-static void add_peer(void *arg, const char *addr, bool self, bool up, uint64_t hints)
-{
-	struct fs_repl *rp = arg;
-	char state[300];
-
-	(void)up;
-	(void)hints;
-	if (self || rp->npeers == CLUSTER_MAX_NODES)
-		return;
-	struct repl_peer *p = &rp->peers[rp->npeers++];
-	snprintf(p->addr, sizeof(p->addr), "%s", addr);
-	snprintf(state, sizeof(state), "acked:%s", p->addr);
-	if (meta_state_get(rp->meta, state, &p->acked) < 0)
-		p->acked = 0;
-}
-
 int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *a,
 		  struct fs_repl **out)
 {
@@ -176,7 +160,16 @@ int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *
 		return -ENOMEM;
 	}
 	/* the cluster parsed and deduplicated the addresses already */
-	cluster_peers(n->cluster, add_peer, rp);
+	struct node_peers peers;
+	node_peers_list(n->cluster, &peers);
+	for (int i = 0; i < peers.n; i++) {
+		struct repl_peer *p = &rp->peers[rp->npeers++];
+		char state[300];
+		snprintf(p->addr, sizeof(p->addr), "%s", peers.addr[i]);
+		snprintf(state, sizeof(state), "acked:%s", p->addr);
+		if (meta_state_get(m, state, &p->acked) < 0)
+			p->acked = 0;
+	}
 	meta_set_replication(m, true);
 	int rc = fs_ticker_start(PUSH_MS, FS_TICKER_NOW, push_round, rp, &rp->ticker);
 	if (rc < 0) {

@@ -230,7 +230,6 @@ int fs_sync_ep_open(struct fs_sync_ep *e, const char *target, const struct auth_
 	}
 	if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
 		struct store_options o;
-		char mdir[4096];
 		store_options_init(&o);
 		o.no_background = true;
 		rc = store_open(target, &o, &e->s);
@@ -243,16 +242,7 @@ int fs_sync_ep_open(struct fs_sync_ep *e, const char *target, const struct auth_
 			return rc;
 		}
 		e->owned = true;
-		snprintf(mdir, sizeof(mdir), "%s/meta", target);
-		if (need_meta && stat(mdir, &st) == 0) {
-			struct store_stats ss;
-			store_stats(e->s, &ss);
-			rc = meta_open(target, ss.node_id ? ss.node_id : 1, store_clock(e->s),
-				       &e->m);
-			if (rc < 0)
-				return rc;
-		}
-		return 0;
+		return need_meta ? fs_datadir_open_meta(target, e->s, &e->m) : 0;
 	}
 	if (!strchr(target, ':')) {
 		fprintf(stderr, "caskfs sync: %s is neither a directory nor HOST:PORT\n", target);
