@@ -28,6 +28,10 @@ int cli_kv(const struct kv_args *a);
 /* kv against a node (target is HOST:PORT); kv_remote.c. */
 int cli_kv_remote(const struct kv_args *a);
 
+/* read_all.c: reads fd to its end into a malloc'd buffer (the caller's):
+ * 0, -EFBIG when it holds more than max bytes, -ENOMEM, or read's -errno. */
+int cli_read_all(int fd, size_t max, void **out, size_t *len);
+
 struct serve_args {
 	const char *data_dir;
 	struct node_args node;

@@ -30,54 +30,6 @@ static int exit_for(int err)
 	}
 }
 
-/* Reads all of fd (at most STORE_VALUE_MAX bytes) into a malloc'd buffer. */
-static int slurp(int fd, const char *name, void **out, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap > STORE_VALUE_MAX) {
-				fprintf(stderr, "caskfs kv: %s: value larger than %u bytes\n", name,
-					STORE_VALUE_MAX);
-				free(buf);
-				return -EFBIG;
-			}
-			cap *= 2;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int rc = -errno;
-			fprintf(stderr, "caskfs kv: cannot read %s: %s\n", name, strerror(errno));
-			free(buf);
-			return rc;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	if (n > STORE_VALUE_MAX) {
-		fprintf(stderr, "caskfs kv: %s: value larger than %u bytes\n", name,
-			STORE_VALUE_MAX);
-		free(buf);
-		return -EFBIG;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
 static int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -107,13 +59,19 @@ static int do_put(struct store *s, const struct kv_args *a)
 		fprintf(stderr, "caskfs kv: cannot open %s: %s\n", a->file, strerror(errno));
 		return errno == ENOENT ? CLI_USAGE : CLI_IO;
 	}
-	rc = slurp(fd, name, &val, &len);
+	rc = cli_read_all(fd, STORE_VALUE_MAX, &val, &len);
 	if (a->file)
 		close(fd);
-	if (rc == -EFBIG)
+	if (rc == -EFBIG) {
+		fprintf(stderr, "caskfs kv: %s: value larger than %u bytes\n", name,
+			STORE_VALUE_MAX);
 		return CLI_USAGE;
-	if (rc < 0)
+	}
+	if (rc < 0) {
+		if (rc != -ENOMEM)
+			fprintf(stderr, "caskfs kv: cannot read %s: %s\n", name, strerror(-rc));
 		return CLI_IO;
+	}
 	rc = store_put(s, a->key, strlen(a->key), val, len, NULL);
 	free(val);
 	if (rc < 0)

@@ -17,40 +17,9 @@
 
 #define CONNECT_MS 2000
 #define IO_MS 30000
-
-static int slurp_fd(int fd, void **out, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			char *nb = cap > STORE_VALUE_MAX ? NULL : realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				return cap > STORE_VALUE_MAX ? -EFBIG : -ENOMEM;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int rc = -errno;
-			free(buf);
-			return rc;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
+/* What this command reads of a value before it refuses it (the node itself
+ * refuses one over PROTO_VALUE_MAX). */
+#define REMOTE_VALUE_MAX (2 * (size_t)STORE_VALUE_MAX - 1)
 
 static int print_ls(void *arg, const char *line, size_t len)
 {
@@ -119,7 +88,7 @@ static int run(struct mc_conn *c, const struct kv_args *a)
 			fprintf(stderr, "caskfs kv: cannot open %s: %s\n", a->file, strerror(errno));
 			return CLI_USAGE;
 		}
-		rc = slurp_fd(fd, &val, &len);
+		rc = cli_read_all(fd, REMOTE_VALUE_MAX, &val, &len);
 		if (a->file)
 			close(fd);
 		if (rc < 0) {
