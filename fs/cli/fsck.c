@@ -1,16 +1,13 @@
 /*
- * fsck - `caskfs fsck DATA_DIR [--repair [--peers HOST:PORT,...]]`.
- *
- * Checks, one line per problem: what opening the store had to fix (a torn
- * tail, a hint that had to be rebuilt), every record of every segment against
- * its checksum and against its segment's hint file, every chunk every file
- * names (present, long enough, readable), link counts against the entries,
- * and inodes no name leads to. Exit 0 only when clean.
- *
- * --repair: hint files that disagree are removed and rebuilt from their
- * segment; damaged or missing objects are fetched from the peers that hold a
- * good copy (its hash checked) and written back; link counts are rewritten;
- * orphans go to /lost+found. Then everything is checked again.
+ * fsck - `caskfs fsck DATA_DIR [--repair [--peers HOST:PORT,...]]`. Checks,
+ * one line per problem: what opening the store had to fix (a torn tail, a
+ * hint rebuilt), every record against its checksum and its segment's hint
+ * file, every chunk every file names (present, long enough, readable), link
+ * counts against the entries, and inodes no name leads to; exit 0 only when
+ * clean. --repair rebuilds the hint files that disagree, fetches damaged or
+ * missing objects from a peer with a good copy (its hash checked), rewrites
+ * link counts and moves orphans to /lost+found, then checks again.
+ * docs/USAGE.md ("caskfs fsck"), docs/OPERATIONS.md.
  */
 #include <errno.h>
 #include <inttypes.h>

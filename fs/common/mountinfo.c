@@ -1,6 +1,8 @@
 /*
  * mountinfo - what is mounted at a path, from /proc/self/mountinfo: the mount
  * point is field 5; after the " - " separator come the type and the source.
+ * `caskfs mount` asks whether its mountpoint is busy, `caskfs bench` which
+ * DATA_DIR a mount serves (the source of a caskfs mount names it).
  */
 #include <limits.h>
 #include <stdio.h>

@@ -5,10 +5,11 @@
  * of bytes already stored writes nothing, and every read checks the bytes
  * against the id. A bounded LRU cache keeps decompressed chunks (only those
  * the store holds compressed: the others are a verified copy from a mapping
- * already). Format: docs/FORMAT.md ("Chunks").
+ * already). Format: docs/FORMAT.md ("Chunks"). Buffers are the caller's;
+ * the cache is its creator's (the mount's struct fs) until freed.
  */
-#ifndef CASKFS_FS_CHUNK_I_H
-#define CASKFS_FS_CHUNK_I_H
+#ifndef CASKFS_FS_DAEMON_CHUNK_I_H
+#define CASKFS_FS_DAEMON_CHUNK_I_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,12 @@
 /*
- * daemon_i.h - the FUSE daemon's shared state: the node's store and namespace,
- * the chunk cache, and the file states (one per inode in use by a request or
- * holding writes not yet committed; see file.c).
+ * daemon_i.h - the mount (fs/daemon): its shared state, struct fs, the file
+ * states and inode tables, and what each file of the daemon offers the
+ * others. Above it, fs/cli calls cli_mount and fs_gc and fs/bench the
+ * session (session_i.h); it calls fs/repl, fs/common, meta/ and store/.
+ * Ownership: struct fs lives as long as the mount's process (mount.c) and
+ * owns its store, meta, node, cache, repl, ae and every struct fs_file. A
+ * struct fs_file from fs_file_get or fs_file_find is a reference, dropped
+ * with fs_file_put (or fs_file_close).
  */
 #ifndef CASKFS_FS_DAEMON_DAEMON_I_H
 #define CASKFS_FS_DAEMON_DAEMON_I_H
@@ -29,7 +34,7 @@ struct fs_dirty {
 };
 
 /*
- * A hash table of nodes keyed by inode number (inotab.c): the file states
+ * inotab.c: a hash table of nodes keyed by inode number, for the file states
  * and the kernel's lookup counts. A node is embedded in its owner, which
  * fs_container_of gets back. The caller locks.
  */
@@ -74,7 +79,7 @@ struct fs_file {
 	int error; /* a failed store or commit, reported by the next fsync */
 };
 
-/* The kernel's lookup count of each inode it knows (nlookup.c). */
+/* ---- nlookup.c: the kernel's lookup count of each inode it knows ---- */
 struct fs_nlookup {
 	pthread_mutex_t mu;	    /* protects table */
 	struct fs_ino_table table; /* of struct fs_nlookup_entry */
@@ -112,18 +117,20 @@ struct fs {
 
 struct proto_req;
 
-/* invalidate.c: a sink's callback (arg is the struct fs): what a record from
+/* ---- invalidate.c, node_ext.c: the mount's side of its node ---- */
+
+/* A sink's callback (arg is the struct fs): what a record from
  * a peer changed is dropped from the kernel's caches, and an inode no name
  * leads to any more goes when the kernel holds none of it. */
 void fs_invalidate_change(void *arg, const struct meta_change *c);
 
-/* node_ext.c: what the mount adds to its node server (arg is the struct
+/* What the mount adds to its node server (arg is the struct
  * fs): the namespace commands (fs_repl_command) and mgc, and the
  * namespace's and the FUSE requests' numbers for `stats` and /metrics. */
 void fs_node_ext_command(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
 
-/* gc.c (docs/OPERATIONS.md) */
+/* ---- gc.c: collection of unreferenced chunks (docs/OPERATIONS.md) ---- */
 struct fs_gc_result {
 	uint64_t referenced;	     /* distinct chunks the namespace (and open files) name */
 	uint64_t chunks;	     /* distinct chunks found on this node and its peers */
@@ -135,33 +142,27 @@ struct fs_gc_result {
 	uint64_t reclaimed_bytes;    /* disk bytes freed on this node */
 	uint64_t peers_missed;	     /* peers that could not be swept */
 };
-/* Marks from m (and fs's open files when fs is given), sweeps s and the
- * peers of c, then compacts s. */
+/* Marks from m (and fs's open files when fs is given, else a progress bar
+ * is drawn), sweeps s and the peers of c (authenticated with key, which may
+ * be NULL), then compacts s: 0 or -errno, the findings in r. */
 int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 	  const struct auth_key *key, uint64_t grace_ms, bool dry_run, struct fs_gc_result *r);
 /* The node command `mgc GRACE_MS [dry]`. */
 void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx);
 
-/* file.c */
-/* Finds or creates the state of ino and takes a reference to it. */
+/* ---- file.c: a state's life ---- */
+
+/* Finds or creates the state of ino and takes a reference to it: 0, -ENOMEM
+ * or the error of loading it from the namespace. */
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out);
+/* The state of ino with a reference taken, or NULL when it has none. */
+struct fs_file *fs_file_find(struct fs *fs, uint64_t ino);
 /* With fs->files_mu held: the state after f (the first for NULL) in the
  * table's order, or NULL after the last. */
 struct fs_file *fs_file_next_locked(struct fs *fs, struct fs_file *f);
-/* The state of ino with a reference taken, or NULL when it has none. */
-struct fs_file *fs_file_find(struct fs *fs, uint64_t ino);
 /* Drops a reference. A state goes with its last one unless it holds writes
  * not committed yet. */
 void fs_file_put(struct fs *fs, struct fs_file *f);
-/* Commits, then drops a reference; returns the commit's error. */
-int fs_file_close(struct fs *fs, struct fs_file *f);
-/* The kernel forgot ino: commits and drops its state. False when the state
- * is still referenced (the inode must stay). */
-bool fs_file_forget(struct fs *fs, uint64_t ino);
-/* Commits the states whose last write is idle_ms old or whose first
- * uncommitted one is max_age_ms old (every state with writes when idle_ms
- * is 0). Returns how many failed (kept for a later round and for fsync). */
-int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms);
 /* When ino has a state: true, with the size it holds (which includes
  * writes not committed, and is never older than the namespace's) and the
  * mtime of its last write (tv_nsec UTIME_OMIT when there was none). */
@@ -170,11 +171,31 @@ bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *
  * (utimens) is the one their commit writes. */
 int fs_file_setattr(struct fs *fs, struct fs_file *f, unsigned mask,
 		    const struct meta_inode *attr);
-ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off);
-ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off);
+
+/* ---- file_commit.c: its writes made durable ---- */
+
 /* Stores every written chunk and commits size, grid and mtime in one
  * transaction; reports a failure kept from an earlier attempt once. */
 int fs_file_commit(struct fs *fs, struct fs_file *f);
+/* Commits, then drops a reference; returns the commit's error. */
+int fs_file_close(struct fs *fs, struct fs_file *f);
+/* Truncates or extends an open file: commit, then the namespace, then the
+ * state; out (may be NULL) gets the inode as it is then. */
+int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
+/* The kernel forgot ino: commits and drops its state. False when the state
+ * is still referenced (the inode must stay). */
+bool fs_file_forget(struct fs *fs, uint64_t ino);
+/* Commits the states whose last write is idle_ms old or whose first
+ * uncommitted one is max_age_ms old (every state with writes when idle_ms
+ * is 0). Returns how many failed (kept for a later round and for fsync). */
+int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms);
+
+/* ---- file_io.c: reads and writes through it ---- */
+
+/* Bytes written or read (fewer at the end of the file), or -errno; a write
+ * past META_FILE_MAX is -EFBIG. */
+ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off);
+ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint64_t off);
 /*
  * Copies len bytes from fin at off_in to fout at off_out. Whole 1 MiB slots
  * at aligned offsets share their chunks (no bytes move); the rest is copied.
@@ -186,16 +207,15 @@ ssize_t fs_file_copy(struct fs *fs, struct fs_file *fin, uint64_t off_in, struct
  * the file is a hole). -ENXIO past the end. */
 int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence);
 
-/* Truncates or extends an open file: commit, then the namespace, then the state. */
-int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
+/* ---- committer.c, mount.c ---- */
 
-/* committer.c: the group-commit thread over fs. 0, or -ENOMEM or -EAGAIN
+/* The group-commit thread over fs: 0, or -ENOMEM or -EAGAIN
  * (then the namespace syncs at fsync only); stop takes NULL. */
 struct fs_committer;
 int fs_committer_start(struct fs *fs, struct fs_committer **out);
 void fs_committer_stop(struct fs_committer *c);
 
-/* mount.c: `caskfs mount` (docs/USAGE.md). */
+/* `caskfs mount` (docs/USAGE.md): the process exit status. */
 struct mount_args {
 	const char *data_dir;
 	const char *mountpoint;

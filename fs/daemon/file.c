@@ -1,20 +1,13 @@
 /*
- * file - what a file holds between its writes and their commit. Writes land
- * in 1 MiB chunk buffers; a buffer that fills is stored at once as a chunk
- * (so a large sequential write holds one buffer), and a commit stores the
- * rest and then writes size, chunk grid and mtime in one namespace
- * transaction: chunks before the metadata that names them. A reader of the
- * file sees the old content or the new, never a mix, and reads on this mount
- * go through the same state, so they see writes not committed yet.
- *
- * The kernel sends no OPEN, FLUSH or RELEASE for files (docs/DESIGN-NOTES.md),
- * so a state is not tied to descriptors: requests take a reference for as
- * long as they run, and a state whose writes are not committed outlives its
- * references until a commit: fsync, a rename or truncation of the file, the
- * kernel forgetting the inode, the unmount, or the committer thread
- * (fs_file_commit_idle) once the file has been left alone for a moment.
- * (A kernel without that support gets handles from fs_op_open and fs_op_create,
- * and their RELEASE commits too.)
+ * file - the state of a file between its writes and their commit (writes:
+ * file_io.c; the commit: file_commit.c), one per inode in use, found by
+ * inode number (inotab.c). The kernel sends no OPEN, FLUSH or RELEASE for
+ * files (docs/DESIGN-NOTES.md), so a state is not tied to descriptors: a
+ * request takes a reference for as long as it runs, and a state whose
+ * writes are not committed outlives its references until a commit (fsync,
+ * a rename or truncation, FORGET, the unmount, or the committer once the
+ * file is left alone). A kernel without that support gets handles from
+ * fs_op_open and fs_op_create, whose RELEASE commits too.
  */
 #include <errno.h>
 #include <stdio.h> /* SEEK_DATA, SEEK_HOLE */

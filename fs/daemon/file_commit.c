@@ -1,11 +1,12 @@
 /*
  * file_commit - a file state's writes made durable in the namespace: the
  * chunks still buffered are stored, the log is flushed so it holds them, and
- * then size, chunk grid and mtime are written in one namespace transaction,
- * so metadata never names a chunk that is not in the log. A failure is kept
- * in the state and reported once by the next fsync, as a failed writeback
- * is. The committer thread commits idle files in batches: one flush and one
- * transaction for all of them. Ordering: DESIGN.md ("fs: files as chunks").
+ * then size, chunk grid and mtime are written in one namespace transaction:
+ * metadata never names a chunk that is not in the log, and a reader sees the
+ * old content or the new, never a mix. A failure is kept in the state and
+ * reported once by the next fsync, as a failed writeback is. The committer
+ * commits idle files in batches: one flush and one transaction for them all.
+ * Ordering: DESIGN.md ("fs: files as chunks").
  */
 #include <errno.h>
 #include <stdio.h>

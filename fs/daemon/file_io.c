@@ -3,8 +3,9 @@
  * chunk buffers (at most MAX_DIRTY of them per file), filled from the stored
  * chunk only as far as the file reaches; a buffer that fills is stored as a
  * chunk at once. Reads see the buffers first, then the grid's chunks through
- * the cache, holes and bytes past a chunk's length as zeros. A copy of whole
- * aligned chunks shares them instead of moving bytes. Chunks: chunk_i.h.
+ * the cache, holes and bytes past a chunk's length as zeros: reads on this
+ * mount see writes not committed yet. A copy of whole aligned chunks shares
+ * them instead of moving bytes. Chunks: chunk_i.h.
  */
 #include <errno.h>
 #include <stdio.h> /* SEEK_DATA, SEEK_HOLE */

@@ -1,16 +1,13 @@
 /*
  * repl_i.h - the namespace between mounts and between replicas (semantics:
- * docs/REPLICATION.md; commands: docs/PROTOCOL.md). The daemon (fs/daemon)
- * starts the pusher and the background anti-entropy rounds and hands its
- * node's namespace commands here; `caskfs sync` (fs/cli) runs the same tree
- * walk between two replicas. This folder calls meta/, store/ and fs/common
- * only: what a record from a peer changed reaches the mount through the
- * callback the mount registers in struct fs_repl_sink.
- *
- * Ownership: the sink, the meta, the store and the struct node given to a
- * start function are the caller's and must outlive the pusher or the rounds
- * (until the matching stop); the stop functions free what start made and
- * accept NULL.
+ * docs/REPLICATION.md; commands: docs/PROTOCOL.md). The daemon starts the
+ * pusher and the anti-entropy rounds and hands its node's namespace
+ * commands here; `caskfs sync` runs the same tree walk. This folder calls
+ * meta/, store/ and fs/common only: what a record from a peer changed
+ * reaches the mount through the callback it registers in struct
+ * fs_repl_sink. The sink, meta, store and struct node given to a start
+ * function are the caller's and must outlive it (until the matching stop);
+ * the stop functions free what start made and accept NULL.
  */
 #ifndef CASKFS_FS_REPL_REPL_I_H
 #define CASKFS_FS_REPL_REPL_I_H
