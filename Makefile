@@ -37,7 +37,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-# The one file built for AVX2; store/hash.c calls it only where the CPU has it.
+# The one file built for AVX2; store/log/hash.c calls it only where the CPU has it.
 $(filter %/hash_avx2.o,$(STORE_OBJ)): ALL_CFLAGS += -mavx2
 
 $(BUILD)/libstore.a: $(STORE_OBJ)
@@ -119,6 +119,7 @@ TEST_FUZZ_SECONDS ?= 10
 
 test: deps
 	$(MAKE) all unit
+	scripts/check-layout --build $(BUILD)
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	$(MAKE) pytest
 

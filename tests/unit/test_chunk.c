@@ -9,7 +9,7 @@
 #include <xxhash.h>
 
 #include "testutil.h"
-#include "fs/chunk_i.h"
+#include "fs/daemon/chunk_i.h"
 
 struct fixture {
 	char *dir;

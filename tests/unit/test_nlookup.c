@@ -5,7 +5,7 @@
  * table grows and stays exact.
  */
 #include "testutil.h"
-#include "fs/fs_i.h"
+#include "fs/daemon/daemon_i.h"
 
 static void test_counts(void **state)
 {

@@ -1,0 +1,93 @@
+/*
+ * cli_i.h - the commands of the caskfs binary that live in fs/cli. main.c
+ * parses argv and calls these with the parsed arguments (mount is in
+ * fs/daemon, bench in fs/bench); each returns the process exit status
+ * (enum cli_exit, docs/USAGE.md) and prints its own errors to stderr. The
+ * argument structs and their strings are main's (argv) for the whole call.
+ * fs/cli is the top of fs/: it may call every other folder, none calls it.
+ */
+#ifndef CASKFS_FS_CLI_CLI_I_H
+#define CASKFS_FS_CLI_CLI_I_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fs/common/common_i.h"
+#include "store/store.h"
+
+/* ---- kv.c, kv_remote.c: `caskfs kv` ---- */
+
+enum kv_op { KV_PUT, KV_GET, KV_DEL, KV_LS, KV_STAT };
+
+struct kv_args {
+	const char *target; /* DATA_DIR, or HOST:PORT */
+	enum kv_op op;
+	const char *key;	 /* NULL for ls without prefix and stat without key */
+	const char *file;	 /* put: value file, NULL for stdin */
+	const char *secret_file; /* HOST:PORT targets: authenticate with this secret */
+	struct store_options store;
+};
+
+int cli_kv(const struct kv_args *a);
+/* kv against a node (target is HOST:PORT or a control socket). */
+int cli_kv_remote(const struct kv_args *a);
+
+/* read_all.c: reads fd to its end into a malloc'd buffer (the caller's):
+ * 0, -EFBIG when it holds more than max bytes, -ENOMEM, or read's -errno. */
+int cli_read_all(int fd, size_t max, void **out, size_t *len);
+
+/* ---- serve.c: `caskfs serve` ---- */
+
+struct serve_args {
+	const char *data_dir;
+	struct node_args node;
+	struct store_options store;
+};
+
+int cli_serve(const struct serve_args *a);
+
+/* ---- sync.c: `caskfs sync` ---- */
+
+struct sync_args {
+	const char *a, *b; /* HOST:PORT or DATA_DIR */
+	bool dry_run, verbose, meta_only, data_only;
+	const char *secret_file;
+};
+
+/* 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
+int cli_sync(const struct sync_args *a);
+
+/* ---- gc.c, status.c ---- */
+
+/* Removes chunks no file references, older than grace_ms. */
+int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secret_file);
+/* What DATA_DIR or the node at HOST:PORT holds, as text or JSON. */
+int cli_status(const char *target, bool json, const char *secret_file);
+
+/* ---- fsck.c: `caskfs fsck` ---- */
+
+struct fsck_args {
+	const char *data_dir;
+	bool repair;
+	const char *peers;	 /* where --repair fetches good copies from, or NULL */
+	const char *secret_file; /* to authenticate to the peers */
+};
+
+/* Checks DATA_DIR (and repairs it with a->repair); CLI_OK when clean (after
+ * repair), CLI_MISSING (1) with problems left. */
+int cli_fsck(const struct fsck_args *a);
+
+/* ---- config.c: DATA_DIR/node.conf ---- */
+
+struct option;
+/* Reads the settings of a node.conf (f, named path in messages) for the
+ * long options opts, at most cap of them, into out as malloc'd
+ * "--name=value" strings (the caller's); *n says how many. 0 (also when
+ * memory ran out: the settings read so far), or -EINVAL for a name opts
+ * does not have, said in err. */
+int cli_config_parse(FILE *f, const char *path, const struct option *opts, char **out, int cap,
+		     int *n, char *err, size_t errcap);
+
+#endif

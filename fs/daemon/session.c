@@ -1,0 +1,226 @@
+/*
+ * session - a FUSE session as the mount and the bench's null filesystem
+ * (fs/bench/floor.c) both run one: mounted, its connection negotiated, and
+ * served by one request loop, whose workers each wait in poll() on the
+ * session's descriptor and read one request when it is readable, as many
+ * of them as requests are waiting on peers; and the names of the FUSE
+ * opcodes the loop counts for `stats`. Measurements: docs/BENCHMARKS.md;
+ * the opcodes: linux/fuse.h.
+ */
+#define FUSE_USE_VERSION 34
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta/meta.h"
+#include "session_i.h"
+
+int fs_session_mount(const char *name, const char *opts, const struct fuse_lowlevel_ops *ops,
+		     size_t ops_size, void *userdata, const char *mountpoint,
+		     struct fuse_session **out)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se;
+	int rc = 0;
+
+	*out = NULL;
+	if (fuse_opt_add_arg(&args, name) || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, opts)) {
+		fuse_opt_free_args(&args);
+		return -ENOMEM;
+	}
+	se = fuse_session_new(&args, ops, ops_size, userdata);
+	if (!se)
+		rc = -EINVAL;
+	else if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0)
+		rc = -EIO;
+	if (rc < 0)
+		fs_session_close(se);
+	else
+		*out = se;
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
+void fs_session_close(struct fuse_session *se)
+{
+	if (!se)
+		return;
+	fuse_remove_signal_handlers(se);
+	fuse_session_destroy(se);
+}
+
+bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback)
+{
+	bool no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
+	/* cached pages stay until this mount or a replicated change drops them
+	 * (fs_op_open): no attribute round trip at every open */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* no OPEN carries O_TRUNC to us: the kernel sends it as a SETATTR */
+	if (no_open)
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Off unless asked for: with it every close drops the inode's block
+	 * count, so nginx's fstat after each open costs a GETATTR round trip
+	 * (0.38x of native against 1.0x); see docs/DESIGN-NOTES.md. */
+	if (writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = META_CHUNK_SIZE; /* a request is at most one chunk */
+	conn->max_readahead = META_CHUNK_SIZE;
+	return no_open;
+}
+
+/* FUSE opcodes by number (linux/fuse.h), for the request counts in stats. */
+static const char *const opcode_names[FS_OPCODES] = {
+	[1] = "lookup",		[2] = "forget",		[3] = "getattr",
+	[4] = "setattr",	[5] = "readlink",	[6] = "symlink",
+	[8] = "mknod",		[9] = "mkdir",		[10] = "unlink",
+	[11] = "rmdir",		[12] = "rename",	[13] = "link",
+	[14] = "open",		[15] = "read",		[16] = "write",
+	[17] = "statfs",	[18] = "release",	[20] = "fsync",
+	[21] = "setxattr",	[22] = "getxattr",	[23] = "listxattr",
+	[24] = "removexattr",	[25] = "flush",		[26] = "init",
+	[27] = "opendir",	[28] = "readdir",	[29] = "releasedir",
+	[30] = "fsyncdir",	[31] = "getlk",		[32] = "setlk",
+	[33] = "setlkw",	[34] = "access",	[35] = "create",
+	[36] = "interrupt",	[37] = "bmap",		[38] = "destroy",
+	[39] = "ioctl",		[40] = "poll",		[41] = "notify_reply",
+	[42] = "batch_forget",	[43] = "fallocate",	[44] = "readdirplus",
+	[45] = "rename2",	[46] = "lseek",		[47] = "copy_file_range",
+	[48] = "setupmapping",	[49] = "removemapping", [50] = "syncfs",
+	[51] = "tmpfile",	[52] = "statx",
+};
+
+const char *fs_opcode_name(unsigned op)
+{
+	return op < FS_OPCODES ? opcode_names[op] : NULL;
+}
+
+/*
+ * The FUSE request loop. Each worker waits in poll() on the session's
+ * descriptor (non-blocking) and reads one request when it is readable.
+ * Measured against libfuse's multi-threaded loop (workers blocked in read())
+ * on the 2-core development VM: 15-40% more creates and stats per second
+ * (docs/BENCHMARKS.md). LOOP_THREADS wait; when all of them are busy
+ * (requests that wait on peers) another starts, up to LOOP_MAX_THREADS, and
+ * the extra ones end when idle again.
+ */
+#define LOOP_THREADS 4
+#define LOOP_MAX_THREADS 32
+
+struct loop {
+	struct fuse_session *se;
+	_Atomic uint64_t *requests; /* by opcode, or NULL */
+	pthread_mutex_t mu;
+	pthread_cond_t done;
+	/* protected by mu: workers serving (threads), of which busy are in a
+	 * request, and running (live: also those on their way out) */
+	int threads, busy, live;
+	int error;	   /* the first read error other than unmount, or 0 */
+};
+
+static void *loop_worker(void *arg);
+
+/* With l->mu held. */
+static void loop_spawn(struct loop *l)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, loop_worker, l) == 0) {
+		l->threads++;
+		l->live++;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static void *loop_worker(void *arg)
+{
+	struct loop *l = arg;
+	struct fuse_buf buf = { 0 };
+	struct pollfd p = { .fd = fuse_session_fd(l->se), .events = POLLIN };
+	bool retired = false;
+
+	while (!retired && !fuse_session_exited(l->se)) {
+		int res = fuse_session_receive_buf(l->se, &buf);
+		if (res == -EAGAIN || res == -EINTR) {
+			poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
+			continue;
+		}
+		if (res <= 0) { /* 0: unmounted */
+			if (res < 0) {
+				pthread_mutex_lock(&l->mu);
+				if (!l->error)
+					l->error = res;
+				pthread_mutex_unlock(&l->mu);
+			}
+			fuse_session_exit(l->se);
+			break;
+		}
+		if (l->requests && !(buf.flags & FUSE_BUF_IS_FD) && res >= 8) {
+			/* struct fuse_in_header: len, then the opcode (host order) */
+			uint32_t op;
+			memcpy(&op, (const char *)buf.mem + 4, sizeof(op));
+			if (op < FS_OPCODES)
+				atomic_fetch_add_explicit(&l->requests[op], 1, memory_order_relaxed);
+		}
+		pthread_mutex_lock(&l->mu);
+		if (++l->busy == l->threads && l->threads < LOOP_MAX_THREADS)
+			loop_spawn(l);
+		pthread_mutex_unlock(&l->mu);
+		fuse_session_process_buf(l->se, &buf);
+		pthread_mutex_lock(&l->mu);
+		l->busy--;
+		/* counted out at once, so workers ending together never leave
+		 * fewer than LOOP_THREADS */
+		if (l->threads - l->busy > LOOP_THREADS) {
+			l->threads--;
+			retired = true;
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	free(buf.mem);
+	pthread_mutex_lock(&l->mu);
+	if (!retired)
+		l->threads--;
+	l->live--;
+	pthread_cond_signal(&l->done);
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
+{
+	struct loop l = { .se = se,
+			  .requests = requests,
+			  .mu = PTHREAD_MUTEX_INITIALIZER,
+			  .done = PTHREAD_COND_INITIALIZER };
+	int fd = fuse_session_fd(se);
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	pthread_mutex_lock(&l.mu);
+	for (int i = 0; i < LOOP_THREADS; i++)
+		loop_spawn(&l);
+	if (l.live == 0) {
+		pthread_mutex_unlock(&l.mu);
+		return -EAGAIN;
+	}
+	while (l.live > 0)
+		pthread_cond_wait(&l.done, &l.mu);
+	pthread_mutex_unlock(&l.mu);
+	return l.error;
+}
