@@ -75,6 +75,23 @@ uint32_t meta_grid_slots(uint64_t size);
  */
 int meta_grid_fit(struct meta_chunk **grid, uint32_t *n, uint64_t size);
 
+/* ---- chash.c: the content hash (docs/FORMAT.md, "Content hash") ---- */
+
+#define META_CONTENT_HASH 16
+/* The content hash of in (size and chunk map; in->chunks filled, or NULL
+ * for a file without slots): xxh3-128 over what the slots hold, so equal
+ * bytes in equal slots hash equal, however they were written. */
+void meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH]);
+/* Slot i of in's chunk map (i < nchunks): its index in the file, its length
+ * cut to the file's end, and its chunk id (pointing into in). False when
+ * the slot holds no bytes: a hole, all zeros, or past the end. */
+bool meta_slot_get(const struct meta_inode *in, uint32_t i, uint32_t *idx, uint32_t *len,
+		   const uint8_t **id);
+/* Whether chunk id of len bytes reads as zeros (a hole's all-zero id, or
+ * the id of len zero bytes). Hashes len zero bytes unless len is a whole
+ * slot, whose zero id is computed once. */
+bool meta_chunk_is_zero(const uint8_t id[META_CHUNK_KEY], uint32_t len);
+
 /* Frees target and chunks of an inode filled by this API and sets them to
  * NULL (in itself stays the caller's). NULL, and a zeroed inode, are fine. */
 void meta_inode_release(struct meta_inode *in);

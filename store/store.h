@@ -102,6 +102,7 @@ struct store_stats {
 	uint64_t segments;
 	uint64_t keydir_bytes; /* memory held by the keydir (entries and table) */
 	uint64_t puts, deletes, gets, get_misses;
+	uint64_t read_bytes;	  /* value bytes read from segments by gets since open */
 	uint64_t compactions;	  /* segments rewritten and removed */
 	uint64_t compacted_bytes; /* live bytes moved by compaction */
 	uint64_t reclaimed_bytes; /* disk bytes freed by compaction */

@@ -79,6 +79,13 @@ struct fsck_args {
  * repair), CLI_MISSING (1) with problems left. */
 int cli_fsck(const struct fsck_args *a);
 
+/* ---- hash.c: `caskfs hash FILE...` ---- */
+
+/* Prints "HASH  FILE" for each file, its content hash computed from its
+ * bytes (docs/FORMAT.md, "Content hash"). CLI_OK, or the status of the last
+ * file that failed (CLI_MISSING, CLI_IO). */
+int cli_hash(char **files, int n);
+
 /* ---- config.c: DATA_DIR/node.conf ---- */
 
 struct option;

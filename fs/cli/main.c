@@ -29,6 +29,7 @@ static const char usage_main[] =
     "  sync A B                              anti-entropy between two replicas\n"
     "  status DATA_DIR|HOST:PORT             objects, segments, tree roots, peers, backlog\n"
     "  gc DATA_DIR|HOST:PORT                 remove chunks no file references, compact\n"
+    "  hash FILE...                          content hashes, as user.caskfs.hash gives them\n"
     "\n"
     "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
@@ -693,6 +694,16 @@ int main(int argc, char **argv)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0)
 		return main_fsck(argc - 1, argv + 1);
+	if (strcmp(argv[1], "hash") == 0) {
+		if (argc < 3 || argv[2][0] == '-') {
+			fputs("usage: caskfs hash FILE...\n\nPrints HASH  FILE for each file: the "
+			      "hash a caskfs mount gives as\nuser.caskfs.hash, computed here from "
+			      "the bytes (docs/FORMAT.md).\n",
+			      argc < 3 ? stderr : stdout);
+			return argc < 3 ? CLI_USAGE : CLI_OK;
+		}
+		return cli_hash(argv + 2, argc - 2);
+	}
 	die_usage(usage_main, "unknown command '%s'", argv[1]);
 	return CLI_USAGE;
 }

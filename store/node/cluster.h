@@ -98,6 +98,14 @@ struct store *cluster_local(struct cluster *c);
 
 /* Whether this node is one of key's replicas. */
 bool cluster_is_replica(struct cluster *c, const void *key, size_t klen);
+/* Asks each of key's replicas (in placement order, this node's store
+ * directly) whether it holds a live copy, without moving the value: fn gets
+ * the replica's address ("local" on a single node), whether it is this node,
+ * and 1 (holds it), 0 (does not) or a -errno (could not be asked; -EHOSTDOWN
+ * for a peer believed down). Returns 0, or -EINVAL for a bad key length. */
+typedef void (*cluster_locate_fn)(void *arg, const char *addr, bool self, int state);
+int cluster_locate(struct cluster *c, const void *key, size_t klen, cluster_locate_fn fn,
+		   void *arg);
 /* Replays pending hints to the peers that answer now; a hint file is removed
  * once every record in it was delivered, and a peer that fails keeps the
  * rest for the next call. Returns the number of records delivered. The

@@ -12,6 +12,8 @@
 
 #include "server_i.h"
 
+#define STAT_MAX 64 /* numbers collect() may give */
+
 /* One number of the node, as `stats` and /metrics show it. */
 struct stat_num {
 	const char *name; /* the stats name; /metrics prefixes caskfs_ unless there */
@@ -50,6 +52,7 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("caskfs_disk_bytes", s.disk_bytes, "bytes of all log segments", false);
 	NUM("caskfs_segments", s.segments, "log segment files", false);
 	NUM("caskfs_keydir_bytes", s.keydir_bytes, "memory held by the in-memory index", false);
+	NUM("caskfs_read_bytes", s.read_bytes, "value bytes read from the local log", true);
 	NUM("caskfs_corrupt_records", s.corrupt_records, "records found failing their checksum",
 	    true);
 	NUM("caskfs_compactions", s.compactions, "segments rewritten by compaction", true);
@@ -106,7 +109,7 @@ static int segment_line(void *arg, const struct store_segment_info *seg)
 /* stats [segments|peers] */
 void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req *r)
 {
-	struct stat_num v[48];
+	struct stat_num v[STAT_MAX];
 	const char *arg = "";
 	size_t alen = 0, pos = 0;
 
@@ -117,7 +120,7 @@ void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req
 		struct peer_line pl = { server_emit, c, false };
 		cluster_peers(srv->cluster, peer_line, &pl);
 	} else if (alen == 0) {
-		size_t n = collect(srv, v, 48);
+		size_t n = collect(srv, v, STAT_MAX);
 		struct store_stats s;
 		store_stats(srv->store, &s);
 		server_out_fmt(c, "STAT pid %d\r\nSTAT time %lld\r\n", (int)getpid(),
@@ -139,8 +142,8 @@ void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req
 /* GET /metrics: the same numbers as Prometheus text, then the connection closes. */
 void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req *r)
 {
-	struct stat_num v[48];
-	size_t n = collect(srv, v, 48);
+	struct stat_num v[STAT_MAX];
+	size_t n = collect(srv, v, STAT_MAX);
 	struct conn body = { 0 };
 
 	if (!(r->key_len == 8 && memcmp(r->key, "/metrics", 8) == 0)) {
