@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "meta/meta.h"
@@ -93,6 +94,12 @@ bool fs_mountinfo_lookup(const char *path, char *type, size_t tcap, char *source
  * open, with the store's node id: 0 and *out (the caller's to meta_close),
  * 0 and *out NULL when dir holds none, or the error of meta_open. */
 int fs_datadir_open_meta(const char *dir, struct store *s, struct meta **out);
+
+/* fs/common/status.c: the report of `caskfs status` on target (a DATA_DIR, a
+ * running node's DATA_DIR, or HOST:PORT, authenticated with the secret file
+ * when not NULL), as text or JSON, written to out; errors go to stderr. The
+ * exit status of `caskfs status` (enum cli_exit). */
+int fs_status_report(FILE *out, const char *target, bool json, const char *secret);
 
 /* The cluster options shared by mount and serve (DESIGN.md, "One binary"). */
 struct node_args {
