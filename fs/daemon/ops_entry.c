@@ -5,6 +5,7 @@
  * (nlookup.c) until it forgets it. Also the creation of a new entry, which
  * every operation that makes one shares.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +92,8 @@ int fs_ops_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
+	if (fs_health_reserved(parent, name)) /* /.caskfs is taken (ops_health.c) */
+		return -EEXIST;
 	return meta_mknod(fs_of(req)->meta, parent, name, mode, ctx->uid, ctx->gid, (uint32_t)rdev,
 			  target, out);
 }
