@@ -79,6 +79,19 @@ struct fsck_args {
  * repair), CLI_MISSING (1) with problems left. */
 int cli_fsck(const struct fsck_args *a);
 
+/* ---- scrub.c: `caskfs scrub` ---- */
+
+struct scrub_args {
+	const char *target; /* DATA_DIR or HOST:PORT */
+	bool now, wait;
+	uint64_t rate; /* a pass run here on a DATA_DIR at rest: 0 unthrottled */
+	const char *secret_file;
+};
+
+/* Shows (and with now starts) the scrub of a node or DATA_DIR: CLI_OK,
+ * CLI_CORRUPT (4) when damage was left unrepaired, CLI_IO, CLI_USAGE. */
+int cli_scrub(const struct scrub_args *a);
+
 /* ---- hash.c: `caskfs hash FILE...` ---- */
 
 /* Prints "HASH  FILE" for each file, its content hash computed from its

@@ -113,11 +113,18 @@ struct node_args {
 	int sync_interval_s;	 /* background anti-entropy period (mount); 0: none */
 	bool syslog;		 /* messages to syslog instead of stderr */
 	int log_level;		 /* syslog level at and above which messages are kept; 0: info */
+	uint64_t scrub_rate;	 /* scrubber's bytes a second, when scrub_rate_given (0: off) */
+	bool scrub_rate_given;	 /* else NODE_SCRUB_RATE */
+	unsigned scrub_interval_s; /* between the starts of two passes; 0: the default (7 days) */
 };
+
+/* The scrubber's default rate (docs/OPERATIONS.md, "Scrubbing"). */
+#define NODE_SCRUB_RATE (4ull << 20)
 
 /* fs/common/node.c: a running node, the quorum client and, when listening,
  * the server. */
 struct node {
+	struct store *store; /* not owned: the scrubber runs on it until node_stop */
 	struct cluster *cluster;
 	struct server *server;
 	struct auth_key key;

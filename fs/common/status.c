@@ -175,6 +175,18 @@ static int from_dir(const char *dir, struct status *st)
 	if (d)
 		closedir(d);
 	put(st, "caskfs_hint_bytes_pending", "%" PRIu64, hint_bytes);
+	struct store_scrub_stats sc;
+	store_scrub_stats(s, &sc); /* no thread here: what DATA_DIR/scrub.state says */
+	put(st, "caskfs_scrub_enabled", "0");
+	put(st, "caskfs_scrub_running", "%d", sc.running ? 1 : 0);
+	put(st, "caskfs_scrub_passes", "%" PRIu64, sc.passes);
+	put(st, "caskfs_scrub_segment", "%" PRIu32, sc.segment);
+	put(st, "caskfs_scrub_pass_bytes", "%" PRIu64, sc.pass_bytes);
+	put(st, "caskfs_scrub_damaged", "%" PRIu64, sc.damaged);
+	put(st, "caskfs_scrub_repaired", "%" PRIu64, sc.repaired);
+	put(st, "caskfs_scrub_unrepaired", "%" PRIu64, sc.unrepaired);
+	put(st, "caskfs_scrub_stale", "%" PRIu64, sc.stale);
+	put(st, "caskfs_scrub_last_pass_end", "%" PRId64, sc.last_pass_end_ms / 1000);
 	struct meta *m;
 	if (fs_datadir_open_meta(dir, s, &m) == 0 && m) {
 		struct meta_stats ms;
@@ -267,6 +279,23 @@ static void print_text(FILE *out, const char *target, const struct status *st)
 	human(num(st, "caskfs_hint_bytes_pending"), a, sizeof(a));
 	fprintf(out, "handoff      %" PRIu64 " records (%s) waiting\n", num(st, "caskfs_hints_pending"),
 	       a);
+	if (get(st, "caskfs_scrub_passes")) {
+		human(num(st, "caskfs_scrub_pass_bytes"), a, sizeof(a));
+		human(num(st, "caskfs_scrub_pass_total"), b, sizeof(b));
+		fprintf(out, "scrub        %s, %" PRIu64 " passes done",
+			num(st, "caskfs_scrub_enabled") ? "on" : "off", num(st, "caskfs_scrub_passes"));
+		if (num(st, "caskfs_scrub_running"))
+			fprintf(out, ", one under way (segment %06" PRIu64 ", %s of %s%s)",
+				num(st, "caskfs_scrub_segment"), a, get(st, "caskfs_scrub_pass_total") ? b : "?",
+				num(st, "caskfs_scrub_paused") ? ", paused" : "");
+		fprintf(out, "; damaged %" PRIu64 " (%" PRIu64 " repaired, %" PRIu64
+			     " not repaired, %" PRIu64 " stale)\n",
+			num(st, "caskfs_scrub_damaged"), num(st, "caskfs_scrub_repaired"),
+			num(st, "caskfs_scrub_unrepaired"), num(st, "caskfs_scrub_stale"));
+	}
+	if (get(st, "caskfs_meta_conflicts"))
+		fprintf(out, "conflicts    %" PRIu64 " conflict copies kept (/.caskfs/conflicts)\n",
+			num(st, "caskfs_meta_conflicts"));
 	if (get(st, "caskfs_meta_inodes"))
 		fprintf(out, "namespace    %" PRIu64 " inodes, %" PRIu64 " entries, %" PRIu64
 		       " records waiting to be pushed\n",

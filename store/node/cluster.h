@@ -106,6 +106,16 @@ bool cluster_is_replica(struct cluster *c, const void *key, size_t klen);
 typedef void (*cluster_locate_fn)(void *arg, const char *addr, bool self, int state);
 int cluster_locate(struct cluster *c, const void *key, size_t klen, cluster_locate_fn fn,
 		   void *arg);
+/* Replaces the damaged local record of key (version damaged) with a good
+ * copy from a peer: the replicas are asked first, then the other nodes; a
+ * copy counts when its value matches its hash and check (may be NULL; 0 for
+ * good) and its version is not older. Returns 0 once written here
+ * (store_repair), -ENOENT when no peer had a good copy, or the error of
+ * writing it. */
+typedef int (*cluster_check_fn)(void *arg, const void *key, size_t klen, const void *val,
+				size_t vlen);
+int cluster_repair(struct cluster *c, const void *key, size_t klen,
+		   const struct store_version *damaged, cluster_check_fn check, void *check_arg);
 /* Replays pending hints to the peers that answer now; a hint file is removed
  * once every record in it was delivered, and a peer that fails keeps the
  * rest for the next call. Returns the number of records delivered. The

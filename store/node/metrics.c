@@ -67,6 +67,26 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("caskfs_hint_bytes_pending", cs.hint_bytes_pending, "bytes of hints waiting", false);
 	NUM("caskfs_hints_queued", cs.hints_queued, "hints written", true);
 	NUM("caskfs_hints_replayed", cs.hints_replayed, "hints delivered", true);
+	struct store_scrub_stats sc;
+	store_scrub_stats(srv->store, &sc);
+	NUM("caskfs_scrub_enabled", sc.enabled, "whether the scrubber runs (1)", false);
+	NUM("caskfs_scrub_running", sc.running, "whether a scrub pass is under way (1)", false);
+	NUM("caskfs_scrub_paused", sc.paused, "whether the scrubber waits for less load (1)",
+	    false);
+	NUM("caskfs_scrub_rate", sc.rate, "scrubber's limit, bytes a second", false);
+	NUM("caskfs_scrub_passes", sc.passes, "scrub passes completed", true);
+	NUM("caskfs_scrub_segment", sc.segment, "segment the scrub pass is in", false);
+	NUM("caskfs_scrub_pass_bytes", sc.pass_bytes, "bytes read by this scrub pass", false);
+	NUM("caskfs_scrub_pass_total", sc.pass_total, "bytes this scrub pass reads in all", false);
+	NUM("caskfs_scrub_bytes", sc.bytes, "bytes read by the scrubber", true);
+	NUM("caskfs_scrub_records", sc.records, "records checked by the scrubber", true);
+	NUM("caskfs_scrub_damaged", sc.damaged, "damaged records the scrubber found", true);
+	NUM("caskfs_scrub_repaired", sc.repaired, "damaged records repaired from a peer", true);
+	NUM("caskfs_scrub_unrepaired", sc.unrepaired, "damaged records no peer could repair",
+	    true);
+	NUM("caskfs_scrub_stale", sc.stale, "damaged records that were garbage already", true);
+	NUM("caskfs_scrub_last_pass_end", sc.last_pass_end_ms / 1000,
+	    "when the last scrub pass ended (unix seconds)", false);
 #undef NUM
 	return n;
 }
@@ -116,6 +136,19 @@ void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req
 	proto_token(r->args, r->args_len, &pos, &arg, &alen);
 	if (alen == 8 && memcmp(arg, "segments", 8) == 0) {
 		store_segments(srv->store, segment_line, c);
+	} else if (alen == 5 && memcmp(arg, "scrub", 5) == 0) {
+		/* stats scrub [now]: the scrubber's numbers, after starting a pass */
+		const char *now = "";
+		size_t nlen = 0;
+		proto_token(r->args, r->args_len, &pos, &now, &nlen);
+		if (nlen == 3 && memcmp(now, "now", 3) == 0 && store_scrub_now(srv->store) < 0) {
+			server_out_str(c, "SERVER_ERROR this node runs no scrubber\r\n");
+			return;
+		}
+		size_t n = collect(srv, v, STAT_MAX);
+		for (size_t i = 0; i < n; i++)
+			if (strncmp(v[i].name, "caskfs_scrub_", 13) == 0)
+				server_out_fmt(c, "STAT %s %" PRIu64 "\r\n", v[i].name, v[i].value);
 	} else if (alen == 5 && memcmp(arg, "peers", 5) == 0) {
 		struct peer_line pl = { server_emit, c, false };
 		cluster_peers(srv->cluster, peer_line, &pl);
