@@ -50,6 +50,19 @@ struct meta_chunk {
 	uint32_t len;		     /* bytes stored; the rest of the slot reads as zeros */
 };
 
+/*
+ * Where a file's content came from (docs/REPLICATION.md, "Conflict copies"):
+ * the version of the last change of its size or chunk map, the first change
+ * of the run of changes that node made in a row, and the two runs before
+ * (first and last change of each). All zero: not known (a record written
+ * before lineage was kept, or not a regular file). Kept by meta itself on
+ * every content change; callers only carry it from a read to a write.
+ */
+struct meta_lineage {
+	struct store_version content, run;
+	struct store_version prev_run[2], prev_last[2]; /* [0] the newer */
+};
+
 struct meta_inode {
 	uint64_t ino;
 	struct store_version version;
@@ -61,6 +74,7 @@ struct meta_inode {
 	char *target;		   /* symlink target (malloc'd, NUL-terminated) or NULL */
 	uint32_t nchunks;	   /* chunk grid, filled only when asked for */
 	struct meta_chunk *chunks; /* malloc'd, or NULL */
+	struct meta_lineage lineage;
 };
 
 /* Slots in the chunk grid of a file of size bytes (size <= META_FILE_MAX). */

@@ -180,6 +180,21 @@ int meta_lost_found_rescue(struct meta *m, MDB_txn *txn, uint64_t parent, const 
 			   const struct meta_dirent *d);
 int meta_lost_found_rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir);
 
+/* lineage.c: the lineage of a regular file's record in->ino about to be
+ * written as buf (len bytes, its encoding, lineage trailer last): a change
+ * of content against the stored record starts or extends a run; the
+ * trailer of buf and in->lineage are set. Other types: nothing. */
+void meta_lineage_stamp(struct meta *m, MDB_txn *txn, struct meta_inode *in, uint8_t *buf,
+			size_t len);
+/* Whether two encoded inode records hold the same content (size, chunk map). */
+bool meta_content_same(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* Whether l carries a lineage (records written before it was kept do not). */
+bool meta_lineage_known(const struct meta_lineage *l);
+/* Whether content x is in the history of content w (the same, an earlier
+ * state of w's run, or of one of the two runs before): replacing x by w
+ * then loses nothing. */
+bool meta_lineage_includes(const struct meta_lineage *w, const struct meta_lineage *x);
+
 /* mtree.c: frees m's hash tree (under the tree's lock). */
 void meta_tree_free(struct meta *m);
 
