@@ -361,13 +361,21 @@ struct meta_change {
 	uint64_t parent; /* entries: the directory */
 	char name[META_NAME_MAX + 1]; /* entries: the name */
 	uint64_t old_child; /* entries: the inode the name named before, or 0 */
+	/* a conflict copy (or a conflict name) was made: its directory (0:
+	 * none), name and inode (docs/REPLICATION.md, "Conflict copies") */
+	uint64_t conflict_parent, conflict_ino;
+	char conflict_name[META_NAME_MAX + 1];
 };
 
 /*
  * Applies one wire record from a peer under the last-writer-wins rule: it is
  * written when its version is newer than the local record's (or there is
  * none), and the local tables derived from entries (link counts, parents,
- * orphans) follow. An entry whose directory does not exist here is kept under
+ * orphans) follow. When the two were written beside each other (a file's
+ * content changed on both nodes; one name bound to two objects), the loser,
+ * whichever side it is, is kept as NAME.caskfs-conflict-NODE-STAMP beside
+ * it and *chg says so (conflict_*): then 1 is returned even when the record
+ * itself was older. An entry whose directory does not exist here is kept under
  * /lost+found instead, and so are the entries here of a directory removed
  * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
  * every length in it is checked. Returns 1 when applied (*chg filled), 0
@@ -375,6 +383,20 @@ struct meta_change {
  * record, or another -errno (the record is then not applied).
  */
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg);
+
+/* Conflict copies and names carry this in their inode number (with node 0):
+ * no node hands it out (docs/FORMAT.md). */
+#define META_CONFLICT_INO_BIT (1ull << 47)
+/* Calls fn for every live entry kept by a conflict (its name holds
+ * ".caskfs-conflict-"), over one read snapshot: its directory, name (valid
+ * during the call) and inode. fn returns non-zero to stop (returned). */
+typedef int (*meta_conflict_fn)(void *arg, uint64_t parent, const char *name, uint64_t ino);
+int meta_conflicts(struct meta *m, meta_conflict_fn fn, void *arg);
+/* How many there are (counted again only after the namespace changed). */
+uint64_t meta_conflict_count(struct meta *m);
+/* The path of directory dir from the root ("" for the root, "/a/b"), into
+ * buf (cap bytes). -ENOENT (no name leads there), -ENAMETOOLONG, -ELOOP. */
+int meta_dir_path(struct meta *m, uint64_t dir, char *buf, size_t cap);
 
 /*
  * The hash tree over the replicated records, shaped like the store's (16-ary,

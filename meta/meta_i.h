@@ -195,6 +195,19 @@ bool meta_lineage_known(const struct meta_lineage *l);
  * then loses nothing. */
 bool meta_lineage_includes(const struct meta_lineage *w, const struct meta_lineage *x);
 
+/* conflict.c, called by apply.c inside its transaction: an inode record
+ * from a peer (in) met the local one (cur, in the map: call before writing
+ * over it), in_wins saying which wins; a file's content written beside the
+ * other's is kept as a conflict copy. The same for a live entry: two
+ * bindings of parent/name to two objects written beside each other keep the
+ * loser under a conflict name. Both return 1 when something was made (chg's
+ * conflict_* set), 0, or -errno. */
+int meta_conflict_inode(struct meta *m, MDB_txn *txn, uint64_t ino, const MDB_val *cur,
+			const MDB_val *in, bool in_wins, struct meta_change *chg);
+int meta_conflict_entry(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+			const struct meta_dirent *local, const struct meta_dirent *in, bool in_wins,
+			struct meta_change *chg);
+
 /* mtree.c: frees m's hash tree (under the tree's lock). */
 void meta_tree_free(struct meta *m);
 

@@ -197,6 +197,7 @@ static int from_dir(const char *dir, struct status *st)
 			put(st, "caskfs_meta_entries", "%" PRIu64, ms.entries);
 			put(st, "caskfs_meta_tombstones", "%" PRIu64, ms.tombstones);
 		}
+		put(st, "caskfs_meta_conflicts", "%" PRIu64, meta_conflict_count(m));
 		meta_outbox_state(m, &last, &pending);
 		put(st, "caskfs_meta_outbox_pending", "%" PRIu64, pending);
 		if (meta_tree_children(m, NULL, 0, &root, kids) == 0)

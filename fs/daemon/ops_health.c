@@ -235,8 +235,21 @@ void fs_health_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, boo
 	free(buf);
 }
 
+static int conflict_line(void *arg, uint64_t parent, const char *name, uint64_t ino)
+{
+	void **a = arg;
+	struct fs *fs = a[0];
+	char dir[4096];
+
+	if (meta_dir_path(fs->meta, parent, dir, sizeof(dir)) < 0)
+		snprintf(dir, sizeof(dir), "?%016llx", (unsigned long long)parent);
+	fprintf(a[1], "%s/%s\t%llu\n", dir, name, (unsigned long long)ino);
+	return ferror((FILE *)a[1]) ? -EIO : 0;
+}
+
 void fs_health_conflicts(struct fs *fs, FILE *f)
 {
-	(void)fs;
-	(void)f;
+	void *a[2] = { fs, f };
+
+	meta_conflicts(fs->meta, conflict_line, a);
 }
