@@ -53,11 +53,13 @@ void meta_lineage_stamp(struct meta *m, MDB_txn *txn, struct meta_inode *in, uin
 {
 	struct meta_lineage *l = &in->lineage;
 	struct meta_inode old = { 0 };
-	MDB_val cur;
+	uint8_t k[8];
+	MDB_val key = { 8, k }, cur;
 
 	if (!S_ISREG(in->mode) || len < META_LINEAGE_SIZE)
 		return;
-	if (meta_u64_get(txn, m->inodes, in->ino, &cur) != 0 ||
+	meta_be64(k, in->ino); /* table.c calls this: no call back into it */
+	if (mdb_get(txn, m->inodes, &key, &cur) != 0 ||
 	    meta_inode_decode(cur.mv_data, cur.mv_size, false, &old) != 0) {
 		memset(l, 0, sizeof(*l)); /* a new file: its first run starts here */
 		l->content = l->run = in->version;
