@@ -275,15 +275,14 @@ static int count_one(void *arg, uint64_t parent, const char *name, uint64_t chil
 
 uint64_t meta_conflict_count(struct meta *m)
 {
-	static _Atomic uint64_t cached_txn, cached;
 	uint64_t txn = meta_last_txn(m), n = 0;
 
-	if (txn && atomic_load(&cached_txn) == txn)
-		return atomic_load(&cached);
+	if (txn && atomic_load(&m->conflicts_txn) == txn)
+		return atomic_load(&m->conflicts);
 	if (meta_conflicts(m, count_one, &n) < 0)
 		return 0;
-	atomic_store(&cached, n);
-	atomic_store(&cached_txn, txn);
+	atomic_store(&m->conflicts, n);
+	atomic_store(&m->conflicts_txn, txn);
 	return n;
 }
 

@@ -46,6 +46,9 @@ struct meta {
 	uint64_t ino_next, ino_end;
 	bool ino_reserved;
 	struct meta_tree *tree; /* protected by mtree.c's lock: built on demand */
+	/* conflict.c: the count of conflict copies as of LMDB transaction
+	 * conflicts_txn (counted again after a change) */
+	_Atomic uint64_t conflicts, conflicts_txn;
 };
 
 /* ---- txn.c: transactions ---- */
