@@ -176,14 +176,62 @@ static int keep_copy(struct meta *m, MDB_txn *txn, uint64_t ino, const uint8_t *
 	return 1;
 }
 
-int meta_conflict_inode(struct meta *m, MDB_txn *txn, uint64_t ino, const MDB_val *cur,
+/* w (a record of file ino) wins: a copy kept of an earlier state of w's own
+ * run (it had lost to another version before w's later state came) is that
+ * run's content now under the file's name, and goes. Its entry gets a
+ * tombstone of w's content version, the same on every node that sees w. */
+static int drop_winner_copy(struct meta *m, MDB_txn *txn, uint64_t ino, const struct meta_inode *w,
+			    struct meta_change *chg)
+{
+	uint64_t copy = copy_ino(ino, &w->lineage.run), parent;
+	char name[META_NAME_MAX + 1];
+	uint8_t k[META_KEY_MAX], b[META_DIRENT_SIZE];
+	MDB_val key = { 8, k }, val;
+	struct meta_dirent d, t = { .version = w->lineage.content, .deleted = true, .type = S_IFREG };
+	int rc;
+
+	meta_be64(k, copy);
+	if ((rc = mdb_get(txn, m->inodes, &key, &val)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : meta_errno(rc);
+	if ((rc = name_of(m, txn, copy, &parent, name)) != 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (!strstr(name, MARK)) /* renamed by a user: theirs now */
+		return 0;
+	key.mv_size = meta_key_dirent(k, parent, name, strlen(name));
+	if ((rc = mdb_get(txn, m->entries, &key, &val)) != 0 ||
+	    (rc = meta_dirent_decode(val.mv_data, val.mv_size, &d)) != 0)
+		return rc > 0 ? meta_errno(rc) : rc;
+	if (store_version_cmp(&t.version, &d.version) <= 0)
+		return 0;
+	t.prev = d.version;
+	meta_dirent_encode(&t, b);
+	val.mv_size = sizeof(b);
+	val.mv_data = b;
+	if ((rc = meta_errno(mdb_put(txn, m->entries, &key, &val, 0))) != 0 ||
+	    (rc = meta_outbox_add(m, txn, META_TABLE_ENTRIES, &key, &val)) != 0 ||
+	    (rc = meta_entry_account(m, txn, parent, copy, S_IFREG, -1)) != 0)
+		return rc;
+	note(chg, parent, name, copy);
+	return 1;
+}
+
+int meta_conflict_inode(struct meta *m, MDB_txn *txn, uint64_t ino, const MDB_val *map_cur,
 			const MDB_val *in, bool in_wins, struct meta_change *chg)
 {
 	struct meta_inode l = { 0 }, r = { 0 };
+	/* the local record lives in the map, which the writes below may move */
+	MDB_val local = { map_cur->mv_size, malloc(map_cur->mv_size ? map_cur->mv_size : 1) },
+		*cur = &local;
 	int rc = 0;
 
+	if (!local.mv_data)
+		return -ENOMEM;
+	memcpy(local.mv_data, map_cur->mv_data, map_cur->mv_size);
 	if (meta_inode_decode(cur->mv_data, cur->mv_size, false, &l) != 0 ||
 	    meta_inode_decode(in->mv_data, in->mv_size, false, &r) != 0)
+		goto out;
+	if (in_wins && S_ISREG(r.mode) && meta_lineage_known(&r.lineage) &&
+	    (rc = drop_winner_copy(m, txn, ino, &r, chg)) < 0)
 		goto out;
 	const struct meta_inode *w = in_wins ? &r : &l, *x = in_wins ? &l : &r;
 	const MDB_val *xv = in_wins ? cur : in;
@@ -191,18 +239,11 @@ int meta_conflict_inode(struct meta *m, MDB_txn *txn, uint64_t ino, const MDB_va
 	    !meta_lineage_known(&r.lineage) || meta_lineage_includes(&w->lineage, &x->lineage) ||
 	    meta_content_same(cur->mv_data, cur->mv_size, in->mv_data, in->mv_size))
 		goto out;
-	/* the local record lives in the map, which the writes below may move */
-	uint8_t *copy = malloc(xv->mv_size);
-	if (!copy) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	memcpy(copy, xv->mv_data, xv->mv_size);
-	rc = keep_copy(m, txn, ino, copy, xv->mv_size, x, chg);
-	free(copy);
+	rc = keep_copy(m, txn, ino, xv->mv_data, xv->mv_size, x, chg);
 out:
 	meta_inode_release(&l);
 	meta_inode_release(&r);
+	free(local.mv_data);
 	return rc;
 }
 
