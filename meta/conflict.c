@@ -337,37 +337,12 @@ int meta_dir_path(struct meta *m, uint64_t dir, char *buf, size_t cap)
 	if (rc)
 		return rc;
 	tmp[0] = '\0';
+	/* by the entries themselves, not the local parents table: one scan a
+	 * level, for a listing of conflicts, not a hot path */
 	while (rc == 0 && dir != META_ROOT_INO && depth++ < 256) {
 		uint64_t parent;
-		if ((rc = meta_parent_get(m, txn, dir, &parent)) != 0)
+		if ((rc = name_of(m, txn, dir, &parent, name)) != 0)
 			break;
-		/* dir's name in parent: its entries, in order, until one names dir */
-		MDB_cursor *c;
-		uint8_t k[16];
-		MDB_val key = { 16, k }, val;
-		bool found = false;
-		if ((rc = meta_errno(mdb_cursor_open(txn, m->entries, &c))) != 0)
-			break;
-		meta_be64(k, parent);
-		meta_be64(k + 8, 0);
-		for (int r = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); r == 0 && !found;
-		     r = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-			struct meta_dirent d;
-			if (key.mv_size <= 16 || meta_get_be64(key.mv_data) != parent)
-				break;
-			if (key.mv_size <= 16 + META_NAME_MAX &&
-			    meta_dirent_decode(val.mv_data, val.mv_size, &d) == 0 && !d.deleted &&
-			    d.child == dir) {
-				memcpy(name, (const char *)key.mv_data + 16, key.mv_size - 16);
-				name[key.mv_size - 16] = '\0';
-				found = true;
-			}
-		}
-		mdb_cursor_close(c);
-		if (!found) {
-			rc = -ENOENT;
-			break;
-		}
 		size_t nl = strlen(name);
 		if (nl + 1 + len >= sizeof(tmp)) {
 			rc = -ENAMETOOLONG;

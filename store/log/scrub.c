@@ -47,7 +47,7 @@ struct store_scrubber {
 	size_t cap, rawcap;
 	uint32_t seg;
 	uint64_t resume_off;
-	int64_t window_ms, save_ms;
+	int64_t window_ms, save_ms, ops_ms;
 	uint64_t window_bytes, ops;
 };
 
@@ -194,9 +194,13 @@ static bool pace(struct store_scrubber *sc, uint64_t len)
 	int64_t now = mono_ms(), paused = 0;
 
 	for (;;) {
+		/* requests a second since the last look (over at least a check period) */
 		uint64_t ops = store_ops(sc->s);
-		bool busy = (ops - sc->ops) * 1000 / BUSY_CHECK_MS > sc->opt.busy_ops;
+		int64_t t = mono_ms(), span = t - sc->ops_ms;
+		bool busy = (ops - sc->ops) * 1000 / (uint64_t)(span > BUSY_CHECK_MS ? span : BUSY_CHECK_MS) >
+			    sc->opt.busy_ops;
 		sc->ops = ops;
+		sc->ops_ms = t;
 		if (!busy || paused >= MAX_PAUSE_MS)
 			break;
 		pthread_mutex_lock(&sc->mu);
@@ -389,6 +393,7 @@ static int run_pass(struct store_scrubber *sc)
 	sc->window_ms = mono_ms();
 	sc->window_bytes = 0;
 	sc->ops = store_ops(s);
+	sc->ops_ms = mono_ms();
 	state_save(sc);
 	for (;; sc->seg++, sc->resume_off = 0) {
 		struct store_segment *seg = NULL;

@@ -119,6 +119,64 @@ static void test_pass_finds_what_is_damaged(void **state)
 	tu_rmdir(dir);
 }
 
+static void test_pauses_while_busy(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct store_options o;
+	struct store *s;
+	uint8_t val[4000];
+	void *v;
+	size_t vl;
+
+	(void)state;
+	store_options_init(&o);
+	o.no_background = true;
+	o.segment_size = 16384;
+	assert_int_equal(store_open(dir, &o, &s), 0);
+	for (size_t i = 0; i < sizeof(val); i++)
+		val[i] = (uint8_t)(i * 2654435761u >> 13);
+	for (int i = 0; i < 200; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%03d", i);
+		val[0] = (uint8_t)i;
+		assert_int_equal(store_put(s, k, strlen(k), val, sizeof(val), NULL), 0);
+	}
+	assert_int_equal(store_roll(s), 0);
+	/* 800 KB at 200 KB/s: four seconds of work, paused while busy */
+	struct store_scrub_options so = { .rate = 200000, .busy_ops = 50 };
+	assert_int_equal(store_scrub_start(s, &so), 0);
+	assert_int_equal(store_scrub_now(s), 0);
+	struct store_scrub_stats st;
+	bool paused = false;
+	uint64_t at_pause = 0, later = 0;
+	for (int round = 0; round < 400 && !paused; round++) { /* far above 50 gets a second */
+		for (int i = 0; i < 20; i++) {
+			assert_int_equal(store_get(s, "k001", 4, &v, &vl, NULL), 0);
+			free(v);
+		}
+		usleep(5000);
+		store_scrub_stats(s, &st);
+		if (st.paused) {
+			paused = true;
+			at_pause = st.pass_bytes;
+		}
+	}
+	assert_true(paused);
+	for (int round = 0; round < 100; round++) { /* still busy: no progress */
+		for (int i = 0; i < 20; i++) {
+			assert_int_equal(store_get(s, "k001", 4, &v, &vl, NULL), 0);
+			free(v);
+		}
+		usleep(5000);
+	}
+	store_scrub_stats(s, &st);
+	later = st.pass_bytes;
+	assert_true(later - at_pause < 40000); /* a record or two at most */
+	store_scrub_stop(s);
+	assert_int_equal(store_close(s), 0);
+	tu_rmdir(dir);
+}
+
 static void test_content_hash(void **state)
 {
 	struct meta_chunk grid[3] = { 0 };
@@ -152,6 +210,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pass_finds_what_is_damaged),
+		cmocka_unit_test(test_pauses_while_busy),
 		cmocka_unit_test(test_content_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
