@@ -18,12 +18,21 @@
  * stat by path) give the model's size, and the whole file read back with
  * pread is the model's bytes.
  *
- * On the first mismatch or unexpected error it prints the seed, the
- * operation, the last 50 operations, the first differing byte (expected and
- * actual) and which operation wrote the expected bytes, and exits 1. On
- * success it prints "seed S: N ops, 0 mismatches" and exits 0. An operation
- * answered EOPNOTSUPP (or ENOSYS) is a failure unless its kind was switched
- * off. Exit status 2 is bad usage.
+ * On the first mismatch or unexpected error it prints the seed, the replay
+ * command, the last 50 operations, the first differing byte (expected and
+ * actual), which operation wrote the expected bytes and whether the bytes
+ * are still wrong once the page cache is dropped, and exits 1. On success it
+ * prints "seed S: N ops, 0 mismatches" and exits 0. An operation answered
+ * EOPNOTSUPP (or ENOSYS) is a failure unless its kind was switched off.
+ * Exit status 2 is bad usage.
+ *
+ * For a FUSE filesystem the kernel's page cache and attribute cache answer
+ * most reads, so some checks go further: dropcache operations (and the
+ * failure report) drop the file's cached pages first, and --evict has the
+ * kernel drop the inode of a file just closed, which makes it send FORGET
+ * while the file is opened again (what memory pressure does on a busy
+ * machine). tests/test_exerciser.py runs it; scripts/fsx-soak runs it for
+ * hours.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,8 +113,8 @@ struct options {
 	uint64_t remount_every;
 	uint64_t pause_every;
 	unsigned pause_min_ms, pause_max_ms;
-	unsigned gap_max_ms; /* one reopen in four leaves the file closed this long */
-	bool evict;	     /* one reopen in four drops the kernel's unused inodes first */
+	unsigned gap_min_ms, gap_max_ms; /* one reopen in four leaves the file closed */
+	bool evict; /* some reopens have the kernel drop its unused inodes first */
 	const char *name;
 	bool off[OP_KINDS];
 	bool quiet, verbose, keep;
@@ -506,8 +515,8 @@ static void report_file(struct file *f, const char *when)
 	if (got < f->size)
 		say("  the model's bytes 0x%" PRIx64 "..0x%" PRIx64 " did not come back (%s)\n",
 		    got, f->size,
-		    all_zero(f->data + got, (size_t)(f->size - got)) ? "they are zeros in the model"
-								     : "data in the model");
+		    all_zero(f->data + got, (size_t)(f->size - got)) ? "zeros in the model"
+								     : "the model has data there");
 }
 
 /* The checks after an operation, reported in full when one fails. */
@@ -979,26 +988,29 @@ static void evict_inodes(void)
 }
 
 /*
- * Close and open again. With --evict one reopen in four has the kernel drop
- * the closed file's inode in between; with --reopen-gap-ms one in four stays
- * closed a moment. Half of the reopens are followed at once by a write to
- * the file, before any check: returns whether this one is.
+ * Close and open again. With --reopen-gap-ms one reopen in four leaves the
+ * file closed a while (long enough, 100 ms or more, for a filesystem that
+ * commits a file left alone to be doing it now); with --evict those, and
+ * one in four of the others, have the kernel drop the closed file's inode
+ * just before the open. Half of the reopens are followed at once by a write
+ * to the file, before any check: returns whether this one is.
  */
 static bool op_reopen(struct file *f)
 {
-	uint64_t gap = rnd(4), ms = rnd_in(opt.gap_max_ms / 4, opt.gap_max_ms);
+	uint64_t gap = rnd(4), ms = rnd_in(opt.gap_min_ms, opt.gap_max_ms);
 	uint64_t evict = rnd(4), chain = rnd(2);
+	bool gapped = opt.gap_max_ms && gap == 0;
 
 	close_file(f);
-	if (opt.evict && evict == 0) {
-		evict_inodes();
-		cur->evicted = true;
-	}
-	if (opt.gap_max_ms && gap == 0) {
+	if (gapped) {
 		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 		cur->len = ms;
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
+	}
+	if (opt.evict && (evict == 0 || gapped)) {
+		evict_inodes();
+		cur->evicted = true;
 	}
 	open_file(f, 0);
 	cur->chained = chain == 0 && !opt.off[OP_WRITE];
@@ -1173,12 +1185,13 @@ static void usage(FILE *out, int status)
 		"  --remount-every K   (default 500 when --remount-cmd is given)\n"
 		"  --pause-every K     about one op in K is a sleep of --pause-ms (default off)\n"
 		"  --pause-ms MIN:MAX  the sleep's length in ms (default 80:180)\n"
-		"  --reopen-gap-ms MAX one reopen in four leaves the file closed MAX/4..MAX ms\n"
-		"                      (default 0: reopens at once)\n"
-		"  --evict             one reopen in four writes 2 to /proc/sys/vm/drop_caches\n"
-		"                      between close and open (root): the kernel drops the\n"
-		"                      unused inode, as under memory pressure, and a FUSE\n"
-		"                      filesystem gets FORGET for it while it is reopened\n"
+		"  --reopen-gap-ms MIN:MAX  one reopen in four leaves the file closed that\n"
+		"                      long (default 0: reopens at once)\n"
+		"  --evict             those reopens, and one in four others, write 2 to\n"
+		"                      /proc/sys/vm/drop_caches just before the open (root):\n"
+		"                      the kernel drops the closed file's inode, as memory\n"
+		"                      pressure does, and a FUSE filesystem gets FORGET for\n"
+		"                      it while the file is opened and written again\n"
 		"  --no-write --no-read --no-truncate --no-fallocate --no-punch --no-zero-range\n"
 		"  --no-keep-size --no-copy-range --no-mmap --no-reopen --no-fsync --no-dropcache\n"
 		"                      switch operation kinds off (--no-fallocate: all modes;\n"
@@ -1204,6 +1217,22 @@ static uint64_t parse_u64(const char *s, const char *what)
 		usage(stderr, 2);
 	}
 	return v;
+}
+
+/* "MIN:MAX" or "MS" milliseconds, at most a minute. */
+static void parse_ms_range(const char *s, unsigned *min, unsigned *max)
+{
+	char *end;
+	unsigned long lo = strtoul(s, &end, 10), hi = lo;
+
+	if (*end == ':')
+		hi = strtoul(end + 1, &end, 10);
+	if (end == s || *end || hi < lo || hi > 60000 || *s == '-') {
+		fprintf(stderr, "fsx: bad length '%s' (MIN:MAX or MS, in ms, up to 60000)\n", s);
+		usage(stderr, 2);
+	}
+	*min = (unsigned)lo;
+	*max = (unsigned)hi;
 }
 
 enum {
@@ -1296,25 +1325,11 @@ static void parse_args(int argc, char **argv)
 		case O_PAUSE_EVERY:
 			opt.pause_every = parse_u64(optarg, "pause interval");
 			break;
-		case O_PAUSE_MS: {
-			char *end;
-			unsigned long lo = strtoul(optarg, &end, 10), hi = lo;
-			if (*end == ':')
-				hi = strtoul(end + 1, &end, 10);
-			if (*end || hi < lo || hi > 60000) {
-				fprintf(stderr, "fsx: bad pause length '%s' (MIN:MAX ms)\n", optarg);
-				usage(stderr, 2);
-			}
-			opt.pause_min_ms = (unsigned)lo;
-			opt.pause_max_ms = (unsigned)hi;
+		case O_PAUSE_MS:
+			parse_ms_range(optarg, &opt.pause_min_ms, &opt.pause_max_ms);
 			break;
-		}
 		case O_GAP:
-			opt.gap_max_ms = (unsigned)parse_u64(optarg, "reopen gap");
-			if (opt.gap_max_ms > 60000) {
-				fprintf(stderr, "fsx: --reopen-gap-ms is at most 60000\n");
-				usage(stderr, 2);
-			}
+			parse_ms_range(optarg, &opt.gap_min_ms, &opt.gap_max_ms);
 			break;
 		case O_EVICT:
 			opt.evict = true;
