@@ -17,7 +17,13 @@
 /* Every replicated value begins with this head: u8 record version, u8 flags,
  * 2 bytes of its own (zero but in an entry), le32 node, le64 stamp. */
 #define META_HEAD_SIZE 16
-#define META_INODE_FIXED 84 /* bytes before the symlink target */
+/* The inode record: version 2 (a sparse chunk map) is written; version 1 (a
+ * dense grid) is still read. */
+#define META_INODE_VERSION 2
+#define META_INODE_FIXED 92    /* bytes before the symlink target */
+#define META_INODE_FIXED_V1 84
+#define META_INODE_SLOT 24     /* le32 idx, le32 len, key */
+#define META_INODE_SLOT_V1 20  /* key, le32 len */
 #define META_DIRENT_SIZE 24
 #define META_XATTR_FIXED META_HEAD_SIZE /* the head, then the value bytes */
 #define META_KEY_MAX (16 + META_NAME_MAX)
@@ -56,6 +62,9 @@ void meta_wire_encode(uint8_t *out, uint8_t table, const void *key, size_t klen,
 uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len);
 /* Decodes; chunks are copied out only when with_chunks. -EBADMSG, -ENOMEM. */
 int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct meta_inode *in);
+/* The bytes an encoded inode record holds reserved (fallocate): 0 for any
+ * other record or version. Reads only the fixed part. */
+uint64_t meta_inode_reserved(const uint8_t *p, size_t len);
 
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE]);
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d);
