@@ -106,7 +106,9 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 		uint32_t links, subdirs;
 		a->chg->ino = meta_get_be64(key.mv_data);
 		a->applied = 1;
-		rc = meta_errno(mdb_put(txn, dbi, &key, &val, 0));
+		rc = table == META_TABLE_INODES ? meta_reserved_move(m, txn, &key, &val) : 0;
+		if (rc == 0)
+			rc = meta_errno(mdb_put(txn, dbi, &key, &val, 0));
 		/* an inode before the entry that names it (or after the last one
 		 * went) waits as an orphan */
 		if (rc == 0 && table == META_TABLE_INODES &&

@@ -7,6 +7,7 @@
  * written whole or in pieces, sparse or not, hash the same. slot_at() is the
  * one place that knows how the chunk map is laid out.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -55,13 +56,13 @@ bool meta_chunk_is_zero(const uint8_t id[META_CHUNK_KEY], uint32_t len)
 	return memcmp(id, z, META_CHUNK_KEY) == 0;
 }
 
-/* Slot i of in's chunk map (i < in->nchunks): its index in the file, its
- * length and its id. The grid is dense (slot i is index i); a sparse map
- * gives each entry's own index here. */
+/* Entry i of in's chunk map (i < in->nchunks): its slot's index in the
+ * file, its length and its id (the map is sparse and sorted: holes are not
+ * listed; a reserved slot has the all-zero id and reads as zeros). */
 static void slot_at(const struct meta_inode *in, uint32_t i, uint32_t *idx, uint32_t *len,
 		    const uint8_t **id)
 {
-	*idx = i;
+	*idx = in->chunks[i].idx;
 	*len = in->chunks[i].len;
 	*id = in->chunks[i].key;
 }
@@ -80,26 +81,52 @@ bool meta_slot_get(const struct meta_inode *in, uint32_t i, uint32_t *idx, uint3
 	return *len > 0 && !meta_chunk_is_zero(*id, *len);
 }
 
-void meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH])
+struct meta_content_hasher *meta_content_hash_begin(uint64_t size)
 {
-	XXH3_state_t st;
-	XXH128_canonical_t c;
-	uint8_t b[8 + META_CHUNK_KEY];
+	XXH3_state_t *st = XXH3_createState();
+	uint8_t b[8];
 
-	XXH3_128bits_reset(&st);
-	put_le64(b, in->size);
-	XXH3_128bits_update(&st, b, 8);
+	if (!st)
+		return NULL;
+	XXH3_128bits_reset(st);
+	put_le64(b, size);
+	XXH3_128bits_update(st, b, 8);
+	return (struct meta_content_hasher *)st;
+}
+
+void meta_content_hash_slot(struct meta_content_hasher *h, uint32_t idx, uint32_t len,
+			    const uint8_t id[META_CHUNK_KEY])
+{
+	uint8_t b[8];
+
+	put_le32(b, idx);
+	put_le32(b + 4, len);
+	XXH3_128bits_update((XXH3_state_t *)h, b, 8);
+	XXH3_128bits_update((XXH3_state_t *)h, id, META_CHUNK_KEY);
+}
+
+void meta_content_hash_end(struct meta_content_hasher *h, uint8_t out[META_CONTENT_HASH])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest((XXH3_state_t *)h));
+	memcpy(out, c.digest, META_CONTENT_HASH);
+	XXH3_freeState((XXH3_state_t *)h);
+}
+
+int meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH])
+{
+	struct meta_content_hasher *h = meta_content_hash_begin(in->size);
+
+	if (!h)
+		return -ENOMEM;
 	for (uint32_t i = 0; in->chunks && i < in->nchunks; i++) {
 		uint32_t idx, len;
 		const uint8_t *id;
 
-		if (!meta_slot_get(in, i, &idx, &len, &id))
-			continue;
-		put_le32(b, idx);
-		put_le32(b + 4, len);
-		XXH3_128bits_update(&st, b, 8);
-		XXH3_128bits_update(&st, id, META_CHUNK_KEY);
+		if (meta_slot_get(in, i, &idx, &len, &id))
+			meta_content_hash_slot(h, idx, len, id);
 	}
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-	memcpy(out, c.digest, META_CONTENT_HASH);
+	meta_content_hash_end(h, out);
+	return 0;
 }

@@ -15,18 +15,25 @@
 #include "meta_i.h"
 #include "store/endian.h"
 
-/* The size field and the chunk map of an encoded inode record (p, len
- * bytes, checked by meta_inode_decode): false when it does not decode. */
+/* The chunk map of an encoded inode record (p, len bytes, checked by
+ * meta_inode_decode): false when it does not decode. Version 1 (a dense
+ * grid) and 2 (sparse) lay it out differently, so two records compare equal
+ * only in the same version: a version 1 record's first rewrite looks like a
+ * change of content, which costs at most a run boundary. */
 static bool content_region(const uint8_t *p, size_t len, const uint8_t **map, size_t *maplen)
 {
-	if (len < META_INODE_FIXED + 4)
+	bool v2 = len > 0 && p[0] == META_INODE_VERSION;
+	size_t fixed = v2 ? META_INODE_FIXED : META_INODE_FIXED_V1;
+	size_t slot = v2 ? META_INODE_SLOT : META_INODE_SLOT_V1;
+
+	if (len < fixed + 4)
 		return false;
 	uint32_t tlen = get_le32(p + 76);
-	if (tlen > META_SYMLINK_MAX || len - META_INODE_FIXED - 4 < tlen)
+	if (tlen > META_SYMLINK_MAX || len - fixed - 4 < tlen)
 		return false;
-	const uint8_t *q = p + META_INODE_FIXED + tlen;
+	const uint8_t *q = p + fixed + tlen;
 	uint32_t n = get_le32(q);
-	size_t bytes = 4 + (size_t)n * (META_CHUNK_KEY + 4);
+	size_t bytes = 4 + (size_t)n * slot;
 	if ((size_t)(p + len - q) < bytes)
 		return false;
 	*map = q;
@@ -40,7 +47,8 @@ bool meta_content_same(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 	size_t la, lb;
 
 	return content_region(a, alen, &ma, &la) && content_region(b, blen, &mb, &lb) &&
-	       memcmp(a + 32, b + 32, 8) == 0 && la == lb && memcmp(ma, mb, la) == 0;
+	       a[0] == b[0] && memcmp(a + 32, b + 32, 8) == 0 && la == lb &&
+	       memcmp(ma, mb, la) == 0;
 }
 
 static bool zero_version(const struct store_version *v)

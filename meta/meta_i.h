@@ -99,6 +99,10 @@ int meta_inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks, stru
 /* Writes in under a new version (set in in->version) and, when replicating,
  * into the outbox. in stays the caller's. -ENOMEM, -ENOSPC, -errno. */
 int meta_inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in);
+/* Before the inode record under key is replaced by now (NULL: deleted):
+ * moves the node's count of reserved bytes (state "reserved") by the
+ * difference. 0 or -errno. */
+int meta_reserved_move(struct meta *m, MDB_txn *txn, const MDB_val *key, const MDB_val *now);
 
 /* Reads directory ino (its inode without chunks into *dir, nothing left to
  * release): -ENOTDIR when ino is something else, -ENOENT when absent. */
@@ -157,6 +161,14 @@ int meta_link_drop(struct meta *m, MDB_txn *txn, struct meta_inode *in, struct t
  * subdirectories and the child's parent, and the orphans. */
 int meta_entry_account(struct meta *m, MDB_txn *txn, uint64_t parent, uint64_t child, uint32_t type,
 		       int delta);
+
+/* Finds the live xattr name of ino: 0 with *val pointing at its value bytes
+ * (valid until txn ends), -ENODATA when absent or removed, or -EBADMSG. */
+int meta_xattr_find(struct meta *m, MDB_txn *txn, uint64_t ino, const char *name, MDB_val *val);
+/* Writes xattr name of ino (a tombstone when remove), stamped now, and queues
+ * it for the peers. No checks of flags: the caller's. */
+int meta_xattr_write(struct meta *m, MDB_txn *txn, uint64_t ino, const char *name,
+		     const void *value, size_t size, bool remove);
 
 /* When replicating, appends the replicated record (table, key, value) to the
  * outbox under the next seq; else does nothing. -ENOSPC, -errno. */

@@ -17,26 +17,27 @@
 #include "cli_i.h"
 #include "fs/daemon/chunk_i.h"
 
-/* The content hash of the file at fd (st its stat), chunk by chunk. */
+/* The content hash of the file at fd (st its stat), chunk by chunk, in
+ * constant memory: each slot's id as a mount would store it, zeros left out
+ * as the hash takes them. */
 static int hash_fd(int fd, const struct stat *st, uint8_t *buf, uint8_t out[META_CONTENT_HASH])
 {
-	struct meta_inode in = { .size = (uint64_t)st->st_size };
+	uint64_t size = (uint64_t)st->st_size, slots = (size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
+	struct meta_content_hasher *h;
+	uint8_t id[META_CHUNK_KEY];
 	int rc = 0;
 
-	if (in.size > META_FILE_MAX)
+	if (size > META_FILE_MAX)
 		return -EFBIG;
-	in.nchunks = meta_grid_slots(in.size);
-	in.chunks = calloc(in.nchunks ? in.nchunks : 1, sizeof(*in.chunks));
-	if (!in.chunks)
+	if (!(h = meta_content_hash_begin(size)))
 		return -ENOMEM;
-	for (uint32_t i = 0; i < in.nchunks && rc == 0; i++) {
-		size_t want = in.size - (uint64_t)i * META_CHUNK_SIZE < META_CHUNK_SIZE
-				  ? (size_t)(in.size - (uint64_t)i * META_CHUNK_SIZE)
+	for (uint64_t i = 0; i < slots && rc == 0; i++) {
+		size_t want = size - i * META_CHUNK_SIZE < META_CHUNK_SIZE
+				  ? (size_t)(size - i * META_CHUNK_SIZE)
 				  : META_CHUNK_SIZE;
 		size_t got = 0;
 		while (got < want) {
-			ssize_t n = pread(fd, buf + got, want - got,
-					  (off_t)((uint64_t)i * META_CHUNK_SIZE + got));
+			ssize_t n = pread(fd, buf + got, want - got, (off_t)(i * META_CHUNK_SIZE + got));
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -45,12 +46,11 @@ static int hash_fd(int fd, const struct stat *st, uint8_t *buf, uint8_t out[META
 			}
 			got += (size_t)n;
 		}
-		fs_chunk_id(buf, want, in.chunks[i].key);
-		in.chunks[i].len = (uint32_t)want;
+		fs_chunk_id(buf, want, id);
+		if (rc == 0 && !meta_chunk_is_zero(id, (uint32_t)want))
+			meta_content_hash_slot(h, (uint32_t)i, (uint32_t)want, id);
 	}
-	if (rc == 0)
-		meta_content_hash(&in, out);
-	meta_inode_release(&in);
+	meta_content_hash_end(h, out);
 	return rc;
 }
 

@@ -90,6 +90,7 @@ static const char usage_mount[] =
     "  --log FILE                 where the background daemon writes messages\n"
     "  --writeback                the kernel's writeback cache: faster small writes,\n"
     "                             slower opens (see docs/USAGE.md)\n"
+    "  --segment-size BYTES       roll log segments at this size (default 268435456)\n"
     "  -h, --help                 this text\n"
     "\n" CLUSTER_USAGE
     "\n"
@@ -398,6 +399,7 @@ static int main_mount(int argc, char **argv)
 		{ "node-id", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "writeback", no_argument, NULL, 'w' },
+		{ "segment-size", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },

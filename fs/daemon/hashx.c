@@ -131,7 +131,11 @@ ssize_t fs_hashx_get(struct fs *fs, uint64_t ino, const char *name, char *buf, s
 	t->over = false;
 	if (hash) {
 		uint8_t h[META_CONTENT_HASH];
-		meta_content_hash(&in, h);
+		if ((rc = meta_content_hash(&in, h)) < 0) {
+			meta_inode_release(&in);
+			free(t);
+			return rc;
+		}
 		hex(h, sizeof(h), t->buf);
 		t->len = 2 * sizeof(h);
 	} else {

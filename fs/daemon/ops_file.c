@@ -331,3 +331,17 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	(void)fi;
 	fuse_reply_err(req, -sync_all(fs_of(req)));
 }
+
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_file *f;
+	int rc = off < 0 || len <= 0 ? -EINVAL : get_file(fs, ino, fi, &f);
+
+	if (rc == 0) {
+		rc = fs_file_fallocate(fs, f, mode, (uint64_t)off, (uint64_t)len);
+		put_file(fs, fi, f);
+	}
+	fuse_reply_err(req, -rc);
+}

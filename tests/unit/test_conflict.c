@@ -84,8 +84,8 @@ static void write_content(struct meta *m, uint64_t ino, uint8_t tag, uint64_t si
 
 	memset(c.key, tag, sizeof(c.key));
 	/* as a rewrite does it: truncated first, then the new content */
-	assert_int_equal(meta_set_content(m, ino, 0, NULL, 0, NULL, 0, NULL), 0);
-	assert_int_equal(meta_set_content(m, ino, size, NULL, 0, &c, 1, NULL), 0);
+	assert_int_equal(meta_set_content(m, ino, 0, NULL, NULL, 0, NULL), 0);
+	assert_int_equal(meta_set_content(m, ino, size, NULL, &c, 1, NULL), 0);
 }
 
 struct found {
@@ -117,7 +117,7 @@ static uint64_t shared_file(void)
 {
 	struct meta_inode in = { 0 };
 
-	assert_int_equal(meta_mknod(sides[0].m, META_ROOT_INO, "doc", S_IFREG | 0640, 7, 8, 0,
+	assert_int_equal(meta_mknod(sides[0].m, META_ROOT_INO, "doc", S_IFREG | 0640, 0, 7, 8, 0,
 				    NULL, &in),
 			 0);
 	meta_inode_release(&in);
@@ -196,15 +196,15 @@ static void test_file_against_directory(void **state)
 	struct meta_inode in = { 0 };
 
 	(void)state;
-	assert_int_equal(meta_mknod(sides[0].m, META_ROOT_INO, "x", S_IFDIR | 0755, 0, 0, 0, NULL,
+	assert_int_equal(meta_mknod(sides[0].m, META_ROOT_INO, "x", S_IFDIR | 0755, 0, 0, 0, 0, NULL,
 				    &in),
 			 0);
 	uint64_t dir = in.ino;
 	meta_inode_release(&in);
-	assert_int_equal(meta_mknod(sides[0].m, dir, "inside", S_IFREG | 0644, 0, 0, 0, NULL, &in),
+	assert_int_equal(meta_mknod(sides[0].m, dir, "inside", S_IFREG | 0644, 0, 0, 0, 0, NULL, &in),
 			 0);
 	meta_inode_release(&in);
-	assert_int_equal(meta_mknod(sides[1].m, META_ROOT_INO, "x", S_IFREG | 0644, 0, 0, 0, NULL,
+	assert_int_equal(meta_mknod(sides[1].m, META_ROOT_INO, "x", S_IFREG | 0644, 0, 0, 0, 0, NULL,
 				    &in),
 			 0);
 	uint64_t file = in.ino;

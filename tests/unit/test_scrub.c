@@ -179,30 +179,35 @@ static void test_pauses_while_busy(void **state)
 
 static void test_content_hash(void **state)
 {
-	struct meta_chunk grid[3] = { 0 };
-	struct meta_inode a = { .size = 3u << 20, .nchunks = 3, .chunks = grid };
-	uint8_t h1[META_CONTENT_HASH], h2[META_CONTENT_HASH], h3[META_CONTENT_HASH];
 	static uint8_t zeros[1 << 20];
+	uint8_t h1[META_CONTENT_HASH], h2[META_CONTENT_HASH], h3[META_CONTENT_HASH];
+	struct meta_inode holes = { .size = 3u << 20 }; /* no slot: all holes */
+	struct meta_chunk z[2] = { { .idx = 1, .len = 1 << 20 }, { .idx = 2 } };
 
 	(void)state;
-	meta_content_hash(&a, h1); /* all holes */
-	/* a stored slot of zeros (its chunk id is the hash of 1 MiB of zeros) */
-	struct meta_chunk z[3] = { 0 };
-	fs_chunk_id(zeros, sizeof(zeros), z[1].key);
-	z[1].len = 1 << 20;
-	struct meta_inode b = { .size = 3u << 20, .nchunks = 3, .chunks = z };
-	meta_content_hash(&b, h2);
+	assert_int_equal(meta_content_hash(&holes, h1), 0);
+	/* a stored slot of zeros (the id of 1 MiB of zeros) hashes as a hole */
+	fs_chunk_id(zeros, sizeof(zeros), z[0].key);
+	struct meta_inode b = { .size = 3u << 20, .nchunks = 1, .chunks = z };
+	assert_int_equal(meta_content_hash(&b, h2), 0);
 	assert_memory_equal(h1, h2, sizeof(h1));
-	assert_true(meta_chunk_is_zero(z[1].key, 1 << 20));
-	/* one byte of data, and the length cut to the file's end */
-	z[2].key[0] = 1;
-	z[2].len = 1 << 20;
-	meta_content_hash(&b, h2);
+	assert_true(meta_chunk_is_zero(z[0].key, 1 << 20));
+	/* data in slot 2, and its length cut to the file's end */
+	z[1].key[0] = 1;
+	z[1].len = 1 << 20;
+	b.nchunks = 2;
+	assert_int_equal(meta_content_hash(&b, h2), 0);
 	assert_memory_not_equal(h1, h2, sizeof(h1));
 	b.size = (2u << 20) + 10; /* slot 2 holds 10 bytes now */
-	meta_content_hash(&b, h3);
-	z[2].len = 10;
-	meta_content_hash(&b, h2);
+	assert_int_equal(meta_content_hash(&b, h3), 0);
+	z[1].len = 10;
+	assert_int_equal(meta_content_hash(&b, h2), 0);
+	assert_memory_equal(h2, h3, sizeof(h2));
+	/* fed slot by slot, the same */
+	struct meta_content_hasher *h = meta_content_hash_begin(b.size);
+	assert_non_null(h);
+	meta_content_hash_slot(h, 2, 10, z[1].key);
+	meta_content_hash_end(h, h3);
 	assert_memory_equal(h2, h3, sizeof(h2));
 }
 
