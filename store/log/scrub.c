@@ -358,14 +358,19 @@ static int scrub_entry(void *arg, const struct store_hint_entry *e)
 
 /* ---- a pass ---- */
 
-static uint64_t sealed_bytes(struct store *s, uint32_t from)
+/* The bytes of the sealed segments from id from on, and the highest of them
+ * in *last (0: none): what a pass that starts now reads. */
+static uint64_t sealed_bytes(struct store *s, uint32_t from, uint32_t *last)
 {
 	uint64_t total = 0;
 
+	*last = 0;
 	pthread_rwlock_rdlock(&s->lock);
 	for (uint32_t id = from; id < s->segs_cap; id++)
-		if (s->segs[id] && s->segs[id]->sealed)
+		if (s->segs[id] && s->segs[id]->sealed) {
 			total += atomic_load(&s->segs[id]->size);
+			*last = id;
+		}
 	pthread_rwlock_unlock(&s->lock);
 	return total;
 }
@@ -385,7 +390,10 @@ static int run_pass(struct store_scrubber *sc)
 		sc->st.pass_bytes = 0;
 		sc->st.pass_started_ms = wall_ms();
 	}
-	sc->st.pass_total = sc->st.pass_bytes + sealed_bytes(s, sc->st.segment);
+	/* segments sealed during the pass wait for the next one: a node written
+	 * faster than the rate would otherwise never finish a pass */
+	uint32_t last;
+	sc->st.pass_total = sc->st.pass_bytes + sealed_bytes(s, sc->st.segment, &last);
 	sc->seg = sc->st.segment;
 	sc->resume_off = sc->st.offset;
 	sc->kick = false;
@@ -399,7 +407,7 @@ static int run_pass(struct store_scrubber *sc)
 		struct store_segment *seg = NULL;
 
 		pthread_rwlock_rdlock(&s->lock);
-		bool end = sc->seg >= s->segs_cap;
+		bool end = sc->seg >= s->segs_cap || sc->seg > last;
 		if (!end && s->segs[sc->seg] && s->segs[sc->seg]->sealed) {
 			seg = s->segs[sc->seg];
 			store_segment_ref(seg);
