@@ -63,6 +63,32 @@ struct apply_args {
 	int applied;
 };
 
+/*
+ * A peer's inode record (meta_apply has checked that it decodes) must keep
+ * the type of the inode it replaces: an inode never changes type, and one
+ * that did (the root turned into a file) would leave every node with a tree
+ * it cannot list. -EINVAL.
+ */
+static int check_inode(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, const MDB_val *val)
+{
+	struct meta_inode in = { 0 }, now = { 0 };
+	MDB_val cur;
+	int rc = meta_inode_decode(val->mv_data, val->mv_size, false, &in);
+
+	meta_inode_release(&in);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EBADMSG;
+	if (meta_get_be64(key->mv_data) == META_ROOT_INO && !S_ISDIR(in.mode))
+		return -EINVAL;
+	if (mdb_get(txn, dbi, (MDB_val *)key, &cur) == 0 &&
+	    meta_inode_decode(cur.mv_data, cur.mv_size, false, &now) == 0) {
+		meta_inode_release(&now);
+		if ((now.mode & S_IFMT) != (in.mode & S_IFMT))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct apply_args *a = arg;
@@ -78,6 +104,8 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 	int rc;
 
 	if ((rc = meta_head_decode(val.mv_data, val.mv_size, &in_v, NULL)) < 0)
+		return rc;
+	if (table == META_TABLE_INODES && (rc = check_inode(txn, dbi, &key, &val)) < 0)
 		return rc;
 	memset(a->chg, 0, sizeof(*a->chg));
 	rc = mdb_get(txn, dbi, &key, &cur);
