@@ -41,7 +41,8 @@ static void hint_path(const char *dir, struct peer *p)
 }
 
 void cluster_hint_add(struct cluster *c, struct peer *p, const void *key, size_t klen,
-		      const void *val, size_t vlen, const struct store_version *v, bool tombstone)
+		      const void *val, size_t vlen, const struct store_version *v, bool tombstone,
+		      const struct store_attr *attr)
 {
 	struct store_rec_hdr h = {
 		.stamp = v->stamp,
@@ -52,6 +53,8 @@ void cluster_hint_add(struct cluster *c, struct peer *p, const void *key, size_t
 		.key_len = (uint16_t)klen,
 		.flags = tombstone ? STORE_REC_TOMBSTONE : 0,
 		.version = STORE_REC_VERSION,
+		.client_flags = tombstone || !attr ? 0 : attr->flags,
+		.expires = tombstone || !attr ? 0 : attr->expires,
 	};
 	uint8_t hdr[STORE_REC_HDR];
 	int rc = 0;
@@ -156,8 +159,9 @@ static int replay_file(struct cluster *c, struct peer *p, const char *path, uint
 		if (store_rec_checksum(hdr, buf, h.key_len, seed) != h.checksum)
 			break;
 		struct store_version v = { h.stamp, h.node };
+		struct store_attr attr = { h.client_flags, h.expires };
 		rc = cluster_peer_send(c, p, buf, h.key_len, buf + h.key_len, h.stored_len, &v,
-				       h.flags & STORE_REC_TOMBSTONE);
+				       h.flags & STORE_REC_TOMBSTONE, &attr);
 		if (rc < 0)
 			break;
 		(*sent)++;

@@ -139,6 +139,10 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 	srv->ext = opt->ext;
 	srv->stats_ext = opt->stats_ext;
 	srv->ext_arg = opt->ext_arg;
+	srv->no_expiry = opt->no_expiry;
+	srv->allow_flush = opt->allow_flush;
+	if (opt->no_expiry)
+		store_set_no_expiry(s, true); /* and the times the store holds, too */
 	srv->nloops = opt->threads > 0 ? opt->threads : 4;
 	srv->started = time(NULL);
 	srv->stopfd = -1;

@@ -1,9 +1,10 @@
 /*
  * server_i.h - the node server's internals, shared by server.c (listening
  * sockets, start and stop), conn.c (connections and their event loops),
- * command.c (what each request does), metrics.c (stats and /metrics) and
- * reply.c (a connection's output buffer). Calls go one way:
- *   server -> conn -> command -> metrics -> reply
+ * command.c (what each request does), metacmd.c (the meta commands),
+ * metrics.c (stats and /metrics) and reply.c (a connection's output
+ * buffer). Calls go one way:
+ *   server -> conn -> command -> metacmd, metrics -> reply
  * and command, conn -> reply. Protocol: docs/PROTOCOL.md.
  */
 #ifndef CASKFS_STORE_NODE_SERVER_I_H
@@ -67,6 +68,8 @@ struct server {
 	server_ext_fn ext;
 	server_stats_fn stats_ext;
 	void *ext_arg;
+	bool no_expiry;	  /* exptime ignored: nothing is given an expiry time */
+	bool allow_flush; /* flush_all is served */
 	time_t started;
 	_Atomic int conns;
 	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
@@ -95,6 +98,19 @@ void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req 
 
 /* Answers one parsed request into c's output. */
 void server_execute(struct server *srv, struct conn *c, const struct proto_req *r);
+/* An exptime (memcached's rule: 0 never; up to 30 days, seconds from now;
+ * beyond, a unix time; negative, already expired) as an absolute expiry
+ * time for the store: 0 never, 1 already past. 0 with --no-expiry. */
+#define SERVER_RELATIVE_MAX (30 * 24 * 3600)
+uint32_t server_expires(const struct server *srv, int64_t exptime);
+/* Appends line unless the request asked for no reply. */
+void server_out_status(struct conn *c, const struct proto_req *r, const char *line);
+
+/* ---- metacmd.c: mg, ms, md (mn is one line, in command.c) ---- */
+
+void server_cmd_mg(struct server *srv, struct conn *c, const struct proto_req *r);
+void server_cmd_ms(struct server *srv, struct conn *c, const struct proto_req *r);
+void server_cmd_md(struct server *srv, struct conn *c, const struct proto_req *r);
 
 /* ---- conn.c ---- */
 
