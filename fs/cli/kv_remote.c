@@ -47,7 +47,7 @@ static int stat_key(struct mc_conn *c, const char *key)
 	void *val;
 	size_t len;
 	uint64_t stamp, hash;
-	unsigned node, size;
+	unsigned node, size, flags = 0, expires = 0;
 	int rc;
 
 	snprintf(k, sizeof(k), "?%s", key);
@@ -61,8 +61,8 @@ static int stat_key(struct mc_conn *c, const char *key)
 	char text[256];
 	snprintf(text, sizeof(text), "%.*s", (int)(len < 255 ? len : 255), (char *)val);
 	free(val);
-	if (sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %15s", &stamp, &node, &hash, &size,
-		   state) != 5)
+	if (sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %15s %u %u", &stamp, &node, &hash, &size,
+		   state, &flags, &expires) < 5)
 		return -EPROTO;
 	if (strcmp(state, "live") != 0) {
 		fprintf(stderr, "caskfs kv: %s: deleted on %s (stamp %" PRIu64 " node %u)\n", key,
@@ -70,8 +70,8 @@ static int stat_key(struct mc_conn *c, const char *key)
 		return CLI_MISSING;
 	}
 	printf("key: %s\nnode_addr: %s\nsize: %u\nstamp: %" PRIu64 "\nnode: %u\nvalue_hash: "
-	       "%016" PRIx64 "\n",
-	       key, mc_addr(c), size, stamp, node, hash);
+	       "%016" PRIx64 "\nflags: %u\nexpires: %u\n",
+	       key, mc_addr(c), size, stamp, node, hash, flags, expires);
 	return CLI_OK;
 }
 
