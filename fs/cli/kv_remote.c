@@ -61,8 +61,12 @@ static int stat_key(struct mc_conn *c, const char *key)
 	char text[256];
 	snprintf(text, sizeof(text), "%.*s", (int)(len < 255 ? len : 255), (char *)val);
 	free(val);
-	if (sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %15s %u %u", &stamp, &node, &hash, &size,
-		   state, &flags, &expires) < 5)
+	/* STAMP NODE HASH SIZE [FLAGS EXPIRES] live|tombstone (nodes before
+	 * format version 2 leave out the two) */
+	if (sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %u %u %15s", &stamp, &node, &hash, &size,
+		   &flags, &expires, state) != 7 &&
+	    sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %15s", &stamp, &node, &hash, &size,
+		   state) != 5)
 		return -EPROTO;
 	if (strcmp(state, "live") != 0) {
 		fprintf(stderr, "caskfs kv: %s: deleted on %s (stamp %" PRIu64 " node %u)\n", key,

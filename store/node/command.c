@@ -90,10 +90,10 @@ static bool get_one(struct server *srv, struct conn *c, const char *key, size_t 
 			char text[128];
 			int tl = snprintf(text, sizeof(text),
 					  "%" PRIu64 " %" PRIu32 " %016" PRIx64 " %" PRIu32
-					  " %s %" PRIu32 " %" PRIu32,
+					  " %" PRIu32 " %" PRIu32 " %s",
 					  m.version.stamp, m.version.node, m.value_hash, m.size,
-					  m.tombstone ? "tombstone" : "live", m.attr.flags,
-					  m.attr.expires);
+					  m.attr.flags, m.attr.expires,
+					  m.tombstone ? "tombstone" : "live");
 			out_value(c, key, klen, text, (size_t)tl, 0, with_cas, m.version.stamp);
 		} else if (rc != -ENOENT) {
 			server_out_error(c, rc);
