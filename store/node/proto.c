@@ -140,10 +140,10 @@ static long storage(const char *buf, size_t len, size_t line_len, const char *a,
 
 	while (n < 7 && proto_token(a, alen, &pos, &t[n], &tl[n]))
 		n++;
-	if (n < need || n > need + 1 || !number(t[3], tl[3], UINT64_MAX / 4, &bytes))
+	if (n < 4 || n > need + 1 || !number(t[3], tl[3], UINT64_MAX / 4, &bytes))
 		return bad(req, (long)line_len, BAD_FORMAT);
 	const char *refuse = NULL;
-	if (!proto_key_ok(t[0], tl[0]) || !number(t[1], tl[1], UINT32_MAX, &flags) ||
+	if (n < need || !proto_key_ok(t[0], tl[0]) || !number(t[1], tl[1], UINT32_MAX, &flags) ||
 	    !snumber(t[2], tl[2], &req->exptime) ||
 	    (req->cmd == PROTO_CAS &&
 	     !(req->has_cas = number(t[4], tl[4], UINT64_MAX, &req->cas))) ||

@@ -62,6 +62,8 @@ static void test_refusals(void **state)
 	assert_int_equal(r.cmd, PROTO_SWALLOW);
 	assert_int_equal(parse("set k 0 0 3 norepl\r\n", &r), 20);
 	assert_int_equal(r.cmd, PROTO_SWALLOW);
+	assert_int_equal(parse("cas k 0 0 1\r\n", &r), 13); /* no CAS */
+	assert_int_equal(r.cmd, PROTO_SWALLOW);
 	assert_int_equal(parse("set k x 0 1\r\n", &r), 13);
 	assert_int_equal(r.cmd, PROTO_SWALLOW);
 	assert_int_equal(r.swallow, 3);
@@ -83,7 +85,6 @@ static void test_refusals(void **state)
 			      "incr k\r\n",
 			      "version x\r\n",
 			      "verbosity\r\n",
-			      "cas k 0 0 1\r\n",
 			      "set k 0 0 -1 5\r\n" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(parse(bad[i], &r), (long)strlen(bad[i]));
