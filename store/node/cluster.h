@@ -112,9 +112,9 @@ int cluster_flush(struct cluster *c, uint64_t *deleted);
  * an operation on a key is decided by the first of the key's replicas, in
  * placement order, that is this node or believed up: its primary, or the
  * next one while it is down. A node that is not that replica forwards the
- * operation (xop) to it; a node that receives an xop applies the same rule,
- * so it decides unless it knows a better-placed replica that is up (each
- * forward goes to a better-placed replica: no loops). The decider holds a
+ * operation (xop) to it, and the node that receives an xop decides it (it
+ * never forwards again, so a decision waits for no other decision). The
+ * decider holds a
  * per-key lock from the read to the acknowledged write; it reads the key
  * from every replica that answers and decides on the newest version, and
  * writes the result with a version newer than that one, through the quorum.
@@ -168,6 +168,12 @@ struct cluster_result {
  */
 int cluster_decide(struct cluster *c, const void *key, size_t klen, const struct cluster_op *op,
 		   struct cluster_result *res);
+/* cluster_decide() decided on this node whatever the placement: what a node
+ * does with an xop. */
+int cluster_decide_local(struct cluster *c, const void *key, size_t klen,
+			 const struct cluster_op *op, struct cluster_result *res);
+/* The number of nodes of the cluster (1: this node alone). */
+int cluster_nodes(const struct cluster *c);
 /* The mode's name on the wire (xop) and back: 0 or -EINVAL. */
 const char *cluster_mode_name(enum cluster_mode mode);
 int cluster_mode_parse(const char *word, size_t len, enum cluster_mode *mode);

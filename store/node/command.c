@@ -352,7 +352,7 @@ static void cmd_xop(struct server *srv, struct conn *c, const struct proto_req *
 		server_out_str(c, "CLIENT_ERROR unknown xop mode\r\n");
 		return;
 	}
-	rc = cluster_decide(srv->cluster, r->key, r->key_len, &op, &res);
+	rc = cluster_decide_local(srv->cluster, r->key, r->key_len, &op, &res);
 	if (rc < 0) {
 		server_out_fmt(c, "XERR %d\r\n", -rc);
 		return;

@@ -389,6 +389,21 @@ int cluster_decide(struct cluster *c, const void *key, size_t klen, const struct
 	return -EIO;
 }
 
+int cluster_decide_local(struct cluster *c, const void *key, size_t klen,
+			 const struct cluster_op *op, struct cluster_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (klen == 0 || klen > STORE_KEY_MAX || op->vlen > STORE_VALUE_MAX ||
+	    (unsigned)op->mode >= NMODES)
+		return -EINVAL;
+	return decide_here(c, key, klen, op, res);
+}
+
+int cluster_nodes(const struct cluster *c)
+{
+	return c->nnodes;
+}
+
 const char *cluster_status_name(enum cluster_status status)
 {
 	return (unsigned)status < NSTATUS ? status_names[status] : "?";

@@ -2,9 +2,9 @@
  * server_i.h - the node server's internals, shared by server.c (listening
  * sockets, start and stop), conn.c (connections and their event loops),
  * command.c (what each request does), metacmd.c (the meta commands),
- * metrics.c (stats and /metrics) and reply.c (a connection's output
- * buffer). Calls go one way:
- *   server -> conn -> command -> metacmd, metrics -> reply
+ * worker.c (decided operations, off the loops), metrics.c (stats and
+ * /metrics) and reply.c (a connection's output buffer). Calls go one way:
+ *   server -> conn -> worker -> command -> metacmd, metrics -> reply
  * and command, conn -> reply. Protocol: docs/PROTOCOL.md.
  */
 #ifndef CASKFS_STORE_NODE_SERVER_I_H
@@ -39,18 +39,38 @@ struct conn {
 	bool authed;
 	bool nonce_sent;
 	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE];
-	bool closing;		  /* close once out is sent */
-	bool started;		  /* the first byte was seen (it tells the binary protocol) */
-	bool oom;		  /* an output append failed: close */
-	uint32_t events;	  /* what epoll watches now */
+	bool closing;	 /* close once out is sent */
+	bool started;	 /* the first byte was seen (it tells the binary protocol) */
+	bool oom;	 /* an output append failed: close */
+	bool busy;	 /* a request of it runs on a worker: not read, not closed */
+	bool hup;	 /* it failed or hung up while busy: close when the worker is done */
+	uint32_t events; /* what epoll watches now */
 	struct conn *prev, *next; /* the loop's list; only its thread touches it */
 };
+
+struct server_job;
 
 struct loop {
 	struct server *srv;
 	int ep;
 	pthread_t thread;
-	struct conn *conns; /* every open connection of this loop */
+	struct conn *conns;	 /* every open connection of this loop */
+	int wakefd;		 /* eventfd: a worker finished a job of this loop */
+	pthread_mutex_t done_mu; /* protects done */
+	struct server_job *done; /* finished jobs, replies to hand to their connections */
+};
+
+/* A pool of workers for decided operations (worker.c): decisions of
+ * different keys run side by side. */
+#define SERVER_POOL_THREADS 8
+struct server_pool {
+	struct server *srv;
+	pthread_mutex_t mu; /* protects head, tail, stopping */
+	pthread_cond_t cv;
+	struct server_job *head, *tail;
+	bool stopping;
+	int nthreads;
+	pthread_t threads[SERVER_POOL_THREADS];
 };
 
 struct server {
@@ -68,8 +88,9 @@ struct server {
 	server_ext_fn ext;
 	server_stats_fn stats_ext;
 	void *ext_arg;
-	bool no_expiry;	  /* exptime ignored: nothing is given an expiry time */
-	bool allow_flush; /* flush_all is served */
+	bool no_expiry;		   /* exptime ignored: nothing is given an expiry time */
+	bool allow_flush;	   /* flush_all is served */
+	struct server_pool *pools; /* [0] client requests, [1] xop from peers; NULL: none */
 	time_t started;
 	_Atomic int conns;
 	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
@@ -112,11 +133,31 @@ void server_cmd_mg(struct server *srv, struct conn *c, const struct proto_req *r
 void server_cmd_ms(struct server *srv, struct conn *c, const struct proto_req *r);
 void server_cmd_md(struct server *srv, struct conn *c, const struct proto_req *r);
 
+/* ---- worker.c: decided operations off the event loops ---- */
+
+/* Whether r waits for a decision on other nodes and so runs on a worker. */
+bool server_runs_on_worker(const struct server *srv, const struct proto_req *r);
+/* Hands r (the len bytes at req, copied) of c to a worker; the caller marks
+ * c busy. 0 or -ENOMEM (then run it in place). */
+int server_worker_submit(struct server *srv, struct loop *l, struct conn *c,
+			 const struct proto_req *r, const char *req, size_t len);
+/* In l's thread, when l->wakefd is readable: gives every finished job's
+ * reply to its connection and lets the connection go on. */
+void server_worker_done(struct loop *l);
+/* Frees l's finished jobs without replying (the server is stopping). */
+void server_worker_drop(struct loop *l);
+int server_workers_start(struct server *srv);
+/* Stops and joins the workers (each finishes the job it runs). */
+void server_workers_stop(struct server *srv);
+
 /* ---- conn.c ---- */
 
 /* The thread of one event loop; returns when srv->stopfd is written. */
 void *server_loop_main(void *arg);
 /* Closes c and takes it off l's list. */
 void server_conn_close(struct loop *l, struct conn *c);
+/* After a worker's reply was appended to c: sends, parses what waited, or
+ * closes c when it hung up meanwhile. */
+void server_conn_resume(struct loop *l, struct conn *c);
 
 #endif
