@@ -45,25 +45,19 @@ static int tree_text(struct server *srv, const char *path, size_t n, struct serv
 
 uint32_t server_expires(const struct server *srv, int64_t exptime)
 {
-	int64_t now = (int64_t)time(NULL);
-
 	if (srv->no_expiry || exptime == 0)
-		return 0;
+		return 0; /* the common case: no clock read */
 	if (exptime < 0)
 		return 1; /* long past: expired at once */
 	if (exptime <= SERVER_RELATIVE_MAX)
-		exptime += now;
+		exptime += (int64_t)time(NULL);
 	return exptime > UINT32_MAX ? UINT32_MAX : (uint32_t)exptime;
 }
 
 static void out_value(struct conn *c, const char *key, size_t klen, const void *val, size_t n,
 		      uint32_t flags, bool with_cas, uint64_t cas)
 {
-	if (with_cas)
-		server_out_fmt(c, "VALUE %.*s %" PRIu32 " %zu %" PRIu64 "\r\n", (int)klen, key,
-			       flags, n, cas);
-	else
-		server_out_fmt(c, "VALUE %.*s %" PRIu32 " %zu\r\n", (int)klen, key, flags, n);
+	server_out_value(c, key, klen, flags, n, with_cas, cas);
 	server_out_bytes(c, val, n);
 	server_out_bytes(c, "\r\n", 2);
 }
@@ -203,11 +197,6 @@ static const char *stored_line(enum cluster_status st)
 static void cmd_store(struct server *srv, struct conn *c, const struct proto_req *r)
 {
 	struct store_attr attr = { r->flags, server_expires(srv, r->exptime) };
-	struct cluster_op op = { .val = r->data,
-				 .vlen = r->data_len,
-				 .attr = attr,
-				 .has_cas = r->has_cas,
-				 .cas = r->cas };
 	struct cluster_result res;
 	int rc;
 
@@ -217,6 +206,11 @@ static void cmd_store(struct server *srv, struct conn *c, const struct proto_req
 				      NULL);
 		res.status = CLUSTER_DONE;
 	} else {
+		struct cluster_op op = { .val = r->data,
+					 .vlen = r->data_len,
+					 .attr = attr,
+					 .has_cas = r->has_cas,
+					 .cas = r->cas };
 		op.mode = r->cmd == PROTO_ADD	    ? CLUSTER_ADD
 			  : r->cmd == PROTO_REPLACE ? CLUSTER_REPLACE
 			  : r->cmd == PROTO_APPEND  ? CLUSTER_APPEND

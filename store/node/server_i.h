@@ -102,6 +102,9 @@ struct server {
 void server_out_bytes(struct conn *c, const void *p, size_t n);
 void server_out_str(struct conn *c, const char *s);
 __attribute__((format(printf, 2, 3))) void server_out_fmt(struct conn *c, const char *fmt, ...);
+/* "VALUE KEY FLAGS BYTES [CAS]\r\n", without printf: every get hit writes one. */
+void server_out_value(struct conn *c, const char *key, size_t klen, uint32_t flags, size_t bytes,
+		      bool with_cas, uint64_t cas);
 /* "SERVER_ERROR <strerror(-err)>" */
 void server_out_error(struct conn *c, int err);
 /* server_out_bytes() for a struct conn passed as ctx: the server_emit_fn
