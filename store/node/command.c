@@ -43,29 +43,12 @@ static int tree_text(struct server *srv, const char *path, size_t n, struct serv
 	return 0;
 }
 
-uint32_t server_expires(const struct server *srv, int64_t exptime)
-{
-	if (srv->no_expiry || exptime == 0)
-		return 0; /* the common case: no clock read */
-	if (exptime < 0)
-		return 1; /* long past: expired at once */
-	if (exptime <= SERVER_RELATIVE_MAX)
-		exptime += (int64_t)time(NULL);
-	return exptime > UINT32_MAX ? UINT32_MAX : (uint32_t)exptime;
-}
-
 static void out_value(struct conn *c, const char *key, size_t klen, const void *val, size_t n,
 		      uint32_t flags, bool with_cas, uint64_t cas)
 {
 	server_out_value(c, key, klen, flags, n, with_cas, cas);
 	server_out_bytes(c, val, n);
 	server_out_bytes(c, "\r\n", 2);
-}
-
-void server_out_status(struct conn *c, const struct proto_req *r, const char *line)
-{
-	if (!r->noreply)
-		server_out_str(c, line);
 }
 
 /* ---- commands ---- */

@@ -181,7 +181,9 @@ static void conn_after(struct loop *l, struct conn *c)
 	}
 }
 
-void server_conn_resume(struct loop *l, struct conn *c)
+/* After a worker's reply was appended to c: sends, parses what waited, or
+ * closes c when it hung up meanwhile. */
+static void conn_resume(struct loop *l, struct conn *c)
 {
 	if (c->hup) {
 		server_conn_close(l, c);
@@ -195,7 +197,7 @@ static void conn_event(struct loop *l, struct conn *c, uint32_t ev)
 {
 	if (c->busy) {
 		/* a worker holds a request of it: it is not read, and not freed
-		 * before the reply comes back (server_conn_resume) */
+		 * before the reply comes back (conn_resume) */
 		if ((ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) || !flush_out(c)) {
 			c->hup = true;
 			epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -280,8 +282,12 @@ void *server_loop_main(void *arg)
 				conn_event(l, ev[i].data.ptr, ev[i].events);
 		}
 		/* last: it may close connections that events above still named */
-		if (woken)
-			server_worker_done(l);
+		if (woken) {
+			struct conn *c;
+			server_worker_woken(l);
+			while ((c = server_worker_reply(l)) != NULL)
+				conn_resume(l, c);
+		}
 	}
 out:
 	return NULL;

@@ -102,6 +102,12 @@ void server_out_value(struct conn *c, const char *key, size_t klen, uint32_t fla
 	server_out_bytes(c, line, n);
 }
 
+void server_out_status(struct conn *c, const struct proto_req *r, const char *line)
+{
+	if (!r->noreply)
+		server_out_str(c, line);
+}
+
 void server_out_error(struct conn *c, int err)
 {
 	server_out_fmt(c, "SERVER_ERROR %s\r\n", strerror(-err));

@@ -2,9 +2,10 @@
  * server_i.h - the node server's internals, shared by server.c (listening
  * sockets, start and stop), conn.c (connections and their event loops),
  * command.c (what each request does), metacmd.c (the meta commands),
- * worker.c (decided operations, off the loops), metrics.c (stats and
- * /metrics) and reply.c (a connection's output buffer). Calls go one way:
- *   server -> conn -> worker -> command -> metacmd, metrics -> reply
+ * worker.c (decided operations, off the loops), exptime.c (the EXPTIME rule),
+ * metrics.c (stats and /metrics) and reply.c (a connection's output
+ * buffer). Calls go one way:
+ *   server -> conn -> worker -> command -> metacmd, metrics, exptime -> reply
  * and command, conn -> reply. Protocol: docs/PROTOCOL.md.
  */
 #ifndef CASKFS_STORE_NODE_SERVER_I_H
@@ -105,6 +106,8 @@ __attribute__((format(printf, 2, 3))) void server_out_fmt(struct conn *c, const 
 /* "VALUE KEY FLAGS BYTES [CAS]\r\n", without printf: every get hit writes one. */
 void server_out_value(struct conn *c, const char *key, size_t klen, uint32_t flags, size_t bytes,
 		      bool with_cas, uint64_t cas);
+/* Appends line unless the request asked for no reply. */
+void server_out_status(struct conn *c, const struct proto_req *r, const char *line);
 /* "SERVER_ERROR <strerror(-err)>" */
 void server_out_error(struct conn *c, int err);
 /* server_out_bytes() for a struct conn passed as ctx: the server_emit_fn
@@ -122,13 +125,14 @@ void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req 
 
 /* Answers one parsed request into c's output. */
 void server_execute(struct server *srv, struct conn *c, const struct proto_req *r);
+
+/* ---- exptime.c ---- */
+
 /* An exptime (memcached's rule: 0 never; up to 30 days, seconds from now;
  * beyond, a unix time; negative, already expired) as an absolute expiry
  * time for the store: 0 never, 1 already past. 0 with --no-expiry. */
 #define SERVER_RELATIVE_MAX (30 * 24 * 3600)
 uint32_t server_expires(const struct server *srv, int64_t exptime);
-/* Appends line unless the request asked for no reply. */
-void server_out_status(struct conn *c, const struct proto_req *r, const char *line);
 
 /* ---- metacmd.c: mg, ms, md (mn is one line, in command.c) ---- */
 
@@ -144,9 +148,14 @@ bool server_runs_on_worker(const struct server *srv, const struct proto_req *r);
  * c busy. 0 or -ENOMEM (then run it in place). */
 int server_worker_submit(struct server *srv, struct loop *l, struct conn *c,
 			 const struct proto_req *r, const char *req, size_t len);
-/* In l's thread, when l->wakefd is readable: gives every finished job's
- * reply to its connection and lets the connection go on. */
-void server_worker_done(struct loop *l);
+/* In l's thread, when l->wakefd is readable: consumes the wakeup; then
+ * server_worker_reply() until NULL (a job finished after the wakeup was
+ * consumed wakes the loop again). */
+void server_worker_woken(struct loop *l);
+/* Takes one finished job of l, appends its reply to its connection, which
+ * is no longer busy, and returns that connection for the loop to go on with,
+ * or NULL when none is left. */
+struct conn *server_worker_reply(struct loop *l);
 /* Frees l's finished jobs without replying (the server is stopping). */
 void server_worker_drop(struct loop *l);
 int server_workers_start(struct server *srv);
@@ -159,8 +168,5 @@ void server_workers_stop(struct server *srv);
 void *server_loop_main(void *arg);
 /* Closes c and takes it off l's list. */
 void server_conn_close(struct loop *l, struct conn *c);
-/* After a worker's reply was appended to c: sends, parses what waited, or
- * closes c when it hung up meanwhile. */
-void server_conn_resume(struct loop *l, struct conn *c);
 
 #endif

@@ -118,53 +118,52 @@ int server_worker_submit(struct server *srv, struct loop *l, struct conn *c,
 	return 0;
 }
 
-/* Takes the finished jobs of l (newest first as pushed: at most one per
- * connection, so the order does not matter). */
-static struct server_job *take_done(struct loop *l)
+void server_worker_woken(struct loop *l)
 {
 	uint64_t n;
 
 	if (read(l->wakefd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		fprintf(stderr, "caskfs: event loop wakeup: %s\n", strerror(errno));
+}
+
+/* The next finished job of l, off its list, or NULL. */
+static struct server_job *next_done(struct loop *l)
+{
 	pthread_mutex_lock(&l->done_mu);
 	struct server_job *job = l->done;
-	l->done = NULL;
+	if (job)
+		l->done = job->next;
 	pthread_mutex_unlock(&l->done_mu);
 	return job;
 }
 
-void server_worker_done(struct loop *l)
+struct conn *server_worker_reply(struct loop *l)
 {
-	struct server_job *job = take_done(l);
+	struct server_job *job = next_done(l);
+	struct conn *c;
 
-	while (job) {
-		struct server_job *next = job->next;
-		struct conn *c = job->c;
-
-		server_out_bytes(c, job->sink.out, job->sink.out_len);
-		if (job->sink.oom)
-			c->oom = true;
-		free(job->sink.out);
-		free(job);
-		c->busy = false;
-		server_conn_resume(l, c);
-		job = next;
-	}
+	if (!job)
+		return NULL;
+	c = job->c;
+	server_out_bytes(c, job->sink.out, job->sink.out_len);
+	if (job->sink.oom)
+		c->oom = true;
+	free(job->sink.out);
+	free(job);
+	c->busy = false;
+	return c;
 }
 
 void server_worker_drop(struct loop *l)
 {
-	struct server_job *job = take_done(l);
+	struct server_job *job;
 
-	while (job) {
-		struct server_job *next = job->next;
+	while ((job = next_done(l)) != NULL) {
 		job->c->busy = false;
 		free(job->sink.out);
 		free(job);
-		job = next;
 	}
 }
-
 int server_workers_start(struct server *srv)
 {
 	srv->pools = calloc(2, sizeof(*srv->pools));
