@@ -6,7 +6,10 @@
  * newest record, so a read is one pread. Every record carries a version
  * (hybrid-logical-clock stamp, node id) and the higher version wins everywhere,
  * including deletes, which are tombstone records. A 16-ary hash tree over
- * (key, version, value hash) is kept up to date for anti-entropy.
+ * (key, version, value hash) is kept up to date for anti-entropy. An object
+ * may carry the client's flags and an expiry time (struct store_attr); once
+ * that time has passed it reads as absent and its record is replaced by a
+ * tombstone whose version every replica derives alike (store_expiry_version).
  *
  * All functions are safe to call from many threads at once. Gets run in
  * parallel and never wait for a put's fsync or for compaction.
@@ -50,6 +53,9 @@ struct store_options {
 	unsigned compact_interval_ms; /* how often the compactor looks; default 1000 */
 	bool no_background;	      /* start no threads (tools and tests drive sync/compaction) */
 	int compress_level;	      /* zstd level; default 1; negative disables compression */
+	/* objects never expire: expiry times are kept and replicated, but ignored
+	 * (also settable later: store_set_no_expiry()) */
+	bool no_expiry;
 	/* where messages go; NULL logs WARN and worse to stderr. msg has no newline. */
 	void (*log)(void *arg, enum store_log_level level, const char *msg);
 	void *log_arg;
@@ -66,6 +72,25 @@ struct store_version {
 
 /* Returns <0, 0 or >0 as a is older than, the same as, or newer than b. */
 int store_version_cmp(const struct store_version *a, const struct store_version *b);
+
+/*
+ * Node ids of writers are below 2^31: the top bit marks the tombstone that
+ * replaces an expired object. Its version is the object's stamp with node
+ * `node | STORE_EXPIRY_NODE`: newer than the object, older than any later
+ * write (whose stamp is higher), and the same on every replica, so replicas
+ * that expire an object on their own still agree on its tombstone.
+ */
+#define STORE_EXPIRY_NODE 0x80000000u
+/* Fills *out with the version of the tombstone that replaces an expired
+ * object of version v (see STORE_EXPIRY_NODE). */
+void store_expiry_version(const struct store_version *v, struct store_version *out);
+
+/* What a client keeps with a value besides its bytes: the memcache
+ * protocol's FLAGS and EXPTIME. Tombstones have neither. */
+struct store_attr {
+	uint32_t flags;	  /* opaque to the store, returned with the value */
+	uint32_t expires; /* unix time (seconds) from which the object reads as absent; 0 never */
+};
 
 /*
  * The hybrid logical clock that stamps records: wall-clock milliseconds << 16
@@ -91,12 +116,17 @@ struct store_meta {
 	uint32_t offset;
 	bool tombstone;
 	bool compressed;
+	/* the object's attributes: both from get, read and stat; from a scan or
+	 * a tree bucket only expires (flags 0) */
+	struct store_attr attr;
 };
 
 struct store_stats {
 	uint32_t node_id;
 	uint64_t keys;	     /* live keys (tombstones not counted) */
 	uint64_t tombstones; /* keys whose newest record is a tombstone */
+	uint64_t expiring;   /* live keys with an expiry time (expired or not) */
+	uint64_t expired;    /* objects replaced by their expiry tombstone since open */
 	uint64_t live_bytes; /* bytes of newest records, tombstones included */
 	uint64_t disk_bytes; /* bytes of all segment files */
 	uint64_t segments;
@@ -122,7 +152,8 @@ struct store;
  * log callback. opt may be NULL for the defaults. On success *out owns the store
  * (release with store_close()).
  * Errors: -EBUSY when another process holds the lock (logged with its pid),
- * -EINVAL for bad options, -ENOMEM, or the errno of a failing system call.
+ * -EINVAL for bad options (a node id of 0 or from 2^31 on, ...), -ENOMEM, or
+ * the errno of a failing system call.
  */
 int store_open(const char *dir, const struct store_options *opt, struct store **out);
 
@@ -138,6 +169,10 @@ int store_close(struct store *s);
  */
 int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 	      struct store_meta *meta);
+/* store_put() with the object's attributes (attr NULL: none). An expiry time
+ * that has already passed is stored too: the object then reads as absent. */
+int store_put_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		   const struct store_attr *attr, struct store_meta *meta);
 
 /*
  * Writes a tombstone for key. Errors: -ENOENT when the key has no live value,
@@ -154,6 +189,12 @@ int store_delete(struct store *s, const void *key, size_t klen, struct store_met
 #define STORE_STALE 1
 int store_apply(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		const struct store_version *version, bool tombstone);
+/* store_apply() of a record with attributes (attr NULL: none; a tombstone
+ * ignores them). Errors also -EINVAL for a live record whose version.node
+ * has STORE_EXPIRY_NODE set. */
+int store_apply_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		     const struct store_version *version, bool tombstone,
+		     const struct store_attr *attr);
 
 /*
  * Like store_apply(), but also writes a record of the same version as the
@@ -163,14 +204,20 @@ int store_apply(struct store *s, const void *key, size_t klen, const void *val, 
  */
 int store_repair(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 const struct store_version *version, bool tombstone);
+/* store_repair() of a record with attributes (attr NULL: none). */
+int store_repair_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		      const struct store_version *version, bool tombstone,
+		      const struct store_attr *attr);
 
 /*
  * Reads key's value into a new buffer: *val (malloc'd, the caller frees it with
  * free(); never NULL on success, even for 0 bytes) and *vlen. meta may be NULL.
  * The record's checksum is verified on every read.
- * Errors: -ENOENT (absent or deleted; meta, when given, then describes the
- * tombstone with meta->tombstone set, or is zeroed), -EBADMSG (the record fails its checksum or
- * does not match the keydir; logged), -EIO, -ENOMEM.
+ * Errors: -ENOENT (absent, deleted or expired; meta, when given, then
+ * describes the tombstone with meta->tombstone set, or is zeroed), -EBADMSG
+ * (the record fails its checksum or does not match the keydir; logged), -EIO,
+ * -ENOMEM. An object found expired is replaced by its expiry tombstone
+ * (written then, best effort), which meta describes.
  */
 int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,
 	      struct store_meta *meta);
@@ -185,16 +232,19 @@ int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t 
 
 /*
  * Describes key's newest record without reading its value. Returns 0 for a live
- * value; -ENOENT when absent (meta zeroed) or deleted (meta describes the
- * tombstone, meta->tombstone set); -EIO/-EBADMSG when its header cannot be read.
+ * value; -ENOENT when absent (meta zeroed) or deleted or expired (meta
+ * describes the tombstone, meta->tombstone set; an expired object is replaced
+ * as store_get() does); -EIO/-EBADMSG when its header cannot be read.
  */
 int store_stat(struct store *s, const void *key, size_t klen, struct store_meta *meta);
 
 /*
  * Calls fn for every key that starts with prefix (plen 0 for all), in no
  * particular order, over a snapshot taken when the call starts; fn may call the
- * store. Tombstones are included only when with_tombstones. meta->size and
- * stored_size are not filled (0). fn returns non-zero to stop early; that value
+ * store. Tombstones are included only when with_tombstones; objects whose
+ * expiry time has passed (but whose tombstone is not written yet) only then
+ * too, as the live records they still are. meta->size, stored_size and
+ * attr.flags are not filled (0). fn returns non-zero to stop early; that value
  * is returned. Errors: -ENOMEM.
  */
 typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen,
@@ -211,10 +261,11 @@ int store_flush(struct store *s);
 int store_sync(struct store *s);
 
 /*
- * Runs one compaction pass now: every sealed segment whose live ratio is below
- * the threshold (or, with all, any sealed segment holding garbage) is rewritten
- * into the active segment and removed. Reads and writes go on meanwhile.
- * Returns the number of segments removed, or -errno.
+ * Runs one compaction pass now: expired objects are replaced by their
+ * tombstones (store_expire()), then every sealed segment whose live ratio is
+ * below the threshold (or, with all, any sealed segment holding garbage) is
+ * rewritten into the active segment and removed. Reads and writes go on
+ * meanwhile. Returns the number of segments removed, or -errno.
  */
 int store_compact(struct store *s, bool all);
 
@@ -223,6 +274,19 @@ int store_compact(struct store *s, bool all);
  * Returns 0, or the errno of writing, fsyncing or creating a file (logged);
  * on failure the active segment stays active. */
 int store_roll(struct store *s);
+/*
+ * Replaces every object whose expiry time has passed with its expiry
+ * tombstone (store_expiry_version()). Every compaction pass does this first
+ * (the compactor thread's, every compact_interval_ms) while any object has
+ * an expiry time; reads do it for the object they meet. Returns the number
+ * replaced, or -errno of a write.
+ * Does nothing (0) with no_expiry.
+ */
+int store_expire(struct store *s);
+
+/* Turns expiry off (on: false) from now on, as the no_expiry option does. */
+void store_set_no_expiry(struct store *s, bool on);
+
 /* The store's clock, for stamping other records of this node (metadata). Owned
  * by the store; valid until store_close(). */
 struct store_clock *store_clock(struct store *s);

@@ -72,6 +72,8 @@ static const char usage_kv[] =
     "  --scrub-rate BYTES[K|M|G]  the scrubber reads at most this a second (default\n" \
     "                             4M; 0: no scrubber)\n" \
     "  --scrub-interval SECONDS   a scrub pass every this often (default 604800)\n" \
+    "  --no-expiry                memcache EXPTIME ignored: nothing ever expires\n" \
+    "  --allow-flush              serve flush_all (deletes every key this node holds)\n" \
     "Settings can also be kept in DATA_DIR/node.conf, one \"name = value\" per line\n" \
     "with the long option names; the command line wins over it.\n" \
     "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
@@ -181,7 +183,9 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "syslog", no_argument, NULL, 1010 },                      \
 	    { "log-level", required_argument, NULL, 1011 },             \
 	    { "scrub-rate", required_argument, NULL, 1012 },            \
-	    { "scrub-interval", required_argument, NULL, 1013 }
+	    { "scrub-interval", required_argument, NULL, 1013 },        \
+	    { "no-expiry", no_argument, NULL, 1014 },                   \
+	    { "allow-flush", no_argument, NULL, 1015 }
 
 /* A byte count with an optional K, M or G (powers of 1024). */
 static uint64_t parse_bytes(const char *s, const char *usage)
@@ -215,6 +219,12 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 		return true;
 	case 1010:
 		n->syslog = true;
+		return true;
+	case 1014:
+		n->no_expiry = true;
+		return true;
+	case 1015:
+		n->allow_flush = true;
 		return true;
 	case 1011:
 		if (log_level_parse(optarg, &n->log_level) < 0)

@@ -116,6 +116,8 @@ struct node_args {
 	uint64_t scrub_rate;	 /* scrubber's bytes a second, when scrub_rate_given (0: off) */
 	bool scrub_rate_given;	 /* else NODE_SCRUB_RATE */
 	unsigned scrub_interval_s; /* between the starts of two passes; 0: the default (7 days) */
+	bool no_expiry;		   /* memcache exptime ignored */
+	bool allow_flush;	   /* flush_all served */
 };
 
 /* The scrubber's default rate (docs/OPERATIONS.md, "Scrubbing"). */

@@ -117,6 +117,8 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 			.ext = ext,
 			.stats_ext = stats_ext,
 			.ext_arg = ext_arg,
+			.no_expiry = a->no_expiry,
+			.allow_flush = a->allow_flush,
 		};
 		rc = server_start(s, out->cluster, &so, &out->server);
 		if (rc < 0) {

@@ -249,11 +249,13 @@ static int grow(uint8_t **p, size_t *cap, size_t want)
  * says and checks out: 0 good, -EBADMSG damaged, -ENOMEM. */
 static int check_record(struct store_scrubber *sc, const struct store_hint_entry *e)
 {
-	const uint8_t *p = sc->buf, *key = sc->buf + STORE_REC_HDR;
+	const uint8_t *p = sc->buf, *key;
 	struct store_rec_hdr h;
 
-	if (store_rec_decode(p, &h) < 0 || store_rec_size(&h) != e->len ||
-	    h.key_len != e->hdr.key_len || memcmp(key, e->key, h.key_len) != 0 ||
+	if (store_rec_decode(p, e->len, &h) < 0 || store_rec_size(&h) != e->len)
+		return -EBADMSG;
+	key = p + store_rec_hdr_len(h.version); /* the header of either version */
+	if (h.key_len != e->hdr.key_len || memcmp(key, e->key, h.key_len) != 0 ||
 	    h.stamp != e->hdr.stamp || h.node != e->hdr.node)
 		return -EBADMSG;
 	const uint8_t *val = key + h.key_len;

@@ -17,6 +17,7 @@ void store_stats(struct store *s, struct store_stats *st)
 	pthread_rwlock_rdlock(&s->lock);
 	st->keys = s->keys;
 	st->tombstones = s->tombstones;
+	st->expiring = s->expiring;
 	st->live_bytes = s->live_bytes;
 	for (uint32_t i = 0; i < s->segs_cap; i++) {
 		if (s->segs[i]) {
@@ -37,6 +38,7 @@ void store_stats(struct store *s, struct store_stats *st)
 	st->reclaimed_bytes = atomic_load(&s->reclaimed_bytes);
 	st->corrupt_records = atomic_load(&s->corrupt_records);
 	st->cut_bytes = atomic_load(&s->cut_bytes);
+	st->expired = atomic_load(&s->expired);
 	st->appended = atomic_load(&s->appended);
 	pthread_mutex_lock(&s->sync_mu);
 	st->synced_through = s->synced;

@@ -6,7 +6,9 @@
  * bounded: input grows only to hold one request (PROTO_VALUE_MAX plus its
  * line), and a connection whose unsent output passes OUT_HIGH is not read
  * until the client catches up. Coordinated requests wait for peers inside the
- * loop, hence several loops (docs/DESIGN-NOTES.md). Framing: docs/PROTOCOL.md.
+ * loop, hence several loops (docs/DESIGN-NOTES.md); decided ones (cas, incr...)
+ * go to a worker (worker.c) and the connection waits, unread, for its reply.
+ * Framing: docs/PROTOCOL.md.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,8 +38,9 @@ void server_conn_close(struct loop *l, struct conn *c)
 }
 
 /* Parses and answers every complete request in c->in. */
-static void process(struct server *srv, struct conn *c)
+static void process(struct loop *l, struct conn *c)
 {
+	struct server *srv = l->srv;
 	size_t pos = 0;
 
 	if (!c->started && c->in_len > 0) {
@@ -52,7 +55,7 @@ static void process(struct server *srv, struct conn *c)
 			return;
 		}
 	}
-	while (pos < c->in_len && !c->closing && !c->oom) {
+	while (pos < c->in_len && !c->closing && !c->oom && !c->busy) {
 		if (c->swallow) {
 			size_t n = c->in_len - pos < c->swallow ? c->in_len - pos : c->swallow;
 			pos += n;
@@ -73,7 +76,11 @@ static void process(struct server *srv, struct conn *c)
 			c->need = r.need;
 			break;
 		}
-		server_execute(srv, c, &r);
+		if (server_runs_on_worker(srv, &r) &&
+		    server_worker_submit(srv, l, c, &r, c->in + pos, (size_t)used) == 0)
+			c->busy = true; /* the rest waits for its reply */
+		else
+			server_execute(srv, c, &r);
 		pos += (size_t)used;
 	}
 	if (pos > 0) {
@@ -144,44 +151,72 @@ static bool read_in(struct conn *c)
 	return true;
 }
 
-static void conn_event(struct loop *l, struct conn *c, uint32_t ev)
+/* Sends what it can, parses what waited for room, closes when done, and
+ * sets what epoll watches for c. */
+static void conn_after(struct loop *l, struct conn *c)
 {
-	struct server *srv = l->srv;
-
-	if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
-		server_conn_close(l, c);
-		return;
-	}
-	if ((ev & EPOLLIN) && !c->closing) {
-		bool open = read_in(c);
-		process(srv, c);
-		if (!open)
-			c->closing = true;
-	}
 	if (!flush_out(c) || c->oom) {
 		server_conn_close(l, c);
 		return;
 	}
 	/* input left over because the output was full: parse it as output drains */
-	if (c->in_len && !c->closing && c->out_len - c->out_pos <= OUT_HIGH) {
-		process(srv, c);
+	if (c->in_len && !c->closing && !c->busy && c->out_len - c->out_pos <= OUT_HIGH) {
+		process(l, c);
 		if (!flush_out(c) || c->oom) {
 			server_conn_close(l, c);
 			return;
 		}
 	}
-	if (c->closing && c->out_len == c->out_pos) {
+	if (c->closing && !c->busy && c->out_len == c->out_pos) {
 		server_conn_close(l, c);
 		return;
 	}
 	uint32_t want = c->out_len > c->out_pos ? EPOLLOUT : 0;
-	if (!c->closing && c->out_len - c->out_pos <= OUT_HIGH)
+	if (!c->closing && !c->busy && c->out_len - c->out_pos <= OUT_HIGH)
 		want |= EPOLLIN;
 	if (want != c->events) {
 		struct epoll_event e = { .events = want | EPOLLRDHUP, .data.ptr = c };
 		c->events = want;
 		epoll_ctl(l->ep, EPOLL_CTL_MOD, c->fd, &e);
 	}
+}
+
+/* After a worker's reply was appended to c: sends, parses what waited, or
+ * closes c when it hung up meanwhile. */
+static void conn_resume(struct loop *l, struct conn *c)
+{
+	if (c->hup) {
+		server_conn_close(l, c);
+		return;
+	}
+	process(l, c);
+	conn_after(l, c);
+}
+
+static void conn_event(struct loop *l, struct conn *c, uint32_t ev)
+{
+	if (c->busy) {
+		/* a worker holds a request of it: it is not read, and not freed
+		 * before the reply comes back (conn_resume) */
+		if ((ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) || !flush_out(c)) {
+			c->hup = true;
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+			return;
+		}
+		conn_after(l, c);
+		return;
+	}
+	if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
+		server_conn_close(l, c);
+		return;
+	}
+	if ((ev & EPOLLIN) && !c->closing) {
+		bool open = read_in(c);
+		process(l, c);
+		if (!open)
+			c->closing = true;
+	}
+	conn_after(l, c);
 }
 
 static void accept_all(struct loop *l, int lfd, bool trusted)
@@ -231,6 +266,7 @@ void *server_loop_main(void *arg)
 
 	for (;;) {
 		int n = epoll_wait(l->ep, ev, 64, -1);
+		bool woken = false;
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -240,8 +276,17 @@ void *server_loop_main(void *arg)
 				accept_all(l, srv->ufd, true);
 			else if (ev[i].data.ptr == &srv->stopfd)
 				goto out;
+			else if (ev[i].data.ptr == &l->wakefd)
+				woken = true;
 			else
 				conn_event(l, ev[i].data.ptr, ev[i].events);
+		}
+		/* last: it may close connections that events above still named */
+		if (woken) {
+			struct conn *c;
+			server_worker_woken(l);
+			while ((c = server_worker_reply(l)) != NULL)
+				conn_resume(l, c);
 		}
 	}
 out:

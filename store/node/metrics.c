@@ -49,6 +49,8 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("threads", srv->nloops, NULL, false);
 	NUM("caskfs_node_id", s.node_id, "this node's id", false);
 	NUM("caskfs_tombstones", s.tombstones, "deleted keys kept as tombstones", false);
+	NUM("caskfs_expiring", s.expiring, "live objects with an expiry time", false);
+	NUM("caskfs_expired", s.expired, "objects replaced by their expiry tombstone", true);
 	NUM("caskfs_disk_bytes", s.disk_bytes, "bytes of all log segments", false);
 	NUM("caskfs_segments", s.segments, "log segment files", false);
 	NUM("caskfs_keydir_bytes", s.keydir_bytes, "memory held by the in-memory index", false);
@@ -63,6 +65,8 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("caskfs_r", cs.r, "read quorum (R)", false);
 	NUM("caskfs_put_failures", cs.put_failures, "writes that did not reach W replicas", true);
 	NUM("caskfs_read_repairs", cs.read_repairs, "copies put back by reads", true);
+	NUM("caskfs_decided", cs.decided, "conditional operations decided here", true);
+	NUM("caskfs_forwarded", cs.forwarded, "conditional operations sent to their decider", true);
 	NUM("caskfs_hints_pending", cs.hints_pending, "hinted-handoff records waiting", false);
 	NUM("caskfs_hint_bytes_pending", cs.hint_bytes_pending, "bytes of hints waiting", false);
 	NUM("caskfs_hints_queued", cs.hints_queued, "hints written", true);

@@ -62,8 +62,8 @@ int cluster_repair(struct cluster *c, const void *key, size_t klen,
 					       (!check || check(check_arg, key, klen, f.val,
 								f.vlen) == 0)));
 		if (good) {
-			int w = store_repair(c->local, key, klen, f.val, f.vlen, &f.m.version,
-					     f.m.tombstone);
+			int w = store_repair_attr(c->local, key, klen, f.val, f.vlen,
+						  &f.m.version, f.m.tombstone, &f.m.attr);
 			rc = w == 0 ? 0 : w > 0 ? -ESTALE : w;
 		}
 		free(f.val);

@@ -75,13 +75,13 @@ static void test_pass_finds_what_is_damaged(void **state)
 	int fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
 	uint8_t b = 0;
-	assert_int_equal(pwrite(fd, &b, 1, m5.offset + 40 + 5 + 500), 1);
+	assert_int_equal(pwrite(fd, &b, 1, m5.offset + 48 + 5 + 500), 1); /* a version 2 header */
 	close(fd);
 	snprintf(path, sizeof(path), "%s/log/%06u.cask", dir, 1u);
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
 	/* key03's first record is in segment 1, the fourth record there */
-	assert_int_equal(pwrite(fd, &b, 1, 16 + 3 * (40 + 5 + 1000) + 40 + 5 + 10), 1);
+	assert_int_equal(pwrite(fd, &b, 1, 16 + 3 * (48 + 5 + 1000) + 48 + 5 + 10), 1);
 	close(fd);
 
 	assert_int_equal(store_open(dir, &o, &s), 0);
