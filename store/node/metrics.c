@@ -12,6 +12,8 @@
 
 #include "server_i.h"
 
+#define STATS_MAX 64
+
 /* One number of the node, as `stats` and /metrics show it. */
 struct stat_num {
 	const char *name; /* the stats name; /metrics prefixes caskfs_ unless there */
@@ -64,6 +66,31 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("caskfs_hint_bytes_pending", cs.hint_bytes_pending, "bytes of hints waiting", false);
 	NUM("caskfs_hints_queued", cs.hints_queued, "hints written", true);
 	NUM("caskfs_hints_replayed", cs.hints_replayed, "hints delivered", true);
+	NUM("caskfs_hints_redirected", cs.hints_redirected, "hints handed to a bucket's new owners",
+	    true);
+	NUM("caskfs_map_epoch", cs.epoch, "epoch of the cluster map in force", false);
+	NUM("caskfs_map_settled", cs.settled, "1 when no bucket is moving", false);
+	NUM("caskfs_map_prev_nodes", cs.prev_nodes, "nodes of the last settled map", false);
+	NUM("caskfs_done_epoch", cs.done_epoch, "this node holds what maps up to it gave it",
+	    false);
+	NUM("caskfs_rebalance_sources", cs.progress.sources, "nodes to take gained buckets from",
+	    false);
+	NUM("caskfs_rebalance_sources_done", cs.progress.sources_done,
+	    "nodes taken gained buckets from", false);
+	NUM("caskfs_rebalance_objects_in", cs.progress.objects_in, "objects taken by rebalancing",
+	    true);
+	NUM("caskfs_rebalance_bytes_in", cs.progress.bytes_in, "value bytes taken by rebalancing",
+	    true);
+	NUM("caskfs_rebalance_objects_out", cs.progress.objects_out,
+	    "objects handed to owners before letting go", true);
+	NUM("caskfs_rebalance_bytes_out", cs.progress.bytes_out,
+	    "value bytes handed to owners before letting go", true);
+	NUM("caskfs_rebalance_dropped", cs.progress.objects_dropped,
+	    "objects let go of (other nodes own them)", true);
+	NUM("caskfs_rebalance_to_drop", cs.progress.buckets_to_drop,
+	    "buckets held here that other nodes own", false);
+	NUM("caskfs_rebalance_clean_epoch", cs.progress.clean_epoch,
+	    "map epoch as of which this node holds nothing it does not own", false);
 #undef NUM
 	return n;
 }
@@ -106,7 +133,7 @@ static int segment_line(void *arg, const struct store_segment_info *seg)
 /* stats [segments|peers] */
 void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req *r)
 {
-	struct stat_num v[48];
+	struct stat_num v[STATS_MAX];
 	const char *arg = "";
 	size_t alen = 0, pos = 0;
 
@@ -117,7 +144,7 @@ void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req
 		struct peer_line pl = { server_emit, c, false };
 		cluster_peers(srv->cluster, peer_line, &pl);
 	} else if (alen == 0) {
-		size_t n = collect(srv, v, 48);
+		size_t n = collect(srv, v, STATS_MAX);
 		struct store_stats s;
 		store_stats(srv->store, &s);
 		server_out_fmt(c, "STAT pid %d\r\nSTAT time %lld\r\n", (int)getpid(),
@@ -139,8 +166,8 @@ void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req
 /* GET /metrics: the same numbers as Prometheus text, then the connection closes. */
 void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req *r)
 {
-	struct stat_num v[48];
-	size_t n = collect(srv, v, 48);
+	struct stat_num v[STATS_MAX];
+	size_t n = collect(srv, v, STATS_MAX);
 	struct conn body = { 0 };
 
 	if (!(r->key_len == 8 && memcmp(r->key, "/metrics", 8) == 0)) {
