@@ -28,6 +28,7 @@ static const char usage_main[] =
     "  fsck DATA_DIR                         check every record and every chunk reference\n"
     "  sync A B                              anti-entropy between two replicas\n"
     "  status DATA_DIR|HOST:PORT             objects, segments, tree roots, peers, backlog\n"
+    "  cluster show|add|remove NODE [HOST:PORT]   the cluster map: see it, grow, shrink\n"
     "  gc DATA_DIR|HOST:PORT                 remove chunks no file references, compact\n"
     "\n"
     "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
@@ -63,8 +64,10 @@ static const char usage_kv[] =
     "  --secret-file FILE         shared secret the nodes authenticate with\n" \
     "  --threads N                server event loops (default 4)\n" \
     "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
-    "  --sync-interval SECONDS    anti-entropy with every peer this often (mount;\n" \
-    "                             default 60, 0 for never)\n" \
+    "  --sync-interval SECONDS    anti-entropy with every peer this often\n" \
+    "                             (default 60, 0 for never)\n" \
+    "  --rebalance-rate MIB       MiB/s this node moves buckets at after a change\n" \
+    "                             of the cluster map (default 64)\n" \
     "  --syslog                   messages to syslog (daemon facility) with levels\n" \
     "  --log-level LEVEL          error, warn or info (default): drop the ones below\n" \
     "Settings can also be kept in DATA_DIR/node.conf, one \"name = value\" per line\n" \
@@ -173,7 +176,8 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "timeout-ms", required_argument, NULL, 1008 },            \
 	    { "sync-interval", required_argument, NULL, 1009 },          \
 	    { "syslog", no_argument, NULL, 1010 },                      \
-	    { "log-level", required_argument, NULL, 1011 }
+	    { "log-level", required_argument, NULL, 1011 },             \
+	    { "rebalance-rate", required_argument, NULL, 1012 }
 
 /* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
 static bool cluster_opt(int c, struct node_args *n, const char *usage)
@@ -198,10 +202,14 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 			die_usage(usage, "unknown log level '%s' (error, warn, info, debug)", optarg);
 		return true;
 	case 1009:
+	case 1012:
 		v = parse_number(optarg, "bad number '%s'", usage);
-		if (v > 86400)
+		if (v > 86400 || (c == 1012 && v == 0))
 			die_usage(usage, "number out of range: '%s'", optarg);
-		n->sync_interval_s = (int)v;
+		if (c == 1009)
+			n->sync_interval_s = (int)v;
+		else
+			n->rebalance_mib = (int)v;
 		return true;
 	case 1003:
 	case 1004:
@@ -416,7 +424,7 @@ static int main_serve(int argc, char **argv)
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct serve_args a = { 0 };
+	struct serve_args a = { .node.sync_interval_s = 60 };
 	int c;
 
 	store_options_init(&a.store);
@@ -560,6 +568,66 @@ static const char usage_gc[] =
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or failed.\n";
 
+static const char usage_cluster[] =
+    "usage: caskfs cluster [OPTIONS] show NODE\n"
+    "       caskfs cluster [OPTIONS] add NODE HOST:PORT\n"
+    "       caskfs cluster [OPTIONS] remove NODE HOST:PORT\n"
+    "\n"
+    "NODE is any member of the cluster: its HOST:PORT, or the DATA_DIR of a node\n"
+    "running on this machine. show prints the cluster map and how each node answers.\n"
+    "add makes the node at HOST:PORT (running, started with --listen HOST:PORT and\n"
+    "--peers naming any member) a member; remove ends a member's membership, whether\n"
+    "it runs or is gone for good. Both wait until the buckets that changed owners\n"
+    "are on their new owners (N copies again) and the old copies are gone.\n"
+    "\n"
+    "options:\n"
+    "  --no-wait              return once the map changed; the move goes on\n"
+    "  --timeout SECONDS      give up waiting after this long (exit status 3)\n"
+    "  --secret-file FILE     authenticate to the nodes\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Exit status: 0 done, 1 not a member (remove), 2 bad usage, 3 a node\n"
+    "unreachable or not done in time.\n";
+
+static int main_cluster(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "no-wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cluster_args a = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'w')
+			a.no_wait = true;
+		else if (c == 't')
+			a.timeout_s = (int)parse_number(optarg, "bad timeout '%s'", usage_cluster);
+		else if (c == 'k')
+			a.secret_file = optarg;
+		else if (c == 'h') {
+			fputs(usage_cluster, stdout);
+			return CLI_OK;
+		} else
+			die_usage(usage_cluster, NULL, NULL);
+	}
+	int rest = argc - optind;
+	if (rest < 2)
+		die_usage(usage_cluster, "%s", "cluster needs an operation and NODE");
+	a.op = argv[optind];
+	a.node = argv[optind + 1];
+	bool show = strcmp(a.op, "show") == 0;
+	if (!show && strcmp(a.op, "add") != 0 && strcmp(a.op, "remove") != 0)
+		die_usage(usage_cluster, "unknown cluster operation '%s'", a.op);
+	if (rest != (show ? 2 : 3))
+		die_usage(usage_cluster, "%s", show ? "show takes NODE" : "add and remove take NODE HOST:PORT");
+	a.addr = show ? NULL : argv[optind + 2];
+	return cli_cluster(&a);
+}
+
 static int main_gc(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -689,6 +757,8 @@ int main(int argc, char **argv)
 		return main_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sync") == 0)
 		return main_sync(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cluster") == 0)
+		return main_cluster(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0)

@@ -20,7 +20,7 @@
 
 #define MAX_STATS 192
 #define MAX_SEGS 4096
-#define MAX_PEERS 64
+#define MAX_PEERS 256
 
 struct status {
 	struct {
@@ -230,6 +230,36 @@ static void print_requests(const struct status *st)
 		       st->stat[idx[i]].name + 12, st->stat[idx[i]].value, i == n - 1 ? "\n" : "");
 }
 
+/* The cluster map and what this node still moves (docs/REPLICATION.md). */
+static void print_rebalance(const struct status *st)
+{
+	char a[32], b[32];
+	uint64_t epoch = num(st, "caskfs_map_epoch"), done = num(st, "caskfs_done_epoch");
+	bool settled = num(st, "caskfs_map_settled");
+
+	printf("map          epoch %" PRIu64 "%s, %s\n", epoch, epoch ? "" : " (provisional)",
+	       settled ? "settled: no bucket moving" : "buckets moving");
+	human(num(st, "caskfs_rebalance_bytes_in"), a, sizeof(a));
+	human(num(st, "caskfs_rebalance_bytes_out"), b, sizeof(b));
+	if (!settled && done < epoch)
+		printf("rebalance    taking gained buckets: %" PRIu64 " of %" PRIu64
+		       " previous owners done; %" PRIu64 " objects (%s) taken so far\n",
+		       num(st, "caskfs_rebalance_sources_done"), num(st, "caskfs_rebalance_sources"),
+		       num(st, "caskfs_rebalance_objects_in"), a);
+	else if (!settled)
+		printf("rebalance    holds its gained buckets; waiting for the other members\n");
+	else
+		printf("rebalance    %" PRIu64 " objects (%s) taken, %" PRIu64
+		       " (%s) handed on, %" PRIu64 " let go of\n",
+		       num(st, "caskfs_rebalance_objects_in"), a,
+		       num(st, "caskfs_rebalance_objects_out"), b,
+		       num(st, "caskfs_rebalance_dropped"));
+	if (num(st, "caskfs_rebalance_to_drop"))
+		printf("             %" PRIu64
+		       " buckets held here belong to other nodes: handed on, then let go\n",
+		       num(st, "caskfs_rebalance_to_drop"));
+}
+
 static void print_text(const char *target, const struct status *st)
 {
 	char a[32], b[32];
@@ -260,6 +290,8 @@ static void print_text(const char *target, const struct status *st)
 	if (get(st, "caskfs_nodes"))
 		printf("cluster      N=%s W=%s R=%s over %s nodes\n", get(st, "caskfs_n"),
 		       get(st, "caskfs_w"), get(st, "caskfs_r"), get(st, "caskfs_nodes"));
+	if (get(st, "caskfs_map_epoch"))
+		print_rebalance(st);
 	for (int i = 0; i < st->npeer; i++)
 		printf("%s %s %s, %" PRIu64 " hints waiting\n", i ? "            " : "peers       ",
 		       st->peer[i].addr, st->peer[i].up ? "up" : "DOWN", st->peer[i].hints);
