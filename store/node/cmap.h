@@ -126,7 +126,6 @@ int cmap_file_load(const char *data_dir, struct cmap *m, struct cmap_local *l);
 /* The file's bytes decoded (what cmap_file_load() reads): 0 or -EBADMSG. */
 int cmap_file_decode(const uint8_t *in, size_t len, struct cmap *m, struct cmap_local *l);
 
-#endif
 
 /* ---- xmap.c: the map exchange of the node protocol (docs/PROTOCOL.md) ---- */
 
@@ -150,3 +149,5 @@ struct cmap_peer_info {
  */
 int cmap_exchange(struct mc_conn *conn, const struct cmap *push, struct cmap *out,
 		  struct cmap_peer_info *info);
+
+#endif

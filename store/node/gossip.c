@@ -18,6 +18,8 @@
 
 #include "cluster_i.h"
 
+#define GOSSIP_FANOUT 4 /* peers a node passes a new map on to at once */
+
 /* One exchange with addr; 0 and the peer's map in *in, or -errno. */
 static int exchange(struct cluster *c, const char *addr, const struct cmap *mine, struct cmap *in,
 		    struct cmap_peer_info *info)
@@ -92,16 +94,24 @@ void cluster_gossip(struct cluster *c)
 	bool provisional = m->epoch == 0,
 	     settling = !provisional && !cmap_settled(m) && settler(c, m);
 	if (provisional || dirty || settling) {
-		/* everyone: to agree on a first map, to pass a change on, to hear
-		 * who is done */
-		int others = 0, agree = 0;
+		/* to agree on a first map (everyone), to hear who is done (every
+		 * member), to pass a change on (GOSSIP_FANOUT peers from a random
+		 * place: each node that takes the map passes it on the same way, so
+		 * it spreads in a few rounds without every node telling everyone) */
+		int others = 0, agree = 0, start = 0, told = 0;
+		bool everyone = provisional || settling;
 		uint64_t digest = cmap_digest(m);
-		for (int i = 0; i < m->count; i++) {
+		if (!everyone)
+			start = (int)((cluster_seed(c->self) + round) % (uint64_t)m->count);
+		for (int k = 0; k < m->count; k++) {
+			int i = (start + k) % m->count;
 			const char *addr = m->node[i].addr;
 			if (strcmp(addr, c->self) == 0)
 				continue;
 			if (settling && !dirty && !(m->node[i].flags & CMAP_MEMBER))
 				continue;
+			if (!everyone && told++ >= GOSSIP_FANOUT)
+				break;
 			others++;
 			if (exchange(c, addr, m, in, &info) == 0 && in->epoch == 0 &&
 			    cmap_digest(in) == digest)
