@@ -54,9 +54,9 @@ void fs_repl_stats(struct meta *m, bool metrics, server_emit_fn emit, void *ctx)
 
 struct fs_repl;
 
-/* Without a->peers: 0 and *out NULL. Otherwise starts pushing m's outbox to
- * the peers of n's cluster (authenticated with n's key): 0, -ENOMEM or
- * -EAGAIN (no thread). */
+/* Without a->listen: 0 and *out NULL. Otherwise starts pushing m's outbox to
+ * the nodes of n's cluster map, as it is each second (authenticated with n's
+ * key): 0, -ENOMEM or -EAGAIN (no thread). */
 int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *a,
 		  struct fs_repl **out);
 /* Wakes the pusher (a change was committed). */
