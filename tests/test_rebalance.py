@@ -238,13 +238,22 @@ def test_grow_then_shrink(cluster, caskfs_bin, tmp_path):
     assert not local_records(gone) & set(before)
     c.serves[2].stop()
 
-    # kill -9 another for good and remove it: the same, from its peers' copies
+    # kill -9 another for good and remove it: the same, from its peers' copies;
+    # what was written while it was dead (its hints) ends on the new owners too
     c.serves[4].kill9()
     dead = c.addrs[4]
+    live = [a for a in rest if a != dead]
+    cl = Client(tuple((live[0].split(":")[0], int(live[0].split(":")[1]))), timeout=10,
+                default_noreply=False)
+    late = {f"late/{i}": os.urandom(300) for i in range(100)}
+    for k, v in late.items():
+        assert cl.set(k, v) is True
     r = c.run("cluster", "remove", "--timeout", "60", c.addrs[1], dead)
     assert r.returncode == 0, r.stdout + r.stderr
-    rest = [a for a in rest if a != dead]
+    rest = live
     assert not on_exactly(c, rest, keys=before)
+    assert not on_exactly(c, rest, keys=late)
+    assert all(cl.get(k) == v for k, v in late.items())
     for name, digest in files.items():
         assert hashlib.sha256((c.tmp / "m0" / name).read_bytes()).hexdigest() == digest
     r = c.run("cluster", "show", c.addrs[0])
@@ -306,3 +315,25 @@ def test_a_crash_in_the_middle_of_a_move(cluster, caskfs_bin, tmp_path):
     for d in [tmp_path / f"d{i}" for i in range(6)]:
         r = c.run("fsck", d)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_member_gone_before_the_first_map(nodes, run):
+    """Nodes whose --peers name a node that never answers cannot agree on a
+    first map; removing that node makes the others' list the map."""
+    three = nodes(3, start=False)
+    ghost = f"127.0.0.1:{free_port()}"
+    for n in three:
+        n.peers.append(ghost)
+        n.extra += ["--sync-interval", "1"]
+        n.start()
+    time.sleep(1.5)
+    assert all(stats(n.addr)["caskfs_map_epoch"] == 0 for n in three)
+    assert all(stats(n.addr)["caskfs_nodes"] == 4 for n in three)
+    r = run("cluster", "remove", "--timeout", "30", three[0].addr, ghost)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    assert b"provisional" in r.stdout
+    assert eventually(lambda: all(stats(n.addr)["caskfs_nodes"] == 3 and
+                                  stats(n.addr)["caskfs_map_settled"] for n in three))
+    cl = Client(("127.0.0.1", three[1].port), timeout=10, default_noreply=False)
+    assert cl.set("k", b"v") is True
+    assert sum("k" in local_records(n.addr) for n in three) == 3

@@ -264,15 +264,15 @@ static int change(struct ctx *x, const char *via, bool add, const char *addr, ui
 	for (int attempt = 0; attempt < 5; attempt++) {
 		if ((rc = ask(x, via, NULL, m, &info, false)) < 0)
 			break;
-		if (m->epoch == 0 && cmap_count(m, CMAP_MEMBER) == 1)
-			cmap_promote(m); /* one node growing into a cluster */
 		if (m->epoch == 0) {
-			fprintf(stderr,
-				"caskfs cluster: %s has no agreed cluster map yet (the nodes "
-				"its --peers name have not all answered); try again\n",
-				via);
-			rc = -EAGAIN;
-			break;
+			/* the nodes have not agreed on a first map (one of them may be gone
+			 * for good, or this is one node growing into a cluster): the
+			 * operator's change makes NODE's list the first map */
+			if (cmap_count(m, CMAP_MEMBER) > 1 && attempt == 0)
+				printf("%s holds a provisional map (not every node its --peers "
+				       "name answered); taking its %d nodes as the cluster\n",
+				       via, cmap_count(m, CMAP_MEMBER));
+			cmap_promote(m);
 		}
 		rc = add ? cmap_add(m, addr, id, CLUSTER_MAX_NODES) : cmap_remove(m, addr);
 		if (rc == -EEXIST || rc == -ENOENT || rc == -EINVAL || rc == -ENOSPC)

@@ -17,6 +17,7 @@
 #include "cli_i.h"
 #include "meta/meta.h"
 #include "store/node/client.h"
+#include "store/node/cmap.h"
 
 #define MAX_STATS 192
 #define MAX_SEGS 4096
@@ -174,6 +175,16 @@ static int from_dir(const char *dir, struct status *st)
 	if (d)
 		closedir(d);
 	put(st, "caskfs_hint_bytes_pending", "%" PRIu64, hint_bytes);
+	/* the cluster map it keeps, if it is a node */
+	struct cmap *map = malloc(sizeof(*map));
+	struct cmap_local local;
+	if (map && cmap_file_load(dir, map, &local) == 0) {
+		put(st, "caskfs_map_epoch", "%" PRIu64, map->epoch);
+		put(st, "caskfs_map_settled", "%d", cmap_settled(map) ? 1 : 0);
+		put(st, "caskfs_done_epoch", "%" PRIu64, local.done_epoch);
+		put(st, "caskfs_nodes", "%d", cmap_count(map, CMAP_MEMBER));
+	}
+	free(map);
 	struct meta *m;
 	if (fs_datadir_open_meta(dir, s, &m) == 0 && m) {
 		struct meta_stats ms;
@@ -239,13 +250,16 @@ static void print_rebalance(const struct status *st)
 
 	printf("map          epoch %" PRIu64 "%s, %s\n", epoch, epoch ? "" : " (provisional)",
 	       settled ? "settled: no bucket moving" : "buckets moving");
+	if (!get(st, "caskfs_rebalance_sources"))
+		return; /* a DATA_DIR at rest: nothing moves */
 	human(num(st, "caskfs_rebalance_bytes_in"), a, sizeof(a));
 	human(num(st, "caskfs_rebalance_bytes_out"), b, sizeof(b));
 	if (!settled && done < epoch)
 		printf("rebalance    taking gained buckets: %" PRIu64 " of %" PRIu64
 		       " previous owners done; %" PRIu64 " objects (%s) taken so far\n",
-		       num(st, "caskfs_rebalance_sources_done"), num(st, "caskfs_rebalance_sources"),
-		       num(st, "caskfs_rebalance_objects_in"), a);
+		       num(st, "caskfs_rebalance_sources_done"),
+		       num(st, "caskfs_rebalance_sources"), num(st, "caskfs_rebalance_objects_in"),
+		       a);
 	else if (!settled)
 		printf("rebalance    holds its gained buckets; waiting for the other members\n");
 	else
@@ -287,9 +301,11 @@ static void print_text(const char *target, const struct status *st)
 	if (get(st, "caskfs_meta_tree_root"))
 		printf("  meta %s", get(st, "caskfs_meta_tree_root"));
 	printf("\n");
-	if (get(st, "caskfs_nodes"))
+	if (get(st, "caskfs_n"))
 		printf("cluster      N=%s W=%s R=%s over %s nodes\n", get(st, "caskfs_n"),
 		       get(st, "caskfs_w"), get(st, "caskfs_r"), get(st, "caskfs_nodes"));
+	else if (get(st, "caskfs_nodes"))
+		printf("cluster      %s members in its cluster map\n", get(st, "caskfs_nodes"));
 	if (get(st, "caskfs_map_epoch"))
 		print_rebalance(st);
 	for (int i = 0; i < st->npeer; i++)

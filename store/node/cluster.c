@@ -156,8 +156,13 @@ void cluster_describe(struct cluster *c, char *buf, size_t cap)
 
 	if (!c->has_addr)
 		snprintf(buf, cap, "one node: N=1 W=1 R=1");
+	else if (v->epoch == 0 && v->nmembers > 1)
+		snprintf(buf, cap, "N=%d W=%d R=%d over %d nodes (from --peers, until they agree on "
+				   "a cluster map)",
+			 v->n, v->w, v->r, v->nmembers);
 	else
-		snprintf(buf, cap, "N=%d W=%d R=%d over %d nodes", v->n, v->w, v->r, v->nmembers);
+		snprintf(buf, cap, "N=%d W=%d R=%d over %d nodes (cluster map epoch %llu)", v->n,
+			 v->w, v->r, v->nmembers, (unsigned long long)v->epoch);
 	cluster_view_put(c, v);
 }
 

@@ -108,6 +108,7 @@ struct cluster {
 	_Atomic uint64_t puts, put_failures, gets, get_misses, read_repairs;
 	_Atomic uint64_t hints_queued, hints_replayed, hints_redirected;
 	_Atomic uint64_t gossip_rounds, maps_adopted;
+	_Atomic uint64_t handoff_calls; /* orphan hint files are looked for every 20th */
 };
 
 /* Wakes the background thread for a tick now (a map to pass on). */

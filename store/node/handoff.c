@@ -9,6 +9,7 @@
  * bucket's owners instead, so a hint never outlives a membership change.
  * Formats: docs/PROTOCOL.md ("Hinted handoff"), docs/FORMAT.md ("Records").
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -117,7 +118,7 @@ static int deliver(struct cluster *c, struct peer *p, const void *key, size_t kl
 	uint32_t b = cluster_bucket(key, klen);
 	int reps[CLUSTER_MAX_NODES], rc = 0;
 
-	if (cluster_view_owns(view, b, (int)(p - c->peers), false)) {
+	if (p && cluster_view_owns(view, b, (int)(p - c->peers), false)) {
 		rc = cluster_peer_send(c, p, key, klen, val, vlen, v, tomb);
 		cluster_view_put(c, view);
 		return rc;
@@ -136,8 +137,9 @@ static int deliver(struct cluster *c, struct peer *p, const void *key, size_t kl
 	return 0;
 }
 
-/* Replays one hint file to p; 0 when every record was delivered (or was a
- * torn tail), -errno when p failed (the file is kept). */
+/* Replays one hint file to p (NULL: to each record's owners); 0 when every
+ * record was delivered (or was a torn tail), -errno when p failed (the file
+ * is kept). */
 static int replay_file(struct cluster *c, struct peer *p, const char *path, uint64_t *sent)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -236,9 +238,67 @@ out:
 	return rc < 0 ? rc : (int)sent;
 }
 
+/* Whether path is the hint file (or its .replay) of a slot. */
+static bool slot_file(struct cluster *c, const char *path)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < CLUSTER_MAX_NODES && !found; i++) {
+		size_t n = strlen(c->peers[i].hint_path);
+		found = n && strncmp(path, c->peers[i].hint_path, n) == 0 &&
+			(path[n] == 0 || strcmp(path + n, ".replay") == 0);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return found;
+}
+
+/*
+ * Hint files no slot names: those of a node that left the map while this one
+ * was down. Each is renamed (so no slot appends to it meanwhile), its
+ * records go to their buckets' owners, and it is removed.
+ */
+static void replay_orphans(struct cluster *c)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 300], moved[PATH_MAX + 320];
+	DIR *d;
+
+	if (!c->data_dir[0])
+		return;
+	snprintf(dir, sizeof(dir), "%s/handoff", c->data_dir);
+	if (!(d = opendir(dir)))
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		bool orphan = n > 8 && strcmp(e->d_name + n - 7, ".orphan") == 0;
+		bool hints = (n > 6 && strcmp(e->d_name + n - 6, ".hints") == 0) ||
+			     (n > 13 && strcmp(e->d_name + n - 13, ".hints.replay") == 0);
+		if (!orphan && !hints)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (hints && slot_file(c, path))
+			continue;
+		snprintf(moved, sizeof(moved), "%s%s", path, orphan ? "" : ".orphan");
+		if (!orphan && rename(path, moved) < 0)
+			continue;
+		uint64_t sent = 0;
+		if (replay_file(c, NULL, moved, &sent) == 0) {
+			unlink(moved);
+			fprintf(stderr,
+				"caskfs: %s: %" PRIu64 " hints of a node no longer in the map "
+				"handed to their owners\n",
+				e->d_name, sent);
+		}
+	}
+	closedir(d);
+}
+
 int cluster_handoff(struct cluster *c)
 {
 	int total = 0;
+
+	if (atomic_fetch_add(&c->handoff_calls, 1) % 20 == 0)
+		replay_orphans(c); /* every 10 s */
 
 	for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
 		struct peer *p = &c->peers[i];
