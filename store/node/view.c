@@ -296,6 +296,7 @@ int cluster_view_offer(struct cluster *c, const struct cmap *m)
 				v->settled ? "" : ", buckets moving");
 			rc = 1;
 		} else {
+			v->nmembers = v->nprev = 0; /* no slot was counted for v */
 			view_free_locked(c, v);
 			fprintf(stderr, "caskfs: no peer slot left for the map of epoch %llu\n",
 				(unsigned long long)next->epoch);
@@ -354,8 +355,10 @@ int cluster_view_init(struct cluster *c, const struct cluster_options *opt)
 		return rc;
 	pthread_mutex_lock(&c->mu);
 	rc = publish_locked(c, c->map, v, &old);
-	if (rc < 0)
+	if (rc < 0) {
+		v->nmembers = v->nprev = 0; /* no slot was counted for v */
 		view_free_locked(c, v);
+	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
