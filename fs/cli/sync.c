@@ -29,6 +29,8 @@ static int plan(struct fs_sync_ep *ea, struct fs_sync_ep *eb, const struct sync_
 		fprintf(stderr, "caskfs sync: %s or %s is not in the cluster map\n", a->a, a->b);
 		return CLI_USAGE;
 	}
+	if (rc == -EINVAL)
+		return CLI_USAGE; /* said: the two place with different N */
 	if (rc < 0) {
 		fprintf(stderr, "caskfs sync: cannot learn the cluster map: %s\n", strerror(-rc));
 		return CLI_IO;

@@ -150,6 +150,14 @@ int fs_sync_plan(struct fs_sync_ep *a, struct fs_sync_ep *b, enum cluster_set_ki
 		rc = -ENOENT;
 		goto out;
 	}
+	if (sa.replicas && sb.replicas && sa.replicas != sb.replicas) {
+		fprintf(stderr,
+			"caskfs: %s places with N=%d, %s with N=%d: every node must run with the "
+			"same --replicas\n",
+			a->name, sa.replicas, b->name, sb.replicas);
+		rc = -EINVAL;
+		goto out;
+	}
 	int replicas = sa.replicas ? sa.replicas : sb.replicas ? sb.replicas : 3;
 	plan->restricted = true;
 	plan->epoch = m->epoch;

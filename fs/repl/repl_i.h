@@ -108,8 +108,9 @@ struct fs_sync_plan {
  * a->query and b's likewise. Without a map on either side the walk covers
  * everything (plan->restricted false). Returns 0; -ESTALE when the two
  * nodes hold different maps even after the exchange (a change under way:
- * try later); -ENOENT when a side is not in the map; the errors of the
- * exchange. fs_sync_plan_free() in every case.
+ * try later); -ENOENT when a side is not in the map; -EINVAL when the two
+ * place with different N (said); the errors of the exchange.
+ * fs_sync_plan_free() in every case.
  */
 int fs_sync_plan(struct fs_sync_ep *a, struct fs_sync_ep *b, enum cluster_set_kind kind,
 		 struct fs_sync_plan *plan);
