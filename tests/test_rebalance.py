@@ -337,3 +337,31 @@ def test_a_member_gone_before_the_first_map(nodes, run):
     cl = Client(("127.0.0.1", three[1].port), timeout=10, default_noreply=False)
     assert cl.set("k", b"v") is True
     assert sum("k" in local_records(n.addr) for n in three) == 3
+
+
+def test_objects_held_elsewhere_go_to_their_owners(nodes, run):
+    """What an upgrade from per-key placement leaves: objects on nodes that
+    do not own their bucket. The rounds and the rebalancer put each on its
+    three owners and nowhere else."""
+    five = nodes(5, extra=["--sync-interval", "1"])
+    addrs = [n.addr for n in five]
+    assert eventually(lambda: all(stats(a)["caskfs_map_epoch"] >= 1 for a in addrs))
+    rng = random.Random(5)
+    keys = [f"old/{i}" for i in range(500)]
+    for k in keys:  # three copies each, on three nodes drawn at random
+        for n in rng.sample(five, 3):
+            s = socket.create_connection(("127.0.0.1", n.port))
+            s.sendall(b"xset %s 1000 7 200\r\n%s\r\n" % (k.encode(), b"v" * 200))
+            assert s.recv(100) == b"STORED\r\n"
+            s.close()
+
+    time.sleep(5.5)  # a hand-off pass (every 5 s) after they were written
+
+    def placed():
+        where = copies(addrs)
+        return all(len(where.get(k, ())) == 3 for k in keys) and \
+            all(stats(a)["caskfs_rebalance_to_drop"] == 0 for a in addrs) and \
+            all(run("sync", "--dry-run", "--data", addrs[i], addrs[j]).returncode == 0
+                for i in range(5) for j in range(i + 1, 5))
+    assert eventually(placed, timeout=40, step=1)
+    assert sum(stats(a)["caskfs_rebalance_dropped"] for a in addrs) > 0
