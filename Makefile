@@ -62,6 +62,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(PART_LIBS) tests/unit/testutil.h
 	$(CC) $(ALL_CPPFLAGS) -DCASKFS_SRCDIR=\"$(CURDIR)\" $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
 		$(PART_LIBS) $(LIBS) -lcmocka
 
+# The random-operation exerciser (tests/test_exerciser.py, scripts/fsx-soak).
+$(BUILD)/fsx: tests/fsx/fsx.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
 $(BUILD)/bench-node: scripts/bench_node.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
@@ -118,7 +122,7 @@ UNIT_TMP := $(shell test -d /dev/shm && test -w /dev/shm && echo /dev/shm || ech
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; TMPDIR=$(UNIT_TMP) $$t; done
 
-pytest: $(BUILD)/caskfs
+pytest: $(BUILD)/caskfs $(BUILD)/fsx
 	$(PYTHON) -m pytest -q tests
 
 # make test fuzzes each decoder briefly; make fuzz alone runs them longer.

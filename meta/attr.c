@@ -1,8 +1,8 @@
 /*
- * attr - attributes and content: setattr, and the chunk grid that describes
- * a file's bytes. Slot i of the grid covers bytes [i MiB, (i+1) MiB); a
- * write stores its chunks first and then replaces slots here in one record,
- * so a reader sees the old file or the new one. Holes cost nothing.
+ * attr - attributes and content: setattr, and the chunk map that describes
+ * a file's bytes (chunkmap.c). Slot i covers bytes [i MiB, (i+1) MiB); a
+ * write stores its chunks first and then replaces the map here in one
+ * record, so a reader sees the old file or the new one. Holes cost nothing.
  * docs/FORMAT.md ("Namespace", the inode record).
  */
 #include <errno.h>
@@ -13,39 +13,14 @@
 
 #include "meta_i.h"
 
-uint32_t meta_grid_slots(uint64_t size)
+/* Fits in's chunk map to size and sets its size (in's map is its own). */
+static void resize_map(struct meta_inode *in, uint64_t size)
 {
-	return (uint32_t)((size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
-}
+	struct meta_map map = { in->chunks, in->nchunks, in->nchunks };
 
-int meta_grid_fit(struct meta_chunk **grid, uint32_t *n, uint64_t size)
-{
-	uint32_t want = meta_grid_slots(size);
-
-	if (want > *n) {
-		struct meta_chunk *g = realloc(*grid, (size_t)want * sizeof(*g));
-		if (!g)
-			return -ENOMEM;
-		memset(g + *n, 0, (size_t)(want - *n) * sizeof(*g));
-		*grid = g;
-	}
-	*n = want;
-	if (want) {
-		uint64_t last = size - (uint64_t)(want - 1) * META_CHUNK_SIZE;
-		if ((*grid)[want - 1].len > last)
-			(*grid)[want - 1].len = (uint32_t)last;
-	}
-	return 0;
-}
-
-/* Resizes in's chunk grid for size and sets its size. */
-static int resize_grid(struct meta_inode *in, uint64_t size)
-{
-	int rc = meta_grid_fit(&in->chunks, &in->nchunks, size);
-
-	if (rc == 0)
-		in->size = size;
-	return rc;
+	meta_map_fit(&map, size);
+	in->nchunks = map.n;
+	in->size = size;
 }
 
 /* Whether in may take a size of size bytes: -EISDIR, -EINVAL (not a regular
@@ -76,11 +51,31 @@ static int finish_out(struct meta *m, MDB_txn *txn, struct meta_inode *in, struc
 	if (out) {
 		meta_nlink_fill(m, txn, in);
 		*out = *in;
+		out->allocated = meta_map_allocated(in->chunks, in->nchunks);
 		out->chunks = NULL;
 		out->nchunks = in->nchunks;
 		in->target = NULL;
 	}
 	return 0;
+}
+
+/* A chmod keeps an access ACL in step: its owner, mask (or group) and other
+ * entries take the new bits, as the kernel expects of a filesystem that
+ * handles ACLs. */
+static int chmod_acl(struct meta *m, MDB_txn *txn, const struct meta_inode *in)
+{
+	uint8_t acl[META_XATTR_SIZE_MAX];
+	MDB_val val;
+	int rc = meta_xattr_find(m, txn, in->ino, META_ACL_ACCESS, &val);
+
+	if (rc == -ENODATA)
+		return 0;
+	if (rc)
+		return rc;
+	if (val.mv_size > sizeof(acl) || meta_acl_chmod(memcpy(acl, val.mv_data, val.mv_size),
+						       val.mv_size, in->mode) < 0)
+		return 0; /* not an ACL the kernel could have set: left as it is */
+	return meta_xattr_write(m, txn, in->ino, META_ACL_ACCESS, acl, val.mv_size, false);
 }
 
 static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
@@ -95,13 +90,15 @@ static int do_setattr(struct meta *m, MDB_txn *txn, void *arg)
 	if (a->mask & META_SET_SIZE) {
 		rc = check_resize(&in, a->attr->size);
 		if (rc == 0 && a->attr->size != in.size) {
-			rc = resize_grid(&in, a->attr->size);
+			resize_map(&in, a->attr->size);
 			in.mtime = t;
 		}
 	}
+	if (rc == 0 && (a->mask & META_SET_MODE)) {
+		in.mode = (in.mode & S_IFMT) | (a->attr->mode & 07777);
+		rc = chmod_acl(m, txn, &in);
+	}
 	if (rc == 0) {
-		if (a->mask & META_SET_MODE)
-			in.mode = (in.mode & S_IFMT) | (a->attr->mode & 07777);
 		if (a->mask & META_SET_UID)
 			in.uid = a->attr->uid;
 		if (a->mask & META_SET_GID)
@@ -130,28 +127,46 @@ int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_
 struct content_args {
 	uint64_t ino, size;
 	const struct timespec *mtime;
-	uint32_t first, n;
+	uint32_t n;
 	const struct meta_chunk *chunks;
 	struct meta_inode *out;
 };
+
+/* Whether chunks (n) is a map for a file of size bytes: sorted, each slot
+ * once, inside the file, no longer than a slot. -EINVAL, -EFBIG. */
+static int check_map(const struct meta_chunk *chunks, uint32_t n, uint64_t size)
+{
+	uint64_t slots = (size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if ((i && chunks[i].idx <= chunks[i - 1].idx) || chunks[i].len > META_CHUNK_SIZE)
+			return -EINVAL;
+		if (chunks[i].idx >= slots)
+			return -EFBIG;
+	}
+	return 0;
+}
 
 static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct content_args *a = arg;
 	struct meta_inode in = { 0 };
 	struct timespec t = meta_now();
-	int rc = meta_inode_get(m, txn, a->ino, true, &in);
+	struct meta_map map = { 0 };
+	int rc = meta_inode_get(m, txn, a->ino, false, &in);
 
 	if (rc)
 		return rc;
 	rc = check_resize(&in, a->size);
-	if (rc == 0 && (uint64_t)a->first + a->n > meta_grid_slots(a->size))
-		rc = -EFBIG;
 	if (rc == 0)
-		rc = resize_grid(&in, a->size);
+		rc = check_map(a->chunks, a->n, a->size);
+	if (rc == 0)
+		rc = meta_map_copy(&map, a->chunks, a->n);
 	if (rc == 0) {
-		memcpy(in.chunks + a->first, a->chunks, (size_t)a->n * sizeof(*a->chunks));
-		resize_grid(&in, a->size); /* clip the last slot again */
+		meta_map_fit(&map, a->size); /* the last slot clipped to the size */
+		in.chunks = map.v;
+		in.nchunks = map.n;
+		in.size = a->size;
 		in.mtime = in.ctime = t;
 		if (a->mtime)
 			in.mtime = *a->mtime;
@@ -164,10 +179,9 @@ static int do_set_content(struct meta *m, MDB_txn *txn, void *arg)
 }
 
 int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct timespec *mtime,
-		     uint32_t first, const struct meta_chunk *chunks, uint32_t n,
-		     struct meta_inode *out)
+		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out)
 {
-	struct content_args a = { ino, size, mtime, first, n, chunks, out };
+	struct content_args a = { ino, size, mtime, n, chunks, out };
 
 	if (n && !chunks)
 		return -EINVAL;
@@ -185,7 +199,7 @@ static int do_set_contents(struct meta *m, MDB_txn *txn, void *arg)
 
 	for (size_t i = 0; i < a->n; i++) {
 		struct meta_content *c = &a->items[i];
-		struct content_args one = { c->ino, c->size, c->mtime, 0, c->n, c->chunks, NULL };
+		struct content_args one = { c->ino, c->size, c->mtime, c->n, c->chunks, NULL };
 		c->rc = do_set_content(m, txn, &one);
 		/* one file's own failure leaves the others to commit; a failure of
 		 * the database (full, damaged) ends the transaction */

@@ -16,7 +16,7 @@
 struct mknod_args {
 	uint64_t parent;
 	const char *name;
-	uint32_t mode, uid, gid, rdev;
+	uint32_t mode, umask, uid, gid, rdev;
 	const char *target;
 	struct meta_inode *out;
 };
@@ -49,6 +49,49 @@ static int alloc_ino(struct meta *m, MDB_txn *txn, uint64_t *ino)
 	return 0;
 }
 
+/*
+ * A new inode in a directory with a default ACL inherits it: the ACL masks
+ * the mode it was created with (the umask is not applied then), becomes its
+ * access ACL unless the mode says it all, and a directory keeps it as its own
+ * default. Elsewhere the umask applies. Symlinks take neither. Called twice:
+ * for the mode before the inode is written, then (write) for the xattrs
+ * after it, so a peer replays the inode before its ACLs.
+ */
+static int inherit_acl(struct meta *m, MDB_txn *txn, const struct mknod_args *a,
+		       struct meta_inode *in, bool write)
+{
+	uint8_t acl[META_XATTR_SIZE_MAX];
+	uint32_t mode = a->mode;
+	MDB_val val;
+	bool equivalent;
+	int rc;
+
+	if (S_ISLNK(in->mode))
+		return 0;
+	rc = meta_xattr_find(m, txn, a->parent, META_ACL_DEFAULT, &val);
+	if (rc == -ENODATA || (rc == 0 && val.mv_size > sizeof(acl))) {
+		in->mode &= ~(a->umask & 07777);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	memcpy(acl, val.mv_data, val.mv_size);
+	if (write && S_ISDIR(in->mode)) {
+		rc = meta_xattr_write(m, txn, in->ino, META_ACL_DEFAULT, acl, val.mv_size, false);
+		if (rc)
+			return rc;
+	}
+	if (meta_acl_create(acl, val.mv_size, &mode, &equivalent) < 0) {
+		in->mode &= ~(a->umask & 07777); /* a default ACL no kernel set: ignored */
+		return 0;
+	}
+	if (!write)
+		in->mode = (in->mode & ~07777u) | (mode & 07777);
+	else if (!equivalent)
+		rc = meta_xattr_write(m, txn, in->ino, META_ACL_ACCESS, acl, val.mv_size, false);
+	return rc;
+}
+
 static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct mknod_args *a = arg;
@@ -77,10 +120,15 @@ static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 			in.mode |= S_ISGID;
 	}
 	in.atime = in.mtime = in.ctime = t;
+	rc = inherit_acl(m, txn, a, &in, false);
+	if (rc)
+		return rc;
 	in.target = (char *)a->target;
 	in.size = a->target ? strlen(a->target) : 0;
 	rc = meta_inode_put(m, txn, &in);
 	in.target = NULL;
+	if (rc == 0)
+		rc = inherit_acl(m, txn, a, &in, true);
 	if (rc == 0)
 		rc = meta_entry_put(m, txn, a->parent, a->name, in.ino, in.mode);
 	if (rc == 0)
@@ -104,10 +152,10 @@ static int do_mknod(struct meta *m, MDB_txn *txn, void *arg)
 	return rc;
 }
 
-int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
-	       uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out)
+int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t umask,
+	       uint32_t uid, uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out)
 {
-	struct mknod_args a = { parent, name, mode, uid, gid, rdev, target, out };
+	struct mknod_args a = { parent, name, mode, umask, uid, gid, rdev, target, out };
 	uint32_t type = mode & S_IFMT;
 	int rc = meta_name_check(name);
 

@@ -41,13 +41,35 @@
 #define META_CHUNK_KEY 16 /* xxh3-128 of the chunk's bytes */
 #define META_SYMLINK_MAX 4095
 
-/* The largest file: the grid counts its slots in 32 bits. */
-#define META_FILE_MAX ((uint64_t)UINT32_MAX * META_CHUNK_SIZE)
+/* The largest file, 16 TiB (as on ext4 with 4 KiB blocks): a size, write,
+ * fallocate or copy past it is -EFBIG. A file's map costs memory and
+ * namespace bytes for the slots that hold data, never for its size. */
+#define META_FILE_MAX ((uint64_t)1 << 44)
+/* The unit of allocation counts (st_blocks, du): a slot's bytes round up to it. */
+#define META_BLOCK 4096u
 
-/* One slot of a file's chunk grid: bytes [i * META_CHUNK_SIZE, ...). */
+/*
+ * One slot of a file's chunk map: bytes [idx * META_CHUNK_SIZE, + len) come
+ * from the chunk key names; the rest of the slot reads as zeros. A key of
+ * all zeros is a reserved slot (fallocate): allocated, reads as zeros.
+ */
 struct meta_chunk {
-	uint8_t key[META_CHUNK_KEY]; /* all zero: a hole, reads as zeros */
-	uint32_t len;		     /* bytes stored; the rest of the slot reads as zeros */
+	uint32_t idx; /* slot number */
+	uint32_t len; /* bytes stored (or reserved), at most META_CHUNK_SIZE */
+	uint8_t key[META_CHUNK_KEY];
+};
+
+/*
+ * Where a file's content came from (docs/REPLICATION.md, "Conflict copies"):
+ * the version of the last change of its size or chunk map, the first change
+ * of the run of changes that node made in a row, and the two runs before
+ * (first and last change of each). All zero: not known (a record written
+ * before lineage was kept, or not a regular file). Kept by meta itself on
+ * every content change; callers only carry it from a read to a write.
+ */
+struct meta_lineage {
+	struct store_version content, run;
+	struct store_version prev_run[2], prev_last[2]; /* [0] the newer */
 };
 
 struct meta_inode {
@@ -57,23 +79,92 @@ struct meta_inode {
 	uint32_t uid, gid, rdev;
 	uint32_t nlink; /* derived: live entries naming it (+1 and subdirs for a dir) */
 	uint64_t size;
+	uint64_t allocated; /* bytes its slots take (META_BLOCK units; for st_blocks) */
+	uint64_t snapshot;  /* the namespace transaction it was read in (meta_last_txn's count) */
 	struct timespec atime, mtime, ctime;
-	char *target;		   /* symlink target (malloc'd, NUL-terminated) or NULL */
-	uint32_t nchunks;	   /* chunk grid, filled only when asked for */
+	char *target; /* symlink target (malloc'd, NUL-terminated) or NULL */
+	/* The chunk map, filled only when asked for: the slots that hold data
+	 * or are reserved, sorted by idx, each once; a slot not listed is a
+	 * hole. nchunks is the count even when chunks is not filled. */
+	uint32_t nchunks;
 	struct meta_chunk *chunks; /* malloc'd, or NULL */
+	struct meta_lineage lineage;
 };
 
-/* Slots in the chunk grid of a file of size bytes (size <= META_FILE_MAX). */
-uint32_t meta_grid_slots(uint64_t size);
+/* A chunk map being changed (chunkmap.c): v holds n entries sorted by idx,
+ * room for cap; v is malloc'd and the map's owner's. Start it zeroed. */
+struct meta_map {
+	struct meta_chunk *v;
+	uint32_t n, cap;
+};
+
+/* The position in v (n entries, sorted) of the first entry whose idx is at
+ * least idx (n when there is none). */
+uint32_t meta_map_lower(const struct meta_chunk *v, uint32_t n, uint32_t idx);
+/* The entry of slot idx in v (n entries, sorted), or NULL: a hole. */
+const struct meta_chunk *meta_map_find(const struct meta_chunk *v, uint32_t n, uint32_t idx);
+/* Puts *c (copied) into m in its place, replacing the entry of its slot.
+ * Appending past the last slot moves nothing. -ENOMEM (m unchanged). */
+int meta_map_set(struct meta_map *m, const struct meta_chunk *c);
+/* Removes the entries of slots [first, end) from m: they become holes. */
+void meta_map_punch(struct meta_map *m, uint32_t first, uint32_t end);
+/* Fits m to a file of size bytes: slots past the end go, and the last
+ * slot's length is clipped to the end. Never allocates. */
+void meta_map_fit(struct meta_map *m, uint64_t size);
+/* The bytes the n entries of v take, each rounded up to META_BLOCK. */
+uint64_t meta_map_allocated(const struct meta_chunk *v, uint32_t n);
+/* Replaces dst's entries by a copy of v's n: 0 or -ENOMEM (dst unchanged). */
+int meta_map_copy(struct meta_map *dst, const struct meta_chunk *v, uint32_t n);
+/* Whether c is a reserved slot (no chunk: reads as zeros). */
+bool meta_chunk_reserved(const struct meta_chunk *c);
+/* Frees m's entries and zeroes it. */
+void meta_map_release(struct meta_map *m);
 
 /*
- * Resizes a chunk grid (*grid, malloc'd or NULL, *n slots; the caller's) to
- * cover a file of size bytes: new slots are holes, slots past the end are
- * dropped (the memory is kept), and the last slot's length is clipped to the
- * end. *grid may move (realloc) and *n is set to the new count. Returns 0 or
- * -ENOMEM (grid and *n unchanged).
+ * POSIX ACLs in their xattr form (acl.c), as the kernel passes them for
+ * system.posix_acl_access and system.posix_acl_default. Each takes the ACL's
+ * bytes and checks them first: -EINVAL when malformed (version, sizes, tags,
+ * order, a missing owner, group or other entry, named entries without a
+ * mask). Nothing is allocated.
  */
-int meta_grid_fit(struct meta_chunk **grid, uint32_t *n, uint64_t size);
+#define META_ACL_ACCESS "system.posix_acl_access"
+#define META_ACL_DEFAULT "system.posix_acl_default"
+int meta_acl_valid(const uint8_t *acl, size_t len);
+/* Sets the permission bits of *mode from an access ACL (owner, mask or
+ * group, other); *equivalent: the ACL says no more than those bits. */
+int meta_acl_mode(const uint8_t *acl, size_t len, uint32_t *mode, bool *equivalent);
+/* Rewrites acl in place for chmod to mode: owner, mask (group without one)
+ * and other entries take its bits. */
+int meta_acl_chmod(uint8_t *acl, size_t len, uint32_t mode);
+/* Turns a directory's default ACL (a copy, rewritten in place) into the
+ * access ACL of an inode created in it with *mode, and masks *mode by it, as
+ * the kernel's posix_acl_create does; *equivalent: no access ACL is needed. */
+int meta_acl_create(uint8_t *acl, size_t len, uint32_t *mode, bool *equivalent);
+
+/* ---- chash.c: the content hash (docs/FORMAT.md, "Content hash") ---- */
+
+#define META_CONTENT_HASH 16
+/* The content hash of in (size and chunk map; in->chunks filled, or NULL
+ * for a file without slots): xxh3-128 over what the slots hold, so equal
+ * bytes in equal slots hash equal, however they were written. 0 or -ENOMEM. */
+int meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH]);
+/* The same, fed slot by slot (holding bytes, in increasing index, lengths
+ * cut to the end: what meta_slot_get gives) in constant memory: begin
+ * returns NULL without memory; end frees h. */
+struct meta_content_hasher;
+struct meta_content_hasher *meta_content_hash_begin(uint64_t size);
+void meta_content_hash_slot(struct meta_content_hasher *h, uint32_t idx, uint32_t len,
+			    const uint8_t id[META_CHUNK_KEY]);
+void meta_content_hash_end(struct meta_content_hasher *h, uint8_t out[META_CONTENT_HASH]);
+/* Slot i of in's chunk map (i < nchunks): its index in the file, its length
+ * cut to the file's end, and its chunk id (pointing into in). False when
+ * the slot holds no bytes: a hole, all zeros, or past the end. */
+bool meta_slot_get(const struct meta_inode *in, uint32_t i, uint32_t *idx, uint32_t *len,
+		   const uint8_t **id);
+/* Whether chunk id of len bytes reads as zeros (a hole's all-zero id, or
+ * the id of len zero bytes). Hashes len zero bytes unless len is a whole
+ * slot, whose zero id is computed once. */
+bool meta_chunk_is_zero(const uint8_t id[META_CHUNK_KEY], uint32_t len);
 
 /* Frees target and chunks of an inode filled by this API and sets them to
  * NULL (in itself stays the caller's). NULL, and a zeroed inode, are fine. */
@@ -113,7 +204,7 @@ int meta_errno(int mdb_rc);
 
 /*
  * Reads inode ino into *out (see the ownership rule above); with chunks,
- * also its chunk grid (out->chunks, out->nchunks), else out->chunks is NULL
+ * also its chunk map (out->chunks, out->nchunks), else out->chunks is NULL
  * and out->nchunks still tells the count. nlink is derived from the live
  * entries. -ENOENT when absent, -EBADMSG for a damaged record (logged),
  * -ENOMEM.
@@ -121,7 +212,7 @@ int meta_errno(int mdb_rc);
 int meta_getattr(struct meta *m, uint64_t ino, bool chunks, struct meta_inode *out);
 
 /* Looks up name in directory parent and reads the inode it names into *out,
- * without its chunk grid. -ENOENT (no such entry, no parent, or a name that
+ * without its chunk map. -ENOENT (no such entry, no parent, or a name that
  * cannot exist: "", ".", "..", one with '/'), -ENOTDIR (parent is not a
  * directory), -ENAMETOOLONG, -EBADMSG, -ENOMEM. */
 int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_inode *out);
@@ -130,7 +221,9 @@ int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_i
  * Creates name in parent: a regular file, directory, symlink (target not
  * NULL, mode's type S_IFLNK), fifo, socket or device (rdev). The new inode
  * belongs to uid and gid; a setgid parent passes on its group (and, to a
- * directory, the setgid bit). The parent's mtime and ctime move. out may be
+ * directory, the setgid bit). A parent with a default ACL passes it on (the
+ * ACL masks mode; a directory also inherits the default ACL); elsewhere mode
+ * loses the bits of umask. The parent's mtime and ctime move. out may be
  * NULL; else it gets the new inode (nlink 1, or 2 for a directory; a copy of
  * target, which the caller releases). target is copied. -EEXIST, -ENOENT (no
  * parent, or an empty target), -ENOTDIR, -ENAMETOOLONG (name over
@@ -138,8 +231,8 @@ int meta_lookup(struct meta *m, uint64_t parent, const char *name, struct meta_i
  * unknown type, or a target with a type other than S_IFLNK or none with it),
  * -ENOSPC (also when this node's inode numbers are used up), -ENOMEM.
  */
-int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
-	       uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out);
+int meta_mknod(struct meta *m, uint64_t parent, const char *name, uint32_t mode, uint32_t umask,
+	       uint32_t uid, uint32_t gid, uint32_t rdev, const char *target, struct meta_inode *out);
 
 /* Removes the entry name from parent, leaving a tombstone (not a directory:
  * -EISDIR). The inode goes with its last link, when the kernel forgets it
@@ -177,7 +270,7 @@ int meta_rename(struct meta *m, uint64_t parent, const char *name, uint64_t newp
 /* Adds the name newparent/newname for ino (not a directory: -EPERM); an
  * orphan gets a name again. ino's ctime and newparent's mtime and ctime move.
  * out may be NULL; else it gets the inode with its new link count, without
- * its chunk grid (nchunks 0). -EEXIST, -ENOENT (ino or newparent), -ENOTDIR
+ * its chunk map (nchunks 0). -EEXIST, -ENOENT (ino or newparent), -ENOTDIR
  * (newparent), -EINVAL / -ENAMETOOLONG (newname), -ENOMEM. */
 int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newname,
 	      struct meta_inode *out);
@@ -193,34 +286,34 @@ int meta_link(struct meta *m, uint64_t ino, uint64_t newparent, const char *newn
 /*
  * Changes the attributes of ino that mask names, taken from attr (mode: the
  * permission bits 07777 only; the type stays), and moves its ctime (to
- * attr->ctime with META_SET_CTIME). A size change cuts or extends the chunk
- * grid (extension reads as zeros) and moves the mtime. out may be NULL; else
- * it gets the inode as written, without its chunk grid (chunks NULL, nchunks
- * the count). -ENOENT, -EISDIR (size of a directory), -EINVAL (size of
+ * attr->ctime with META_SET_CTIME). A size change cuts the chunk map (an
+ * extension is a hole, read as zeros) and moves the mtime. A mode change
+ * rewrites an access ACL to match (meta_acl_chmod). out may be NULL; else it
+ * gets the inode as written, without its chunk map (chunks NULL, nchunks the
+ * count). -ENOENT, -EISDIR (size of a directory), -EINVAL (size of
  * anything else but a regular file), -EFBIG (over META_FILE_MAX), -ENOMEM.
  */
 int meta_setattr(struct meta *m, uint64_t ino, unsigned mask, const struct meta_inode *attr,
 		 struct meta_inode *out);
 
 /*
- * Replaces a regular file's content description: its size and the chunk
- * slots [first, first + n) (the grid grows as needed; slots past the new size
- * are dropped). Sets mtime to *mtime (the time of the write; now when NULL)
- * and ctime to now. The chunks must be stored already; the n slots are
- * copied from chunks (which may be NULL only when n is 0). out as for
- * meta_setattr. -ENOENT, -EISDIR, -EINVAL (not a regular file, or chunks
- * NULL), -EFBIG (size over META_FILE_MAX, or slots past size), -ENOMEM.
+ * Replaces a regular file's content description: its size and its whole
+ * chunk map (n entries of chunks, sorted by idx, each slot once, every slot
+ * inside size, each len at most META_CHUNK_SIZE; copied). Sets mtime to
+ * *mtime (the time of the write; now when NULL) and ctime to now. The chunks
+ * must be stored already. out as for meta_setattr. -ENOENT, -EISDIR, -EINVAL
+ * (not a regular file, chunks NULL with n, or a map out of order), -EFBIG
+ * (size over META_FILE_MAX, or a slot past size), -ENOMEM.
  */
 int meta_set_content(struct meta *m, uint64_t ino, uint64_t size, const struct timespec *mtime,
-		     uint32_t first, const struct meta_chunk *chunks, uint32_t n,
-		     struct meta_inode *out);
+		     const struct meta_chunk *chunks, uint32_t n, struct meta_inode *out);
 
-/* meta_set_content of several files (all their slots from 0) in one
- * transaction, each item's result in its rc; items (and what they point at)
- * stay the caller's. Returns 0 when the transaction committed (items that
- * failed on their own, with -ENOENT, -EISDIR, -EINVAL or -EFBIG, are left
- * out of it), -EINVAL before starting when an item has n slots but no chunks,
- * or the error that ended it (no item was committed). */
+/* meta_set_content of several files in one transaction, each item's result
+ * in its rc; items (and what they point at) stay the caller's. Returns 0 when
+ * the transaction committed (items that failed on their own, with -ENOENT,
+ * -EISDIR, -EINVAL or -EFBIG, are left out of it), -EINVAL before starting
+ * when an item has n slots but no chunks, or the error that ended it (no
+ * item was committed). */
 struct meta_content {
 	uint64_t ino, size;
 	const struct timespec *mtime; /* NULL: now */
@@ -229,6 +322,10 @@ struct meta_content {
 	int rc;
 };
 int meta_set_contents(struct meta *m, struct meta_content *items, size_t n);
+
+/* The bytes the node's files hold reserved by fallocate and not written yet
+ * (their reserved slots): statfs counts them as used. 0 or -errno. */
+int meta_reserved(struct meta *m, uint64_t *bytes);
 
 /*
  * Lists directory ino from position pos (0 for the start), calling fn for each
@@ -266,7 +363,7 @@ ssize_t meta_listxattr(struct meta *m, uint64_t ino, char *buf, size_t cap);
  * not set. */
 int meta_removexattr(struct meta *m, uint64_t ino, const char *name);
 
-/* Calls fn for every inode, with its chunk grid and nlink, over one read
+/* Calls fn for every inode, with its chunk map and nlink, over one read
  * snapshot; in is valid during the call only. A damaged record is logged and
  * skipped. fn returns non-zero to stop (that value is returned). Returns 0
  * or -errno. */
@@ -330,13 +427,21 @@ struct meta_change {
 	uint64_t parent; /* entries: the directory */
 	char name[META_NAME_MAX + 1]; /* entries: the name */
 	uint64_t old_child; /* entries: the inode the name named before, or 0 */
+	/* a conflict copy (or a conflict name) was made: its directory (0:
+	 * none), name and inode (docs/REPLICATION.md, "Conflict copies") */
+	uint64_t conflict_parent, conflict_ino;
+	char conflict_name[META_NAME_MAX + 1];
 };
 
 /*
  * Applies one wire record from a peer under the last-writer-wins rule: it is
  * written when its version is newer than the local record's (or there is
  * none), and the local tables derived from entries (link counts, parents,
- * orphans) follow. An entry whose directory does not exist here is kept under
+ * orphans) follow. When the two were written beside each other (a file's
+ * content changed on both nodes; one name bound to two objects), the loser,
+ * whichever side it is, is kept as NAME.caskfs-conflict-NODE-STAMP beside
+ * it and *chg says so (conflict_*): then 1 is returned even when the record
+ * itself was older. An entry whose directory does not exist here is kept under
  * /lost+found instead, and so are the entries here of a directory removed
  * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
  * every length in it is checked. Returns 1 when applied (*chg filled), 0
@@ -344,6 +449,20 @@ struct meta_change {
  * record, or another -errno (the record is then not applied).
  */
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg);
+
+/* Conflict copies and names carry this in their inode number (with node 0):
+ * no node hands it out (docs/FORMAT.md). */
+#define META_CONFLICT_INO_BIT (1ull << 47)
+/* Calls fn for every live entry kept by a conflict (its name holds
+ * ".caskfs-conflict-"), over one read snapshot: its directory, name (valid
+ * during the call) and inode. fn returns non-zero to stop (returned). */
+typedef int (*meta_conflict_fn)(void *arg, uint64_t parent, const char *name, uint64_t ino);
+int meta_conflicts(struct meta *m, meta_conflict_fn fn, void *arg);
+/* How many there are (counted again only after the namespace changed). */
+uint64_t meta_conflict_count(struct meta *m);
+/* The path of directory dir from the root ("" for the root, "/a/b"), into
+ * buf (cap bytes). -ENOENT (no name leads there), -ENAMETOOLONG, -ELOOP. */
+int meta_dir_path(struct meta *m, uint64_t dir, char *buf, size_t cap);
 
 /*
  * The hash tree over the replicated records, shaped like the store's (16-ary,

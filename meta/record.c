@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "record_i.h"
 #include "store/endian.h"
@@ -59,7 +60,8 @@ void meta_head_encode(uint8_t out[META_HEAD_SIZE], const struct store_version *v
 
 int meta_head_decode(const uint8_t *p, size_t len, struct store_version *v, bool *deleted)
 {
-	if (len < META_HEAD_SIZE || p[0] != META_REC_VERSION)
+	/* an inode record says 2 since its chunk map went sparse; the head is the same */
+	if (len < META_HEAD_SIZE || (p[0] != META_REC_VERSION && p[0] != META_INODE_VERSION))
 		return -EBADMSG;
 	if (deleted)
 		*deleted = p[1] & META_REC_DELETED;
@@ -89,15 +91,36 @@ static void get_time(const uint8_t *p, struct timespec *t)
 	t->tv_nsec = (long)get_le32(p + 8);
 }
 
+/* The bytes of a map's reserved slots (fallocate without data yet). */
+static uint64_t reserved_bytes(const struct meta_chunk *v, uint32_t n)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (meta_chunk_reserved(&v[i]))
+			sum += meta_map_allocated(&v[i], 1);
+	return sum;
+}
+
+uint64_t meta_inode_reserved(const uint8_t *p, size_t len)
+{
+	return len >= META_INODE_FIXED && p[0] == META_INODE_VERSION
+		   ? (uint64_t)get_le32(p + 80) * META_BLOCK
+		   : 0;
+}
+
 uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len)
 {
 	size_t tlen = in->target ? strlen(in->target) : 0;
-	size_t n = META_INODE_FIXED + tlen + 4 + (size_t)in->nchunks * (META_CHUNK_KEY + 4);
+	bool reg = S_ISREG(in->mode); /* only files have a content lineage */
+	size_t n = META_INODE_FIXED + tlen + 4 + (size_t)in->nchunks * META_INODE_SLOT +
+		   (reg ? META_LINEAGE_SIZE : 0);
 	uint8_t *p = malloc(n), *q;
 
 	if (!p)
 		return NULL;
 	meta_head_encode(p, &in->version, deleted);
+	p[0] = META_INODE_VERSION;
 	put_le32(p + 16, in->mode);
 	put_le32(p + 20, in->uid);
 	put_le32(p + 24, in->gid);
@@ -107,27 +130,89 @@ uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *le
 	put_time(p + 52, &in->mtime);
 	put_time(p + 64, &in->ctime);
 	put_le32(p + 76, (uint32_t)tlen);
-	put_le32(p + 80, 0); /* reserved */
+	put_le32(p + 80, (uint32_t)(reserved_bytes(in->chunks, in->nchunks) / META_BLOCK));
+	put_le64(p + 84, meta_map_allocated(in->chunks, in->nchunks));
 	q = p + META_INODE_FIXED;
 	if (tlen)
 		memcpy(q, in->target, tlen);
 	q += tlen;
 	put_le32(q, in->nchunks);
 	q += 4;
-	for (uint32_t i = 0; i < in->nchunks; i++, q += META_CHUNK_KEY + 4) {
-		memcpy(q, in->chunks[i].key, META_CHUNK_KEY);
-		put_le32(q + META_CHUNK_KEY, in->chunks[i].len);
+	for (uint32_t i = 0; i < in->nchunks; i++, q += META_INODE_SLOT) {
+		put_le32(q, in->chunks[i].idx);
+		put_le32(q + 4, in->chunks[i].len);
+		memcpy(q + 8, in->chunks[i].key, META_CHUNK_KEY);
 	}
+	if (reg)
+		meta_lineage_encode(&in->lineage, q);
 	*len = n;
 	return p;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+/*
+ * The chunk map of a record: version 2 lists its slots (le32 idx, le32 len,
+ * key), sorted; version 1 had a dense grid of (key, le32 len), a zero key
+ * for a hole, which becomes the map of its stored slots. n counts the
+ * record's entries (the grid's slots for version 1); *out how many are
+ * kept, into map (NULL: count only). -EBADMSG for a map out of order or
+ * with a slot past size.
+ */
+static int decode_map(const uint8_t *q, uint32_t n, int version, uint64_t size,
+		      struct meta_chunk *map, uint32_t *out, uint64_t *allocated)
+{
+	uint64_t slots = (size + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
+	uint32_t kept = 0;
+	int64_t prev = -1;
+
+	*allocated = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct meta_chunk c;
+
+		if (version == META_INODE_VERSION) {
+			const uint8_t *e = q + (size_t)i * META_INODE_SLOT;
+			c.idx = get_le32(e);
+			c.len = get_le32(e + 4);
+			memcpy(c.key, e + 8, META_CHUNK_KEY);
+			if ((int64_t)c.idx <= prev)
+				return -EBADMSG;
+		} else {
+			const uint8_t *e = q + (size_t)i * META_INODE_SLOT_V1;
+			if (all_zero(e, META_CHUNK_KEY))
+				continue; /* a hole */
+			c.idx = i;
+			c.len = get_le32(e + META_CHUNK_KEY);
+			memcpy(c.key, e, META_CHUNK_KEY);
+		}
+		if (c.idx >= slots || c.len > META_CHUNK_SIZE)
+			return -EBADMSG;
+		*allocated += meta_map_allocated(&c, 1);
+		prev = c.idx;
+		if (map)
+			map[kept] = c;
+		kept++;
+	}
+	*out = kept;
+	return 0;
 }
 
 int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct meta_inode *in)
 {
 	uint32_t tlen, n;
+	int version = len ? p[0] : 0;
+	size_t fixed = version == META_INODE_VERSION ? META_INODE_FIXED : META_INODE_FIXED_V1;
+	size_t slot = version == META_INODE_VERSION ? META_INODE_SLOT : META_INODE_SLOT_V1;
 	const uint8_t *q;
+	int rc;
 
-	if (len < META_INODE_FIXED + 4 || meta_head_decode(p, len, &in->version, NULL) < 0)
+	if (len < fixed + 4 || meta_head_decode(p, len, &in->version, NULL) < 0)
 		return -EBADMSG;
 	in->mode = get_le32(p + 16);
 	in->uid = get_le32(p + 20);
@@ -138,36 +223,81 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 	get_time(p + 52, &in->mtime);
 	get_time(p + 64, &in->ctime);
 	tlen = get_le32(p + 76);
-	if (tlen > META_SYMLINK_MAX || len - META_INODE_FIXED - 4 < tlen)
+	if (tlen > META_SYMLINK_MAX || len - fixed - 4 < tlen || in->size > META_FILE_MAX)
 		return -EBADMSG;
-	q = p + META_INODE_FIXED + tlen;
+	q = p + fixed + tlen;
 	n = get_le32(q);
-	if ((len - META_INODE_FIXED - 4 - tlen) / (META_CHUNK_KEY + 4) < n)
+	if ((len - fixed - 4 - tlen) / slot < n)
 		return -EBADMSG;
+	q += 4;
 	in->target = NULL;
 	in->chunks = NULL;
-	in->nchunks = n;
+	/* the lineage follows the chunk map; a record without it (or with bytes
+	 * this version does not know) has none */
+	memset(&in->lineage, 0, sizeof(in->lineage));
+	size_t end = fixed + tlen + 4 + (size_t)n * slot;
+	if (len - end == META_LINEAGE_SIZE)
+		meta_lineage_decode(p + end, &in->lineage);
+	if (version == META_INODE_VERSION && !with_chunks) {
+		/* the count and the allocation are in the record: no walk */
+		in->nchunks = n;
+		in->allocated = get_le64(p + 84);
+	} else {
+		if (with_chunks && n) {
+			in->chunks = malloc((size_t)n * sizeof(*in->chunks));
+			if (!in->chunks)
+				return -ENOMEM;
+		}
+		rc = decode_map(q, n, version, in->size, in->chunks, &in->nchunks, &in->allocated);
+		if (rc < 0) {
+			free(in->chunks);
+			in->chunks = NULL;
+			return rc;
+		}
+	}
 	if (tlen) {
 		in->target = malloc(tlen + 1);
-		if (!in->target)
+		if (!in->target) {
+			free(in->chunks);
+			in->chunks = NULL;
 			return -ENOMEM;
-		memcpy(in->target, p + META_INODE_FIXED, tlen);
+		}
+		memcpy(in->target, p + fixed, tlen);
 		in->target[tlen] = '\0';
 	}
-	if (with_chunks && n) {
-		in->chunks = malloc((size_t)n * sizeof(*in->chunks));
-		if (!in->chunks) {
-			free(in->target);
-			in->target = NULL;
-			return -ENOMEM;
-		}
-		q += 4;
-		for (uint32_t i = 0; i < n; i++, q += META_CHUNK_KEY + 4) {
-			memcpy(in->chunks[i].key, q, META_CHUNK_KEY);
-			in->chunks[i].len = get_le32(q + META_CHUNK_KEY);
-		}
-	}
 	return 0;
+}
+
+static void put_version(uint8_t *p, const struct store_version *v)
+{
+	put_le64(p, v->stamp);
+	put_le32(p + 8, v->node);
+}
+
+static void get_version(const uint8_t *p, struct store_version *v)
+{
+	v->stamp = get_le64(p);
+	v->node = get_le32(p + 8);
+}
+
+void meta_lineage_encode(const struct meta_lineage *l, uint8_t out[META_LINEAGE_SIZE])
+{
+	put_version(out, &l->content);
+	put_version(out + 12, &l->run);
+	for (int i = 0; i < 2; i++) {
+		put_version(out + 24 + 24 * i, &l->prev_run[i]);
+		put_version(out + 36 + 24 * i, &l->prev_last[i]);
+	}
+}
+
+void meta_lineage_decode(const uint8_t in[META_LINEAGE_SIZE], struct meta_lineage *l)
+{
+	get_version(in, &l->content);
+	get_version(in + 12, &l->run);
+	for (int i = 0; i < 2; i++) {
+		get_version(in + 24 + 24 * i, &l->prev_run[i]);
+		get_version(in + 36 + 24 * i, &l->prev_last[i]);
+	}
 }
 
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE])
@@ -175,14 +305,19 @@ void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZ
 	meta_head_encode(out, &d->version, d->deleted);
 	put_le16(out + 2, (uint16_t)(d->type >> 12));
 	put_le64(out + 16, d->child);
+	put_version(out + 24, &d->prev);
 }
 
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
 {
-	if (len != META_DIRENT_SIZE || meta_head_decode(p, len, &d->version, &d->deleted) < 0)
+	if ((len != META_DIRENT_SIZE && len != META_DIRENT_V1_SIZE) ||
+	    meta_head_decode(p, len, &d->version, &d->deleted) < 0)
 		return -EBADMSG;
 	d->type = (uint32_t)get_le16(p + 2) << 12;
 	d->child = get_le64(p + 16);
+	memset(&d->prev, 0, sizeof(d->prev));
+	if (len == META_DIRENT_SIZE)
+		get_version(p + 24, &d->prev);
 	return 0;
 }
 

@@ -17,8 +17,16 @@
 /* Every replicated value begins with this head: u8 record version, u8 flags,
  * 2 bytes of its own (zero but in an entry), le32 node, le64 stamp. */
 #define META_HEAD_SIZE 16
-#define META_INODE_FIXED 84 /* bytes before the symlink target */
-#define META_DIRENT_SIZE 24
+/* The inode record: version 2 (a sparse chunk map) is written; version 1 (a
+ * dense grid) is still read. */
+#define META_INODE_VERSION 2
+#define META_INODE_FIXED 92    /* bytes before the symlink target */
+#define META_INODE_FIXED_V1 84
+#define META_INODE_SLOT 24     /* le32 idx, le32 len, key */
+#define META_INODE_SLOT_V1 20  /* key, le32 len */
+#define META_LINEAGE_SIZE 72   /* after the chunk map: 6 x (le64 stamp, le32 node) */
+#define META_DIRENT_SIZE 36    /* with the version it replaced */
+#define META_DIRENT_V1_SIZE 24 /* without: the entries written before it was kept */
 #define META_XATTR_FIXED META_HEAD_SIZE /* the head, then the value bytes */
 #define META_KEY_MAX (16 + META_NAME_MAX)
 
@@ -28,6 +36,9 @@ struct meta_dirent {
 	bool deleted;
 	uint32_t type; /* S_IFMT bits */
 	uint64_t child;
+	/* the version of the record this one replaced at its key when written
+	 * (0: none known), to tell a replacement from a concurrent write */
+	struct store_version prev;
 };
 
 /* The position of a name in its directory: a 62-bit hash moved past the
@@ -56,6 +67,13 @@ void meta_wire_encode(uint8_t *out, uint8_t table, const void *key, size_t klen,
 uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len);
 /* Decodes; chunks are copied out only when with_chunks. -EBADMSG, -ENOMEM. */
 int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct meta_inode *in);
+/* The bytes an encoded inode record holds reserved (fallocate): 0 for any
+ * other record or version. Reads only the fixed part. */
+uint64_t meta_inode_reserved(const uint8_t *p, size_t len);
+
+/* The lineage trailer of an inode record (META_LINEAGE_SIZE bytes). */
+void meta_lineage_encode(const struct meta_lineage *l, uint8_t out[META_LINEAGE_SIZE]);
+void meta_lineage_decode(const uint8_t in[META_LINEAGE_SIZE], struct meta_lineage *l);
 
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE]);
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d);

@@ -79,7 +79,10 @@ int meta_orphan_purge(struct meta *m, MDB_txn *txn, uint64_t ino)
 	MDB_val key = { 8, k }, val;
 	int rc;
 
-	rc = meta_u64_del(txn, m->inodes, ino);
+	meta_be64(k, ino);
+	rc = meta_reserved_move(m, txn, &key, NULL);
+	if (rc == 0)
+		rc = meta_u64_del(txn, m->inodes, ino);
 	if (rc == 0)
 		rc = meta_u64_del(txn, m->counts, ino);
 	if (rc == 0)

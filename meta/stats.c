@@ -4,6 +4,7 @@
  * LMDB file in use. One read transaction; tombstones are counted by a scan.
  * docs/FORMAT.md ("Namespace").
  */
+#include <errno.h>
 #include <lmdb.h>
 #include <string.h>
 
@@ -44,4 +45,20 @@ int meta_stats(struct meta *m, struct meta_stats *st)
 		st->map_bytes = (uint64_t)(info.me_last_pgno + 1) * s.ms_psize;
 	mdb_txn_abort(txn);
 	return 0;
+}
+
+int meta_reserved(struct meta *m, uint64_t *bytes)
+{
+	MDB_txn *txn;
+	int rc = meta_txn_read(m, &txn);
+
+	if (rc)
+		return rc;
+	rc = meta_state_read(m, txn, "reserved", bytes);
+	if (rc == -ENOENT) {
+		*bytes = 0;
+		rc = 0;
+	}
+	mdb_txn_abort(txn);
+	return rc;
 }

@@ -87,6 +87,7 @@ int meta_inode_get(struct meta *m, MDB_txn *txn, uint64_t ino, bool chunks, stru
 	if (rc)
 		return rc;
 	rc = meta_inode_decode(val.mv_data, val.mv_size, chunks, out);
+	out->snapshot = mdb_txn_id(txn);
 	if (rc == -EBADMSG)
 		fprintf(stderr, "caskfs: meta: inode %llu has a damaged record\n",
 			(unsigned long long)ino);
@@ -102,6 +103,28 @@ int meta_dir_get(struct meta *m, MDB_txn *txn, uint64_t ino, struct meta_inode *
 	return rc == 0 && !S_ISDIR(dir->mode) ? -ENOTDIR : rc;
 }
 
+int meta_reserved_move(struct meta *m, MDB_txn *txn, const MDB_val *key, const MDB_val *now)
+{
+	MDB_val old;
+	uint64_t before = 0, after = now ? meta_inode_reserved(now->mv_data, now->mv_size) : 0;
+	uint64_t total;
+	int rc = mdb_get(txn, m->inodes, (MDB_val *)key, &old);
+
+	if (rc == 0)
+		before = meta_inode_reserved(old.mv_data, old.mv_size);
+	else if (rc != MDB_NOTFOUND)
+		return meta_errno(rc);
+	if (before == after)
+		return 0;
+	rc = meta_state_read(m, txn, "reserved", &total);
+	if (rc == -ENOENT)
+		total = 0;
+	else if (rc)
+		return rc;
+	total = total + after < before ? 0 : total + after - before;
+	return meta_state_write(m, txn, "reserved", total);
+}
+
 int meta_inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 {
 	uint8_t k[8], *buf;
@@ -113,10 +136,13 @@ int meta_inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 	buf = meta_inode_encode(in, false, &len);
 	if (!buf)
 		return -ENOMEM;
+	meta_lineage_stamp(m, txn, in, buf, len); /* lineage.c: a content change? */
 	meta_be64(k, in->ino);
 	val.mv_size = len;
 	val.mv_data = buf;
-	rc = meta_errno(mdb_put(txn, m->inodes, &key, &val, 0));
+	rc = meta_reserved_move(m, txn, &key, &val);
+	if (rc == 0)
+		rc = meta_errno(mdb_put(txn, m->inodes, &key, &val, 0));
 	if (rc == 0)
 		rc = meta_outbox_add(m, txn, META_TABLE_INODES, &key, &val);
 	free(buf);
@@ -147,8 +173,14 @@ int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t chil
 	struct meta_dirent d = { .version = meta_version_new(m),
 				 .deleted = child == 0,
 				 .type = type & S_IFMT,
-				 .child = child };
-	MDB_val val = { META_DIRENT_SIZE, v };
+				 .child = child },
+			   was;
+	MDB_val val = { META_DIRENT_SIZE, v }, cur;
+
+	/* what it replaces, so a peer can tell a replacement from a clash */
+	if (mdb_get(txn, m->entries, key, &cur) == 0 &&
+	    meta_dirent_decode(cur.mv_data, cur.mv_size, &was) == 0)
+		d.prev = was.version;
 
 	meta_dirent_encode(&d, v);
 	int rc = meta_errno(mdb_put(txn, m->entries, key, &val, 0));

@@ -10,7 +10,7 @@ PKGS=(
 	libfuse3-dev fuse3
 	libcmocka-dev
 	python3 python3-pytest
-	rsync nginx-light wrk
+	rsync nginx-light wrk acl util-linux attr
 	libsodium-dev memcached libmemcached-tools python3-pymemcache
 	librocksdb-dev
 )

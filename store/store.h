@@ -102,6 +102,7 @@ struct store_stats {
 	uint64_t segments;
 	uint64_t keydir_bytes; /* memory held by the keydir (entries and table) */
 	uint64_t puts, deletes, gets, get_misses;
+	uint64_t read_bytes;	  /* value bytes read from segments by gets since open */
 	uint64_t compactions;	  /* segments rewritten and removed */
 	uint64_t compacted_bytes; /* live bytes moved by compaction */
 	uint64_t reclaimed_bytes; /* disk bytes freed by compaction */
@@ -302,6 +303,58 @@ int store_tree_leaves(struct store *s, uint32_t first, uint32_t count, struct st
  * v (a newer write came in), -ENOENT when absent, -EINVAL.
  */
 int store_forget(struct store *s, const void *key, size_t klen, const struct store_version *v);
+
+/* ---- scrub.c: re-reading sealed segments while serving (docs/OPERATIONS.md) ---- */
+
+struct store_scrub_options {
+	uint64_t rate;	     /* bytes a second read at most (must be > 0) */
+	unsigned interval_s; /* a pass starts this long after the last one started; 0: 7 days */
+	uint64_t busy_ops;   /* pause while the store serves more requests a second; 0: 2000 */
+	/* Checks a value against its key beyond the checksum (a chunk against
+	 * its id): 0 good, negative bad. NULL: none. */
+	int (*check)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
+	/* Replaces the damaged newest record of key (version v) with a good copy
+	 * from elsewhere (store_repair): 0 done, -errno. NULL: damage is counted. */
+	int (*repair)(void *arg, const void *key, size_t klen, const struct store_version *v);
+	void *arg; /* for check and repair; must outlive the scrubber */
+};
+
+struct store_scrub_stats {
+	bool enabled; /* a scrubber thread runs */
+	bool running; /* a pass is under way (or asked for) */
+	bool paused;  /* waiting for the store to be less busy */
+	uint64_t rate;
+	uint64_t passes;		 /* completed */
+	uint32_t segment;		 /* the pass is in this segment ... */
+	uint64_t offset;		 /* ... before this offset */
+	uint64_t pass_bytes, pass_total; /* read in this pass, of about this many */
+	int64_t pass_started_ms, last_pass_end_ms, next_pass_ms; /* wall clock, ms */
+	uint64_t bytes, records;				    /* read and checked, ever */
+	/* damaged records found: repaired, left (no good copy), stale (not the
+	 * key's newest: garbage compaction drops; counted each pass) */
+	uint64_t damaged, repaired, unrepaired, stale;
+};
+
+/* Starts the scrubber thread of s (one per store), whose progress is kept in
+ * DATA_DIR/scrub.state: a pass under way there resumes at once, else the
+ * next is due interval_s after the last one started (the first, interval_s
+ * after the first start). opt is copied. 0, -EINVAL (rate 0), -EBUSY (one
+ * runs), -ENOMEM, -errno of pthread_create. store_close() stops it. */
+int store_scrub_start(struct store *s, const struct store_scrub_options *opt);
+/* Stops the thread (its position is saved; the next start resumes there).
+ * Call it before what check and repair use goes away. NULL is fine. */
+void store_scrub_stop(struct store *s);
+/* Starts a pass now, unless one is under way. -ENOENT without a scrubber. */
+int store_scrub_now(struct store *s);
+/* The scrubber's numbers; without a thread, those of DATA_DIR/scrub.state
+ * (zeros without one) with enabled false. */
+void store_scrub_stats(struct store *s, struct store_scrub_stats *st);
+/* One whole pass in the caller's thread (no scrubber may be running), from
+ * the position scrub.state keeps, at opt->rate: 0 or -errno; *st as after. */
+int store_scrub_pass(struct store *s, const struct store_scrub_options *opt,
+		     struct store_scrub_stats *st);
+/* DATA_DIR dir's scrub.state into *st: 0, -ENOENT, -EBADMSG. */
+int store_scrub_state_read(const char *dir, struct store_scrub_stats *st);
 
 /* Parses "always", "batch" or "none" into *mode. Returns 0 or -EINVAL. */
 int store_sync_mode_parse(const char *name, enum store_sync_mode *mode);

@@ -119,7 +119,9 @@ class Cluster:
                 st = stats(a)
             except OSError:
                 continue
-            total += st["caskfs_rebalance_bytes_in"] + st["caskfs_rebalance_bytes_out"]
+            # a read during the move may put a copy on a new owner first (read repair)
+            total += st["caskfs_rebalance_bytes_in"] + st["caskfs_rebalance_bytes_out"] + \
+                st["caskfs_read_repair_bytes"]
         return total
 
 
@@ -352,7 +354,8 @@ def test_objects_held_elsewhere_go_to_their_owners(nodes, run):
         for n in rng.sample(five, 3):
             s = socket.create_connection(("127.0.0.1", n.port))
             s.sendall(b"xset %s 1000 7 200\r\n%s\r\n" % (k.encode(), b"v" * 200))
-            assert s.recv(100) == b"STORED\r\n"
+            # (a background round may have copied it there already)
+            assert s.recv(100) in (b"STORED\r\n", b"NOT_STORED\r\n")
             s.close()
 
     time.sleep(5.5)  # a hand-off pass (every 5 s) after they were written

@@ -59,6 +59,10 @@ struct sync_args {
 /* 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
 int cli_sync(const struct sync_args *a);
 
+/* ---- usage.c: --help texts (main.c prints them) ---- */
+
+extern const char cli_usage_mount[], cli_usage_serve[], cli_usage_cluster[];
+
 /* ---- cluster.c: `caskfs cluster` ---- */
 
 struct cluster_args {
@@ -92,6 +96,26 @@ struct fsck_args {
 /* Checks DATA_DIR (and repairs it with a->repair); CLI_OK when clean (after
  * repair), CLI_MISSING (1) with problems left. */
 int cli_fsck(const struct fsck_args *a);
+
+/* ---- scrub.c: `caskfs scrub` ---- */
+
+struct scrub_args {
+	const char *target; /* DATA_DIR or HOST:PORT */
+	bool now, wait;
+	uint64_t rate; /* a pass run here on a DATA_DIR at rest: 0 unthrottled */
+	const char *secret_file;
+};
+
+/* Shows (and with now starts) the scrub of a node or DATA_DIR: CLI_OK,
+ * CLI_CORRUPT (4) when damage was left unrepaired, CLI_IO, CLI_USAGE. */
+int cli_scrub(const struct scrub_args *a);
+
+/* ---- hash.c: `caskfs hash FILE...` ---- */
+
+/* Prints "HASH  FILE" for each file, its content hash computed from its
+ * bytes (docs/FORMAT.md, "Content hash"). CLI_OK, or the status of the last
+ * file that failed (CLI_MISSING, CLI_IO). */
+int cli_hash(char **files, int n);
 
 /* ---- config.c: DATA_DIR/node.conf ---- */
 

@@ -122,23 +122,22 @@ static int find_damaged(void *arg, const void *key, size_t klen, const struct st
 static int check_inode(void *arg, const struct meta_inode *in)
 {
 	struct fsck *f = arg;
-	uint32_t slots = meta_grid_slots(in->size);
 
 	f->inodes++;
 	progress_step(&f->bar, f->inodes);
 	if (!S_ISREG(in->mode))
 		return 0;
-	if (in->nchunks != slots)
-		say(f, "inode %" PRIu64 ": %u chunk slots for %" PRIu64 " bytes (want %u)", in->ino,
-		    in->nchunks, in->size, slots);
-	for (uint32_t i = 0; i < in->nchunks; i++) {
+	/* the map's order and its slots inside the size are checked as the
+	 * record is read: a record that breaks them is reported as damaged */
+	for (uint32_t n = 0; n < in->nchunks; n++) {
 		char key[FS_CHUNK_KEY_LEN + 1];
 		struct store_meta m;
+		uint32_t i = in->chunks[n].idx;
 		int rc;
 
-		if (fs_chunk_is_hole(in->chunks[i].key))
+		if (meta_chunk_reserved(&in->chunks[n]))
 			continue;
-		fs_chunk_key(in->chunks[i].key, key);
+		fs_chunk_key(in->chunks[n].key, key);
 		uint32_t b = cluster_bucket(key, FS_CHUNK_KEY_LEN);
 		if (f->owned && !(f->owned->bits[b >> 6] >> (b & 63) & 1)) {
 			f->elsewhere++;
@@ -153,9 +152,9 @@ static int check_inode(void *arg, const struct meta_inode *in)
 			say(f, "inode %" PRIu64 ": chunk %u (%s) cannot be read: %s", in->ino, i, key,
 			    strerror(-rc));
 			add_key(&f->bad_keys, key);
-		} else if (m.size < in->chunks[i].len) {
-			say(f, "inode %" PRIu64 ": chunk %u (%s) holds %u bytes, the grid says %u",
-			    in->ino, i, key, m.size, in->chunks[i].len);
+		} else if (m.size < in->chunks[n].len) {
+			say(f, "inode %" PRIu64 ": chunk %u (%s) holds %u bytes, the map says %u",
+			    in->ino, i, key, m.size, in->chunks[n].len);
 		}
 	}
 	return 0;

@@ -30,6 +30,8 @@ static const char usage_main[] =
     "  status DATA_DIR|HOST:PORT             objects, segments, tree roots, peers, backlog\n"
     "  cluster show|add|remove NODE [HOST:PORT]   the cluster map: see it, grow, shrink\n"
     "  gc DATA_DIR|HOST:PORT                 remove chunks no file references, compact\n"
+    "  hash FILE...                          content hashes, as user.caskfs.hash gives them\n"
+    "  scrub DATA_DIR|HOST:PORT [--now]      the background scrubber: progress, findings\n"
     "\n"
     "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
@@ -53,64 +55,11 @@ static const char usage_kv[] =
     "Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
     "3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
 
-#define CLUSTER_USAGE \
-    "cluster options (docs/PROTOCOL.md, docs/USAGE.md):\n" \
-    "  --listen HOST:PORT         serve the node protocol here (a non-loopback\n" \
-    "                             address needs --secret-file)\n" \
-    "  --peers HOST:PORT,...      the other nodes of the cluster\n" \
-    "  --replicas N               copies of each object (default 3)\n" \
-    "  --write-quorum W           acknowledgements a put waits for (default 2)\n" \
-    "  --read-quorum R            replicas a get asks before answering (default 1)\n" \
-    "  --secret-file FILE         shared secret the nodes authenticate with\n" \
-    "  --threads N                server event loops (default 4)\n" \
-    "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
-    "  --sync-interval SECONDS    anti-entropy with every peer this often\n" \
-    "                             (default 60, 0 for never)\n" \
-    "  --rebalance-rate MIB       MiB/s this node moves buckets at after a change\n" \
-    "                             of the cluster map (default 64)\n" \
-    "  --syslog                   messages to syslog (daemon facility) with levels\n" \
-    "  --log-level LEVEL          error, warn or info (default): drop the ones below\n" \
-    "Settings can also be kept in DATA_DIR/node.conf, one \"name = value\" per line\n" \
-    "with the long option names; the command line wins over it.\n" \
-    "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
-
-static const char usage_mount[] =
-    "usage: caskfs mount [OPTIONS] DATA_DIR MOUNTPOINT\n"
-    "\n"
-    "Serves DATA_DIR (created when missing) as a filesystem on MOUNTPOINT, in the\n"
-    "background unless -f. Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
-    "\n"
-    "options:\n"
-    "  -f, --foreground           stay in the foreground, messages to stderr\n"
-    "  -o OPT[,OPT...]            more FUSE mount options\n"
-    "  --sync always|batch|none   durability of the log (default batch)\n"
-    "  --node-id N                this node's id, 1 to 65535 (default 1)\n"
-    "  --log FILE                 where the background daemon writes messages\n"
-    "  --writeback                the kernel's writeback cache: faster small writes,\n"
-    "                             slower opens (see docs/USAGE.md)\n"
-    "  -h, --help                 this text\n"
-    "\n" CLUSTER_USAGE
-    "\n"
-    "Exit status: 0 mounted (or, with -f, unmounted cleanly), 2 bad usage,\n"
-    "3 DATA_DIR in use, the mountpoint busy, or another error.\n";
-
-static const char usage_serve[] =
-    "usage: caskfs serve [OPTIONS] DATA_DIR\n"
-    "\n"
-    "Serves DATA_DIR (created when missing) as a node: the memcache text protocol\n"
-    "and the cluster extensions on --listen (default 127.0.0.1:7700), in the\n"
-    "foreground, until SIGINT or SIGTERM.\n"
-    "\n"
-    "options:\n"
-    "  --sync always|batch|none   durability of the log (default batch)\n"
-    "  --node-id N                this node's id, 1 to 65535 (default: derived from\n"
-    "                             --listen when there are peers, else 1)\n"
-    "  --segment-size BYTES       roll log segments at this size (default 268435456)\n"
-    "  -h, --help                 this text\n"
-    "\n" CLUSTER_USAGE
-    "\n"
-    "Exit status: 0 stopped cleanly, 2 bad usage, 3 DATA_DIR in use or the\n"
-    "address taken, or another error.\n";
+/* The --help texts of mount, serve and cluster live in usage.c (they share
+ * the cluster options' text). */
+#define usage_mount cli_usage_mount
+#define usage_serve cli_usage_serve
+#define usage_cluster cli_usage_cluster
 
 static const char usage_bench[] =
     "usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
@@ -177,7 +126,24 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "sync-interval", required_argument, NULL, 1009 },          \
 	    { "syslog", no_argument, NULL, 1010 },                      \
 	    { "log-level", required_argument, NULL, 1011 },             \
-	    { "rebalance-rate", required_argument, NULL, 1012 }
+	    { "scrub-rate", required_argument, NULL, 1012 },            \
+	    { "scrub-interval", required_argument, NULL, 1013 },        \
+	    { "rebalance-rate", required_argument, NULL, 1014 }
+
+/* A byte count with an optional K, M or G (powers of 1024). */
+static uint64_t parse_bytes(const char *s, const char *usage)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	if (errno || end == s || s[0] == '-' || (shift && end[1]) || (!shift && *end) ||
+	    v > (UINT64_MAX >> 31))
+		die_usage(usage, "bad byte count '%s'", s);
+	return (uint64_t)v << shift;
+}
 
 /* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
 static bool cluster_opt(int c, struct node_args *n, const char *usage)
@@ -201,10 +167,20 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 		if (log_level_parse(optarg, &n->log_level) < 0)
 			die_usage(usage, "unknown log level '%s' (error, warn, info, debug)", optarg);
 		return true;
-	case 1009:
 	case 1012:
+		n->scrub_rate = parse_bytes(optarg, usage);
+		n->scrub_rate_given = true;
+		return true;
+	case 1013:
 		v = parse_number(optarg, "bad number '%s'", usage);
-		if (v > 86400 || (c == 1012 && v == 0))
+		if (v == 0 || v > 10ull * 365 * 86400)
+			die_usage(usage, "number out of range: '%s'", optarg);
+		n->scrub_interval_s = (unsigned)v;
+		return true;
+	case 1009:
+	case 1014:
+		v = parse_number(optarg, "bad number '%s'", usage);
+		if (v > 86400 || (c == 1014 && v == 0))
 			die_usage(usage, "number out of range: '%s'", optarg);
 		if (c == 1009)
 			n->sync_interval_s = (int)v;
@@ -374,6 +350,7 @@ static int main_mount(int argc, char **argv)
 		{ "node-id", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "writeback", no_argument, NULL, 'w' },
+		{ "segment-size", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -568,27 +545,6 @@ static const char usage_gc[] =
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or failed.\n";
 
-static const char usage_cluster[] =
-    "usage: caskfs cluster [OPTIONS] show NODE\n"
-    "       caskfs cluster [OPTIONS] add NODE HOST:PORT\n"
-    "       caskfs cluster [OPTIONS] remove NODE HOST:PORT\n"
-    "\n"
-    "NODE is any member of the cluster: its HOST:PORT, or the DATA_DIR of a node\n"
-    "running on this machine. show prints the cluster map and how each node answers.\n"
-    "add makes the node at HOST:PORT (running, started with --listen HOST:PORT and\n"
-    "--peers naming any member) a member; remove ends a member's membership, whether\n"
-    "it runs or is gone for good. Both wait until the buckets that changed owners\n"
-    "are on their new owners (N copies again) and the old copies are gone.\n"
-    "\n"
-    "options:\n"
-    "  --no-wait              return once the map changed; the move goes on\n"
-    "  --timeout SECONDS      give up waiting after this long (exit status 3)\n"
-    "  --secret-file FILE     authenticate to the nodes\n"
-    "  -h, --help             this text\n"
-    "\n"
-    "Exit status: 0 done, 1 not a member (remove), 2 bad usage, 3 a node\n"
-    "unreachable or not done in time.\n";
-
 static int main_cluster(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -693,6 +649,49 @@ static int main_fsck(int argc, char **argv)
 	return cli_fsck(&a);
 }
 
+static const char usage_scrub[] =
+    "usage: caskfs scrub [--now [--wait]] [--rate BYTES] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "\n"
+    "Every node re-reads its sealed log segments in the background (--scrub-rate,\n"
+    "--scrub-interval of mount and serve), checks every record and chunk hash, and\n"
+    "repairs a damaged copy from a peer. This shows how far it is and what it found;\n"
+    "--now starts a pass at once, --wait waits for it to end. A DATA_DIR no node\n"
+    "holds shows its scrub.state, or with --now is scrubbed here (at --rate bytes a\n"
+    "second, default unthrottled), damage reported, not repaired.\n"
+    "\n"
+    "Exit status: 0, 2 bad usage, 3 unreachable, 4 damage left unrepaired.\n";
+
+static int main_scrub(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "now", no_argument, NULL, 'n' },	  { "wait", no_argument, NULL, 'w' },
+		{ "rate", required_argument, NULL, 'r' }, { "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },	  { NULL, 0, NULL, 0 },
+	};
+	struct scrub_args a = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'n')
+			a.now = true;
+		else if (c == 'w')
+			a.wait = true;
+		else if (c == 'r')
+			a.rate = parse_bytes(optarg, usage_scrub);
+		else if (c == 'k')
+			a.secret_file = optarg;
+		else if (c == 'h') {
+			fputs(usage_scrub, stdout);
+			return CLI_OK;
+		} else
+			die_usage(usage_scrub, NULL, NULL);
+	}
+	if (argc - optind != 1)
+		die_usage(usage_scrub, "%s", "scrub needs DATA_DIR or HOST:PORT");
+	a.target = argv[optind];
+	return cli_scrub(&a);
+}
+
 static int main_bench(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -763,6 +762,18 @@ int main(int argc, char **argv)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0)
 		return main_fsck(argc - 1, argv + 1);
+	if (strcmp(argv[1], "scrub") == 0)
+		return main_scrub(argc - 1, argv + 1);
+	if (strcmp(argv[1], "hash") == 0) {
+		if (argc < 3 || argv[2][0] == '-') {
+			fputs("usage: caskfs hash FILE...\n\nPrints HASH  FILE for each file: the "
+			      "hash a caskfs mount gives as\nuser.caskfs.hash, computed here from "
+			      "the bytes (docs/FORMAT.md).\n",
+			      argc < 3 ? stderr : stdout);
+			return argc < 3 ? CLI_USAGE : CLI_OK;
+		}
+		return cli_hash(argv + 2, argc - 2);
+	}
 	die_usage(usage_main, "unknown command '%s'", argv[1]);
 	return CLI_USAGE;
 }

@@ -26,6 +26,10 @@
 #include "meta/meta.h"
 #include "store/store.h"
 
+/* Chunk buffers all file states may hold at once (64 MiB): past it a writer
+ * stores its own before taking another. */
+#define FS_DIRTY_MAX 64
+
 /* A chunk written but not yet stored: META_CHUNK_SIZE bytes, len of them valid. */
 struct fs_dirty {
 	uint32_t idx;
@@ -67,11 +71,10 @@ struct fs_file {
 	int refs;		 /* protected by fs->files_mu */
 	pthread_mutex_t mu;	 /* protects everything below */
 	uint64_t size;		 /* including writes not yet committed */
-	struct meta_chunk *grid; /* the grid as it will be committed */
-	uint32_t ngrid;
+	struct meta_map map;	 /* the chunk map as it will be committed */
 	struct fs_dirty *dirty;
 	uint32_t ndirty, capdirty;
-	bool changed;		 /* size, grid or mtime differ from the namespace */
+	bool changed;		 /* size, map or mtime differ from the namespace */
 	int64_t dirty_ms;	 /* CLOCK_MONOTONIC ms: when changed became true */
 	int64_t write_ms;	 /* ... of the last write */
 	struct timespec mtime;	 /* of the last write, committed with it */
@@ -110,7 +113,12 @@ struct fs {
 	struct fs_ae *ae;		 /* background anti-entropy, or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
+	bool dont_mask;	       /* the kernel leaves the umask to us (FUSE_CAP_DONT_MASK) */
 	struct fs_nlookup lookups; /* what the kernel holds, for FORGET */
+	/* chunk buffers held by all file states: past FS_DIRTY_MAX a writer
+	 * stores its own before taking another, so memory stays bounded
+	 * however many files are written at once */
+	_Atomic uint32_t dirty_chunks;
 	/* FUSE requests served, by opcode (fs_session_loop), for stats */
 	_Atomic uint64_t requests[FS_OPCODES];
 };
@@ -150,6 +158,17 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 /* The node command `mgc GRACE_MS [dry]`. */
 void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx);
 
+/* ---- hashx.c: the read-only xattrs user.caskfs.* (docs/USAGE.md) ---- */
+#define FS_HASHX_PREFIX "user.caskfs."
+/* Whether name is one of ours (the prefix): those are never listed, never
+ * set, never removed (EPERM). */
+bool fs_hashx_name(const char *name);
+/* The value of name (hash, chunks, replicas) for ino into buf (cap bytes;
+ * cap 0 asks the length only): its length, -ENODATA (another name, or not
+ * a regular file), -ERANGE (cap too small), -E2BIG (over 64 KiB), or the
+ * error of committing buffered writes or reading the inode. */
+ssize_t fs_hashx_get(struct fs *fs, uint64_t ino, const char *name, char *buf, size_t cap);
+
 /* ---- file.c: a state's life ---- */
 
 /* Finds or creates the state of ino and takes a reference to it: 0, -ENOMEM
@@ -161,12 +180,14 @@ struct fs_file *fs_file_find(struct fs *fs, uint64_t ino);
  * table's order, or NULL after the last. */
 struct fs_file *fs_file_next_locked(struct fs *fs, struct fs_file *f);
 /* Drops a reference. A state goes with its last one unless it holds writes
- * not committed yet. */
-void fs_file_put(struct fs *fs, struct fs_file *f);
+ * not committed yet (or a failure to report); true when it went. */
+bool fs_file_put(struct fs *fs, struct fs_file *f);
 /* When ino has a state: true, with the size it holds (which includes
- * writes not committed, and is never older than the namespace's) and the
- * mtime of its last write (tv_nsec UTIME_OMIT when there was none). */
-bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime);
+ * writes not committed, and is never older than the namespace's), the bytes
+ * its slots and buffers take (for st_blocks) and the mtime of its last write
+ * (tv_nsec UTIME_OMIT when there was none). */
+bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, uint64_t *allocated,
+		  struct timespec *mtime);
 /* meta_setattr on f's inode, with writes still buffered: an mtime set here
  * (utimens) is the one their commit writes. */
 int fs_file_setattr(struct fs *fs, struct fs_file *f, unsigned mask,
@@ -182,8 +203,24 @@ int fs_file_close(struct fs *fs, struct fs_file *f);
 /* Truncates or extends an open file: commit, then the namespace, then the
  * state; out (may be NULL) gets the inode as it is then. */
 int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct meta_inode *out);
-/* The kernel forgot ino: commits and drops its state. False when the state
- * is still referenced (the inode must stay). */
+
+/* fallocate on f (mode: 0, FALLOC_FL_KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE,
+ * ZERO_RANGE with or without KEEP_SIZE) of [off, off + len), committed at
+ * once. Reserving fills the holes with reserved slots (zeros, allocated);
+ * punching and zeroing make the slots covered whole holes and zero the
+ * bytes of the others. -EOPNOTSUPP (other modes), -EINVAL (len 0), -EFBIG
+ * (past META_FILE_MAX), -ENOSPC, or the commit's error. */
+int fs_file_fallocate(struct fs *fs, struct fs_file *f, int mode, uint64_t off, uint64_t len);
+
+/* space.c: statvfs of the disk under DATA_DIR, its free counts less the
+ * bytes reserved by fallocate; the bytes free that way. 0 or -errno. */
+struct statvfs;
+int fs_space_stat(struct fs *fs, struct statvfs *sv);
+int fs_space_avail(struct fs *fs, uint64_t *bytes);
+
+/* The kernel forgot ino: commits its state and drops it as fs_file_put
+ * does. False when the state stays (still referenced, or written again
+ * meanwhile by a new lookup of the inode): the inode must stay too. */
 bool fs_file_forget(struct fs *fs, uint64_t ino);
 /* Commits the states whose last write is idle_ms old or whose first
  * uncommitted one is max_age_ms old (every state with writes when idle_ms

@@ -13,16 +13,11 @@
 #include <stdio.h> /* SEEK_DATA, SEEK_HOLE */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h> /* UTIME_OMIT */
 #include <time.h>
 
 #include "file_i.h"
-
-/* Resizes f's grid to cover size (new slots holes, the last clipped). */
-int fs_file_grid_fit(struct fs_file *f, uint64_t size)
-{
-	return meta_grid_fit(&f->grid, &f->ngrid, size);
-}
 
 int fs_file_load(struct fs *fs, struct fs_file *f)
 {
@@ -32,11 +27,10 @@ int fs_file_load(struct fs *fs, struct fs_file *f)
 	if (rc)
 		return rc;
 	f->size = in.size;
-	f->grid = in.chunks;
-	f->ngrid = in.nchunks;
+	f->map = (struct meta_map){ in.chunks, in.nchunks, in.nchunks };
 	in.chunks = NULL;
 	meta_inode_release(&in);
-	return fs_file_grid_fit(f, f->size);
+	return 0;
 }
 
 /* A write or a shared range changed f (locked): remember when, for stat and
@@ -68,7 +62,8 @@ struct fs_file *fs_file_next_locked(struct fs *fs, struct fs_file *f)
 	return n ? fs_container_of(n, struct fs_file, node) : NULL;
 }
 
-bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *mtime)
+bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, uint64_t *allocated,
+		  struct timespec *mtime)
 {
 	struct fs_file *f;
 	bool found;
@@ -79,6 +74,10 @@ bool fs_file_peek(struct fs *fs, uint64_t ino, uint64_t *size, struct timespec *
 	if (f) {
 		pthread_mutex_lock(&f->mu);
 		*size = f->size;
+		*allocated = meta_map_allocated(f->map.v, f->map.n);
+		for (uint32_t i = 0; i < f->ndirty; i++)
+			if (!meta_map_find(f->map.v, f->map.n, f->dirty[i].idx))
+				*allocated += (f->dirty[i].len + META_BLOCK - 1) / META_BLOCK * META_BLOCK;
 		if (f->written)
 			*mtime = f->mtime;
 		else
@@ -125,7 +124,7 @@ int fs_file_get(struct fs *fs, uint64_t ino, struct fs_file **out)
 			if (rc == 0)
 				rc = fs_ino_insert(&fs->files, &f->node);
 			if (rc) {
-				free(f->grid);
+				meta_map_release(&f->map);
 				free(f);
 			}
 		}
@@ -150,27 +149,37 @@ struct fs_file *fs_file_find(struct fs *fs, uint64_t ino)
 	return f;
 }
 
+void fs_file_dirty_free(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
+{
+	munmap(d->buf, META_CHUNK_SIZE);
+	atomic_fetch_sub(&fs->dirty_chunks, 1);
+	*d = f->dirty[--f->ndirty];
+}
+
 /* Unlinks and frees f; files_mu held, no reference left. */
 void fs_file_drop_locked(struct fs *fs, struct fs_file *f)
 {
 	fs_ino_remove(&fs->files, &f->node);
-	for (uint32_t i = 0; i < f->ndirty; i++)
-		free(f->dirty[i].buf);
+	while (f->ndirty)
+		fs_file_dirty_free(fs, f, &f->dirty[f->ndirty - 1]);
 	free(f->dirty);
-	free(f->grid);
+	meta_map_release(&f->map);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
 }
 
-void fs_file_put(struct fs *fs, struct fs_file *f)
+bool fs_file_put(struct fs *fs, struct fs_file *f)
 {
+	bool gone = false;
+
 	pthread_mutex_lock(&fs->files_mu);
 	if (--f->refs == 0) {
 		pthread_mutex_lock(&f->mu);
-		bool clean = !f->changed && f->ndirty == 0 && f->error == 0;
+		gone = !f->changed && f->ndirty == 0 && f->error == 0;
 		pthread_mutex_unlock(&f->mu);
-		if (clean)
+		if (gone)
 			fs_file_drop_locked(fs, f);
 	}
 	pthread_mutex_unlock(&fs->files_mu);
+	return gone;
 }

@@ -1,7 +1,7 @@
 /*
  * file_commit - a file state's writes made durable in the namespace: the
  * chunks still buffered are stored, the log is flushed so it holds them, and
- * then size, chunk grid and mtime are written in one namespace transaction:
+ * then size, chunk map and mtime are written in one namespace transaction:
  * metadata never names a chunk that is not in the log, and a reader sees the
  * old content or the new, never a mix. A failure is kept in the state and
  * reported once by the next fsync, as a failed writeback is. The committer
@@ -15,25 +15,19 @@
 
 #include "file_i.h"
 
-/* Stores one dirty chunk and points the grid at it; the buffer is freed. */
+/* Stores one dirty chunk and points the map at it; the buffer is freed. */
 int fs_file_store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
 {
-	uint8_t id[META_CHUNK_KEY];
-	int rc = fs_chunk_put(fs->node.cluster, d->buf, d->len, id);
+	struct meta_chunk c = { .idx = d->idx, .len = d->len };
+	int rc = fs_chunk_put(fs->node.cluster, d->buf, d->len, c.key);
 
+	if (rc == 0)
+		rc = meta_map_set(&f->map, &c);
 	if (rc < 0) {
 		f->error = rc;
 		return rc;
 	}
-	rc = fs_file_grid_fit(f, f->size > (uint64_t)d->idx * META_CHUNK_SIZE + d->len
-				     ? f->size
-				     : (uint64_t)d->idx * META_CHUNK_SIZE + d->len);
-	if (rc)
-		return rc;
-	memcpy(f->grid[d->idx].key, id, META_CHUNK_KEY);
-	f->grid[d->idx].len = d->len;
-	free(d->buf);
-	*d = f->dirty[--f->ndirty];
+	fs_file_dirty_free(fs, f, d);
 	return 0;
 }
 
@@ -47,7 +41,7 @@ int fs_file_store_all(struct fs *fs, struct fs_file *f)
 }
 
 /*
- * Stores what is buffered and commits size, grid and mtime. A failure is
+ * Stores what is buffered and commits size, map and mtime. A failure is
  * also kept in f->error; with report, a failure kept from an earlier
  * attempt (a background commit, a chunk that could not be stored at write)
  * is returned once here, as fsync reports a failed writeback.
@@ -62,7 +56,7 @@ int fs_file_commit_locked(struct fs *fs, struct fs_file *f, bool report)
 		rc = store_flush(fs->store);
 	if (rc == 0 && f->changed) {
 		rc = meta_set_content(fs->meta, f->node.ino, f->size, f->written ? &f->mtime : NULL,
-				      0, f->grid, f->ngrid, NULL);
+				      f->map.v, f->map.n, NULL);
 		if (rc == 0)
 			f->changed = false;
 	}
@@ -93,9 +87,7 @@ int fs_file_truncate(struct fs *fs, struct fs_file *f, uint64_t size, struct met
 	if (rc == 0)
 		rc = meta_setattr(fs->meta, f->node.ino, META_SET_SIZE, &attr, out);
 	if (rc == 0) {
-		free(f->grid);
-		f->grid = NULL;
-		f->ngrid = 0;
+		meta_map_release(&f->map);
 		rc = fs_file_load(fs, f);
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -126,24 +118,26 @@ bool fs_file_forget(struct fs *fs, uint64_t ino)
 	int rc = fs_file_commit(fs, f);
 	if (rc && rc != -ENOENT)
 		say_not_committed(ino, rc);
-	pthread_mutex_lock(&fs->files_mu);
-	gone = --f->refs == 0;
-	if (gone)
-		fs_file_drop_locked(fs, f); /* the kernel let go: nobody can write it again */
-	pthread_mutex_unlock(&fs->files_mu);
+	/*
+	 * The state goes only as any state goes: with its last reference and
+	 * nothing left to commit. The kernel may have looked the inode up again
+	 * (an open after its eviction) and written it between that commit and
+	 * now; those writes belong to the new instance, and dropping them here
+	 * lost them. A state kept is committed by the committer.
+	 */
+	gone = fs_file_put(fs, f);
 	return gone;
 }
 
 /* The outcome rc of a background commit of f (locked). */
-static void settle(struct fs_file *f, int rc, int said, int64_t now, int *failed)
+static void settle(struct fs *fs, struct fs_file *f, int rc, int said, int64_t now, int *failed)
 {
 	if (rc == -ENOENT) {
 		/* the inode is gone: nothing can read these writes */
 		f->changed = false;
 		f->error = 0;
-		for (uint32_t j = 0; j < f->ndirty; j++)
-			free(f->dirty[j].buf);
-		f->ndirty = 0;
+		while (f->ndirty)
+			fs_file_dirty_free(fs, f, &f->dirty[f->ndirty - 1]);
 	} else if (rc) {
 		/* kept for the next round, and for fsync to report */
 		if (said != rc) /* each new error is logged once */
@@ -158,7 +152,7 @@ static void settle(struct fs_file *f, int rc, int said, int64_t now, int *failed
 
 /*
  * The files due are committed together: their chunks stored, the log
- * flushed once, and all their sizes and grids in one namespace transaction
+ * flushed once, and all their sizes and maps in one namespace transaction
  * (a create-heavy load, rsync or cp -r, commits hundreds of small files a
  * second). A file busy with a request is left for the next round.
  */
@@ -199,14 +193,14 @@ again:
 		said[i] = f->error;
 		int rc = fs_file_store_all(fs, f);
 		if (rc) {
-			settle(f, rc, said[i], now, &failed);
+			settle(fs, f, rc, said[i], now, &failed);
 		} else if (f->changed) {
 			owner[k] = i;
 			items[k++] = (struct meta_content){ .ino = f->node.ino,
 							    .size = f->size,
 							    .mtime = f->written ? &f->mtime : NULL,
-							    .chunks = f->grid,
-							    .n = f->ngrid };
+							    .chunks = f->map.v,
+							    .n = f->map.n };
 		}
 	}
 	/* the chunks reach the segment file before the namespace names them */
@@ -220,7 +214,7 @@ again:
 			f->changed = false;
 			done++;
 		}
-		settle(f, r, said[owner[i]], now, &failed);
+		settle(fs, f, r, said[owner[i]], now, &failed);
 	}
 	/* every lock goes before any put: put takes files_mu, which is taken
 	 * before a file's lock everywhere else */

@@ -16,27 +16,27 @@
 
 /* ---- file.c ---- */
 
-/* Resizes f's grid to cover size (new slots holes, the last clipped): 0 or
- * -ENOMEM. */
-int fs_file_grid_fit(struct fs_file *f, uint64_t size);
-/* Loads f's size and grid from the namespace (f->grid empty): 0 or the
+/* Loads f's size and chunk map from the namespace (f->map empty): 0 or the
  * error of meta_getattr. */
 int fs_file_load(struct fs *fs, struct fs_file *f);
 /* A write or a shared range changed f: remember when, for stat and for the
  * committer. */
 void fs_file_touch(struct fs_file *f);
+/* Frees the buffer of d, one of f's dirty chunks, and puts f's last dirty
+ * chunk in its place. */
+void fs_file_dirty_free(struct fs *fs, struct fs_file *f, struct fs_dirty *d);
 /* Unlinks and frees f: fs->files_mu held (f->mu not), no reference left. */
 void fs_file_drop_locked(struct fs *fs, struct fs_file *f);
 
 /* ---- file_commit.c ---- */
 
-/* Stores the dirty chunk d of f and points the grid at it; d's buffer is
+/* Stores the dirty chunk d of f and points the map at it; d's buffer is
  * freed and d is reused for the last dirty chunk. 0 or the error (also kept
  * in f->error) of fs_chunk_put, -ENOMEM. */
 int fs_file_store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d);
 /* fs_file_store_dirty for every dirty chunk of f. */
 int fs_file_store_all(struct fs *fs, struct fs_file *f);
-/* Stores what is buffered and commits size, grid and mtime; a failure is
+/* Stores what is buffered and commits size, map and mtime; a failure is
  * kept in f->error, and with report a failure kept from earlier is returned
  * (once). */
 int fs_file_commit_locked(struct fs *fs, struct fs_file *f, bool report);

@@ -8,14 +8,26 @@
  * them instead of moving bytes. Chunks: chunk_i.h.
  */
 #include <errno.h>
+#include <fcntl.h> /* FALLOC_FL_* */
+#include <linux/falloc.h>
 #include <stdio.h> /* SEEK_DATA, SEEK_HOLE */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "file_i.h"
 
-/* Past this many dirty chunks, they are stored before taking more. */
+/* Past this many dirty chunks in one file, they are stored before taking more. */
 #define MAX_DIRTY 16
+
+/* The slot of idx in f's map when it holds a chunk (not a hole, not only
+ * reserved), else NULL. */
+static const struct meta_chunk *stored(const struct fs_file *f, uint32_t idx)
+{
+	const struct meta_chunk *c = meta_map_find(f->map.v, f->map.n, idx);
+
+	return c && c->len && !meta_chunk_reserved(c) ? c : NULL;
+}
 
 static struct fs_dirty *dirty_find(struct fs_file *f, uint32_t idx)
 {
@@ -25,26 +37,26 @@ static struct fs_dirty *dirty_find(struct fs_file *f, uint32_t idx)
 	return NULL;
 }
 
-/* Reads chunk slot idx of the committed-or-stored grid into buf and returns the
- * slot's valid length within the file (bytes of it past the chunk's length are
- * zeroed; the buffer past the valid length is left as it is), or -errno. */
+/* Reads chunk slot idx of the map into buf (a new buffer: all zeros) and
+ * returns the slot's valid length within the file (its bytes past the
+ * chunk's length stay zeros), or -errno. */
 static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t *buf)
 {
 	uint64_t in_file = f->size - (uint64_t)idx * META_CHUNK_SIZE;
 	uint32_t valid = in_file > META_CHUNK_SIZE ? META_CHUNK_SIZE : (uint32_t)in_file;
+	const struct meta_chunk *c = stored(f, idx);
 	ssize_t got = 0;
 
-	if (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key) && f->grid[idx].len) {
-		got = fs_chunk_read(fs->cache, fs->node.cluster, f->grid[idx].key, buf,
-				    META_CHUNK_SIZE);
+	if (c) {
+		got = fs_chunk_read(fs->cache, fs->node.cluster, c->key, buf, META_CHUNK_SIZE);
 		if (got < 0)
 			return got;
 		/* a truncated slot keeps its chunk; bytes past its length read as zeros */
-		if (got > (ssize_t)f->grid[idx].len)
-			got = f->grid[idx].len;
+		if (got > (ssize_t)c->len) {
+			got = c->len;
+			memset(buf + got, 0, META_CHUNK_SIZE - (size_t)got);
+		}
 	}
-	if ((size_t)got < valid)
-		memset(buf + got, 0, valid - (size_t)got);
 	return valid;
 }
 
@@ -55,7 +67,10 @@ static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx
 
 	if (d)
 		return d;
-	if (f->ndirty >= MAX_DIRTY && (*err = fs_file_store_all(fs, f)) < 0)
+	/* a file keeps at most MAX_DIRTY buffers, and all files together
+	 * FS_DIRTY_MAX: past either, this writer stores its own first */
+	if ((f->ndirty >= MAX_DIRTY || (f->ndirty && atomic_load(&fs->dirty_chunks) >= FS_DIRTY_MAX)) &&
+	    (*err = fs_file_store_all(fs, f)) < 0)
 		return NULL;
 	if (f->ndirty == f->capdirty) {
 		uint32_t cap = f->capdirty ? f->capdirty * 2 : 4;
@@ -69,21 +84,27 @@ static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx
 	}
 	d = &f->dirty[f->ndirty];
 	d->idx = idx;
-	d->buf = malloc(META_CHUNK_SIZE);
-	if (!d->buf) {
+	/* Mapped, not malloc'd: the pages come zeroed and only those touched
+	 * take memory, and they go back to the system when the chunk is
+	 * stored (a malloc arena per request thread would keep its peak). */
+	d->buf = mmap(NULL, META_CHUNK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	if (d->buf == MAP_FAILED) {
+		d->buf = NULL;
 		*err = -ENOMEM;
 		return NULL;
 	}
 	/* Only the valid bytes are filled: a 16 KiB file touches 16 KiB of the
-	 * buffer, not 1 MiB. Gaps a write skips over are zeroed by the write. */
+	 * buffer, not 1 MiB. Past d->len a buffer is always zeros. */
 	valid = (uint64_t)idx * META_CHUNK_SIZE < f->size ? read_slot(fs, f, idx, d->buf) : 0;
 	if (valid < 0) {
-		free(d->buf);
+		munmap(d->buf, META_CHUNK_SIZE);
 		*err = (int)valid;
 		return NULL;
 	}
 	d->len = (uint32_t)valid;
 	f->ndirty++;
+	atomic_fetch_add(&fs->dirty_chunks, 1);
 	return d;
 }
 
@@ -93,7 +114,7 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 	size_t done = 0;
 	int err = 0;
 
-	if (off + n > META_FILE_MAX)
+	if (off > META_FILE_MAX || n > META_FILE_MAX - off)
 		return -EFBIG;
 	pthread_mutex_lock(&f->mu);
 	while (done < n) {
@@ -104,8 +125,7 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 
 		if (!d)
 			break;
-		if (in > d->len)
-			memset(d->buf + d->len, 0, in - d->len);
+		/* a gap between d->len and in is zeros already */
 		memcpy(d->buf + in, p + done, take);
 		if (in + take > d->len)
 			d->len = (uint32_t)(in + take);
@@ -121,8 +141,6 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 				break;
 		}
 	}
-	if (err == 0)
-		err = fs_file_grid_fit(f, f->size);
 	pthread_mutex_unlock(&f->mu);
 	return done ? (ssize_t)done : err;
 }
@@ -156,13 +174,12 @@ ssize_t fs_file_read(struct fs *fs, struct fs_file *f, void *buf, size_t n, uint
 		} else {
 			/* a hole, or bytes past the slot's length (a truncated slot
 			 * keeps its chunk), read as zeros */
+			const struct meta_chunk *c = stored(f, idx);
 			size_t have = 0;
-			if (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key) &&
-			    in < f->grid[idx].len) {
-				size_t want =
-				    f->grid[idx].len - in < take ? f->grid[idx].len - in : take;
-				rc = fs_chunk_read_range(fs->cache, fs->node.cluster,
-							 f->grid[idx].key, in, want, p + done);
+			if (c && in < c->len) {
+				size_t want = c->len - in < take ? c->len - in : take;
+				rc = fs_chunk_read_range(fs->cache, fs->node.cluster, c->key, in,
+							 want, p + done);
 				if (rc < 0)
 					break;
 				have = (size_t)rc;
@@ -191,15 +208,18 @@ static ssize_t share_slots(struct fs *fs, struct fs_file *fin, uint64_t off_in,
 		uint32_t si = (uint32_t)((off_in + done) / META_CHUNK_SIZE);
 		uint32_t di = (uint32_t)((off_out + done) / META_CHUNK_SIZE);
 		uint64_t end = off_out + done + META_CHUNK_SIZE;
+		const struct meta_chunk *c = stored(fin, si);
+		struct meta_chunk slot;
 
-		if (si >= fin->ngrid || fin->grid[si].len != META_CHUNK_SIZE)
+		if (!c || c->len != META_CHUNK_SIZE)
 			break;
-		if (end > fout->size)
-			fout->size = end;
-		rc = fs_file_grid_fit(fout, fout->size);
+		slot = *c;
+		slot.idx = di;
+		rc = meta_map_set(&fout->map, &slot);
 		if (rc)
 			return done ? (ssize_t)done : rc;
-		fout->grid[di] = fin->grid[si];
+		if (end > fout->size)
+			fout->size = end;
 		fs_file_touch(fout);
 		done += META_CHUNK_SIZE;
 	}
@@ -213,6 +233,8 @@ ssize_t fs_file_copy(struct fs *fs, struct fs_file *fin, uint64_t off_in, struct
 	size_t done = 0;
 	ssize_t rc = 0;
 
+	if (off_out > META_FILE_MAX || len > META_FILE_MAX - off_out)
+		return -EFBIG;
 	if (off_in % META_CHUNK_SIZE == 0 && off_out % META_CHUNK_SIZE == 0 &&
 	    len >= META_CHUNK_SIZE && fin != fout) {
 		/* lock in address order: two copies in opposite directions cannot deadlock */
@@ -249,25 +271,157 @@ ssize_t fs_file_copy(struct fs *fs, struct fs_file *fin, uint64_t off_in, struct
 	return done ? (ssize_t)done : rc;
 }
 
+/* Whether slot idx of f holds data (a buffer or a stored chunk; a reserved
+ * slot reads as zeros and counts as a hole, as unwritten extents do). */
+static bool slot_has_data(struct fs_file *f, uint32_t idx)
+{
+	return dirty_find(f, idx) || stored(f, idx);
+}
+
+/* The first slot at or after idx that holds data, or UINT32_MAX: the map's
+ * next stored entry or a buffer, whichever comes first (no walk over holes). */
+static uint32_t next_data(struct fs_file *f, uint32_t idx)
+{
+	uint32_t best = UINT32_MAX;
+
+	for (uint32_t i = meta_map_lower(f->map.v, f->map.n, idx); i < f->map.n; i++)
+		if (stored(f, f->map.v[i].idx)) {
+			best = f->map.v[i].idx;
+			break;
+		}
+	for (uint32_t i = 0; i < f->ndirty; i++)
+		if (f->dirty[i].idx >= idx && f->dirty[i].idx < best)
+			best = f->dirty[i].idx;
+	return best;
+}
+
 int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence)
 {
 	int64_t res = -ENXIO;
 
 	pthread_mutex_lock(&f->mu);
 	if (off < f->size) {
-		for (uint64_t pos = off; pos < f->size;
-		     pos = (pos / META_CHUNK_SIZE + 1) * META_CHUNK_SIZE) {
-			uint32_t idx = (uint32_t)(pos / META_CHUNK_SIZE);
-			bool data = dirty_find(f, idx) ||
-				    (idx < f->ngrid && !fs_chunk_is_hole(f->grid[idx].key));
-			if (data == (whence == SEEK_DATA)) {
+		uint32_t idx = (uint32_t)(off / META_CHUNK_SIZE);
+		if (whence == SEEK_DATA) {
+			uint32_t d = next_data(f, idx);
+			uint64_t pos = d == idx ? off : (uint64_t)d * META_CHUNK_SIZE;
+			if (d != UINT32_MAX && pos < f->size)
 				res = (int64_t)pos;
-				break;
-			}
+		} else {
+			/* data runs slot by slot; the end of the file is a hole */
+			while ((uint64_t)idx * META_CHUNK_SIZE < f->size && slot_has_data(f, idx))
+				idx++;
+			uint64_t pos = (uint64_t)idx * META_CHUNK_SIZE;
+			res = (int64_t)(pos < off ? off : pos < f->size ? pos : f->size);
 		}
-		if (res < 0 && whence == SEEK_HOLE)
-			res = (int64_t)f->size; /* the end of the file is a hole */
 	}
 	pthread_mutex_unlock(&f->mu);
 	return res;
+}
+
+/*
+ * Zeroes [a, b) of f (b at most the size): the slots the range covers whole
+ * (up to the end of the file) become holes, buffers and all; in a slot it
+ * covers in part, the bytes are zeroed in its buffer (loaded from its chunk
+ * when it has one). Only the two edge slots and the map's own entries are
+ * visited, never every slot of the range.
+ */
+static int zero_range(struct fs *fs, struct fs_file *f, uint64_t a, uint64_t b)
+{
+	uint64_t first = (a + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
+	uint64_t end = b == f->size ? (b + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE : b / META_CHUNK_SIZE;
+	int err = 0;
+
+	if (first < end) {
+		meta_map_punch(&f->map, (uint32_t)first, (uint32_t)end);
+		for (uint32_t i = f->ndirty; i-- > 0;)
+			if (f->dirty[i].idx >= first && f->dirty[i].idx < end)
+				fs_file_dirty_free(fs, f, &f->dirty[i]);
+	}
+	/* the edge slots: before first, and from end on */
+	for (int edge = 0; edge < 2; edge++) {
+		uint64_t idx = edge == 0 ? a / META_CHUNK_SIZE : end;
+		uint64_t from = idx * META_CHUNK_SIZE;
+		uint64_t lo = a > from ? a - from : 0;
+		uint64_t hi = b - from < META_CHUNK_SIZE ? b - from : META_CHUNK_SIZE;
+
+		if (from >= b || (idx >= first && idx < end) || (edge == 1 && idx == a / META_CHUNK_SIZE))
+			continue;
+		if (!slot_has_data(f, (uint32_t)idx))
+			continue; /* a hole, or reserved: reads as zeros already */
+		struct fs_dirty *d = dirty_get(fs, f, (uint32_t)idx, &err);
+		if (!d)
+			return err;
+		if (lo < d->len)
+			memset(d->buf + lo, 0, (hi < d->len ? hi : d->len) - lo);
+	}
+	return 0;
+}
+
+/* Reserves the holes of [a, b): reserved slots are allocated and read as
+ * zeros. -ENOSPC when the disk has not the room for them. */
+static int reserve_range(struct fs *fs, struct fs_file *f, uint64_t a, uint64_t b)
+{
+	uint64_t first = a / META_CHUNK_SIZE, end = (b + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
+	uint64_t need = 0, avail;
+	int rc;
+
+	for (uint64_t idx = first; idx < end; idx++) {
+		if (!meta_map_find(f->map.v, f->map.n, (uint32_t)idx) && !dirty_find(f, (uint32_t)idx))
+			need += b - idx * META_CHUNK_SIZE < META_CHUNK_SIZE ? b - idx * META_CHUNK_SIZE
+									   : META_CHUNK_SIZE;
+		if (need > (uint64_t)1 << 42) /* past any disk here: no need to count on */
+			break;
+	}
+	rc = fs_space_avail(fs, &avail);
+	if (rc)
+		return rc;
+	if (need > avail)
+		return -ENOSPC;
+	for (uint64_t idx = first; idx < end; idx++) {
+		struct meta_chunk c = { .idx = (uint32_t)idx };
+		uint64_t from = idx * META_CHUNK_SIZE;
+
+		if (meta_map_find(f->map.v, f->map.n, c.idx) || dirty_find(f, c.idx))
+			continue;
+		c.len = (uint32_t)(b - from < META_CHUNK_SIZE ? b - from : META_CHUNK_SIZE);
+		rc = meta_map_set(&f->map, &c);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int fs_file_fallocate(struct fs *fs, struct fs_file *f, int mode, uint64_t off, uint64_t len)
+{
+	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	uint64_t end;
+	int rc;
+
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP; /* collapse, insert, unshare */
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && (!keep || (mode & FALLOC_FL_ZERO_RANGE)))
+		return -EOPNOTSUPP;
+	if (len == 0)
+		return -EINVAL;
+	if (off > META_FILE_MAX || len > META_FILE_MAX - off)
+		return -EFBIG;
+	end = off + len;
+	pthread_mutex_lock(&f->mu);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		rc = off < f->size ? zero_range(fs, f, off, end < f->size ? end : f->size) : 0;
+	else if (!keep)
+		rc = reserve_range(fs, f, off, end);
+	else /* a map holds no slot past the end: what lies beyond is not kept */
+		rc = off < f->size ? reserve_range(fs, f, off, end < f->size ? end : f->size) : 0;
+	if (rc == 0) {
+		if (!keep && end > f->size)
+			f->size = end;
+		fs_file_touch(f);
+		/* made durable at once, as a truncate is: the kernel has already
+		 * dropped the pages of the range */
+		rc = fs_file_commit_locked(fs, f, true);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return rc;
 }

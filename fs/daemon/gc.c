@@ -77,7 +77,7 @@ static bool idset_has(const struct idset *s, const uint8_t *id)
 static int mark_inode(void *arg, const struct meta_inode *in)
 {
 	for (uint32_t i = 0; i < in->nchunks; i++)
-		if (!fs_chunk_is_hole(in->chunks[i].key) && idset_add(arg, in->chunks[i].key) < 0)
+		if (!meta_chunk_reserved(&in->chunks[i]) && idset_add(arg, in->chunks[i].key) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -91,9 +91,9 @@ static int mark_open_files(struct fs *fs, struct idset *set)
 	for (struct fs_file *f = fs_file_next_locked(fs, NULL); f && rc == 0;
 	     f = fs_file_next_locked(fs, f)) {
 		pthread_mutex_lock(&f->mu);
-		for (uint32_t i = 0; i < f->ngrid && rc == 0; i++)
-			if (!fs_chunk_is_hole(f->grid[i].key))
-				rc = idset_add(set, f->grid[i].key);
+		for (uint32_t i = 0; i < f->map.n && rc == 0; i++)
+			if (!meta_chunk_reserved(&f->map.v[i]))
+				rc = idset_add(set, f->map.v[i].key);
 		pthread_mutex_unlock(&f->mu);
 	}
 	pthread_mutex_unlock(&fs->files_mu);

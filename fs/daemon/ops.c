@@ -17,19 +17,27 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	struct fs *fs = userdata;
 
 	fs->no_open = fs_session_init_conn(conn, fs->writeback);
+	/* The kernel enforces POSIX ACLs itself and caches them; the namespace
+	 * keeps them in step with the mode and passes default ACLs on
+	 * (meta/acl.c), which needs the umask left to it. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	if (conn->capable & FUSE_CAP_DONT_MASK) {
+		conn->want |= FUSE_CAP_DONT_MASK;
+		fs->dont_mask = true;
+	}
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
+	int rc = fs_space_stat(fs_of(req), &sv);
 
 	(void)ino;
-	if (statvfs(fs_of(req)->data_dir, &sv) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	sv.f_namemax = META_NAME_MAX;
-	fuse_reply_statfs(req, &sv);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_statfs(req, &sv);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -65,4 +73,5 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = fs_op_removexattr,
 	.copy_file_range = fs_op_copy_file_range,
 	.lseek = fs_op_lseek,
+	.fallocate = fs_op_fallocate,
 };

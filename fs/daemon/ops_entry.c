@@ -5,6 +5,7 @@
  * (nlookup.c) until it forgets it. Also the creation of a new entry, which
  * every operation that makes one shares.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,11 +19,24 @@ static bool timespec_after(struct timespec a, struct timespec b)
 void fs_ops_fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
 {
 	struct timespec mtime;
-	uint64_t size;
+	uint64_t size, allocated = in->allocated;
+	struct meta_inode now = { 0 };
 	/* a state is newer than what the namespace said a moment ago (it may
 	 * have committed meanwhile) */
-	bool state = S_ISREG(in->mode) && fs_file_peek(fs, in->ino, &size, &mtime);
+	bool state = S_ISREG(in->mode) && fs_file_peek(fs, in->ino, &size, &allocated, &mtime);
 
+	/*
+	 * No state now, but in was read before the last commit: a state that
+	 * held newer writes may have committed and gone between that read and
+	 * the peek. The kernel would take in's older size as the newest (the
+	 * writes were answered before it asked) and cut its cached pages to
+	 * it; read again, which sees every commit of a state already dropped.
+	 */
+	if (S_ISREG(in->mode) && !state && in->snapshot &&
+	    in->snapshot < meta_last_txn(fs->meta) && meta_getattr(fs->meta, in->ino, false, &now) == 0)
+		in = &now;
+	if (in == &now)
+		allocated = now.allocated;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = in->ino;
 	st->st_mode = in->mode;
@@ -32,7 +46,8 @@ void fs_ops_fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *s
 	st->st_rdev = in->rdev;
 	st->st_size = (off_t)(state ? size : in->size);
 	st->st_blksize = META_CHUNK_SIZE;
-	st->st_blocks = (st->st_size + 511) / 512;
+	/* a file counts what its slots hold (holes nothing); others their size */
+	st->st_blocks = S_ISREG(in->mode) ? (blkcnt_t)(allocated / 512) : (st->st_size + 511) / 512;
 	st->st_atim = in->atime;
 	st->st_mtim = in->mtime;
 	st->st_ctim = in->ctime;
@@ -42,6 +57,7 @@ void fs_ops_fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *s
 		if (timespec_after(mtime, in->ctime))
 			st->st_ctim = mtime;
 	}
+	meta_inode_release(&now);
 }
 
 /* Before the kernel is handed an entry for ino: one more lookup it holds.
@@ -90,7 +106,12 @@ int fs_ops_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		const char *target, struct meta_inode *out)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	/* with FUSE_CAP_DONT_MASK the kernel leaves the umask to us: a default
+	 * ACL of the parent replaces it (meta_mknod) */
+	uint32_t umask = fs_of(req)->dont_mask ? (uint32_t)ctx->umask : 0;
 
-	return meta_mknod(fs_of(req)->meta, parent, name, mode, ctx->uid, ctx->gid, (uint32_t)rdev,
-			  target, out);
+	if (fs_health_reserved(parent, name)) /* /.caskfs is taken (ops_health.c) */
+		return -EEXIST;
+	return meta_mknod(fs_of(req)->meta, parent, name, mode, umask, ctx->uid, ctx->gid,
+			  (uint32_t)rdev, target, out);
 }

@@ -119,6 +119,7 @@ int store_close(struct store *s)
 
 	if (!s)
 		return 0;
+	store_scrub_stop(s);
 	store_background_stop(s);
 	rc = store_sync(s);
 	if (rc < 0 && s->active && s->active->wbuf_len)

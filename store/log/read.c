@@ -168,6 +168,7 @@ static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_
 	rc = read_at(s, seg, voff, stored, h.stored_len, key, klen, &stored_hash);
 	if (rc < 0)
 		goto out;
+	atomic_fetch_add(&s->read_bytes, h.stored_len);
 	if (store_rec_checksum(hdr, key, klen, stored_hash) != h.checksum) {
 		rc = bad_record(s, key, klen, &m, "fails its checksum");
 		goto out;

@@ -30,6 +30,7 @@ void store_stats(struct store *s, struct store_stats *st)
 	st->puts = atomic_load(&s->puts);
 	st->deletes = atomic_load(&s->deletes);
 	st->gets = atomic_load(&s->gets);
+	st->read_bytes = atomic_load(&s->read_bytes);
 	st->get_misses = atomic_load(&s->get_misses);
 	st->compactions = atomic_load(&s->compactions);
 	st->compacted_bytes = atomic_load(&s->compacted_bytes);

@@ -99,6 +99,9 @@ struct store {
 	_Atomic uint64_t puts, deletes, gets, get_misses;
 	_Atomic uint64_t compactions, compacted_bytes, reclaimed_bytes;
 	_Atomic uint64_t corrupt_records, cut_bytes;
+	_Atomic uint64_t read_bytes; /* value bytes read by gets, for stats */
+
+	struct store_scrubber *scrub; /* scrub.c: the scrubber thread, or NULL */
 };
 
 /* The key rule of store.h: 1..STORE_KEY_MAX bytes. 0 or -EINVAL. */

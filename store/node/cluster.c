@@ -133,6 +133,7 @@ void cluster_stats(struct cluster *c, struct cluster_stats *st)
 	st->gets = atomic_load(&c->gets);
 	st->get_misses = atomic_load(&c->get_misses);
 	st->read_repairs = atomic_load(&c->read_repairs);
+	st->read_repair_bytes = atomic_load(&c->read_repair_bytes);
 	st->hints_queued = atomic_load(&c->hints_queued);
 	st->hints_replayed = atomic_load(&c->hints_replayed);
 	st->hints_redirected = atomic_load(&c->hints_redirected);

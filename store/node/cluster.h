@@ -63,6 +63,7 @@ struct cluster_stats {
 	uint64_t hints_redirected, gossip_rounds, maps_adopted;
 	struct cluster_progress progress;
 	uint64_t puts, put_failures, gets, get_misses, read_repairs;
+	uint64_t read_repair_bytes; /* value bytes of the copies put back by reads */
 	uint64_t hints_queued, hints_replayed, hints_pending; /* records */
 	uint64_t hint_bytes_pending;
 };
@@ -128,6 +129,24 @@ struct store *cluster_local(struct cluster *c);
 
 /* Whether this node is one of key's replicas (or was, while its bucket moves). */
 bool cluster_is_replica(struct cluster *c, const void *key, size_t klen);
+/* Asks each of key's replicas (in placement order, this node's store
+ * directly) whether it holds a live copy, without moving the value: fn gets
+ * the replica's address ("local" on a single node), whether it is this node,
+ * and 1 (holds it), 0 (does not) or a -errno (could not be asked; -EHOSTDOWN
+ * for a peer believed down). Returns 0, or -EINVAL for a bad key length. */
+typedef void (*cluster_locate_fn)(void *arg, const char *addr, bool self, int state);
+int cluster_locate(struct cluster *c, const void *key, size_t klen, cluster_locate_fn fn,
+		   void *arg);
+/* Replaces the damaged local record of key (version damaged) with a good
+ * copy from a peer: the replicas are asked first, then the other nodes; a
+ * copy counts when its value matches its hash and check (may be NULL; 0 for
+ * good) and its version is not older. Returns 0 once written here
+ * (store_repair), -ENOENT when no peer had a good copy, or the error of
+ * writing it. */
+typedef int (*cluster_check_fn)(void *arg, const void *key, size_t klen, const void *val,
+				size_t vlen);
+int cluster_repair(struct cluster *c, const void *key, size_t klen,
+		   const struct store_version *damaged, cluster_check_fn check, void *check_arg);
 /* Replays pending hints to the peers that answer now; a hint file is removed
  * once every record in it was delivered, and a peer that fails keeps the
  * rest for the next call. Returns the number of records delivered. The

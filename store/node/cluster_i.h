@@ -105,7 +105,7 @@ struct cluster {
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cv;
 	bool stopping, kicked; /* protected by stop_mu */
-	_Atomic uint64_t puts, put_failures, gets, get_misses, read_repairs;
+	_Atomic uint64_t puts, put_failures, gets, get_misses, read_repairs, read_repair_bytes;
 	_Atomic uint64_t hints_queued, hints_replayed, hints_redirected;
 	_Atomic uint64_t gossip_rounds, maps_adopted;
 	_Atomic uint64_t handoff_calls; /* orphan hint files are looked for every 20th */

@@ -200,8 +200,10 @@ static void repair(struct cluster *c, const int *order, const bool *stale, int c
 		int rc = p->self
 			     ? store_apply(c->local, key, klen, val, vlen, &m->version, false)
 			     : cluster_peer_send(c, p, key, klen, val, vlen, &m->version, false);
-		if (rc >= 0)
+		if (rc >= 0) {
 			atomic_fetch_add(&c->read_repairs, 1);
+			atomic_fetch_add(&c->read_repair_bytes, vlen);
+		}
 	}
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_meta - the LMDB namespace through meta.h: creating every kind of node,
  * lookups and the errno of each failing case, link counts, rename in all its
- * forms, hard links, attributes and chunk grids, large directories listed by
+ * forms, hard links, attributes and sparse chunk maps, ACLs kept in step
+ * with the mode, the version 1 inode record, large directories listed by
  * position, xattrs, orphans, and everything surviving a reopen.
  */
 #include <errno.h>
@@ -9,6 +10,7 @@
 
 #include "testutil.h"
 #include "meta/meta.h"
+#include "meta/record_i.h"
 
 struct fixture {
 	char *dir;
@@ -46,7 +48,7 @@ static uint64_t mk(struct meta *m, uint64_t parent, const char *name, uint32_t m
 {
 	struct meta_inode in = { 0 };
 
-	assert_int_equal(meta_mknod(m, parent, name, mode, 1000, 100, 0, NULL, &in), 0);
+	assert_int_equal(meta_mknod(m, parent, name, mode, 0, 1000, 100, 0, NULL, &in), 0);
 	meta_inode_release(&in);
 	return in.ino;
 }
@@ -86,7 +88,7 @@ static void test_create_lookup(void **state)
 	assert_int_equal(file >> 48, 7); /* node id in the high bits */
 	uint64_t dir = mk(m, META_ROOT_INO, "album", S_IFDIR | 0755);
 	assert_int_equal(
-	    meta_mknod(m, META_ROOT_INO, "link", S_IFLNK | 0777, 0, 0, 0, "album/photo.jpg", &in),
+	    meta_mknod(m, META_ROOT_INO, "link", S_IFLNK | 0777, 0, 0, 0, 0, "album/photo.jpg", &in),
 	    0);
 	assert_string_equal(in.target, "album/photo.jpg");
 	assert_int_equal(in.size, 15);
@@ -104,22 +106,22 @@ static void test_create_lookup(void **state)
 	assert_int_equal(nlink_of(m, file), 1);
 
 	/* failing cases */
-	assert_int_equal(meta_mknod(m, META_ROOT_INO, "album", S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, "album", S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL),
 			 -EEXIST);
-	assert_int_equal(meta_mknod(m, file, "x", S_IFREG | 0644, 0, 0, 0, NULL, NULL), -ENOTDIR);
-	assert_int_equal(meta_mknod(m, 999999, "x", S_IFREG | 0644, 0, 0, 0, NULL, NULL), -ENOENT);
+	assert_int_equal(meta_mknod(m, file, "x", S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL), -ENOTDIR);
+	assert_int_equal(meta_mknod(m, 999999, "x", S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL), -ENOENT);
 	memset(longname, 'n', 256);
 	longname[256] = '\0';
 	assert_int_equal(
-	    meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+	    meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL),
 	    -ENAMETOOLONG);
 	longname[255] = '\0';
 	assert_int_equal(
-	    meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, NULL, NULL), 0);
+	    meta_mknod(m, META_ROOT_INO, longname, S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL), 0);
 	assert_int_equal(lookup_rc(m, META_ROOT_INO, longname, NULL), 0);
 	assert_int_equal(lookup_rc(m, META_ROOT_INO, "nothing", NULL), -ENOENT);
 	assert_int_equal(lookup_rc(m, file, "x", NULL), -ENOTDIR);
-	assert_int_equal(meta_mknod(m, META_ROOT_INO, "a/b", S_IFREG | 0644, 0, 0, 0, NULL, NULL),
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, "a/b", S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL),
 			 -EINVAL);
 	/* everything is there after a reopen */
 	reopen(f);
@@ -137,10 +139,10 @@ static void test_setgid_dir(void **state)
 	uint64_t shared = mk(f->m, META_ROOT_INO, "shared", S_IFDIR | 0775);
 
 	assert_int_equal(meta_setattr(f->m, shared, META_SET_MODE | META_SET_GID, &attr, NULL), 0);
-	assert_int_equal(meta_mknod(f->m, shared, "f", S_IFREG | 0644, 1000, 100, 0, NULL, &in), 0);
+	assert_int_equal(meta_mknod(f->m, shared, "f", S_IFREG | 0644, 0, 1000, 100, 0, NULL, &in), 0);
 	assert_int_equal(in.gid, 50);
 	assert_int_equal(in.uid, 1000);
-	assert_int_equal(meta_mknod(f->m, shared, "d", S_IFDIR | 0755, 1000, 100, 0, NULL, &in), 0);
+	assert_int_equal(meta_mknod(f->m, shared, "d", S_IFDIR | 0755, 0, 1000, 100, 0, NULL, &in), 0);
 	assert_int_equal(in.gid, 50);
 	assert_true(in.mode & S_ISGID);
 }
@@ -290,12 +292,14 @@ static void test_setattr_content(void **state)
 	struct meta_chunk ch[3];
 
 	for (int i = 0; i < 3; i++) {
+		ch[i].idx = (uint32_t)i;
 		memset(ch[i].key, i + 1, META_CHUNK_KEY);
 		ch[i].len = META_CHUNK_SIZE;
 	}
 	ch[2].len = 100;
-	assert_int_equal(meta_set_content(m, file, 2 * META_CHUNK_SIZE + 100, NULL, 0, ch, 3, &in), 0);
+	assert_int_equal(meta_set_content(m, file, 2 * META_CHUNK_SIZE + 100, NULL, ch, 3, &in), 0);
 	assert_int_equal(in.size, 2 * META_CHUNK_SIZE + 100);
+	assert_int_equal(in.allocated, 2 * META_CHUNK_SIZE + META_BLOCK);
 	assert_int_equal(meta_getattr(m, file, true, &in), 0);
 	assert_int_equal(in.nchunks, 3);
 	assert_int_equal(in.chunks[2].len, 100);
@@ -303,7 +307,7 @@ static void test_setattr_content(void **state)
 	struct timespec before = in.ctime;
 	meta_inode_release(&in);
 
-	/* truncate down into the second chunk, then up again: a hole */
+	/* truncate down into the second chunk, then up again: a hole, no entry */
 	attr.size = META_CHUNK_SIZE + 10;
 	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), 0);
 	assert_int_equal(meta_getattr(m, file, true, &in), 0);
@@ -313,21 +317,37 @@ static void test_setattr_content(void **state)
 	attr.size = 5 * META_CHUNK_SIZE;
 	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), 0);
 	assert_int_equal(meta_getattr(m, file, true, &in), 0);
-	assert_int_equal(in.nchunks, 5);
+	assert_int_equal(in.nchunks, 2);
+	assert_int_equal(in.size, 5 * META_CHUNK_SIZE);
 	assert_int_equal(in.chunks[1].len, 10);
-	for (int b = 0; b < META_CHUNK_KEY; b++)
-		assert_int_equal(in.chunks[4].key[b], 0);
+	assert_int_equal(in.allocated, META_CHUNK_SIZE + META_BLOCK);
 	assert_true(in.ctime.tv_sec > before.tv_sec ||
 		    (in.ctime.tv_sec == before.tv_sec && in.ctime.tv_nsec >= before.tv_nsec));
 	meta_inode_release(&in);
-	/* rewrite one chunk in the middle only */
+	/* a new map: slot 3 only */
+	ch[0].idx = 3;
 	memset(ch[0].key, 9, META_CHUNK_KEY);
-	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, NULL, 3, ch, 1, NULL), 0);
+	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, NULL, ch, 1, NULL), 0);
 	assert_int_equal(meta_getattr(m, file, true, &in), 0);
-	assert_int_equal(in.chunks[3].key[0], 9);
-	assert_int_equal(in.chunks[0].key[0], 1);
+	assert_int_equal(in.nchunks, 1);
+	assert_int_equal(in.chunks[0].idx, 3);
+	assert_int_equal(in.chunks[0].key[0], 9);
 	meta_inode_release(&in);
-	assert_int_equal(meta_set_content(m, file, 10, NULL, 3, ch, 1, NULL), -EFBIG);
+	assert_int_equal(meta_set_content(m, file, 10, NULL, ch, 1, NULL), -EFBIG);
+	/* out of order, or a slot twice: refused */
+	ch[1].idx = 3;
+	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, NULL, ch, 2, NULL), -EINVAL);
+	ch[1].idx = 1;
+	assert_int_equal(meta_set_content(m, file, 5 * META_CHUNK_SIZE, NULL, ch, 2, NULL), -EINVAL);
+	/* the largest file, and one byte more */
+	attr.size = META_FILE_MAX;
+	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), 0);
+	attr.size = META_FILE_MAX + 1;
+	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), -EFBIG);
+	attr.size = 999999999999999ull;
+	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), -EFBIG);
+	attr.size = 5 * META_CHUNK_SIZE;
+	assert_int_equal(meta_setattr(m, file, META_SET_SIZE, &attr, NULL), 0);
 
 	/* chmod, chown, times with UTIME_NOW and explicit values */
 	attr.mode = 0600;
@@ -349,12 +369,12 @@ static void test_setattr_content(void **state)
 	assert_true(in.mtime.tv_sec > 1000000000);
 	meta_inode_release(&in);
 	assert_int_equal(meta_setattr(m, dir, META_SET_SIZE, &attr, NULL), -EISDIR);
-	assert_int_equal(meta_set_content(m, dir, 0, NULL, 0, NULL, 0, NULL), -EISDIR);
+	assert_int_equal(meta_set_content(m, dir, 0, NULL, NULL, 0, NULL), -EISDIR);
 	assert_int_equal(meta_setattr(m, 424242, META_SET_MODE, &attr, NULL), -ENOENT);
 	reopen(f);
 	assert_int_equal(meta_getattr(f->m, file, true, &in), 0);
 	assert_int_equal(in.atime.tv_nsec, 123456789);
-	assert_int_equal(in.chunks[3].key[0], 9);
+	assert_int_equal(in.chunks[0].key[0], 9);
 	meta_inode_release(&in);
 }
 
@@ -393,7 +413,7 @@ static void test_readdir_large(void **state)
 
 	for (int i = 0; i < 20000; i++) {
 		sprintf(name, "file-%d", i);
-		assert_int_equal(meta_mknod(m, dir, name, S_IFREG | 0644, 0, 0, 0, NULL, NULL), 0);
+		assert_int_equal(meta_mknod(m, dir, name, S_IFREG | 0644, 0, 0, 0, 0, NULL, NULL), 0);
 	}
 	for (int i = 0; i < 20000; i += 2) {
 		sprintf(name, "file-%d", i);
@@ -462,6 +482,120 @@ static void test_xattrs(void **state)
 	assert_int_equal(meta_listxattr(f->m, other, NULL, 0), 0);
 }
 
+/* An ACL as the kernel passes it: version 2, then (le16 tag, le16 perm, le32 id). */
+static size_t acl_bytes(uint8_t *b, int n, const unsigned (*e)[3])
+{
+	b[0] = 2;
+	b[1] = b[2] = b[3] = 0;
+	for (int i = 0; i < n; i++) {
+		uint8_t *q = b + 4 + 8 * i;
+		q[0] = (uint8_t)e[i][0];
+		q[1] = (uint8_t)(e[i][0] >> 8);
+		q[2] = (uint8_t)e[i][1];
+		q[3] = 0;
+		q[4] = (uint8_t)e[i][2];
+		q[5] = (uint8_t)(e[i][2] >> 8);
+		q[6] = q[7] = 0;
+	}
+	return 4 + 8 * (size_t)n;
+}
+
+static uint32_t mode_of(struct meta *m, uint64_t ino)
+{
+	struct meta_inode in = { 0 };
+
+	assert_int_equal(meta_getattr(m, ino, false, &in), 0);
+	meta_inode_release(&in);
+	return in.mode;
+}
+
+/* ACLs and the mode kept in step: an access ACL sets the group bits from its
+ * mask, chmod rewrites the mask, an ACL equal to the mode is not kept, a
+ * default ACL is inherited (the umask then unused) and masked by the create
+ * mode, and a directory passes its default on. */
+static void test_acls(void **state)
+{
+	struct fixture *f = *state;
+	struct meta *m = f->m;
+	uint64_t file = mk(m, META_ROOT_INO, "f", S_IFREG | 0640);
+	uint64_t dir = mk(m, META_ROOT_INO, "d", S_IFDIR | 0755);
+	const unsigned rx_nobody[][3] = { { 1, 6, 0 }, { 2, 5, 65534 }, { 4, 4, 0 }, { 0x10, 5, 0 },
+					  { 0x20, 0, 0 } };
+	const unsigned plain[][3] = { { 1, 7, 0 }, { 4, 0, 0 }, { 0x20, 0, 0 } };
+	uint8_t acl[64], got[64];
+	size_t len = acl_bytes(acl, 5, rx_nobody);
+	struct meta_inode attr = { .mode = 0750 }, in = { 0 };
+
+	assert_int_equal(meta_setxattr(m, file, META_ACL_ACCESS, acl, len, 0), 0);
+	assert_int_equal(mode_of(m, file), S_IFREG | 0650);
+	assert_int_equal(meta_setattr(m, file, META_SET_MODE, &attr, NULL), 0);
+	assert_int_equal(meta_getxattr(m, file, META_ACL_ACCESS, got, sizeof(got)), (ssize_t)len);
+	assert_int_equal(got[4 + 8 * 3 + 2], 5); /* mask r-x */
+	assert_int_equal(got[4 + 8 * 0 + 2], 7); /* owner rwx */
+	assert_int_equal(got[4 + 8 * 2 + 2], 4); /* the group entry untouched */
+	/* an ACL that says no more than the mode: the mode changes, no xattr stays */
+	assert_int_equal(meta_setxattr(m, file, META_ACL_ACCESS, acl, acl_bytes(acl, 3, plain), 0), 0);
+	assert_int_equal(mode_of(m, file), S_IFREG | 0700);
+	assert_int_equal(meta_getxattr(m, file, META_ACL_ACCESS, got, sizeof(got)), -ENODATA);
+	/* malformed: refused, nothing changes */
+	acl[0] = 1;
+	assert_int_equal(meta_setxattr(m, file, META_ACL_ACCESS, acl, 28, 0), -EINVAL);
+	assert_int_equal(meta_setxattr(m, file, META_ACL_DEFAULT, acl, 28, 0), -EACCES);
+	/* inheritance */
+	len = acl_bytes(acl, 5, rx_nobody);
+	acl[4 + 2] = 7;	       /* u::rwx */
+	acl[4 + 8 * 3 + 2] = 7; /* m::rwx */
+	assert_int_equal(meta_setxattr(m, dir, META_ACL_DEFAULT, acl, len, 0), 0);
+	assert_int_equal(meta_mknod(m, dir, "new", S_IFREG | 0666, 022, 0, 0, 0, NULL, &in), 0);
+	assert_int_equal(in.mode, S_IFREG | 0660); /* mask & mode; the umask not applied */
+	meta_inode_release(&in);
+	assert_int_equal(meta_getxattr(m, in.ino, META_ACL_ACCESS, got, sizeof(got)), (ssize_t)len);
+	assert_int_equal(meta_getxattr(m, in.ino, META_ACL_DEFAULT, got, sizeof(got)), -ENODATA);
+	assert_int_equal(meta_mknod(m, dir, "sub", S_IFDIR | 0777, 022, 0, 0, 0, NULL, &in), 0);
+	assert_int_equal(in.mode, S_IFDIR | 0770);
+	meta_inode_release(&in);
+	assert_int_equal(meta_getxattr(m, in.ino, META_ACL_DEFAULT, got, sizeof(got)), (ssize_t)len);
+	assert_memory_equal(got, acl, len);
+	/* elsewhere the umask applies and no ACL appears */
+	assert_int_equal(meta_mknod(m, META_ROOT_INO, "plain", S_IFREG | 0666, 022, 0, 0, 0, NULL,
+				    &in), 0);
+	assert_int_equal(in.mode, S_IFREG | 0644);
+	meta_inode_release(&in);
+	assert_int_equal(meta_listxattr(m, in.ino, NULL, 0), 0);
+}
+
+/* An inode record of version 1 (a dense grid, holes as zero keys), as
+ * written before maps went sparse, still reads: its stored slots only. */
+static void test_inode_record_v1(void **state)
+{
+	FILE *fp = fopen(CASKFS_SRCDIR "/tests/data/golden/meta/inode-v1.rec", "rb");
+	uint8_t buf[512];
+	size_t n;
+	struct meta_inode in = { 0 };
+
+	(void)state;
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	assert_int_equal(n, 148);
+	assert_int_equal(meta_inode_decode(buf, n, true, &in), 0);
+	assert_int_equal(in.size, 2 * META_CHUNK_SIZE + 100);
+	assert_int_equal(in.mode, S_IFREG | 0644);
+	assert_int_equal(in.nchunks, 2);
+	assert_int_equal(in.chunks[0].idx, 0);
+	assert_int_equal(in.chunks[0].key[0], 0xa1);
+	assert_int_equal(in.chunks[1].idx, 2);
+	assert_int_equal(in.chunks[1].len, 100);
+	assert_int_equal(in.allocated, META_CHUNK_SIZE + META_BLOCK);
+	meta_inode_release(&in);
+	assert_int_equal(meta_inode_decode(buf, n, false, &in), 0);
+	assert_int_equal(in.nchunks, 2);
+	assert_null(in.chunks);
+	/* cut short anywhere: refused, never read past the end */
+	for (size_t cut = 0; cut < n; cut++)
+		assert_int_equal(meta_inode_decode(buf, cut, true, &in), -EBADMSG);
+}
+
 /* Inode numbers are reserved in blocks: unique across reopens and failed
  * creates, in this node's range, counting up. */
 static void test_inode_numbers(void **state)
@@ -478,7 +612,7 @@ static void test_inode_numbers(void **state)
 			/* a create that fails takes no number anyone sees */
 			struct meta_inode in = { 0 };
 			if (i % 100 == 0)
-				assert_int_equal(meta_mknod(f->m, META_ROOT_INO, name, S_IFREG | 0644,
+				assert_int_equal(meta_mknod(f->m, META_ROOT_INO, name, S_IFREG | 0644, 0,
 							    0, 0, 0, NULL, &in),
 						 -EEXIST);
 		}
@@ -508,6 +642,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_setattr_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acls, setup, teardown),
+		cmocka_unit_test(test_inode_record_v1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

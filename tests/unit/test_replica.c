@@ -92,7 +92,7 @@ static uint64_t mk(struct meta *m, uint64_t parent, const char *name, uint32_t m
 {
 	struct meta_inode in = { 0 };
 
-	assert_int_equal(meta_mknod(m, parent, name, mode, 0, 0, 0, NULL, &in), 0);
+	assert_int_equal(meta_mknod(m, parent, name, mode, 0, 0, 0, 0, NULL, &in), 0);
 	meta_inode_release(&in);
 	return in.ino;
 }
