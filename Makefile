@@ -29,7 +29,7 @@ MAIN_OBJ := $(filter %/main.o,$(FS_OBJ))
 FS_LIB_OBJ := $(filter-out $(MAIN_OBJ),$(FS_OBJ))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit pytest asan fuzz run bench clean deps format
+.PHONY: all test unit pytest asan fuzz run bench sim clean deps format
 
 all: $(BUILD)/caskfs
 
@@ -71,6 +71,13 @@ $(BUILD)/bench-node: scripts/bench_node.c
 
 $(BUILD)/bench-sync: scripts/bench_sync.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a $(LIBS)
+
+$(BUILD)/sim-cluster: scripts/sim_cluster.c $(BUILD)/libstore.a
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a $(LIBS)
+
+# placement and gossip of 100 nodes and 10M keys, in one process (docs/BENCHMARKS.md)
+sim: $(BUILD)/sim-cluster
+	$(BUILD)/sim-cluster
 
 $(BUILD)/bench-store: scripts/bench_store.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(BENCH_CPPFLAGS) $(LDFLAGS) -o $@ $< \
@@ -140,7 +147,7 @@ bench: deps
 
 format:
 	clang-format -i $(STORE_SRC) $(META_SRC) $(FS_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
-		scripts/bench_store.c scripts/bench_node.c scripts/bench_sync.c \
+		scripts/bench_store.c scripts/bench_node.c scripts/bench_sync.c scripts/sim_cluster.c \
 		$(wildcard store/*.h store/*/*.h meta/*.h meta/*/*.h fs/*.h fs/*/*.h) tests/unit/*.h
 
 clean:

@@ -345,6 +345,29 @@ int store_tree_children(struct store *s, const uint8_t *path, int depth,
 int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], store_scan_fn fn,
 		      void *arg);
 
+/*
+ * Like store_tree_children(), but each node sums only the leaf buckets in
+ * mask: a bitmap of the 16^STORE_TREE_DEPTH leaf buckets (bit b % 64 of
+ * mask[b / 64] for leaf b, leaves numbered by their path as a number); NULL
+ * counts every leaf. *self is the sum of the children. Errors: -EINVAL.
+ */
+int store_tree_children_in(struct store *s, const uint8_t *path, int depth, const uint64_t *mask,
+			   struct store_tree_node *self, struct store_tree_node children[16]);
+
+/* Copies count leaf buckets of the tree, from leaf first on (numbered as for
+ * store_tree_children_in()), into out. Errors: -EINVAL past the last leaf. */
+int store_tree_leaves(struct store *s, uint32_t first, uint32_t count, struct store_tree_node *out);
+
+/*
+ * Lets go of this node's copy of key when its newest record has version v:
+ * the key leaves the keydir, the tree and the counters, and nothing is
+ * written (no tombstone: other nodes keep their copies). The record stays in
+ * the log as garbage until compaction, and comes back if the store is
+ * reopened before that. Returns 0, STORE_STALE when the key's version is not
+ * v (a newer write came in), -ENOENT when absent, -EINVAL.
+ */
+int store_forget(struct store *s, const void *key, size_t klen, const struct store_version *v);
+
 /* ---- scrub.c: re-reading sealed segments while serving (docs/OPERATIONS.md) ---- */
 
 struct store_scrub_options {

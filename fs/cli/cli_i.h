@@ -59,6 +59,24 @@ struct sync_args {
 /* 0 equal at the end, 1 differences remain, 2 usage, 3 I/O. */
 int cli_sync(const struct sync_args *a);
 
+/* ---- usage.c: --help texts (main.c prints them) ---- */
+
+extern const char cli_usage_mount[], cli_usage_serve[], cli_usage_cluster[];
+
+/* ---- cluster.c: `caskfs cluster` ---- */
+
+struct cluster_args {
+	const char *op;		 /* "show", "add" or "remove" */
+	const char *node;	 /* a member: HOST:PORT or the DATA_DIR of a running node */
+	const char *addr;	 /* add, remove: the node's HOST:PORT */
+	const char *secret_file; /* authenticate to the nodes */
+	bool no_wait;		 /* return once the map changed, before buckets moved */
+	int timeout_s;		 /* give up waiting after this long; 0: never */
+};
+
+/* 0 done, 1 no such member, 2 usage, 3 unreachable or not done in time. */
+int cli_cluster(const struct cluster_args *a);
+
 /* ---- gc.c, status.c ---- */
 
 /* Removes chunks no file references, older than grace_ms. */

@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "fs/daemon/chunk_i.h"
+#include "store/node/cmap.h"
 #include "cli_i.h"
 #include "store/node/client.h"
 
@@ -37,6 +38,10 @@ struct fsck {
 	uint32_t bad_hints[64];		  /* segments whose hint file is wrong */
 	int nbad_hints;
 	struct progress bar;
+	/* the buckets this node holds by its cluster map; NULL: every bucket
+	 * (a DATA_DIR without one holds every chunk its files name) */
+	struct cluster_bucket_set *owned;
+	uint64_t elsewhere; /* chunks of buckets other nodes hold: not checked here */
 };
 
 static void add_key(struct keylist *l, const char *key)
@@ -132,8 +137,13 @@ static int check_inode(void *arg, const struct meta_inode *in)
 
 		if (meta_chunk_reserved(&in->chunks[n]))
 			continue;
-		f->chunks++;
 		fs_chunk_key(in->chunks[n].key, key);
+		uint32_t b = cluster_bucket(key, FS_CHUNK_KEY_LEN);
+		if (f->owned && !(f->owned->bits[b >> 6] >> (b & 63) & 1)) {
+			f->elsewhere++;
+			continue;
+		}
+		f->chunks++;
 		rc = store_stat(f->store, key, FS_CHUNK_KEY_LEN, &m);
 		if (rc == -ENOENT) {
 			say(f, "inode %" PRIu64 ": chunk %u (%s) is missing", in->ino, i, key);
@@ -173,6 +183,18 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 			fprintf(stderr, "caskfs fsck: cannot open %s: %s\n", dir, strerror(-rc));
 		return rc;
 	}
+	f->elsewhere = 0;
+	/* with a cluster map, this node holds only its buckets' chunks */
+	struct cmap *map = malloc(sizeof(*map));
+	struct cmap_local local;
+	if (!f->owned && map && cmap_file_load(dir, map, &local) == 0 && local.self[0] &&
+	    (f->owned = malloc(sizeof(*f->owned))) &&
+	    cluster_bucket_set_of(map, (int)local.replicas, CLUSTER_SET_OWNED, local.self,
+				  local.self, f->owned) < 0) {
+		free(f->owned);
+		f->owned = NULL;
+	}
+	free(map);
 	progress_start(&f->bar, "fsck: records", 0);
 	rc = store_verify(f->store, store_problem, f, &f->records, &bad);
 	progress_end(&f->bar);
@@ -242,9 +264,14 @@ int cli_fsck(const struct fsck_args *a)
 	       " chunk references: %s (%" PRIu64 " problems)\n",
 	       a->data_dir, f.records, f.inodes, f.chunks, f.problems ? "NOT CLEAN" : "clean",
 	       f.problems);
+	if (f.elsewhere)
+		printf("  %" PRIu64 " chunk references are to buckets other nodes hold (by "
+		       "DATA_DIR/cluster.map): checked there\n",
+		       f.elsewhere);
 	if (!f.problems || !a->repair) {
 		store_close(f.store);
 		free(f.bad_keys.k);
+		free(f.owned);
 		return f.problems ? CLI_MISSING : CLI_OK;
 	}
 
@@ -301,6 +328,7 @@ int cli_fsck(const struct fsck_args *a)
 		rc = check(&h, a->data_dir, false, &meta_fixed);
 	store_close(h.store);
 	free(f.bad_keys.k);
+	free(f.owned);
 	free(g.bad_keys.k);
 	free(h.bad_keys.k);
 	if (rc < 0) {

@@ -28,6 +28,7 @@ static const char usage_main[] =
     "  fsck DATA_DIR                         check every record and every chunk reference\n"
     "  sync A B                              anti-entropy between two replicas\n"
     "  status DATA_DIR|HOST:PORT             objects, segments, tree roots, peers, backlog\n"
+    "  cluster show|add|remove NODE [HOST:PORT]   the cluster map: see it, grow, shrink\n"
     "  gc DATA_DIR|HOST:PORT                 remove chunks no file references, compact\n"
     "  hash FILE...                          content hashes, as user.caskfs.hash gives them\n"
     "  scrub DATA_DIR|HOST:PORT [--now]      the background scrubber: progress, findings\n"
@@ -54,68 +55,11 @@ static const char usage_kv[] =
     "Keys are 1 to 250 bytes. Exit status: 0 success, 1 no such key, 2 bad usage,\n"
     "3 I/O error or DATA_DIR in use, 4 a record failed its checksum.\n";
 
-#define CLUSTER_USAGE \
-    "cluster options (docs/PROTOCOL.md, docs/USAGE.md):\n" \
-    "  --listen HOST:PORT         serve the node protocol here (a non-loopback\n" \
-    "                             address needs --secret-file)\n" \
-    "  --peers HOST:PORT,...      the other nodes of the cluster\n" \
-    "  --replicas N               copies of each object (default 3)\n" \
-    "  --write-quorum W           acknowledgements a put waits for (default 2)\n" \
-    "  --read-quorum R            replicas a get asks before answering (default 1)\n" \
-    "  --secret-file FILE         shared secret the nodes authenticate with\n" \
-    "  --threads N                server event loops (default 4)\n" \
-    "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
-    "  --sync-interval SECONDS    anti-entropy with every peer this often (mount;\n" \
-    "                             default 60, 0 for never)\n" \
-    "  --syslog                   messages to syslog (daemon facility) with levels\n" \
-    "  --log-level LEVEL          error, warn or info (default): drop the ones below\n" \
-    "  --scrub-rate BYTES[K|M|G]  the scrubber reads at most this a second (default\n" \
-    "                             4M; 0: no scrubber)\n" \
-    "  --scrub-interval SECONDS   a scrub pass every this often (default 604800)\n" \
-    "  --no-expiry                memcache EXPTIME ignored: nothing ever expires\n" \
-    "  --allow-flush              serve flush_all (deletes every key this node holds)\n" \
-    "Settings can also be kept in DATA_DIR/node.conf, one \"name = value\" per line\n" \
-    "with the long option names; the command line wins over it.\n" \
-    "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
-
-static const char usage_mount[] =
-    "usage: caskfs mount [OPTIONS] DATA_DIR MOUNTPOINT\n"
-    "\n"
-    "Serves DATA_DIR (created when missing) as a filesystem on MOUNTPOINT, in the\n"
-    "background unless -f. Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
-    "\n"
-    "options:\n"
-    "  -f, --foreground           stay in the foreground, messages to stderr\n"
-    "  -o OPT[,OPT...]            more FUSE mount options\n"
-    "  --sync always|batch|none   durability of the log (default batch)\n"
-    "  --node-id N                this node's id, 1 to 65535 (default 1)\n"
-    "  --log FILE                 where the background daemon writes messages\n"
-    "  --writeback                the kernel's writeback cache: faster small writes,\n"
-    "                             slower opens (see docs/USAGE.md)\n"
-    "  --segment-size BYTES       roll log segments at this size (default 268435456)\n"
-    "  -h, --help                 this text\n"
-    "\n" CLUSTER_USAGE
-    "\n"
-    "Exit status: 0 mounted (or, with -f, unmounted cleanly), 2 bad usage,\n"
-    "3 DATA_DIR in use, the mountpoint busy, or another error.\n";
-
-static const char usage_serve[] =
-    "usage: caskfs serve [OPTIONS] DATA_DIR\n"
-    "\n"
-    "Serves DATA_DIR (created when missing) as a node: the memcache text protocol\n"
-    "and the cluster extensions on --listen (default 127.0.0.1:7700), in the\n"
-    "foreground, until SIGINT or SIGTERM.\n"
-    "\n"
-    "options:\n"
-    "  --sync always|batch|none   durability of the log (default batch)\n"
-    "  --node-id N                this node's id, 1 to 65535 (default: derived from\n"
-    "                             --listen when there are peers, else 1)\n"
-    "  --segment-size BYTES       roll log segments at this size (default 268435456)\n"
-    "  -h, --help                 this text\n"
-    "\n" CLUSTER_USAGE
-    "\n"
-    "Exit status: 0 stopped cleanly, 2 bad usage, 3 DATA_DIR in use or the\n"
-    "address taken, or another error.\n";
+/* The --help texts of mount, serve and cluster live in usage.c (they share
+ * the cluster options' text). */
+#define usage_mount cli_usage_mount
+#define usage_serve cli_usage_serve
+#define usage_cluster cli_usage_cluster
 
 static const char usage_bench[] =
     "usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
@@ -184,8 +128,9 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "log-level", required_argument, NULL, 1011 },             \
 	    { "scrub-rate", required_argument, NULL, 1012 },            \
 	    { "scrub-interval", required_argument, NULL, 1013 },        \
-	    { "no-expiry", no_argument, NULL, 1014 },                   \
-	    { "allow-flush", no_argument, NULL, 1015 }
+	    { "rebalance-rate", required_argument, NULL, 1014 },        \
+	    { "no-expiry", no_argument, NULL, 1015 },                   \
+	    { "allow-flush", no_argument, NULL, 1016 }
 
 /* A byte count with an optional K, M or G (powers of 1024). */
 static uint64_t parse_bytes(const char *s, const char *usage)
@@ -220,10 +165,10 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 	case 1010:
 		n->syslog = true;
 		return true;
-	case 1014:
+	case 1015:
 		n->no_expiry = true;
 		return true;
-	case 1015:
+	case 1016:
 		n->allow_flush = true;
 		return true;
 	case 1011:
@@ -241,10 +186,14 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 		n->scrub_interval_s = (unsigned)v;
 		return true;
 	case 1009:
+	case 1014:
 		v = parse_number(optarg, "bad number '%s'", usage);
-		if (v > 86400)
+		if (v > 86400 || (c == 1014 && v == 0))
 			die_usage(usage, "number out of range: '%s'", optarg);
-		n->sync_interval_s = (int)v;
+		if (c == 1009)
+			n->sync_interval_s = (int)v;
+		else
+			n->rebalance_mib = (int)v;
 		return true;
 	case 1003:
 	case 1004:
@@ -460,7 +409,7 @@ static int main_serve(int argc, char **argv)
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct serve_args a = { 0 };
+	struct serve_args a = { .node.sync_interval_s = 60 };
 	int c;
 
 	store_options_init(&a.store);
@@ -603,6 +552,45 @@ static const char usage_gc[] =
     "  --secret-file FILE authenticate to the node\n"
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or failed.\n";
+
+static int main_cluster(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "no-wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cluster_args a = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'w')
+			a.no_wait = true;
+		else if (c == 't')
+			a.timeout_s = (int)parse_number(optarg, "bad timeout '%s'", usage_cluster);
+		else if (c == 'k')
+			a.secret_file = optarg;
+		else if (c == 'h') {
+			fputs(usage_cluster, stdout);
+			return CLI_OK;
+		} else
+			die_usage(usage_cluster, NULL, NULL);
+	}
+	int rest = argc - optind;
+	if (rest < 2)
+		die_usage(usage_cluster, "%s", "cluster needs an operation and NODE");
+	a.op = argv[optind];
+	a.node = argv[optind + 1];
+	bool show = strcmp(a.op, "show") == 0;
+	if (!show && strcmp(a.op, "add") != 0 && strcmp(a.op, "remove") != 0)
+		die_usage(usage_cluster, "unknown cluster operation '%s'", a.op);
+	if (rest != (show ? 2 : 3))
+		die_usage(usage_cluster, "%s", show ? "show takes NODE" : "add and remove take NODE HOST:PORT");
+	a.addr = show ? NULL : argv[optind + 2];
+	return cli_cluster(&a);
+}
 
 static int main_gc(int argc, char **argv)
 {
@@ -776,6 +764,8 @@ int main(int argc, char **argv)
 		return main_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sync") == 0)
 		return main_sync(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cluster") == 0)
+		return main_cluster(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli_i.h"
+#include "fs/repl/repl_i.h"
 
 int cli_serve(const struct serve_args *a)
 {
@@ -43,12 +44,21 @@ int cli_serve(const struct serve_args *a)
 		store_close(s);
 		return status;
 	}
+	/* anti-entropy over the buckets this node owns, and the rebalancer */
+	struct fs_ae *ae = NULL;
+	if ((rc = fs_ae_start(s, NULL, &node, &a->node, &ae)) < 0) {
+		fprintf(stderr, "caskfs serve: cannot start anti-entropy: %s\n", strerror(-rc));
+		node_stop(&node);
+		store_close(s);
+		return CLI_IO;
+	}
 	fprintf(stderr, "caskfs serve: %s ready (sync %s)\n", a->data_dir,
 		store_sync_mode_name(so.sync));
 	do
 		rc = sigwait(&set, &sig);
 	while (rc == 0 && sig == SIGHUP);
 	fprintf(stderr, "caskfs serve: %s, stopping\n", strsignal(sig));
+	fs_ae_stop(ae);
 	node_stop(&node);
 	rc = store_close(s);
 	if (rc < 0) {

@@ -10,6 +10,37 @@
 #include "cli_i.h"
 #include "fs/repl/repl_i.h"
 
+static struct fs_sync_plan the_plan;
+
+/* Restricts the objects' walk to the buckets both sides own (their cluster
+ * map says which), and says so. A CLI exit status. */
+static int plan(struct fs_sync_ep *ea, struct fs_sync_ep *eb, const struct sync_args *a)
+{
+	int rc = fs_sync_plan(ea, eb, CLUSTER_SET_SHARED, &the_plan);
+
+	if (rc == -ESTALE) {
+		fprintf(stderr,
+			"caskfs sync: %s and %s are taking a new cluster map; try again "
+			"in a moment\n",
+			a->a, a->b);
+		return CLI_IO;
+	}
+	if (rc == -ENOENT) {
+		fprintf(stderr, "caskfs sync: %s or %s is not in the cluster map\n", a->a, a->b);
+		return CLI_USAGE;
+	}
+	if (rc == -EINVAL)
+		return CLI_USAGE; /* said: the two place with different N */
+	if (rc < 0) {
+		fprintf(stderr, "caskfs sync: cannot learn the cluster map: %s\n", strerror(-rc));
+		return CLI_IO;
+	}
+	if (the_plan.restricted)
+		printf("data: over the %u of %u buckets both own (cluster map epoch %llu)\n",
+		       the_plan.buckets, CLUSTER_BUCKETS, (unsigned long long)the_plan.epoch);
+	return CLI_OK;
+}
+
 int cli_sync(const struct sync_args *a)
 {
 	struct fs_sync_ep ea, eb;
@@ -41,12 +72,18 @@ int cli_sync(const struct sync_args *a)
 			status = CLI_USAGE;
 		}
 	}
+	struct fs_sync_opts o = { .dry_run = a->dry_run, .verbose = a->verbose };
 	for (int pass = 0; pass < 2 && status == CLI_OK; pass++) {
 		bool meta = pass == 1;
 		if ((meta && !do_meta) || (!meta && !do_data))
 			continue;
-		rc = fs_sync_run(&ea, &eb, meta ? FS_SYNC_META : FS_SYNC_DATA, a->dry_run,
-				 a->verbose, false, NULL);
+		if (!meta && (rc = plan(&ea, &eb, a)) != CLI_OK) {
+			status = rc;
+			break;
+		}
+		rc = fs_sync_run(&ea, &eb, meta ? FS_SYNC_META : FS_SYNC_DATA, &o, NULL);
+		ea.set = eb.set = NULL;
+		ea.query[0] = eb.query[0] = 0;
 		if (rc == -EPROTO && meta && !a->meta_only) {
 			/* a node without a mount answers no namespace queries */
 			printf("meta: skipped: a node without a namespace (caskfs serve)\n");
@@ -62,6 +99,7 @@ int cli_sync(const struct sync_args *a)
 			status = CLI_MISSING;
 		}
 	}
+	fs_sync_plan_free(&the_plan);
 	fs_sync_ep_close(&ea);
 	fs_sync_ep_close(&eb);
 	return status;

@@ -110,7 +110,8 @@ struct node_args {
 	int threads;		 /* server event loops; 0: default */
 	int timeout_ms;		 /* per peer request; 0: default */
 	bool node_id_given;	 /* --node-id was given (else derived from listen) */
-	int sync_interval_s;	 /* background anti-entropy period (mount); 0: none */
+	int sync_interval_s;	 /* background anti-entropy period; 0: none */
+	int rebalance_mib;	 /* MiB/s a node moves buckets at; 0: the default (64) */
 	bool syslog;		 /* messages to syslog instead of stderr */
 	int log_level;		 /* syslog level at and above which messages are kept; 0: info */
 	uint64_t scrub_rate;	 /* scrubber's bytes a second, when scrub_rate_given (0: off) */

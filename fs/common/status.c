@@ -18,10 +18,11 @@
 #include "common_i.h"
 #include "meta/meta.h"
 #include "store/node/client.h"
+#include "store/node/cmap.h"
 
 #define MAX_STATS 192
 #define MAX_SEGS 4096
-#define MAX_PEERS 64
+#define MAX_PEERS 256
 
 struct status {
 	struct {
@@ -175,6 +176,16 @@ static int from_dir(const char *dir, struct status *st)
 	if (d)
 		closedir(d);
 	put(st, "caskfs_hint_bytes_pending", "%" PRIu64, hint_bytes);
+	/* the cluster map it keeps, if it is a node */
+	struct cmap *map = malloc(sizeof(*map));
+	struct cmap_local local;
+	if (map && cmap_file_load(dir, map, &local) == 0) {
+		put(st, "caskfs_map_epoch", "%" PRIu64, map->epoch);
+		put(st, "caskfs_map_settled", "%d", cmap_settled(map) ? 1 : 0);
+		put(st, "caskfs_done_epoch", "%" PRIu64, local.done_epoch);
+		put(st, "caskfs_nodes", "%d", cmap_count(map, CMAP_MEMBER));
+	}
+	free(map);
 	struct store_scrub_stats sc;
 	store_scrub_stats(s, &sc); /* no thread here: what DATA_DIR/scrub.state says */
 	put(st, "caskfs_scrub_enabled", "0");
@@ -244,6 +255,40 @@ static void print_requests(FILE *out, const struct status *st)
 		       st->stat[idx[i]].name + 12, st->stat[idx[i]].value, i == n - 1 ? "\n" : "");
 }
 
+/* The cluster map and what this node still moves (docs/REPLICATION.md). */
+static void print_rebalance(FILE *out, const struct status *st)
+{
+	char a[32], b[32];
+	uint64_t epoch = num(st, "caskfs_map_epoch"), done = num(st, "caskfs_done_epoch");
+	bool settled = num(st, "caskfs_map_settled");
+
+	fprintf(out, "map          epoch %" PRIu64 "%s, %s\n", epoch, epoch ? "" : " (provisional)",
+		settled ? "settled: no bucket moving" : "buckets moving");
+	if (!get(st, "caskfs_rebalance_sources"))
+		return; /* a DATA_DIR at rest: nothing moves */
+	human(num(st, "caskfs_rebalance_bytes_in"), a, sizeof(a));
+	human(num(st, "caskfs_rebalance_bytes_out"), b, sizeof(b));
+	if (!settled && done < epoch)
+		fprintf(out,
+			"rebalance    taking gained buckets: %" PRIu64 " of %" PRIu64
+			" previous owners done; %" PRIu64 " objects (%s) taken so far\n",
+			num(st, "caskfs_rebalance_sources_done"), num(st, "caskfs_rebalance_sources"),
+			num(st, "caskfs_rebalance_objects_in"), a);
+	else if (!settled)
+		fprintf(out, "rebalance    holds its gained buckets; waiting for the other members\n");
+	else
+		fprintf(out,
+			"rebalance    %" PRIu64 " objects (%s) taken, %" PRIu64 " (%s) handed on, %" PRIu64
+			" let go of\n",
+			num(st, "caskfs_rebalance_objects_in"), a, num(st, "caskfs_rebalance_objects_out"),
+			b, num(st, "caskfs_rebalance_dropped"));
+	if (num(st, "caskfs_rebalance_to_drop"))
+		fprintf(out,
+			"             %" PRIu64
+			" buckets held here belong to other nodes: handed on, then let go\n",
+			num(st, "caskfs_rebalance_to_drop"));
+}
+
 static void print_text(FILE *out, const char *target, const struct status *st)
 {
 	char a[32], b[32];
@@ -271,9 +316,13 @@ static void print_text(FILE *out, const char *target, const struct status *st)
 	if (get(st, "caskfs_meta_tree_root"))
 		fprintf(out, "  meta %s", get(st, "caskfs_meta_tree_root"));
 	fprintf(out, "\n");
-	if (get(st, "caskfs_nodes"))
+	if (get(st, "caskfs_n"))
 		fprintf(out, "cluster      N=%s W=%s R=%s over %s nodes\n", get(st, "caskfs_n"),
 		       get(st, "caskfs_w"), get(st, "caskfs_r"), get(st, "caskfs_nodes"));
+	else if (get(st, "caskfs_nodes"))
+		fprintf(out, "cluster      %s members in its cluster map\n", get(st, "caskfs_nodes"));
+	if (get(st, "caskfs_map_epoch"))
+		print_rebalance(out, st);
 	for (int i = 0; i < st->npeer; i++)
 		fprintf(out, "%s %s %s, %" PRIu64 " hints waiting\n", i ? "            " : "peers       ",
 		       st->peer[i].addr, st->peer[i].up ? "up" : "DOWN", st->peer[i].hints);

@@ -4,7 +4,10 @@
  * it in order to each peer (`mput`, docs/PROTOCOL.md), keeps in the namespace
  * how far each peer acknowledged (so a restart resumes there), and trims what
  * all of them have, so a peer that was down gets the backlog when it
- * returns. Semantics: docs/REPLICATION.md.
+ * returns. The peers are the nodes of the cluster map, looked up again every
+ * second: a node added is pushed to from then on, a node removed no longer
+ * holds the outbox back, nor does a node without a namespace (caskfs serve).
+ * Semantics: docs/REPLICATION.md.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +22,9 @@
 #define BATCH_RECORDS 512      /* records per mput */
 #define BATCH_BYTES (4u << 20) /* bytes per mput */
 #define RETRY_MS 1000	       /* a peer that failed is tried again after this */
+#define NO_NAMESPACE_MS 60000  /* a node without a namespace is asked again after this */
+#define PEERS_MS 1000	       /* how often the peers are looked up in the map */
+#define MAX_PEERS (2 * CLUSTER_MAX_NODES)
 
 struct repl_peer {
 	char addr[256];
@@ -26,6 +32,7 @@ struct repl_peer {
 	uint64_t acked; /* outbox seq this peer has everything up to */
 	int64_t retry_at;
 	bool down;
+	bool no_namespace; /* it answered mput with ERROR: a node without a mount */
 };
 
 struct batch {
@@ -36,8 +43,10 @@ struct batch {
 
 struct fs_repl {
 	struct meta *meta;
-	struct repl_peer *peers;
+	struct cluster *cluster;
+	struct repl_peer *peers; /* MAX_PEERS */
 	int npeers;
+	int64_t peers_at; /* when the peers were last looked up */
 	const struct auth_key *key;
 	struct fs_ticker *ticker;
 	/* the ticker's thread only: */
@@ -105,11 +114,18 @@ static int push_peer(struct fs_repl *rp, struct repl_peer *p, uint64_t last, str
 		peer_failed(p, rc);
 		return 0;
 	}
+	if (strcmp(line, "ERROR") == 0) {
+		/* no namespace there (caskfs serve): it does not hold the outbox back */
+		p->no_namespace = true;
+		p->retry_at = fs_now_ms() + NO_NAMESPACE_MS;
+		return 0;
+	}
 	if (strncmp(line, "STORED ", 7) != 0) {
 		fprintf(stderr, "caskfs: %s refused namespace records: %s\n", p->addr, line);
 		peer_failed(p, -EIO);
 		return 0;
 	}
+	p->no_namespace = false;
 	if (p->down)
 		fprintf(stderr, "caskfs: namespace push to %s works again\n", p->addr);
 	p->down = false;
@@ -117,6 +133,45 @@ static int push_peer(struct fs_repl *rp, struct repl_peer *p, uint64_t last, str
 	snprintf(state, sizeof(state), "acked:%s", p->addr);
 	meta_state_put(rp->meta, state, p->acked);
 	return p->acked < last;
+}
+
+/* Makes rp->peers the nodes of the cluster map (but this one), keeping what
+ * is known of those already there. */
+static void refresh_peers(struct fs_repl *rp)
+{
+	char (*addrs)[CLUSTER_ADDR] = malloc(MAX_PEERS * CLUSTER_ADDR);
+	struct repl_peer *next = calloc(MAX_PEERS, sizeof(*next));
+	int n = 0;
+
+	if (!addrs || !next) {
+		free(addrs);
+		free(next);
+		return;
+	}
+	int count = cluster_map_peers(rp->cluster, addrs, NULL, MAX_PEERS);
+	for (int i = 0; i < count; i++) {
+		struct repl_peer *p = &next[n++];
+		int had = -1;
+		for (int k = 0; k < rp->npeers && had < 0; k++)
+			if (strcmp(rp->peers[k].addr, addrs[i]) == 0)
+				had = k;
+		if (had >= 0) {
+			*p = rp->peers[had];
+			rp->peers[had].conn = NULL;
+			continue;
+		}
+		char state[300];
+		memcpy(p->addr, addrs[i], sizeof(p->addr));
+		snprintf(state, sizeof(state), "acked:%s", p->addr);
+		if (meta_state_get(rp->meta, state, &p->acked) < 0)
+			p->acked = 0;
+	}
+	for (int k = 0; k < rp->npeers; k++)
+		mc_close(rp->peers[k].conn); /* the nodes no longer in the map */
+	free(rp->peers);
+	rp->peers = next;
+	rp->npeers = n;
+	free(addrs);
 }
 
 /* One round: each peer gets one batch of what it lacks, then the outbox is
@@ -127,11 +182,15 @@ static bool push_round(void *arg)
 	uint64_t last, pending;
 	bool more = false;
 
+	if (fs_now_ms() >= rp->peers_at + PEERS_MS) {
+		refresh_peers(rp);
+		rp->peers_at = fs_now_ms();
+	}
 	meta_outbox_state(rp->meta, &last, &pending);
 	uint64_t low = last;
 	for (int i = 0; i < rp->npeers; i++) {
 		more |= push_peer(rp, &rp->peers[i], last, &rp->batch) > 0;
-		if (rp->peers[i].acked < low)
+		if (rp->peers[i].acked < low && !rp->peers[i].no_namespace)
 			low = rp->peers[i].acked;
 	}
 	if (low > rp->trimmed && pending) {
@@ -147,29 +206,16 @@ int fs_repl_start(struct meta *m, const struct node *n, const struct node_args *
 	struct fs_repl *rp;
 
 	*out = NULL;
-	if (!a->peers)
-		return 0;
+	if (!a->listen)
+		return 0; /* not a node: nobody to push to */
 	rp = calloc(1, sizeof(*rp));
 	if (!rp)
 		return -ENOMEM;
 	rp->meta = m;
+	rp->cluster = n->cluster;
 	rp->key = n->have_key ? &n->key : NULL;
-	rp->peers = calloc(CLUSTER_MAX_NODES, sizeof(*rp->peers));
-	if (!rp->peers) {
-		free(rp);
-		return -ENOMEM;
-	}
-	/* the cluster parsed and deduplicated the addresses already */
-	struct node_peers peers;
-	node_peers_list(n->cluster, &peers);
-	for (int i = 0; i < peers.n; i++) {
-		struct repl_peer *p = &rp->peers[rp->npeers++];
-		char state[300];
-		snprintf(p->addr, sizeof(p->addr), "%s", peers.addr[i]);
-		snprintf(state, sizeof(state), "acked:%s", p->addr);
-		if (meta_state_get(m, state, &p->acked) < 0)
-			p->acked = 0;
-	}
+	refresh_peers(rp);
+	rp->peers_at = fs_now_ms();
 	meta_set_replication(m, true);
 	int rc = fs_ticker_start(PUSH_MS, FS_TICKER_NOW, push_round, rp, &rp->ticker);
 	if (rc < 0) {

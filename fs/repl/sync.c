@@ -20,10 +20,12 @@
 struct sync_walk {
 	struct fs_sync_ep *a, *b;
 	struct progress *bar; /* NULL: none */
-	bool dry_run, verbose;
+	const struct fs_sync_opts *o;
 	enum fs_sync_kind kind;
 	struct fs_sync_stats st;
 	int error;
+	double t0;    /* when the walk started, for the rate limit */
+	bool stopped; /* o->stop turned true */
 };
 
 static uint64_t wire_bytes(struct fs_sync_ep *a, struct fs_sync_ep *b)
@@ -41,9 +43,17 @@ static uint64_t wire_bytes(struct fs_sync_ep *a, struct fs_sync_ep *b)
 	return total;
 }
 
+static void sleep_for(double seconds)
+{
+	struct timespec ts = { (time_t)seconds, 0 };
+
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
 static void print_key(const struct sync_walk *run, const struct fs_sync_rec *r, const char *dir)
 {
-	if (!run->verbose)
+	if (!run->o->verbose)
 		return;
 	if (run->kind == FS_SYNC_DATA) {
 		printf("  data %.*s %s\n", (int)r->klen, (const char *)r->key, dir);
@@ -63,14 +73,23 @@ static void copy(struct sync_walk *run, struct fs_sync_ep *src, struct fs_sync_e
 	size_t vlen;
 	int rc;
 
+	if (a_to_b && run->o->b_to_a_only)
+		return; /* a pull: b does not own what it lacks here */
 	run->st.differed++;
 	if (a_to_b)
 		run->st.a_to_b++;
 	else
 		run->st.b_to_a++;
 	print_key(run, r, a_to_b ? "->" : "<-");
-	if (run->dry_run)
+	if (run->o->dry_run)
 		return;
+	if (run->o->rate) {
+		/* ahead of the allowed rate: wait until the bytes so far are due */
+		double due = run->t0 + (double)run->st.bytes / (double)run->o->rate;
+		double now = fs_now_seconds();
+		if (due > now)
+			sleep_for(due - now);
+	}
 	uint64_t w0 = wire_bytes(src, dst);
 	rc = fs_sync_ep_get(src, run->kind, r, &val, &vlen, &m);
 	if (rc == 0) {
@@ -82,6 +101,8 @@ static void copy(struct sync_walk *run, struct fs_sync_ep *src, struct fs_sync_e
 		rc = fs_sync_ep_put(dst, run->kind, r, val, vlen, &m);
 		run->st.bytes += vlen;
 		free(val);
+		if (rc >= 0 && run->o->copied)
+			run->o->copied(run->o->copied_arg, vlen);
 	}
 	run->st.copy_wire += wire_bytes(src, dst) - w0;
 	if (rc < 0 && rc != -ENOENT) {
@@ -148,7 +169,11 @@ static void walk(struct sync_walk *run, uint8_t *path, int depth, struct fs_sync
 		run->error = rc;
 		return;
 	}
-	for (int k = 0; k < 16 && !run->error; k++) {
+	for (int k = 0; k < 16 && !run->error && !run->stopped; k++) {
+		if (run->o->stop && *run->o->stop) {
+			run->stopped = true;
+			break;
+		}
 		if (run->bar && depth <= 1)
 			progress_step(run->bar, depth == 0 ? (uint64_t)k * 16
 							   : (uint64_t)path[0] * 16 + (uint64_t)k);
@@ -177,12 +202,11 @@ static int roots(struct fs_sync_ep *a, struct fs_sync_ep *b, enum fs_sync_kind k
 
 
 /* Syncs one kind; returns 0 when equal at the end, 1 when not, <0 on error. */
-int fs_sync_run(struct fs_sync_ep *a, struct fs_sync_ep *b, enum fs_sync_kind k, bool dry_run,
-		bool verbose, bool quiet, struct fs_sync_stats *out)
+int fs_sync_run(struct fs_sync_ep *a, struct fs_sync_ep *b, enum fs_sync_kind k,
+		const struct fs_sync_opts *o, struct fs_sync_stats *out)
 {
-	struct sync_walk run = {
-		.a = a, .b = b, .kind = k, .dry_run = dry_run, .verbose = verbose
-	};
+	struct sync_walk run = { .a = a, .b = b, .kind = k, .o = o, .t0 = fs_now_seconds() };
+	const bool dry_run = o->dry_run, quiet = o->quiet;
 	struct progress bar;
 	if (!quiet) {
 		progress_start(&bar, k == FS_SYNC_DATA ? "sync data" : "sync meta", 256);

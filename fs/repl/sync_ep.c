@@ -26,12 +26,14 @@ static void hexpath(const uint8_t *path, int depth, char *out)
 static int remote_text(struct fs_sync_ep *e, enum fs_sync_kind k, const uint8_t *path, int depth,
 		       char **text, size_t *len)
 {
-	char cmd[32], hp[8];
+	char cmd[400], hp[8];
 	void *val;
 	int rc;
 
 	hexpath(path, depth, hp);
-	if (k == FS_SYNC_DATA)
+	if (k == FS_SYNC_DATA && e->query[0])
+		snprintf(cmd, sizeof(cmd), "ptree %s %s", e->query, hp);
+	else if (k == FS_SYNC_DATA)
 		snprintf(cmd, sizeof(cmd), "get @%s", hp);
 	else
 		snprintf(cmd, sizeof(cmd), "mtree %s", hp);
@@ -56,8 +58,10 @@ int fs_sync_ep_children(struct fs_sync_ep *e, enum fs_sync_kind k, const uint8_t
 	if (!e->conn) {
 		if (k == FS_SYNC_META && !e->m)
 			return -ENOENT;
-		return k == FS_SYNC_DATA ? store_tree_children(e->s, path, depth, self, kids)
-					 : meta_tree_children(e->m, path, depth, self, kids);
+		return k == FS_SYNC_DATA
+			   ? store_tree_children_in(e->s, path, depth, e->set ? e->set->bits : NULL,
+						    self, kids)
+			   : meta_tree_children(e->m, path, depth, self, kids);
 	}
 	char *text, *line, *save = NULL;
 	size_t len;
@@ -120,6 +124,13 @@ int fs_sync_ep_bucket(struct fs_sync_ep *e, enum fs_sync_kind k, const uint8_t *
 		      struct fs_sync_reclist *l)
 {
 	l->n = 0;
+	if (!e->conn && k == FS_SYNC_DATA && e->set) {
+		uint32_t b = 0;
+		for (int i = 0; i < STORE_TREE_DEPTH; i++)
+			b = b << 4 | path[i];
+		if (!(e->set->bits[b >> 6] >> (b & 63) & 1))
+			return 0; /* not a bucket of the walk */
+	}
 	if (!e->conn)
 		return k == FS_SYNC_DATA ? store_tree_bucket(e->s, path, data_rec, l)
 					 : meta_tree_bucket(e->m, path, meta_rec, l);

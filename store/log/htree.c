@@ -65,6 +65,11 @@ struct store_tree_node store_htree_node(const struct store_htree *t, int depth, 
 	return t->level[depth][index];
 }
 
+const struct store_tree_node *store_htree_level(const struct store_htree *t, int depth)
+{
+	return t->level[depth];
+}
+
 uint64_t store_key_hash(const void *key, size_t klen)
 {
 	return XXH3_64bits(key, klen);

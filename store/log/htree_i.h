@@ -25,4 +25,7 @@ void store_htree_update(struct store_htree *t, uint64_t key_hash, uint64_t leaf,
 /* The node at depth with index (its path as a number, depth nibbles). */
 struct store_tree_node store_htree_node(const struct store_htree *t, int depth, uint64_t index);
 
+/* The 16^depth nodes of one level, in index order (owned by t). */
+const struct store_tree_node *store_htree_level(const struct store_htree *t, int depth);
+
 #endif

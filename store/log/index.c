@@ -101,6 +101,20 @@ int store_index_record(struct store *s, uint64_t hash, const void *key,
 	return 1;
 }
 
+int store_index_forget(struct store *s, uint64_t hash, const void *key, size_t klen,
+		       const struct store_version *v)
+{
+	struct store_kd_entry *e = store_kd_find(s->kd, hash, key, klen);
+
+	if (!e)
+		return -ENOENT;
+	if (e->stamp != v->stamp || e->node != v->node)
+		return STORE_STALE;
+	account(s, e, hash, -1);
+	store_kd_remove(s->kd, e);
+	return 0;
+}
+
 void store_index_meta(const struct store_kd_entry *e, struct store_meta *m)
 {
 	memset(m, 0, sizeof(*m));

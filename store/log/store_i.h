@@ -4,7 +4,7 @@
  * down to the helpers, never back up:
  *   open -> recover, background, dirlock;  background -> expire, compact, sync
  *   read, compact -> expire -> write;  write, compact -> append, sync
- *   sync -> append -> segment, hint, index
+ *   forget -> index;  sync -> append -> segment, hint, index
  *   read -> mapread, index, segment;  tree -> snapshot -> index
  *   verify -> sync, hint, segment;  index -> keydir, htree, hlc
  *   everything -> io, message, record, hash, compress (which call nothing here).
@@ -219,6 +219,10 @@ struct store_segment *store_table_get(struct store *s, uint32_t id);
 int store_index_record(struct store *s, uint64_t hash, const void *key,
 		       const struct store_rec_hdr *h, uint32_t seg, uint32_t off, uint32_t len,
 		       bool ties_win);
+/* Takes key out of the keydir, the tree and the counters when its newest
+ * record has version v: 0, STORE_STALE (another version), -ENOENT. */
+int store_index_forget(struct store *s, uint64_t hash, const void *key, size_t klen,
+		       const struct store_version *v);
 /* Points e, whose record compaction copied out of from, at the copy. */
 void store_index_move(struct store *s, struct store_kd_entry *e, struct store_segment *from,
 		      uint32_t seg, uint32_t off);

@@ -1,14 +1,20 @@
 /*
- * cluster.h - the quorum client: objects placed on N of the cluster's nodes by
- * rendezvous hashing, a put acknowledged by W of them, a get answered by the
- * first replica holding the key (the local one first). Replicas that missed a
- * write get it later from a durable hint kept by the writer (hinted handoff);
- * a read that met a missing or older replica repairs it. Conditional and
- * read-modify-write operations (cas, add, append, incr, touch...) are decided
- * by one node per key, its primary, under a per-key lock (cluster_decide()).
+ * cluster.h - the quorum client: keys fall into CLUSTER_BUCKETS buckets (the
+ * leaves of the store's hash tree), each bucket placed on N of the cluster's
+ * nodes by rendezvous hashing over the cluster map (cmap.h); a put is
+ * acknowledged by W of them, a get answered by the first replica holding
+ * the key (the local one first, then, while buckets move, their previous
+ * owners). Replicas that missed a write get it later from a durable hint
+ * kept by the writer (hinted handoff); a read that met a missing or older
+ * replica repairs it. The map is learnt from peers and kept in
+ * DATA_DIR/cluster.map; a background thread replays hints and gossips maps.
+ * Conditional and read-modify-write operations (cas, add, append, incr,
+ * touch...) are decided by one node per key, the first owner of its bucket
+ * in the view in force, under a per-key lock (cluster_decide()).
  *
  * With no peers the cluster is this node alone (N = W = R = 1) and every call
- * goes straight to the local store. Thread-safe. Protocol: docs/PROTOCOL.md.
+ * goes straight to the local store. Thread-safe. Protocol: docs/PROTOCOL.md;
+ * placement and moves: docs/REPLICATION.md.
  */
 #ifndef CASKFS_STORE_NODE_CLUSTER_H
 #define CASKFS_STORE_NODE_CLUSTER_H
@@ -20,7 +26,13 @@
 #include "auth.h"
 #include "../store.h"
 
-#define CLUSTER_MAX_NODES 64
+/* Most members a map may have (and peers a node tracks at once). */
+#define CLUSTER_MAX_NODES 128
+/* The buckets keys are placed by: one per leaf of the store's hash tree, so
+ * a bucket is a subtree both sides can compare on its own. */
+#define CLUSTER_BUCKETS (1u << (4 * STORE_TREE_DEPTH))
+
+struct cmap;
 
 struct cluster_options {
 	const char *self;  /* this node's HOST:PORT as its peers name it; NULL: no peers */
@@ -28,13 +40,33 @@ struct cluster_options {
 	int replicas, write_quorum, read_quorum; /* N, W, R; 0 for the defaults 3, 2, 1 */
 	int connect_ms, io_ms;			 /* per-request timeouts; 0: 300 and 800 */
 	const struct auth_key *key;		 /* the shared secret, or NULL */
-	const char *data_dir;			 /* hints live in DATA_DIR/handoff/ */
-	bool no_background; /* no handoff thread (tests drive cluster_handoff()) */
+	const char *data_dir; /* hints in DATA_DIR/handoff/, the map in DATA_DIR/cluster.map */
+	bool no_background;   /* no background thread (tests drive cluster_handoff()) */
+};
+
+/* How far this node is with the buckets a map change gave it, and with
+ * letting go of those it lost (reported by the rebalancer, fs/repl). */
+struct cluster_progress {
+	uint64_t epoch;			     /* the map epoch being worked on; 0: none */
+	uint32_t sources, sources_done;	     /* nodes to take gained buckets from */
+	uint64_t objects_in, bytes_in;	     /* records and value bytes taken (total) */
+	uint64_t buckets_to_drop;	     /* buckets held here that this node does not own */
+	uint64_t objects_out, bytes_out;     /* records handed to owners before letting go */
+	uint64_t objects_dropped;	     /* records let go of (total) */
+	uint64_t clean_epoch;		     /* holds nothing it does not own, as of this epoch */
+	uint64_t passes;		     /* rebalance passes run */
 };
 
 struct cluster_stats {
-	int nodes, n, w, r;
+	int nodes, n, w, r; /* members of the map in force, effective N, W, R */
+	uint64_t epoch;	    /* of the map in force (0: provisional) */
+	int prev_nodes;	    /* previous members (the same as nodes when settled) */
+	bool settled;
+	uint64_t done_epoch; /* this node holds what it gained up to this epoch */
+	uint64_t hints_redirected, gossip_rounds, maps_adopted;
+	struct cluster_progress progress;
 	uint64_t puts, put_failures, gets, get_misses, read_repairs;
+	uint64_t read_repair_bytes; /* value bytes of the copies put back by reads */
 	uint64_t hints_queued, hints_replayed, hints_pending; /* records */
 	uint64_t hint_bytes_pending;
 	uint64_t decided, forwarded; /* decided operations run here, sent to their decider */
@@ -109,8 +141,8 @@ int cluster_flush(struct cluster *c, uint64_t *deleted);
  * Decided operations: conditional and read-modify-write commands, which
  * must see the newest version and leave no room for another write between
  * the read and the write. The rule (docs/PROTOCOL.md, "Decided operations"):
- * an operation on a key is decided by the first of the key's replicas, in
- * placement order, that is this node or believed up: its primary, or the
+ * an operation on a key is decided by the first owner of the key's bucket,
+ * in the view in force, that is this node or believed up: its primary, or the
  * next one while it is down. A node that is not that replica forwards the
  * operation (xop) to it, and the node that receives an xop decides it (it
  * never forwards again, so a decision waits for no other decision). The
@@ -172,8 +204,9 @@ int cluster_decide(struct cluster *c, const void *key, size_t klen, const struct
  * does with an xop. */
 int cluster_decide_local(struct cluster *c, const void *key, size_t klen,
 			 const struct cluster_op *op, struct cluster_result *res);
-/* The number of nodes of the cluster (1: this node alone). */
-int cluster_nodes(const struct cluster *c);
+/* The number of nodes of the map in force (1: this node alone); the larger
+ * of its members and previous members while a change settles. */
+int cluster_nodes(struct cluster *c);
 /* The mode's name on the wire (xop) and back: 0 or -EINVAL. */
 const char *cluster_mode_name(enum cluster_mode mode);
 int cluster_mode_parse(const char *word, size_t len, enum cluster_mode *mode);
@@ -183,7 +216,7 @@ const char *cluster_status_name(enum cluster_status status);
 /* The local store the cluster was opened over (not owned by the cluster). */
 struct store *cluster_local(struct cluster *c);
 
-/* Whether this node is one of key's replicas. */
+/* Whether this node is one of key's replicas (or was, while its bucket moves). */
 bool cluster_is_replica(struct cluster *c, const void *key, size_t klen);
 /* Asks each of key's replicas (in placement order, this node's store
  * directly) whether it holds a live copy, without moving the value: fn gets
@@ -222,5 +255,79 @@ void cluster_describe(struct cluster *c, char *buf, size_t cap);
  * pending for it. */
 typedef void (*cluster_peer_fn)(void *arg, const char *addr, bool self, bool up, uint64_t hints);
 void cluster_peers(struct cluster *c, cluster_peer_fn fn, void *arg);
+
+/* ---- the cluster map and the buckets (docs/REPLICATION.md) ---- */
+
+/* This node's address in the map (its --listen), or "" without one. */
+const char *cluster_self(struct cluster *c);
+/* Copies the map in force into *out; *done_epoch (may be NULL) receives the
+ * epoch whose gained buckets this node holds. */
+void cluster_map_get(struct cluster *c, struct cmap *out, uint64_t *done_epoch);
+/* Offers a map heard from a peer or an operator: it is taken when newer
+ * (cmap_merge()), saved, and passed on to every peer. Returns 1 taken, 0
+ * not newer, -EXDEV another cluster's map (logged), -ENOMEM, -ENOSPC. */
+int cluster_map_offer(struct cluster *c, const struct cmap *m);
+/* Tells the cluster what a peer said of itself in a map exchange: its node
+ * id and the epoch whose gained buckets it holds. */
+void cluster_peer_heard(struct cluster *c, const char *addr, uint32_t id, uint64_t done_epoch);
+/* Records that this node holds what map epoch gave it (saved; gossiped). */
+void cluster_map_done(struct cluster *c, uint64_t epoch);
+/* Whether source (an address of the map at epoch) was pulled from already
+ * for epoch (saved in DATA_DIR/cluster.map, so a restart resumes), and
+ * marks it so. mark returns 0 or -ESTALE when the map moved on. */
+bool cluster_map_pulled(struct cluster *c, uint64_t epoch, const char *source);
+int cluster_map_mark_pulled(struct cluster *c, uint64_t epoch, const char *source);
+/* Replaces the rebalancer's progress shown by cluster_stats(). */
+void cluster_progress_set(struct cluster *c, const struct cluster_progress *p);
+
+/* A set of buckets: bit b % 64 of bits[b / 64] for bucket b. */
+struct cluster_bucket_set {
+	uint64_t bits[CLUSTER_BUCKETS / 64];
+	uint32_t count;
+};
+
+/* Which buckets two nodes A (this side) and B compare or move. */
+enum cluster_set_kind {
+	CLUSTER_SET_SHARED = 1, /* both own, in the members and (while moving) before */
+	CLUSTER_SET_PULL,	/* A gained since the last settled map and B owned before */
+	CLUSTER_SET_GIVE,	/* B gained and A owned before: the PULL of B from A */
+	CLUSTER_SET_OWNED,	/* A owns, now or before the change under way (B ignored) */
+};
+/* Parses and names a kind as the protocol spells it ("shared", "pull",
+ * "give", "owned"); parse returns 0 for an unknown word. */
+enum cluster_set_kind cluster_set_kind_parse(const char *w, size_t len);
+const char *cluster_set_kind_name(enum cluster_set_kind k);
+
+/* The bucket of a key (the top 16 bits of store_key_hash()). */
+uint32_t cluster_bucket(const void *key, size_t klen);
+
+/*
+ * Fills out with the buckets of kind between this node (A) and peer (B,
+ * an address of the map) under the map in force; *digest (may be NULL)
+ * receives the map's digest (cmap_digest()), which a peer must share for
+ * its answer to mean the same set. Returns 0, -ENOENT when this node or
+ * peer is in no map, -EINVAL for a bad kind.
+ */
+int cluster_bucket_set(struct cluster *c, enum cluster_set_kind kind, const char *peer,
+		       struct cluster_bucket_set *out, uint64_t *digest);
+/* The same for any map and any pair a, b with replicas N (what a DATA_DIR's
+ * saved map says, for `caskfs sync` of a directory). Slow: it places every
+ * bucket. -ENOENT, -EINVAL, -ENOMEM. */
+int cluster_bucket_set_of(const struct cmap *m, int replicas, enum cluster_set_kind kind,
+			  const char *a, const char *b, struct cluster_bucket_set *out);
+/* The replicas (effective N) this node places with. */
+int cluster_replicas(struct cluster *c);
+/* Whether bucket is owned by this node in the map in force (prev: also
+ * when it was an owner before the change still settling). */
+bool cluster_owns_bucket(struct cluster *c, uint32_t bucket, bool prev);
+/* The owners of bucket in the map in force, into addrs (cap entries of
+ * CLUSTER_ADDR bytes each); returns their count. */
+#define CLUSTER_ADDR 256
+int cluster_bucket_owners(struct cluster *c, uint32_t bucket, char (*addrs)[CLUSTER_ADDR],
+			  int cap);
+/* The addresses of the map's members and previous members other than this
+ * node, into addrs (cap entries); flags (may be NULL) receive each one's
+ * CMAP_* flags. Returns their count. */
+int cluster_map_peers(struct cluster *c, char (*addrs)[CLUSTER_ADDR], uint8_t *flags, int cap);
 
 #endif

@@ -500,6 +500,12 @@ void server_execute(struct server *srv, struct conn *c, const struct proto_req *
 	case PROTO_AUTH:
 		cmd_auth(srv, c, r);
 		break;
+	case PROTO_XMAP:
+		server_cmd_xmap(srv, c, r);
+		break;
+	case PROTO_PTREE:
+		server_cmd_ptree(srv, c, r);
+		break;
 	case PROTO_MPUT:
 	case PROTO_MEXT:
 		if (srv->ext)

@@ -2,7 +2,7 @@
  * decide - conditional and read-modify-write operations (cas, add, replace,
  * append, prepend, incr, decr, touch, gat, and the meta commands' variants)
  * over the key's replicas (cluster.h, cluster_decide). The one idea: each key
- * has one decider, the first of its replicas in placement order that is this
+ * has one decider, the first owner of its bucket in the view in force that is this
  * node or believed up; every other node forwards the operation to it (xop),
  * and it holds the key's lock from reading the newest copy on the replicas
  * to the quorum's acknowledgement of the result, so two racing operations
@@ -67,9 +67,29 @@ static bool needs_value(enum cluster_mode mode)
 static int read_newest(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
 		       struct store_meta *m, bool *live)
 {
-	int order[CLUSTER_MAX_NODES], count = cluster_read_order(c, key, klen, order);
+	struct cluster_view *view = cluster_view_get(c);
+	uint32_t b = cluster_bucket(key, klen);
+	int reps[CLUSTER_MAX_NODES], order[2 * CLUSTER_MAX_NODES], count = 0;
 	int answered = 0;
 	bool have = false;
+
+	/* the owners (this node first), then, while the bucket moves, its
+	 * previous owners that are no owners now */
+	cluster_view_owners(view, b, reps);
+	for (int k = 0; k < view->n; k++)
+		if (c->peers[reps[k]].self)
+			order[count++] = reps[k];
+	for (int k = 0; k < view->n; k++)
+		if (!c->peers[reps[k]].self)
+			order[count++] = reps[k];
+	if (view->prev_owners) {
+		const uint8_t *o = view->prev_owners + (size_t)b * (size_t)view->pn;
+		for (int k = 0; k < view->pn; k++) {
+			int slot = view->prev[o[k]];
+			if (!cluster_view_owns(view, b, slot, false))
+				order[count++] = slot;
+		}
+	}
 
 	memset(m, 0, sizeof(*m));
 	*live = false;
@@ -95,6 +115,7 @@ static int read_newest(struct cluster *c, const void *key, size_t klen, void **v
 		}
 		free(v);
 	}
+	cluster_view_put(c, view);
 	return answered ? 0 : -EIO;
 }
 
@@ -371,19 +392,29 @@ int cluster_decide(struct cluster *c, const void *key, size_t klen, const struct
 	if (klen == 0 || klen > STORE_KEY_MAX || op->vlen > STORE_VALUE_MAX ||
 	    (unsigned)op->mode >= NMODES)
 		return -EINVAL;
-	if (c->nnodes == 1)
+	/* the decider: the first owner of the key's bucket in the view in
+	 * force that is this node or believed up */
+	struct cluster_view *view = cluster_view_get(c);
+	if (view->nmembers == 1 && view->self_member == 0 && view->settled) {
+		cluster_view_put(c, view);
 		return decide_here(c, key, klen, op, res);
-	cluster_placement(c, key, klen, reps);
-	for (int k = 0; k < c->n; k++) {
+	}
+	cluster_view_owners(view, cluster_bucket(key, klen), reps);
+	for (int k = 0; k < view->n; k++) {
 		struct peer *p = &c->peers[reps[k]];
-		if (p->self)
+		if (p->self) {
+			cluster_view_put(c, view);
 			return decide_here(c, key, klen, op, res);
+		}
 		if (cluster_peer_is_down(p))
 			continue;
 		rc = forward(c, p, key, klen, op, res);
-		if (rc != -EHOSTDOWN)
+		if (rc != -EHOSTDOWN) {
+			cluster_view_put(c, view);
 			return rc;
+		}
 	}
+	cluster_view_put(c, view);
 	fprintf(stderr, "caskfs: %s %.*s: no replica of the key answers\n",
 		cluster_mode_name(op->mode), (int)klen, (const char *)key);
 	return -EIO;
@@ -399,9 +430,13 @@ int cluster_decide_local(struct cluster *c, const void *key, size_t klen,
 	return decide_here(c, key, klen, op, res);
 }
 
-int cluster_nodes(const struct cluster *c)
+int cluster_nodes(struct cluster *c)
 {
-	return c->nnodes;
+	struct cluster_view *v = cluster_view_get(c);
+	int n = v->nmembers > v->nprev ? v->nmembers : v->nprev;
+
+	cluster_view_put(c, v);
+	return n;
 }
 
 const char *cluster_status_name(enum cluster_status status)

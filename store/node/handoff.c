@@ -4,9 +4,12 @@
  * DATA_DIR/handoff/<node>.hints; a background thread replays the hints when
  * the node answers again. The one idea: replay renames the file first (to
  * .replay), so new hints go on into a new file while the old one drains,
- * and a file is removed only once every record in it was delivered.
+ * and a file is removed only once every record in it was delivered. A
+ * record whose bucket the peer no longer owns (the map changed) goes to the
+ * bucket's owners instead, so a hint never outlives a membership change.
  * Formats: docs/PROTOCOL.md ("Hinted handoff"), docs/FORMAT.md ("Records").
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,20 +28,6 @@
 
 #define HINT_MAGIC "CASKHINT"
 #define HINT_HDR 16
-
-static void hint_path(const char *dir, struct peer *p)
-{
-	char name[256];
-	size_t i;
-
-	for (i = 0; p->addr[i] && i < sizeof(name) - 1; i++)
-		name[i] = (p->addr[i] == ':' || p->addr[i] == '/' || p->addr[i] == '[' ||
-			   p->addr[i] == ']')
-			      ? '_'
-			      : p->addr[i];
-	name[i] = 0;
-	snprintf(p->hint_path, sizeof(p->hint_path), "%s/handoff/%s.hints", dir, name);
-}
 
 void cluster_hint_add(struct cluster *c, struct peer *p, const void *key, size_t klen,
 		      const void *val, size_t vlen, const struct store_version *v, bool tombstone,
@@ -105,7 +94,7 @@ int cluster_sync(struct cluster *c)
 {
 	int rc = 0;
 
-	for (int i = 0; i < c->nnodes; i++) {
+	for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
 		struct peer *p = &c->peers[i];
 		pthread_mutex_lock(&p->mu);
 		if (p->hint_dirty && p->hint_fd >= 0) {
@@ -119,8 +108,42 @@ int cluster_sync(struct cluster *c)
 	return rc;
 }
 
-/* Replays one hint file to p; 0 when every record was delivered (or was a
- * torn tail), -errno when p failed (the file is kept). */
+/*
+ * Hands one hinted record on: to p while p owns its bucket, else (the map
+ * moved the bucket, or removed p) to the bucket's owners now: this node's
+ * store when it is one, and a new hint for an owner that cannot take it.
+ * Returns 0, or the error of p (still an owner) failing.
+ */
+static int deliver(struct cluster *c, struct peer *p, const void *key, size_t klen, const void *val,
+		   size_t vlen, const struct store_version *v, bool tomb,
+		   const struct store_attr *attr)
+{
+	struct cluster_view *view = cluster_view_get(c);
+	uint32_t b = cluster_bucket(key, klen);
+	int reps[CLUSTER_MAX_NODES], rc = 0;
+
+	if (p && cluster_view_owns(view, b, (int)(p - c->peers), false)) {
+		rc = cluster_peer_send(c, p, key, klen, val, vlen, v, tomb, attr);
+		cluster_view_put(c, view);
+		return rc;
+	}
+	cluster_view_owners(view, b, reps);
+	for (int k = 0; k < view->n; k++) {
+		struct peer *q = &c->peers[reps[k]];
+		if (q->self)
+			store_apply_attr(c->local, key, klen, val, vlen, v, tomb, attr);
+		else if (cluster_peer_is_down(q) ||
+			 cluster_peer_send(c, q, key, klen, val, vlen, v, tomb, attr) < 0)
+			cluster_hint_add(c, q, key, klen, val, vlen, v, tomb, attr);
+	}
+	atomic_fetch_add(&c->hints_redirected, 1);
+	cluster_view_put(c, view);
+	return 0;
+}
+
+/* Replays one hint file to p (NULL: to each record's owners); 0 when every
+ * record was delivered (or was a torn tail), -errno when p failed (the file
+ * is kept). */
 static int replay_file(struct cluster *c, struct peer *p, const char *path, uint64_t *sent)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -160,8 +183,8 @@ static int replay_file(struct cluster *c, struct peer *p, const char *path, uint
 			break;
 		struct store_version v = { h.stamp, h.node };
 		struct store_attr attr = { h.client_flags, h.expires };
-		rc = cluster_peer_send(c, p, buf, h.key_len, buf + h.key_len, h.stored_len, &v,
-				       h.flags & STORE_REC_TOMBSTONE, &attr);
+		rc = deliver(c, p, buf, h.key_len, buf + h.key_len, h.stored_len, &v,
+			     h.flags & STORE_REC_TOMBSTONE, &attr);
 		if (rc < 0)
 			break;
 		(*sent)++;
@@ -174,26 +197,6 @@ static int replay_file(struct cluster *c, struct peer *p, const char *path, uint
 	free(buf);
 	close(fd);
 	return rc;
-}
-
-/* Counts the records of a hint file (at open, for the stats). */
-static void count_file(const char *path, uint64_t *count, uint64_t *bytes)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint8_t hdr[STORE_REC_HDR];
-	struct store_rec_hdr h;
-	off_t off = HINT_HDR;
-
-	if (fd < 0)
-		return;
-	ssize_t got;
-	while ((got = pread(fd, hdr, sizeof(hdr), off)) > 0 &&
-	       store_rec_decode(hdr, (size_t)got, &h) == 0) {
-		off += (off_t)store_rec_size(&h);
-		(*count)++;
-	}
-	*bytes += (uint64_t)off;
-	close(fd);
 }
 
 static int replay_peer(struct cluster *c, struct peer *p)
@@ -242,75 +245,84 @@ out:
 	return rc < 0 ? rc : (int)sent;
 }
 
+/* Whether path is the hint file (or its .replay) of a slot. */
+static bool slot_file(struct cluster *c, const char *path)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < CLUSTER_MAX_NODES && !found; i++) {
+		size_t n = strlen(c->peers[i].hint_path);
+		found = n && strncmp(path, c->peers[i].hint_path, n) == 0 &&
+			(path[n] == 0 || strcmp(path + n, ".replay") == 0);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return found;
+}
+
+/*
+ * Hint files no slot names: those of a node that left the map while this one
+ * was down. Each is renamed (so no slot appends to it meanwhile), its
+ * records go to their buckets' owners, and it is removed.
+ */
+static void replay_orphans(struct cluster *c)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 300], moved[PATH_MAX + 320];
+	DIR *d;
+
+	if (!c->data_dir[0])
+		return;
+	snprintf(dir, sizeof(dir), "%s/handoff", c->data_dir);
+	if (!(d = opendir(dir)))
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		bool orphan = n > 8 && strcmp(e->d_name + n - 7, ".orphan") == 0;
+		bool hints = (n > 6 && strcmp(e->d_name + n - 6, ".hints") == 0) ||
+			     (n > 13 && strcmp(e->d_name + n - 13, ".hints.replay") == 0);
+		if (!orphan && !hints)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (hints && slot_file(c, path))
+			continue;
+		snprintf(moved, sizeof(moved), "%s%s", path, orphan ? "" : ".orphan");
+		if (!orphan && rename(path, moved) < 0)
+			continue;
+		uint64_t sent = 0;
+		if (replay_file(c, NULL, moved, &sent) == 0) {
+			unlink(moved);
+			fprintf(stderr,
+				"caskfs: %s: %" PRIu64 " hints of a node no longer in the map "
+				"handed to their owners\n",
+				e->d_name, sent);
+		}
+	}
+	closedir(d);
+}
+
 int cluster_handoff(struct cluster *c)
 {
 	int total = 0;
 
-	for (int i = 0; i < c->nnodes; i++) {
+	if (atomic_fetch_add(&c->handoff_calls, 1) % 20 == 0)
+		replay_orphans(c); /* every 10 s */
+
+	for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
 		struct peer *p = &c->peers[i];
+		pthread_mutex_lock(&c->mu);
+		bool named = p->addr[0] && !p->self;
+		if (named)
+			p->holds++; /* the slot stays this peer's during the replay */
+		pthread_mutex_unlock(&c->mu);
+		if (!named)
+			continue;
 		pthread_mutex_lock(&p->mu);
 		bool pending = p->cur_count + p->old_count > 0;
 		pthread_mutex_unlock(&p->mu);
-		if (p->self || !pending)
-			continue;
-		int rc = replay_peer(c, p);
+		int rc = pending ? replay_peer(c, p) : 0;
 		if (rc > 0)
 			total += rc;
+		cluster_slot_release(c, i);
 	}
 	return total;
-}
-
-static void *handoff_main(void *arg)
-{
-	struct cluster *c = arg;
-
-	pthread_mutex_lock(&c->stop_mu);
-	while (!c->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += HANDOFF_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&c->stop_cv, &c->stop_mu, &ts);
-		if (c->stopping)
-			break;
-		pthread_mutex_unlock(&c->stop_mu);
-		cluster_sync(c);
-		cluster_handoff(c);
-		pthread_mutex_lock(&c->stop_mu);
-	}
-	pthread_mutex_unlock(&c->stop_mu);
-	return NULL;
-}
-
-void cluster_hint_open(struct peer *p, const char *data_dir)
-{
-	char replay[PATH_MAX + 8];
-
-	hint_path(data_dir, p);
-	snprintf(replay, sizeof(replay), "%s.replay", p->hint_path);
-	count_file(p->hint_path, &p->cur_count, &p->cur_bytes);
-	count_file(replay, &p->old_count, &p->old_bytes);
-}
-
-int cluster_handoff_start(struct cluster *c)
-{
-	int rc = -pthread_create(&c->thread, NULL, handoff_main, c);
-
-	if (rc == 0)
-		c->thread_started = true;
-	return rc;
-}
-
-void cluster_handoff_stop(struct cluster *c)
-{
-	if (!c->thread_started)
-		return;
-	pthread_mutex_lock(&c->stop_mu);
-	c->stopping = true;
-	pthread_cond_signal(&c->stop_cv);
-	pthread_mutex_unlock(&c->stop_mu);
-	pthread_join(c->thread, NULL);
 }

@@ -1,5 +1,6 @@
 /*
- * locate - where a key is kept: each of its N replicas (placement.c) asked
+ * locate - where a key is kept: each of its N replicas (its bucket's owners
+ * in the map in force, view.c) asked
  * for its own record without the value (`get ?KEY`, a local stat that is
  * never forwarded), so a tool can tell which nodes hold a copy without
  * moving any bytes. What `user.caskfs.replicas` shows (docs/USAGE.md).
@@ -46,8 +47,9 @@ int cluster_locate(struct cluster *c, const void *key, size_t klen, cluster_loca
 
 	if (klen == 0 || klen > STORE_KEY_MAX)
 		return -EINVAL;
-	cluster_placement(c, key, klen, reps);
-	for (int k = 0; k < c->n; k++) {
+	struct cluster_view *v = cluster_view_get(c);
+	cluster_view_owners(v, cluster_bucket(key, klen), reps);
+	for (int k = 0; k < v->n; k++) {
 		struct peer *p = &c->peers[reps[k]];
 		struct stat_call s = { key, klen };
 		int state;
@@ -58,7 +60,8 @@ int cluster_locate(struct cluster *c, const void *key, size_t klen, cluster_loca
 			state = -EHOSTDOWN;
 		else
 			state = cluster_peer_call(c, p, stat_call, &s);
-		fn(arg, c->nnodes == 1 ? "local" : p->addr, p->self, state);
+		fn(arg, !c->has_addr ? "local" : p->addr, p->self, state);
 	}
+	cluster_view_put(c, v);
 	return 0;
 }

@@ -12,7 +12,7 @@
 
 #include "server_i.h"
 
-#define STAT_MAX 64 /* numbers collect() may give */
+#define STAT_MAX 96 /* numbers collect() may give */
 
 /* One number of the node, as `stats` and /metrics show it. */
 struct stat_num {
@@ -67,10 +67,37 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("caskfs_read_repairs", cs.read_repairs, "copies put back by reads", true);
 	NUM("caskfs_decided", cs.decided, "conditional operations decided here", true);
 	NUM("caskfs_forwarded", cs.forwarded, "conditional operations sent to their decider", true);
+	NUM("caskfs_read_repair_bytes", cs.read_repair_bytes,
+	    "value bytes of the copies put back by reads", true);
 	NUM("caskfs_hints_pending", cs.hints_pending, "hinted-handoff records waiting", false);
 	NUM("caskfs_hint_bytes_pending", cs.hint_bytes_pending, "bytes of hints waiting", false);
 	NUM("caskfs_hints_queued", cs.hints_queued, "hints written", true);
 	NUM("caskfs_hints_replayed", cs.hints_replayed, "hints delivered", true);
+	NUM("caskfs_hints_redirected", cs.hints_redirected, "hints handed to a bucket's new owners",
+	    true);
+	NUM("caskfs_map_epoch", cs.epoch, "epoch of the cluster map in force", false);
+	NUM("caskfs_map_settled", cs.settled, "1 when no bucket is moving", false);
+	NUM("caskfs_map_prev_nodes", cs.prev_nodes, "nodes of the last settled map", false);
+	NUM("caskfs_done_epoch", cs.done_epoch, "this node holds what maps up to it gave it",
+	    false);
+	NUM("caskfs_rebalance_sources", cs.progress.sources, "nodes to take gained buckets from",
+	    false);
+	NUM("caskfs_rebalance_sources_done", cs.progress.sources_done,
+	    "nodes taken gained buckets from", false);
+	NUM("caskfs_rebalance_objects_in", cs.progress.objects_in, "objects taken by rebalancing",
+	    true);
+	NUM("caskfs_rebalance_bytes_in", cs.progress.bytes_in, "value bytes taken by rebalancing",
+	    true);
+	NUM("caskfs_rebalance_objects_out", cs.progress.objects_out,
+	    "objects handed to owners before letting go", true);
+	NUM("caskfs_rebalance_bytes_out", cs.progress.bytes_out,
+	    "value bytes handed to owners before letting go", true);
+	NUM("caskfs_rebalance_dropped", cs.progress.objects_dropped,
+	    "objects let go of (other nodes own them)", true);
+	NUM("caskfs_rebalance_to_drop", cs.progress.buckets_to_drop,
+	    "buckets held here that other nodes own", false);
+	NUM("caskfs_rebalance_clean_epoch", cs.progress.clean_epoch,
+	    "map epoch as of which this node holds nothing it does not own", false);
 	struct store_scrub_stats sc;
 	store_scrub_stats(srv->store, &sc);
 	NUM("caskfs_scrub_enabled", sc.enabled, "whether the scrubber runs (1)", false);

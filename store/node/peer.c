@@ -7,11 +7,16 @@
  * the peer down. Protocol: docs/PROTOCOL.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cluster_i.h"
+#include "../log/record_i.h"
+
+#define HINT_HDR 16 /* the hint file's header (handoff.c) */
 
 static int64_t now_ms(void)
 {
@@ -19,6 +24,71 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Counts the records of a hint file (for the stats). */
+static void count_file(const char *path, uint64_t *count, uint64_t *bytes)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t hdr[STORE_REC_HDR];
+	struct store_rec_hdr h;
+	off_t off = HINT_HDR;
+
+	if (fd < 0)
+		return;
+	ssize_t got;
+	while ((got = pread(fd, hdr, sizeof(hdr), off)) > 0 &&
+	       store_rec_decode(hdr, (size_t)got, &h) == 0) {
+		off += (off_t)store_rec_size(&h);
+		(*count)++;
+	}
+	*bytes += (uint64_t)off;
+	close(fd);
+}
+
+void cluster_peer_init(struct peer *p, const char *addr, bool self, const char *data_dir)
+{
+	char name[256], replay[PATH_MAX + 8];
+	size_t i;
+
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	p->seed = cluster_seed(addr);
+	p->self = self;
+	p->hint_fd = -1;
+	p->hint_path[0] = 0;
+	p->cur_count = p->cur_bytes = p->old_count = p->old_bytes = 0;
+	if (self || !data_dir[0])
+		return;
+	for (i = 0; addr[i] && i < sizeof(name) - 1; i++)
+		name[i] = (addr[i] == ':' || addr[i] == '/' || addr[i] == '[' || addr[i] == ']')
+			      ? '_'
+			      : addr[i];
+	name[i] = 0;
+	snprintf(p->hint_path, sizeof(p->hint_path), "%s/handoff/%s.hints", data_dir, name);
+	snprintf(replay, sizeof(replay), "%s.replay", p->hint_path);
+	count_file(p->hint_path, &p->cur_count, &p->cur_bytes);
+	count_file(replay, &p->old_count, &p->old_bytes);
+}
+
+void cluster_peer_reset(struct peer *p)
+{
+	pthread_mutex_lock(&p->mu);
+	for (int k = 0; k < p->nidle; k++)
+		mc_close(p->idle[k]);
+	p->nidle = 0;
+	if (p->hint_fd >= 0)
+		close(p->hint_fd);
+	p->hint_fd = -1;
+	p->hint_dirty = false;
+	p->cur_count = p->cur_bytes = p->old_count = p->old_bytes = 0;
+	pthread_mutex_unlock(&p->mu);
+	p->addr[0] = 0;
+	p->hint_path[0] = 0;
+	p->self = false;
+	atomic_store(&p->down_until, 0);
+	atomic_store(&p->was_down, false);
+	atomic_store(&p->done_epoch, 0);
+	atomic_store(&p->id, 0);
 }
 
 bool cluster_peer_is_down(struct peer *p)

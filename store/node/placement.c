@@ -1,115 +1,125 @@
 /*
- * placement - which nodes hold a key: rendezvous hashing. Every node scores
- * xxh3(key, seed = xxh3(node address)) and the N highest hold the key, so
- * every node computes the same replicas from the same node list, and a node
- * joining or leaving moves only its own share. The node list is kept sorted
- * by address, so it is the same list on every node whatever order it was
- * given in. Protocol: docs/PROTOCOL.md.
+ * placement - which nodes own a bucket: rendezvous hashing. A key falls into
+ * one of CLUSTER_BUCKETS buckets by the top bits of its tree hash (so a
+ * bucket is a leaf of the store's hash tree), and every node scores
+ * xxh3(bucket, seed = xxh3(node address)); the N highest own the bucket.
+ * Every node computes the same owners from the same node list, and a node
+ * joining or leaving changes only the buckets it wins or held. Placing
+ * buckets instead of keys lets two nodes find what they share (and what a
+ * change moved) a bucket at a time. docs/REPLICATION.md ("Placement").
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cluster_i.h"
+#include "../endian.h"
 #include "../xxh_i.h"
 
-static int cmp_peer(const void *a, const void *b)
+uint64_t cluster_seed(const char *addr)
 {
-	return strcmp(((const struct peer *)a)->addr, ((const struct peer *)b)->addr);
+	return XXH3_64bits(addr, strlen(addr));
 }
 
-static int add_node(struct cluster *c, const char *addr, size_t len, bool self)
+uint32_t cluster_bucket(const void *key, size_t klen)
 {
-	char host[256], port[16], buf[256];
+	return cluster_bucket_of(store_key_hash(key, klen));
+}
 
-	if (len == 0 || len >= sizeof(buf))
-		goto bad;
-	memcpy(buf, addr, len);
-	buf[len] = 0;
-	if (mc_split_addr(buf, host, sizeof(host), port, sizeof(port)) < 0)
-		goto bad;
-	for (int i = 0; i < c->nnodes; i++)
-		if (strcmp(c->peers[i].addr, buf) == 0) {
-			c->peers[i].self |= self;
-			return 0;
+static inline uint64_t score(uint64_t seed, uint32_t bucket)
+{
+	uint8_t b[4];
+
+	put_le32(b, bucket);
+	return XXH3_64bits_withSeed(b, sizeof(b), seed);
+}
+
+void cluster_rank(const uint64_t *seeds, int count, int n, uint32_t bucket, int *rank)
+{
+	uint64_t best[CLUSTER_MAX_NODES];
+	int have = 0;
+
+	/* insertion into the n best so far; n is small (N = 3) */
+	for (int i = 0; i < count; i++) {
+		uint64_t s = score(seeds[i], bucket);
+		int at = have;
+		while (at > 0 && best[at - 1] < s)
+			at--;
+		if (at >= n)
+			continue;
+		int last = have < n ? have : n - 1;
+		for (int k = last; k > at; k--) {
+			best[k] = best[k - 1];
+			rank[k] = rank[k - 1];
 		}
-	if (c->nnodes == CLUSTER_MAX_NODES) {
-		fprintf(stderr, "caskfs: more than %d nodes\n", CLUSTER_MAX_NODES);
-		return -EINVAL;
-	}
-	struct peer *p = &c->peers[c->nnodes++];
-	memset(p, 0, sizeof(*p));
-	strcpy(p->addr, buf);
-	p->seed = XXH3_64bits(buf, len);
-	p->self = self;
-	p->hint_fd = -1;
-	return 0;
-bad:
-	fprintf(stderr, "caskfs: bad node address '%.*s' (want HOST:PORT)\n", (int)len, addr);
-	return -EINVAL;
-}
-
-void cluster_placement(struct cluster *c, const void *key, size_t klen, int *reps)
-{
-	uint64_t score[CLUSTER_MAX_NODES];
-	bool taken[CLUSTER_MAX_NODES] = { false };
-
-	for (int i = 0; i < c->nnodes; i++)
-		score[i] = XXH3_64bits_withSeed(key, klen, c->peers[i].seed);
-	for (int k = 0; k < c->n; k++) {
-		int best = -1;
-		for (int i = 0; i < c->nnodes; i++)
-			if (!taken[i] && (best < 0 || score[i] > score[best]))
-				best = i;
-		taken[best] = true;
-		reps[k] = best;
+		best[at] = s;
+		rank[at] = i;
+		if (have < n)
+			have++;
 	}
 }
 
-int cluster_nodes_parse(struct cluster *c, const struct cluster_options *opt)
+void cluster_owners_table(const uint64_t *seeds, int count, int n, uint8_t *out)
 {
-	int rc;
+	int rank[CLUSTER_MAX_NODES];
 
-	if (opt->self) {
-		rc = add_node(c, opt->self, strlen(opt->self), true);
-		for (const char *s = opt->peers; rc == 0 && s && *s;) {
-			const char *comma = strchr(s, ',');
-			size_t len = comma ? (size_t)(comma - s) : strlen(s);
-			if (len)
-				rc = add_node(c, s, len, false);
-			s += len + (comma ? 1 : 0);
-		}
-	} else {
-		rc = add_node(c, "local:0", 7, true);
+	for (uint32_t b = 0; b < CLUSTER_BUCKETS; b++) {
+		cluster_rank(seeds, count, n, b, rank);
+		for (int k = 0; k < n; k++)
+			out[(size_t)b * (size_t)n + (size_t)k] = (uint8_t)rank[k];
 	}
-	if (rc < 0)
-		return rc;
-	qsort(c->peers, (size_t)c->nnodes, sizeof(*c->peers), cmp_peer);
-	return 0;
 }
 
-bool cluster_is_replica(struct cluster *c, const void *key, size_t klen)
+static bool owner_in(const uint8_t *table, int n, uint32_t bucket, int idx)
 {
-	int reps[CLUSTER_MAX_NODES];
+	const uint8_t *o = table + (size_t)bucket * (size_t)n;
 
-	cluster_placement(c, key, klen, reps);
-	for (int k = 0; k < c->n; k++)
-		if (c->peers[reps[k]].self)
+	if (idx < 0)
+		return false;
+	for (int k = 0; k < n; k++)
+		if (o[k] == idx)
 			return true;
 	return false;
 }
 
-int cluster_read_order(struct cluster *c, const void *key, size_t klen, int *order)
+void cluster_set_fill(const struct cluster_place *pl, enum cluster_set_kind kind, int a_m, int a_p,
+		      int b_m, int b_p, struct cluster_bucket_set *out)
 {
-	int reps[CLUSTER_MAX_NODES], n = 0;
-
-	cluster_placement(c, key, klen, reps);
-	for (int k = 0; k < c->n; k++)
-		if (c->peers[reps[k]].self)
-			order[n++] = reps[k];
-	for (int k = 0; k < c->n; k++)
-		if (!c->peers[reps[k]].self)
-			order[n++] = reps[k];
-	return n;
+	memset(out, 0, sizeof(*out));
+	if (kind == CLUSTER_SET_GIVE) {
+		int t = a_m;
+		a_m = b_m;
+		b_m = t;
+		t = a_p;
+		a_p = b_p;
+		b_p = t;
+		kind = CLUSTER_SET_PULL;
+	}
+	if (kind == CLUSTER_SET_PULL && !pl->prev_owners)
+		return; /* settled: nothing moves */
+	if (kind == CLUSTER_SET_OWNED) {
+		for (uint32_t b = 0; b < CLUSTER_BUCKETS; b++)
+			if (owner_in(pl->owners, pl->n, b, a_m) ||
+			    (pl->prev_owners && owner_in(pl->prev_owners, pl->pn, b, a_p))) {
+				out->bits[b >> 6] |= 1ull << (b & 63);
+				out->count++;
+			}
+		return;
+	}
+	for (uint32_t b = 0; b < CLUSTER_BUCKETS; b++) {
+		bool in;
+		if (kind == CLUSTER_SET_SHARED) {
+			in = owner_in(pl->owners, pl->n, b, a_m) &&
+			     owner_in(pl->owners, pl->n, b, b_m);
+			if (in && pl->prev_owners)
+				in = owner_in(pl->prev_owners, pl->pn, b, a_p) &&
+				     owner_in(pl->prev_owners, pl->pn, b, b_p);
+		} else {
+			in = owner_in(pl->owners, pl->n, b, a_m) &&
+			     !owner_in(pl->prev_owners, pl->pn, b, a_p) &&
+			     owner_in(pl->prev_owners, pl->pn, b, b_p);
+		}
+		if (in) {
+			out->bits[b >> 6] |= 1ull << (b & 63);
+			out->count++;
+		}
+	}
 }

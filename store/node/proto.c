@@ -557,6 +557,24 @@ long proto_parse(const char *buf, size_t len, struct proto_req *req)
 		req->noreply = n == 2;
 		return data_block(buf, len, line_len, bytes, req, NULL);
 	}
+	if (word_is(w, wl, "xmap")) {
+		const char *t[2];
+		size_t tl[2], pos2 = 0;
+		int n = 0;
+		uint64_t bytes;
+		req->cmd = PROTO_XMAP;
+		while (n < 2 && proto_token(a, alen, &pos2, &t[n], &tl[n]))
+			n++;
+		if (n == 0)
+			return (long)line_len;
+		if (n > 1 || !number(t[0], tl[0], UINT64_MAX / 4, &bytes))
+			return bad(req, (long)line_len, "CLIENT_ERROR bad command line format");
+		return data_block(buf, len, line_len, bytes, req, NULL);
+	}
+	if (word_is(w, wl, "ptree")) {
+		req->cmd = PROTO_PTREE; /* the arguments are checked where they are used */
+		return (long)line_len;
+	}
 	if (word_is(w, wl, "GET")) {
 		/* an HTTP request line: the metrics endpoint shares the port */
 		const char *t;

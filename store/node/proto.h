@@ -52,6 +52,8 @@ enum proto_cmd {
 	PROTO_MPUT,    /* mput BYTES [noreply]: namespace records (handled by the server's owner) */
 	PROTO_MEXT,    /* mtree PATH, mget HEXKEY, mgc GRACE_MS [dry]: namespace commands */
 	PROTO_HTTP,    /* GET PATH HTTP/1.x: key is the path (only /metrics is served) */
+	PROTO_XMAP,    /* xmap [BYTES]: the cluster map, with one offered in the data block */
+	PROTO_PTREE,   /* ptree DIGEST N SET PEER [PATH]: the tree over a set of buckets */
 	PROTO_ERROR,   /* a bad request; reply with error, go on */
 	PROTO_SWALLOW, /* a value too large: reply with error, discard swallow bytes */
 };

@@ -5,8 +5,10 @@
  * acknowledged it, and every replica that could not take it gets a hint
  * (handoff.c). A get asks the replicas in turn, this node first, answers from
  * the first that has the key, and puts the copy back on those that lacked
- * it (read repair). The one idea: every copy carries its version, so a
- * replica only ever takes a record newer than its own. docs/PROTOCOL.md.
+ * it (read repair). While a bucket moves, a get that finds nothing on its
+ * owners asks its previous owners too. The one idea: every copy carries
+ * its version, so a replica only ever takes a record newer than its own.
+ * Each call works with one view of the map (cluster_i.h). docs/PROTOCOL.md.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,17 +23,27 @@ static int check_args(size_t klen, size_t vlen)
 	return klen == 0 || klen > STORE_KEY_MAX || vlen > STORE_VALUE_MAX ? -EINVAL : 0;
 }
 
-int cluster_replicate(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
-		      const struct store_version *v, bool tombstone, const struct store_attr *attr)
+/* Whether the map in view is this node alone: every call goes straight to
+ * the local store. */
+static bool alone(const struct cluster_view *v)
+{
+	return v->nmembers == 1 && v->self_member == 0 && v->settled;
+}
+
+/* Writes one version of key to its replicas under view; see cluster_put(). */
+static int replicate(struct cluster *c, const struct cluster_view *view, const void *key,
+		     size_t klen, const void *val, size_t vlen, const struct store_version *v,
+		     bool tombstone, const struct store_attr *attr)
 {
 	int reps[CLUSTER_MAX_NODES], acks = 0, rc, local_rc = 0;
 	struct mc_conn *conns[CLUSTER_MAX_NODES] = { NULL };
 	bool pooled[CLUSTER_MAX_NODES], ok[CLUSTER_MAX_NODES] = { false };
 	char err[256];
+	const int n = view->n;
 
-	cluster_placement(c, key, klen, reps);
+	cluster_view_owners(view, cluster_bucket(key, klen), reps);
 	/* remote replicas first, so they store while this node does */
-	for (int k = 0; k < c->n; k++) {
+	for (int k = 0; k < n; k++) {
 		struct peer *p = &c->peers[reps[k]];
 		if (p->self || cluster_peer_is_down(p))
 			continue;
@@ -47,7 +59,7 @@ int cluster_replicate(struct cluster *c, const void *key, size_t klen, const voi
 			cluster_peer_mark_down(p, rc);
 		}
 	}
-	for (int k = 0; k < c->n; k++) {
+	for (int k = 0; k < n; k++) {
 		if (!c->peers[reps[k]].self)
 			continue;
 		local_rc = store_apply_attr(c->local, key, klen, val, vlen, v, tombstone, attr);
@@ -56,7 +68,7 @@ int cluster_replicate(struct cluster *c, const void *key, size_t klen, const voi
 			fprintf(stderr, "caskfs: local store refused %.*s: %s\n", (int)klen,
 				(const char *)key, strerror(-local_rc));
 	}
-	for (int k = 0; k < c->n; k++) {
+	for (int k = 0; k < n; k++) {
 		struct peer *p = &c->peers[reps[k]];
 		if (p->self)
 			continue;
@@ -83,7 +95,7 @@ int cluster_replicate(struct cluster *c, const void *key, size_t klen, const voi
 	}
 	char missing[CLUSTER_MAX_NODES * 32] = "";
 	size_t mlen = 0;
-	for (int k = 0; k < c->n; k++) {
+	for (int k = 0; k < n; k++) {
 		struct peer *p = &c->peers[reps[k]];
 		if (ok[k]) {
 			acks++;
@@ -96,13 +108,24 @@ int cluster_replicate(struct cluster *c, const void *key, size_t klen, const voi
 		if (mlen >= sizeof(missing))
 			mlen = sizeof(missing) - 1;
 	}
-	if (acks >= c->w)
+	if (acks >= view->w)
 		return 0;
 	atomic_fetch_add(&c->put_failures, 1);
 	fprintf(
 	    stderr, "caskfs: %s %.*s: %d of %d replicas acknowledged, %d needed (W); missing: %s\n",
-	    tombstone ? "delete" : "put", (int)klen, (const char *)key, acks, c->n, c->w, missing);
-	return local_rc < 0 && c->n == 1 ? local_rc : -EIO;
+	    tombstone ? "delete" : "put", (int)klen, (const char *)key, acks, n, view->w, missing);
+	return local_rc < 0 && n == 1 ? local_rc : -EIO;
+}
+
+int cluster_replicate(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
+		      const struct store_version *v, bool tombstone, const struct store_attr *attr)
+{
+	struct cluster_view *view = cluster_view_get(c);
+	int rc = alone(view) ? store_apply_attr(c->local, key, klen, val, vlen, v, tombstone, attr)
+			     : replicate(c, view, key, klen, val, vlen, v, tombstone, attr);
+
+	cluster_view_put(c, view);
+	return rc;
 }
 
 int cluster_put_attr(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
@@ -113,10 +136,14 @@ int cluster_put_attr(struct cluster *c, const void *key, size_t klen, const void
 	if (rc < 0)
 		return rc;
 	atomic_fetch_add(&c->puts, 1);
-	if (c->nnodes == 1)
+	struct cluster_view *view = cluster_view_get(c);
+	if (alone(view)) {
+		cluster_view_put(c, view);
 		return store_put_attr(c->local, key, klen, val, vlen, attr, meta);
+	}
 	struct store_version v = { store_clock_now(store_clock(c->local)), c->node_id };
-	rc = cluster_replicate(c, key, klen, val, vlen, &v, false, attr);
+	rc = replicate(c, view, key, klen, val, vlen, &v, false, attr);
+	cluster_view_put(c, view);
 	if (rc == 0 && meta) {
 		memset(meta, 0, sizeof(*meta));
 		meta->version = v;
@@ -195,27 +222,62 @@ static void repair(struct cluster *c, const int *order, const bool *stale, int c
 						    false, &m->attr)
 				 : cluster_peer_send(c, p, key, klen, val, vlen, &m->version, false,
 						     &m->attr);
-		if (rc >= 0)
+		if (rc >= 0) {
 			atomic_fetch_add(&c->read_repairs, 1);
+			atomic_fetch_add(&c->read_repair_bytes, vlen);
+		}
 	}
 }
 
-static int get_or_stat(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
-		       struct store_meta *meta)
+/*
+ * The nodes a read asks, in order: key's owners (this node first), then,
+ * while its bucket moves, its previous owners that are no owners now.
+ * Returns their count; *owners receives how many of them are owners (the
+ * only ones a read repairs).
+ */
+static int read_order(struct cluster *c, const struct cluster_view *v, const void *key, size_t klen,
+		      int *order, int *owners)
 {
-	int order[CLUSTER_MAX_NODES], count, rc = -EIO, answered = 0;
-	bool stale[CLUSTER_MAX_NODES] = { false }, damaged = false;
+	uint32_t b = cluster_bucket(key, klen);
+	int reps[CLUSTER_MAX_NODES], n = 0;
+
+	cluster_view_owners(v, b, reps);
+	for (int k = 0; k < v->n; k++)
+		if (c->peers[reps[k]].self)
+			order[n++] = reps[k];
+	for (int k = 0; k < v->n; k++)
+		if (!c->peers[reps[k]].self)
+			order[n++] = reps[k];
+	*owners = n;
+	if (v->prev_owners) {
+		const uint8_t *o = v->prev_owners + (size_t)b * (size_t)v->pn;
+		for (int k = 0; k < v->pn; k++) {
+			int slot = v->prev[o[k]];
+			if (!cluster_view_owns(v, b, slot, false))
+				order[n++] = slot;
+		}
+	}
+	return n;
+}
+
+/* A get (val not NULL) or a stat of key under view v; see cluster_get(). */
+static int get_with(struct cluster *c, const struct cluster_view *v, const void *key, size_t klen,
+		    void **val, size_t *vlen, struct store_meta *meta)
+{
+	int order[2 * CLUSTER_MAX_NODES], count, owners, rc = -EIO, answered = 0;
+	bool stale[2 * CLUSTER_MAX_NODES] = { false }, damaged = false;
 	struct store_meta m;
 
-	atomic_fetch_add(&c->gets, 1);
-	count = cluster_read_order(c, key, klen, order);
+	count = read_order(c, v, key, klen, order, &owners);
 	for (int k = 0; k < count; k++) {
 		rc = cluster_fetch(c, &c->peers[order[k]], key, klen, val, vlen, &m);
 		if (rc == 0) {
 			if (meta)
 				*meta = m;
+			/* only owners are repaired: a previous owner lets go of it soon */
 			if (val)
-				repair(c, order, stale, k, key, klen, *val, *vlen, &m);
+				repair(c, order, stale, k < owners ? k : owners, key, klen, *val,
+				       *vlen, &m);
 			return 0;
 		}
 		if (rc == -ENOENT && m.tombstone) {
@@ -237,37 +299,61 @@ static int get_or_stat(struct cluster *c, const void *key, size_t klen, void **v
 	return damaged ? -EBADMSG : -ENOENT;
 }
 
+static int get_or_stat(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
+		       struct store_meta *meta)
+{
+	struct cluster_view *v = cluster_view_get(c);
+	int rc;
+
+	atomic_fetch_add(&c->gets, 1);
+	if (alone(v))
+		rc = val ? store_get(c->local, key, klen, val, vlen, meta)
+			 : store_stat(c->local, key, klen, meta);
+	else
+		rc = get_with(c, v, key, klen, val, vlen, meta);
+	cluster_view_put(c, v);
+	return rc;
+}
+
 int cluster_get(struct cluster *c, const void *key, size_t klen, void **val, size_t *vlen,
 		struct store_meta *meta)
 {
-	if (c->nnodes == 1)
-		return store_get(c->local, key, klen, val, vlen, meta);
 	return get_or_stat(c, key, klen, val, vlen, meta);
 }
 
 int cluster_stat(struct cluster *c, const void *key, size_t klen, struct store_meta *meta)
 {
-	if (c->nnodes == 1)
-		return store_stat(c->local, key, klen, meta);
 	return get_or_stat(c, key, klen, NULL, NULL, meta);
+}
+
+bool cluster_is_replica(struct cluster *c, const void *key, size_t klen)
+{
+	return cluster_owns_bucket(c, cluster_bucket(key, klen), true);
 }
 
 int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
 		 size_t *vlen, struct store_meta *meta)
 {
+	struct cluster_view *v = cluster_view_get(c);
+	uint32_t b = cluster_bucket(key, klen);
 	struct store_meta m;
 	void *val;
 	int rc;
 
 	if (!meta)
 		meta = &m;
-	if (c->nnodes == 1 || cluster_is_replica(c, key, klen)) {
+	bool one = alone(v), mine = v->self >= 0 && (cluster_view_owns(v, b, v->self, false) ||
+						     cluster_view_owns(v, b, v->self, true));
+	if (one || mine) {
 		rc = store_read(c->local, key, klen, buf, cap, vlen, meta);
-		if (c->nnodes == 1 || rc == 0 || rc == -ERANGE ||
-		    (rc == -ENOENT && meta->tombstone))
+		if (one || rc == 0 || rc == -ERANGE || (rc == -ENOENT && meta->tombstone)) {
+			cluster_view_put(c, v);
 			return rc;
+		}
 	}
-	rc = get_or_stat(c, key, klen, &val, vlen, meta);
+	atomic_fetch_add(&c->gets, 1);
+	rc = get_with(c, v, key, klen, &val, vlen, meta);
+	cluster_view_put(c, v);
 	meta->segment = 0;
 	if (rc < 0)
 		return rc;
@@ -286,13 +372,19 @@ int cluster_delete(struct cluster *c, const void *key, size_t klen)
 
 	if (rc < 0)
 		return rc;
-	if (c->nnodes == 1)
+	struct cluster_view *v = cluster_view_get(c);
+	if (alone(v)) {
+		cluster_view_put(c, v);
 		return store_delete(c->local, key, klen, NULL);
-	rc = cluster_stat(c, key, klen, &m);
-	if (rc < 0)
-		return rc;
-	struct store_version v = { store_clock_now(store_clock(c->local)), c->node_id };
-	return cluster_replicate(c, key, klen, NULL, 0, &v, true, NULL);
+	}
+	atomic_fetch_add(&c->gets, 1);
+	rc = get_with(c, v, key, klen, NULL, NULL, &m);
+	if (rc == 0) {
+		struct store_version ver = { store_clock_now(store_clock(c->local)), c->node_id };
+		rc = replicate(c, v, key, klen, NULL, 0, &ver, true, NULL);
+	}
+	cluster_view_put(c, v);
+	return rc;
 }
 
 struct flush_ctx {
@@ -304,16 +396,18 @@ struct flush_ctx {
 static int flush_key(void *arg, const void *key, size_t klen, const struct store_meta *m)
 {
 	struct flush_ctx *f = arg;
+	struct cluster_view *v = cluster_view_get(f->c);
 	int rc;
 
 	(void)m;
-	if (f->c->nnodes == 1) {
+	if (alone(v)) {
 		rc = store_delete(f->c->local, key, klen, NULL);
 	} else {
-		struct store_version v = { store_clock_now(store_clock(f->c->local)),
-					   f->c->node_id };
-		rc = cluster_replicate(f->c, key, klen, NULL, 0, &v, true, NULL);
+		struct store_version ver = { store_clock_now(store_clock(f->c->local)),
+					     f->c->node_id };
+		rc = replicate(f->c, v, key, klen, NULL, 0, &ver, true, NULL);
 	}
+	cluster_view_put(f->c, v);
 	if (rc == 0)
 		f->deleted++;
 	else if (rc != -ENOENT && !f->err)

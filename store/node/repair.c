@@ -37,18 +37,20 @@ static int fetch_call(void *arg, struct peer *p, struct mc_conn *conn, bool *ans
 int cluster_repair(struct cluster *c, const void *key, size_t klen,
 		   const struct store_version *damaged, cluster_check_fn check, void *check_arg)
 {
-	int order[CLUSTER_MAX_NODES], n = cluster_read_order(c, key, klen, order);
+	struct cluster_view *v = cluster_view_get(c);
+	int order[3 * CLUSTER_MAX_NODES], reps[CLUSTER_MAX_NODES], n = 0;
 	bool asked[CLUSTER_MAX_NODES] = { false };
 	int rc = -ENOENT;
 
-	/* the replicas first, then any other node (a copy from before a move) */
-	for (int i = 0; i < c->nnodes && n < CLUSTER_MAX_NODES; i++) {
-		bool in = false;
-		for (int k = 0; k < n; k++)
-			in |= order[k] == i;
-		if (!in)
-			order[n++] = i;
-	}
+	/* the replicas first, then any other node of the map (a copy from
+	 * before a move) */
+	cluster_view_owners(v, cluster_bucket(key, klen), reps);
+	for (int k = 0; k < v->n; k++)
+		order[n++] = reps[k];
+	for (int i = 0; i < v->nmembers; i++)
+		order[n++] = v->member[i];
+	for (int i = 0; i < v->nprev; i++)
+		order[n++] = v->prev[i];
 	for (int k = 0; k < n; k++) {
 		struct peer *p = &c->peers[order[k]];
 		struct fetch_call f = { .key = key, .klen = klen };
@@ -68,7 +70,8 @@ int cluster_repair(struct cluster *c, const void *key, size_t klen,
 		}
 		free(f.val);
 		if (rc == 0)
-			return 0;
+			break;
 	}
+	cluster_view_put(c, v);
 	return rc;
 }

@@ -171,8 +171,10 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 		srv->loops[i].wakefd = -1;
 		pthread_mutex_init(&srv->loops[i].done_mu, NULL);
 	}
-	/* decided operations wait for other nodes: on workers, not in the loops */
-	if (cluster_nodes(c) > 1 && (rc = server_workers_start(srv)) < 0) {
+	/* decided operations wait for other nodes: on workers, not in the loops
+	 * (started for any node with an address: peers may join its map later) */
+	if ((cluster_nodes(c) > 1 || cluster_self(c)[0]) &&
+	    (rc = server_workers_start(srv)) < 0) {
 		srv->nloops = 0; /* no loop thread started */
 		goto fail;
 	}

@@ -2,10 +2,10 @@
  * server_i.h - the node server's internals, shared by server.c (listening
  * sockets, start and stop), conn.c (connections and their event loops),
  * command.c (what each request does), metacmd.c (the meta commands),
- * worker.c (decided operations, off the loops), exptime.c (the EXPTIME rule),
- * metrics.c (stats and /metrics) and reply.c (a connection's output
- * buffer). Calls go one way:
- *   server -> conn -> worker -> command -> metacmd, metrics, exptime -> reply
+ * cmd_cluster.c (the cluster map commands), worker.c (decided operations,
+ * off the loops), exptime.c (the EXPTIME rule), metrics.c (stats and
+ * /metrics) and reply.c (a connection's output buffer). Calls go one way:
+ *   server -> conn -> worker -> command -> metacmd, metrics, cmd_cluster, exptime -> reply
  * and command, conn -> reply. Protocol: docs/PROTOCOL.md.
  */
 #ifndef CASKFS_STORE_NODE_SERVER_I_H
@@ -120,6 +120,14 @@ void server_emit(void *ctx, const void *p, size_t n);
 void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req *r);
 /* GET /metrics: the same numbers as Prometheus text, then the connection closes. */
 void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req *r);
+
+/* ---- cmd_cluster.c: the cluster map and the bucket trees ---- */
+
+/* xmap [BYTES]: takes the map offered (if newer) and answers with this
+ * node's map. */
+void server_cmd_xmap(struct server *srv, struct conn *c, const struct proto_req *r);
+/* ptree DIGEST N SET PEER [PATH]: `get @PATH` over the buckets of SET. */
+void server_cmd_ptree(struct server *srv, struct conn *c, const struct proto_req *r);
 
 /* ---- command.c ---- */
 

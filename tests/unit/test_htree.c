@@ -1,7 +1,9 @@
 /*
  * test_htree - the hash tree through store.h: equal content written in any
  * order gives equal trees, one change shows, a node is the sum of its
- * children, buckets list exactly their keys, and reopen keeps the tree.
+ * children, buckets list exactly their keys, and reopen keeps the tree. The
+ * tree over a set of leaves sums exactly those; a key forgotten leaves the
+ * tree and the counters, writes nothing, and is garbage for compaction.
  */
 #include <errno.h>
 
@@ -191,11 +193,75 @@ static void test_buckets(void **state)
 	tu_rmdir(d);
 }
 
+static void test_masked_and_forget(void **state)
+{
+	(void)state;
+	static struct item it[KEYS];
+	static uint64_t mask[65536 / 64];
+	char *d = tu_tmpdir();
+	struct store *s;
+	struct store_tree_node self, ch[16], all[16], leaves[256];
+	struct store_stats st;
+
+	make_items(it);
+	s = load(d, it, 5);
+	/* every third leaf: each child sums its leaves in the set, and no others */
+	memset(mask, 0, sizeof(mask));
+	for (uint32_t b = 0; b < 65536; b += 3)
+		mask[b >> 6] |= 1ull << (b & 63);
+	uint8_t path[3] = { 7, 0, 0 };
+	assert_int_equal(store_tree_children_in(s, path, 1, mask, &self, ch), 0);
+	assert_int_equal(store_tree_leaves(s, 7u << 12, 256, leaves), 0);
+	uint64_t hash = 0, count = 0;
+	for (uint32_t l = 0; l < 256; l++) {
+		uint32_t b = (7u << 12) + l;
+		if (b % 3 == 0) {
+			hash += leaves[l].hash;
+			count += leaves[l].count;
+		}
+	}
+	/* child 0 of node 7 covers leaves 7 << 12 .. + 256 */
+	assert_int_equal(ch[0].hash, hash);
+	assert_int_equal(ch[0].count, count);
+	uint64_t sum = 0;
+	for (int k = 0; k < 16; k++)
+		sum += ch[k].hash;
+	assert_int_equal(self.hash, sum);
+	assert_int_equal(store_tree_children_in(s, path, 0, NULL, &self, all), 0);
+	assert_int_equal(store_tree_children(s, path, 0, &self, ch), 0);
+	assert_memory_equal(all, ch, sizeof(ch));
+	assert_int_equal(store_tree_leaves(s, 65530, 7, leaves), -EINVAL);
+
+	/* forget one live key: only with its version; it leaves tree and counts */
+	const struct item *x = &it[1];
+	struct store_version other = { x->v.stamp + 1, x->v.node };
+	store_stats(s, &st);
+	uint64_t keys = st.keys, root = st.tree_root, appended = st.appended;
+	assert_int_equal(store_forget(s, x->key, (size_t)x->klen, &other), STORE_STALE);
+	assert_int_equal(store_forget(s, x->key, (size_t)x->klen, &x->v), 0);
+	assert_int_equal(store_forget(s, x->key, (size_t)x->klen, &x->v), -ENOENT);
+	struct store_meta m;
+	assert_int_equal(store_stat(s, x->key, (size_t)x->klen, &m), -ENOENT);
+	assert_false(m.tombstone);
+	store_stats(s, &st);
+	assert_int_equal(st.keys, keys - 1);
+	assert_int_not_equal(st.tree_root, root);
+	assert_int_equal(st.appended, appended); /* nothing written */
+	/* an older copy is taken again afterwards (the owners decide, not this node) */
+	assert_int_equal(
+	    store_apply(s, x->key, (size_t)x->klen, x->val, sizeof(x->val), &x->v, false), 0);
+	store_stats(s, &st);
+	assert_int_equal(st.tree_root, root);
+	store_close(s);
+	tu_rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_masked_and_forget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
