@@ -540,35 +540,67 @@ def test_creates_on_a_fresh_mount_send_no_release(mount, run, tmp_path):
     assert lines['caskfs_fuse_requests_total{op="release"}'] == "0"
 
 
+BENCH_ROWS = ("sequential write + fsync", "sequential read, cold", "sequential read, warm",
+              "create 16 KiB files", "stat of them, cold", "stat of them, warm",
+              "readdir of them, cold", "create empty files", "unlink empty files",
+              "create 1 MiB files", "fsync of a 4 KiB write, p50", "fsync of a 4 KiB write, p90",
+              "cp -r of a media tree", "rsync -a of a media tree", "dedup: 2nd cp -r of photos",
+              "rsync -a of the file tree", "find + du of it, cold", "find + du of it, warm",
+              "nginx + wrk, 16 KiB file")
+
+
 def test_bench_runs(caskfs_bin, mount, tmp_path, monkeypatch):
-    """caskfs bench runs every workload and prints its row (figures are not judged here),
-    also for a mount whose DATA_DIR was given relative to another directory."""
+    """caskfs bench runs every workload in rounds and prints its row (figures are not judged
+    here), also for a mount whose DATA_DIR was given relative to another directory."""
     monkeypatch.chdir(tmp_path)
     m = mount(data=pathlib.Path("data"))
     with open("/proc/mounts") as f:
         sources = [line.split()[0] for line in f if line.split()[1] == str(m.path)]
     assert sources == [f"caskfs:{tmp_path}/data"]
-    r = subprocess.run([caskfs_bin, "bench", "--size", "8", "--files", "50", str(m.path)],
-                       capture_output=True, text=True, timeout=300, cwd="/")
+    tree = tmp_path / "tree"
+    for d in range(3):
+        (tree / f"d{d}").mkdir(parents=True)
+        for i in range(20):
+            (tree / f"d{d}" / f"f{i}.h").write_text(f"#define X{d}_{i} {i}\n" * (i + 1))
+    os.symlink("d0/f1.h", tree / "link")
+    r = subprocess.run([caskfs_bin, "bench", "--size", "8", "--files", "50", "--rounds", "2",
+                        "--tree", str(tree), str(m.path)],
+                       capture_output=True, text=True, timeout=600, cwd="/")
     assert r.returncode == 0, r.stderr
-    for row in ("sequential write", "cold read", "warm read", "create 16 KiB", "stat of them",
-                "rsync -a", "nginx + wrk"):
-        assert row in r.stdout, r.stdout
-    assert "failed" not in r.stdout, r.stdout
+    assert "failed" not in r.stdout and "skipped" not in r.stdout, r.stdout
+    assert "2 rounds of each workload" in r.stdout, r.stdout
     # every row also ran on the null FUSE filesystem, which is gone afterwards
     assert "null FUSE" in r.stdout and "cannot mount the null" not in r.stderr, r.stderr
     assert "between two threads take" in r.stdout, r.stdout
-    rows = [line for line in r.stdout.splitlines()
-            if line.startswith(("sequential", "cold", "warm", "create", "stat", "rsync", "nginx"))]
-    assert len(rows) == 7, r.stdout
+    rows = [line for line in r.stdout.splitlines() if line.startswith(BENCH_ROWS)]
+    assert len(rows) == len(BENCH_ROWS), r.stdout
     for line in rows:
-        floor = line[28:].split()[4:6]
+        cols = line[30:].split()
+        floor = cols[4:6]
         assert len(floor) == 2 and float(floor[0]) > 0 and float(floor[1]) > 0, line
+    # the rsync of the tree counted its requests per file, here and on the null filesystem
+    assert "requests per file of the rsync, caskfs:" in r.stdout, r.stdout
+    assert "requests per file of the rsync, null FUSE:" in r.stdout, r.stdout
+    assert "the 2nd copies added" in r.stdout, r.stdout
     with open("/proc/mounts") as f:
         assert f"{tmp_path}/data.bench" not in f.read()
     assert os.listdir(m.path) == []
     r = subprocess.run([caskfs_bin, "bench", "/tmp"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a caskfs mount" in r.stderr
+
+
+def test_bench_writes_unique_blocks(caskfs_bin, mount, tmp_path):
+    """The sequential workload writes new bytes in every 1 MiB block: 32 MiB leave 32
+    chunks in the store (a repeated pool would leave as many as the pool has blocks)."""
+    m = mount()
+    r = subprocess.run([caskfs_bin, "bench", "--size", "32", "--rounds", "1", "--only", "seq",
+                        str(m.path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "sequential write + fsync" in r.stdout and "create 16 KiB" not in r.stdout, r.stdout
+    m.stop()
+    r = subprocess.run([caskfs_bin, "kv", str(m.data), "ls", "c/"], capture_output=True,
+                       text=True)
+    assert len(r.stdout.split()) >= 32, r.stdout
 
 
 def test_bench_interrupted_cleans_up(caskfs_bin, mount, tmp_path):
