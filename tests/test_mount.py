@@ -277,6 +277,84 @@ def test_ownership_and_permissions(mount, public_mnt):
     assert os.stat(p / "team" / "sub").st_mode & stat.S_ISGID
 
 
+def test_write_truncate_chown_clear_setuid_as_natively(mount, public_mnt, caskfs_bin):
+    """The daemon clears setuid/setgid itself (FUSE_HANDLE_KILLPRIV_V2): a write or a
+    truncation by a user without CAP_FSETID, and a chown, leave the same mode as on the
+    native disk beside the mount; a write by root keeps them. One getxattr of
+    security.capability for a file's many writes, not one per write."""
+    import json
+    p = mount(mnt=public_mnt).path
+    native = public_mnt.parent / "native"
+    native.mkdir()
+    os.chmod(native, 0o777)
+    os.chmod(p, 0o777)
+
+    def as_nobody(code):
+        r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                           user=65534, group=65534)
+        assert r.returncode == 0, r.stderr
+
+    def modes(d):
+        out = {}
+        for mode, gid in ((0o6777, 0), (0o2777, 0), (0o4777, 0), (0o6767, 0), (0o2767, 65534)):
+            f = d / f"w{mode:o}-{gid}"
+            f.write_text("a")
+            os.chown(f, 0, gid)
+            os.chmod(f, mode)
+            as_nobody(f"open('{f}', 'a').write('b')")
+            out[f.name] = stat.S_IMODE(os.stat(f).st_mode)
+        for name, code in (("trunc", "import os; os.truncate('{f}', 1)"),
+                           ("otrunc", "open('{f}', 'w').write('z')")):
+            f = d / name
+            f.write_text("abc")
+            os.chmod(f, 0o6777)
+            as_nobody(code.format(f=f))
+            out[name] = stat.S_IMODE(os.stat(f).st_mode)
+        f = d / "rootwrite"
+        f.write_text("a")
+        os.chmod(f, 0o6777)
+        with open(f, "a") as w:
+            w.write("b")
+        out["rootwrite"] = stat.S_IMODE(os.stat(f).st_mode)
+        for name, mode in (("chown", 0o6755), ("chown-gx", 0o6745)):
+            f = d / name
+            f.write_text("a")
+            os.chmod(f, mode)
+            os.chown(f, 65534, -1)
+            out[name] = stat.S_IMODE(os.stat(f).st_mode)
+        return out
+
+    want, got = modes(native), modes(p)
+    assert got == want
+    # the semantics checked: cleared by nobody's write, kept by root's, setgid without
+    # group execute kept for a member of the group
+    assert want["w6777-0"] == 0o777 and want["rootwrite"] == 0o6777
+    assert want["w2767-65534"] == 0o2767
+    # many writes to one file: one getxattr of security.capability, not one per write
+    def stats():
+        r = subprocess.run([caskfs_bin, "status", "--json", mount_data(p)],
+                           capture_output=True, text=True)
+        return json.loads(r.stdout)["stats"]
+    before = stats()
+    fd = os.open(p / "many", os.O_CREAT | os.O_WRONLY, 0o644)
+    for _ in range(40):
+        os.write(fd, b"x" * 100)
+    os.close(fd)
+    after = stats()
+    assert after["caskfs_fuse_write"] - before["caskfs_fuse_write"] >= 40, (before, after)
+    assert after["caskfs_fuse_getxattr"] - before["caskfs_fuse_getxattr"] <= 2, (before, after)
+
+
+def mount_data(mnt):
+    """The DATA_DIR of the caskfs mount at mnt, from /proc/mounts."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            src, where = line.split()[:2]
+            if where == str(mnt) and src.startswith("caskfs:"):
+                return src[len("caskfs:"):]
+    raise AssertionError(f"{mnt} is not a caskfs mount")
+
+
 def test_statfs(mount):
     p = mount().path
     sv = os.statvfs(p)

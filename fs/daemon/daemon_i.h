@@ -130,6 +130,15 @@ void fs_invalidate_change(void *arg, const struct meta_change *c);
 void fs_node_ext_command(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
 
+/* ---- killpriv.c ---- */
+
+/* Clears setuid, setgid (where the group may execute, or the caller of req
+ * is outside the file's group and not privileged) and security.capability
+ * of ino, as a write, a truncation or a chown must under
+ * FUSE_HANDLE_KILLPRIV_V2; tell_kernel: also drop the attributes the
+ * kernel holds (a write's answer carries none). 0 or -errno. */
+int fs_killpriv(struct fs *fs, fuse_req_t req, uint64_t ino, bool privileged, bool tell_kernel);
+
 /* ---- gc.c: collection of unreferenced chunks (docs/OPERATIONS.md) ---- */
 struct fs_gc_result {
 	uint64_t referenced;	     /* distinct chunks the namespace (and open files) name */

@@ -4,19 +4,27 @@
  * served by one request loop, whose workers each wait in poll() on the
  * session's descriptor and read one request when it is readable, as many
  * of them as requests are waiting on peers; and the names of the FUSE
- * opcodes the loop counts for `stats`. Measurements: docs/BENCHMARKS.md;
- * the opcodes: linux/fuse.h.
+ * opcodes the loop counts for `stats`. libfuse reads and writes the
+ * descriptor through our own I/O hooks (fuse_session_custom_io): they see
+ * INIT go by and complete its answer with what libfuse 3.14 cannot ask for
+ * (FUSE_HANDLE_KILLPRIV_V2), and mark each request with what its handler
+ * needs to know and libfuse does not pass on (a write that must clear
+ * setuid, a change from a peer during it). Measurements: docs/BENCHMARKS.md;
+ * the opcodes and INIT's flags: linux/fuse.h.
  */
 #define FUSE_USE_VERSION 34
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "meta/meta.h"
 #include "session_i.h"
@@ -60,6 +68,12 @@ bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback)
 {
 	bool no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
 
+	/* The first KILLPRIV makes the daemon clear setuid on every write,
+	 * whoever writes; the second (asked for in INIT's answer, io_writev)
+	 * says when: the daemon does it (fs/daemon/killpriv.c), and the kernel
+	 * stops asking for security.capability before each write. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	/* cached pages stay until this mount or a replicated change drops them
@@ -78,6 +92,111 @@ bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback)
 	conn->max_write = META_CHUNK_SIZE; /* a request is at most one chunk */
 	conn->max_readahead = META_CHUNK_SIZE;
 	return no_open;
+}
+
+/* ---- our I/O under libfuse ---- */
+
+/* One session per process (the daemon, the null filesystem's child). */
+static struct {
+	_Atomic uint64_t init_unique; /* INIT's request, until it is answered */
+	uint64_t offered;	      /* the kernel's INIT flags, all 64 */
+	_Atomic bool killpriv_v2;     /* the kernel took FUSE_HANDLE_KILLPRIV_V2 */
+} sio;
+
+/* A change from a peer (fs_session_note_change) bumps it. */
+static _Atomic uint64_t change_seq;
+
+/* The request the calling thread serves. */
+static _Thread_local struct {
+	uint64_t change_seq; /* when it was read */
+	bool kill_suidgid;   /* a write from a caller without CAP_FSETID */
+} current;
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *in = buf;
+
+	(void)userdata;
+	if (n >= (ssize_t)(sizeof(*in) + 16) && in->opcode == FUSE_INIT) {
+		const struct fuse_init_in *arg = (const void *)(in + 1);
+		uint64_t flags = arg->flags;
+		if ((flags & FUSE_INIT_EXT) && n >= (ssize_t)(sizeof(*in) + sizeof(*arg)))
+			flags |= (uint64_t)arg->flags2 << 32;
+		sio.offered = flags;
+		atomic_store(&sio.init_unique, in->unique);
+	}
+	return n;
+}
+
+/* INIT's answer (iov[1], libfuse's struct fuse_init_out) with what libfuse
+ * 3.14 has no capability for. */
+static void complete_init(struct iovec *iov, int count)
+{
+	struct fuse_init_out *out = iov[1].iov_base;
+
+	if (count < 2 || iov[1].iov_len < offsetof(struct fuse_init_out, flags2) + 4)
+		return;
+	if (sio.offered & FUSE_HANDLE_KILLPRIV_V2) {
+		out->flags = (out->flags & ~FUSE_HANDLE_KILLPRIV) | FUSE_HANDLE_KILLPRIV_V2;
+		atomic_store(&sio.killpriv_v2, true);
+	}
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	const struct fuse_out_header *oh = iov[0].iov_base;
+	uint64_t init = atomic_load(&sio.init_unique);
+
+	(void)userdata;
+	if (init && iov[0].iov_len >= sizeof(*oh) && oh->unique == init) {
+		if (oh->error == 0)
+			complete_init(iov, count);
+		atomic_store(&sio.init_unique, 0);
+	}
+	return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io session_io = { .read = io_read, .writev = io_writev };
+
+void fs_session_note_change(void)
+{
+	atomic_fetch_add(&change_seq, 1);
+}
+
+bool fs_session_request_raced(void)
+{
+	return atomic_load(&change_seq) != current.change_seq;
+}
+
+bool fs_session_request_kills_suidgid(void)
+{
+	return current.kill_suidgid;
+}
+
+bool fs_session_killpriv_v2(void)
+{
+	return atomic_load(&sio.killpriv_v2);
+}
+
+/* Serves one request read into buf: counted, marked, handled. */
+static void session_process(struct fuse_session *se, const struct fuse_buf *buf,
+			    _Atomic uint64_t *requests)
+{
+	const struct fuse_in_header *in = buf->mem;
+
+	current.change_seq = atomic_load(&change_seq);
+	current.kill_suidgid = false;
+	if (!(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof(*in)) {
+		if (requests && in->opcode < FS_OPCODES)
+			atomic_fetch_add_explicit(&requests[in->opcode], 1, memory_order_relaxed);
+		if (in->opcode == FUSE_WRITE &&
+		    buf->size >= sizeof(*in) + sizeof(struct fuse_write_in)) {
+			const struct fuse_write_in *w = (const void *)(in + 1);
+			current.kill_suidgid = (w->write_flags & FUSE_WRITE_KILL_SUIDGID) != 0;
+		}
+	}
+	fuse_session_process_buf(se, buf);
 }
 
 /* FUSE opcodes by number (linux/fuse.h), for the request counts in stats. */
@@ -169,18 +288,12 @@ static void *loop_worker(void *arg)
 			fuse_session_exit(l->se);
 			break;
 		}
-		if (l->requests && !(buf.flags & FUSE_BUF_IS_FD) && res >= 8) {
-			/* struct fuse_in_header: len, then the opcode (host order) */
-			uint32_t op;
-			memcpy(&op, (const char *)buf.mem + 4, sizeof(op));
-			if (op < FS_OPCODES)
-				atomic_fetch_add_explicit(&l->requests[op], 1, memory_order_relaxed);
-		}
 		pthread_mutex_lock(&l->mu);
 		if (++l->busy == l->threads && l->threads < LOOP_MAX_THREADS)
 			loop_spawn(l);
 		pthread_mutex_unlock(&l->mu);
-		fuse_session_process_buf(l->se, &buf);
+		buf.size = (size_t)res;
+		session_process(l->se, &buf, l->requests);
 		pthread_mutex_lock(&l->mu);
 		l->busy--;
 		/* counted out at once, so workers ending together never leave
@@ -209,9 +322,12 @@ int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
 			  .done = PTHREAD_COND_INITIALIZER };
 	int fd = fuse_session_fd(se);
 	int flags = fcntl(fd, F_GETFL);
+	int rc;
 
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
+	if ((rc = fuse_session_custom_io(se, &session_io, fd)) < 0)
+		return rc;
 	pthread_mutex_lock(&l.mu);
 	for (int i = 0; i < LOOP_THREADS; i++)
 		loop_spawn(&l);

@@ -42,6 +42,18 @@ bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback);
  * first read error as -errno. Counts each request by opcode into
  * requests[FS_OPCODES] unless that is NULL. */
 int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);
+/* A change from a peer was applied: requests being served now may have
+ * read the state before it (fs_session_request_raced). */
+void fs_session_note_change(void);
+/* For the request the calling thread serves: whether a change from a peer
+ * was applied since it was read (its reply must not be cached long); and
+ * whether it is a write by a caller without CAP_FSETID, which must clear
+ * setuid and setgid (FUSE_WRITE_KILL_SUIDGID). */
+bool fs_session_request_raced(void);
+bool fs_session_request_kills_suidgid(void);
+/* Whether the kernel took FUSE_HANDLE_KILLPRIV_V2: the daemon clears
+ * setuid and setgid on write, truncate and chown (killpriv.c). */
+bool fs_session_killpriv_v2(void);
 /* The lower-case name of FUSE opcode op ("lookup", "batch_forget"), or NULL. */
 const char *fs_opcode_name(unsigned op);
 
