@@ -23,7 +23,7 @@
 #include "bench_i.h"
 #include "fs/daemon/session_i.h"
 
-#define FLOOR_TIMEOUT 1.0 /* seconds, as caskfs's attribute and entry timeouts */
+#define FLOOR_TIMEOUT 86400.0 /* seconds, as caskfs's attribute and entry timeouts */
 #define FLOOR_ZEROS (1u << 20)
 
 struct floor_entry;

@@ -108,6 +108,7 @@ struct fs {
 	struct fs_repl_sink sink;	 /* records from peers: into meta, then fs_invalidate_change */
 	struct fs_repl *repl;		 /* namespace replication, or NULL (one node) */
 	struct fs_ae *ae;		 /* background anti-entropy, or NULL */
+	struct fs_inval *inval;		 /* invalidations sent again (invalidate.c), or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
 	struct fs_nlookup lookups; /* what the kernel holds, for FORGET */
@@ -123,6 +124,11 @@ struct proto_req;
  * a peer changed is dropped from the kernel's caches, and an inode no name
  * leads to any more goes when the kernel holds none of it. */
 void fs_invalidate_change(void *arg, const struct meta_change *c);
+/* The thread that sends again the invalidations that found nothing (set
+ * up before replication starts, stopped after it ended): 0 or -errno. */
+struct fs_inval;
+int fs_invalidate_start(struct fs *fs);
+void fs_invalidate_stop(struct fs *fs);
 
 /* What the mount adds to its node server (arg is the struct
  * fs): the namespace commands (fs_repl_command) and mgc, and the

@@ -43,7 +43,7 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 			fs_ops_fill_stat(fs, &in, &e.attr);
 			meta_inode_release(&in);
 			e.ino = ino;
-			e.attr_timeout = e.entry_timeout = fs->timeout;
+			e.attr_timeout = e.entry_timeout = fs_ops_timeout(fs);
 		}
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
 					   (off_t)next);
