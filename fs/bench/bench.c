@@ -214,6 +214,8 @@ static void run_workload(const struct bench_args *a, const struct workload *w,
 	}
 	memset(vals, 0, sizeof(vals));
 	memset(&note, 0, sizeof(note));
+	unsigned long drops = 0;
+	fs_bench_foreign_drops(&drops);
 	for (int r = 0; r < a->rounds && rc == 0; r++) {
 		uint64_t round_seed = seed + (uint64_t)r * 0x100000001b3ULL;
 		if (w->prepare && (rc = w->prepare(a, pl->work, round_seed)) < 0) {
@@ -257,6 +259,9 @@ static void run_workload(const struct bench_args *a, const struct workload *w,
 		print_figure(&w->fig[f], f, vals, a->rounds, pl->floor);
 	if (note.files[T_CASKFS])
 		print_requests(&note, pl->floor);
+	if ((drops = fs_bench_foreign_drops(&drops)) > 0)
+		printf("  other programs dropped this machine's caches %lu times during these rounds\n",
+		       drops);
 	if (note.data_bytes)
 		printf("  the 2nd copies added %.3f MB to the log for %.1f MB of photos (%.3f%%)\n",
 		       (double)note.stored_bytes / 1e6, (double)note.data_bytes / 1e6,

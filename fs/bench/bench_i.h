@@ -92,6 +92,10 @@ void fs_bench_fill(struct fs_bench_rng *r, void *p, size_t n);
 void fs_bench_fill_text(struct fs_bench_rng *r, char *p, size_t n);
 /* sync, then drop the page, dentry and inode caches (needs root). */
 void fs_bench_drop_caches(void);
+/* How often programs other than this one dropped the machine's caches
+ * since *mark was taken (then *mark is now); a first call with *mark 0
+ * sets it. A warm figure measured meanwhile was not warm throughout. */
+unsigned long fs_bench_foreign_drops(unsigned long *mark);
 /* Writes len bytes of buf to path in writes of block bytes (then fsync):
  * 0 or -errno. */
 int fs_bench_write_file(const char *path, const void *buf, size_t len, size_t block,

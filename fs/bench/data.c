@@ -88,11 +88,39 @@ void fs_bench_fill_text(struct fs_bench_rng *r, char *p, size_t n)
 	}
 }
 
+static unsigned long own_drops; /* fs_bench_drop_caches's, for fs_bench_foreign_drops */
+
+/* drop_pagecache + drop_slab of /proc/vmstat: what every writer of drop_caches adds. */
+static unsigned long vmstat_drops(void)
+{
+	FILE *f = fopen("/proc/vmstat", "r");
+	char name[64];
+	unsigned long v, total = 0;
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %lu", name, &v) == 2)
+		if (strcmp(name, "drop_pagecache") == 0 || strcmp(name, "drop_slab") == 0)
+			total += v;
+	fclose(f);
+	return total;
+}
+
+unsigned long fs_bench_foreign_drops(unsigned long *mark)
+{
+	unsigned long now = vmstat_drops() - 2 * own_drops, then = *mark;
+
+	*mark = now;
+	return now - then;
+}
+
 void fs_bench_drop_caches(void)
 {
 	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
 
 	sync();
+	if (fd >= 0)
+		own_drops++;
 	if (fd >= 0) {
 		if (write(fd, "3\n", 2) != 2)
 			fprintf(stderr, "caskfs bench: cannot drop caches: %s\n", strerror(errno));
