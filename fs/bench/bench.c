@@ -309,13 +309,18 @@ int cli_bench(const struct bench_args *a)
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (pl.floor_requests == MAP_FAILED)
 		pl.floor_requests = NULL;
-	floor = fs_bench_floor_start(floor_mnt, pl.floor_requests);
+	/* the null filesystem gets the transport the mount has */
+	bool uring = fs_bench_mount_stat(data, "caskfs_uring") == 1;
+	floor = fs_bench_floor_start(floor_mnt, pl.floor_requests,
+				     uring ? FS_URING_ON : FS_URING_OFF);
 	fs_bench_stop_pid(FS_BENCH_PID_FLOOR, floor);
 	pl.floor = floor > 0 && mkdir(floor_dir, 0755) == 0;
 	printf("caskfs bench: %s (DATA_DIR %s) against %s, same disk,\n"
 	       "and a null FUSE filesystem (keeps names in memory, stores no bytes);\n"
 	       "%d round%s of each workload, the order of the places alternating\n",
 	       a->mountpoint, data, native, a->rounds, a->rounds == 1 ? "" : "s");
+	printf("FUSE requests travel through %s, on the mount and on the null filesystem\n",
+	       uring ? "io_uring (served on the CPU that made them)" : "/dev/fuse");
 	printf("this machine: a request and its answer between two threads take %.1f us,\n"
 	       "%.1f us when both run on one CPU (each FUSE request pays one)\n",
 	       fs_bench_pingpong_us(false), fs_bench_pingpong_us(true));

@@ -102,6 +102,9 @@ int fs_bench_write_file(const char *path, const void *buf, size_t len, size_t bl
 			bool do_fsync);
 /* Reads path to its end in reads of block bytes into buf: the bytes, or -1. */
 double fs_bench_read_file(const char *path, void *buf, size_t block);
+/* The value of the stat name of the mount serving DATA_DIR data_dir (its
+ * control socket), or -1. */
+long long fs_bench_mount_stat(const char *data_dir, const char *name);
 /* The median of v[0..n), n <= FS_BENCH_MAX_ROUNDS; qsort's comparison. */
 double fs_bench_median(const double *v, int n);
 int fs_bench_cmp_double(const void *a, const void *b);
@@ -126,9 +129,10 @@ void fs_bench_stop_dirs(char *work, char *mnt_dir);
 void fs_bench_catch_signals(bool on);
 /* The null filesystem in a child process, mounted on dir (made here),
  * counting its requests by opcode into requests[FS_OPCODES] (memory shared
- * with the child, or NULL): its pid, or -1 when it could not be mounted
+ * with the child, or NULL), its requests through io_uring or not as uring
+ * says: its pid, or -1 when it could not be mounted
  * (said on stderr). */
-pid_t fs_bench_floor_start(const char *dir, _Atomic uint64_t *requests);
+pid_t fs_bench_floor_start(const char *dir, _Atomic uint64_t *requests, enum fs_uring_mode uring);
 /* Unmounts the null filesystem at dir and waits for its process (pid <= 0:
  * nothing). */
 void fs_bench_floor_stop(pid_t pid, const char *dir);
@@ -137,7 +141,9 @@ void fs_bench_floor_stop(pid_t pid, const char *dir);
 
 /* Mounts the null filesystem on mountpoint, writes a byte to ready_fd
  * (unless -1) once mounted, and serves it until unmounted or sent SIGTERM,
- * counting requests into requests (or not, NULL): 0 or -errno. */
-int fs_floor_serve(const char *mountpoint, int ready_fd, _Atomic uint64_t *requests);
+ * counting requests into requests (or not, NULL), through io_uring or not
+ * as uring says: 0 or -errno. */
+int fs_floor_serve(const char *mountpoint, int ready_fd, _Atomic uint64_t *requests,
+		   enum fs_uring_mode uring);
 
 #endif

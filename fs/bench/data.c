@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench_i.h"
+#include "store/node/client.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -186,4 +187,35 @@ double fs_bench_median(const double *v, int n)
 	memcpy(s, v, (size_t)n * sizeof(*v));
 	qsort(s, (size_t)n, sizeof(*s), fs_bench_cmp_double);
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+struct stat_query {
+	const char *name;
+	long long value;
+};
+
+static int stat_line(void *arg, const char *line, size_t len)
+{
+	struct stat_query *q = arg;
+	size_t n = strlen(q->name);
+
+	(void)len;
+	if (strncmp(line, "STAT ", 5) == 0 && strncmp(line + 5, q->name, n) == 0 &&
+	    line[5 + n] == ' ')
+		q->value = atoll(line + 6 + n);
+	return 0;
+}
+
+long long fs_bench_mount_stat(const char *data_dir, const char *name)
+{
+	struct stat_query q = { name, -1 };
+	char addr[SUB_MAX];
+	struct mc_conn *c;
+
+	if (node_control_addr(data_dir, addr, sizeof(addr)) &&
+	    mc_connect(addr, NULL, 2000, 10000, &c) == 0) {
+		mc_lines(c, "stats", stat_line, &q);
+		mc_close(c);
+	}
+	return q.value;
 }

@@ -699,7 +699,8 @@ static const struct fuse_lowlevel_ops floor_ops = {
 	.getxattr = floor_getxattr,
 };
 
-int fs_floor_serve(const char *mountpoint, int ready_fd, _Atomic uint64_t *requests)
+int fs_floor_serve(const char *mountpoint, int ready_fd, _Atomic uint64_t *requests,
+		   enum fs_uring_mode uring)
 {
 	struct floor fl = {
 		.mu = PTHREAD_MUTEX_INITIALIZER, .ninodes = 2, .capinodes = 1024, .nbuckets = 1024,
@@ -732,7 +733,7 @@ int fs_floor_serve(const char *mountpoint, int ready_fd, _Atomic uint64_t *reque
 		(void)!write(ready_fd, "", 1);
 		close(ready_fd);
 	}
-	rc = fs_session_loop(se, requests);
+	rc = fs_session_loop(se, requests, uring);
 	fuse_session_unmount(se);
 out:
 	fs_session_close(se);

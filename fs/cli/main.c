@@ -85,6 +85,9 @@ static const char usage_mount[] =
     "  --log FILE                 where the background daemon writes messages\n"
     "  --writeback                the kernel's writeback cache: faster small writes,\n"
     "                             slower opens (see docs/USAGE.md)\n"
+    "  --uring on|off|auto        FUSE requests over io_uring, served on the CPU that\n"
+    "                             made them (auto, the default: where the kernel\n"
+    "                             allows; on: refuse to mount where it does not)\n"
     "  -h, --help                 this text\n"
     "\n" CLUSTER_USAGE
     "\n"
@@ -373,11 +376,12 @@ static int main_mount(int argc, char **argv)
 		{ "node-id", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "writeback", no_argument, NULL, 'w' },
+		{ "uring", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mount_args a = { .node.sync_interval_s = 60 };
+	struct mount_args a = { .node.sync_interval_s = 60, .uring = FS_URING_AUTO };
 	int c;
 
 	store_options_init(&a.store);
@@ -398,6 +402,16 @@ static int main_mount(int argc, char **argv)
 			break;
 		case 'w':
 			a.writeback = true;
+			break;
+		case 'U':
+			if (strcmp(optarg, "on") == 0)
+				a.uring = FS_URING_ON;
+			else if (strcmp(optarg, "off") == 0)
+				a.uring = FS_URING_OFF;
+			else if (strcmp(optarg, "auto") == 0)
+				a.uring = FS_URING_AUTO;
+			else
+				die_usage(usage_mount, "bad --uring '%s' (on, off or auto)", optarg);
 			break;
 		case 'h':
 			fputs(usage_mount, stdout);

@@ -238,6 +238,7 @@ struct mount_args {
 	const char *options;  /* extra -o options for FUSE, or NULL */
 	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
 	bool writeback;	      /* the kernel's writeback cache */
+	enum fs_uring_mode uring; /* --uring: the transport of requests */
 	struct node_args node;
 	struct store_options store;
 };

@@ -160,7 +160,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if (fs_committer_start(&fs, &com) < 0)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
-	rc = fs_session_loop(se, fs.requests);
+	rc = fs_session_loop(se, fs.requests, a->uring);
 	atomic_store(&fs.se, NULL);
 	if (fs_file_commit_idle(&fs, 0, 0) > 0)
 		rc = -EIO; /* said in the log, file by file */
@@ -199,6 +199,11 @@ int cli_mount(const struct mount_args *a)
 
 	if (stat(a->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "caskfs mount: %s is not a directory\n", a->mountpoint);
+		return CLI_USAGE;
+	}
+	if (a->uring == FS_URING_ON && !fs_session_uring_allowed()) {
+		fprintf(stderr, "caskfs mount: --uring on, but this kernel does not let FUSE use "
+				"io_uring (/sys/module/fuse/parameters/enable_uring is not Y)\n");
 		return CLI_USAGE;
 	}
 	if (fs_mountinfo_lookup(a->mountpoint, NULL, 0, NULL, 0)) {

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -28,6 +29,7 @@
 
 #include "meta/meta.h"
 #include "session_i.h"
+#include "uring_i.h"
 
 int fs_session_mount(const char *name, const char *opts, const struct fuse_lowlevel_ops *ops,
 		     size_t ops_size, void *userdata, const char *mountpoint,
@@ -101,6 +103,11 @@ static struct {
 	_Atomic uint64_t init_unique; /* INIT's request, until it is answered */
 	uint64_t offered;	      /* the kernel's INIT flags, all 64 */
 	_Atomic bool killpriv_v2;     /* the kernel took FUSE_HANDLE_KILLPRIV_V2 */
+	struct fuse_session *se;
+	_Atomic uint64_t *requests;
+	struct fs_uring *uring; /* prepared before INIT, or NULL */
+	bool uring_asked;	/* INIT's answer asked for it: start it once that is in */
+	_Atomic bool uring_on;	/* started */
 } sio;
 
 /* A change from a peer (fs_session_note_change) bumps it. */
@@ -141,20 +148,43 @@ static void complete_init(struct iovec *iov, int count)
 		out->flags = (out->flags & ~FUSE_HANDLE_KILLPRIV) | FUSE_HANDLE_KILLPRIV_V2;
 		atomic_store(&sio.killpriv_v2, true);
 	}
+	/* FUSE over io_uring, when prepared, offered, and a request fits an entry */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), need = out->max_write;
+	if ((size_t)out->max_pages * page > need)
+		need = (size_t)out->max_pages * page;
+	if (sio.uring && (sio.offered & FS_URING_INIT_FLAG) && (sio.offered & FUSE_INIT_EXT) &&
+	    need <= fs_uring_payload(sio.uring)) {
+		out->flags |= FUSE_INIT_EXT;
+		out->flags2 |= (uint32_t)(FS_URING_INIT_FLAG >> 32);
+		sio.uring_asked = true;
+	}
 }
 
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header *oh = iov[0].iov_base;
 	uint64_t init = atomic_load(&sio.init_unique);
+	struct fs_uring_ent *ent = fs_uring_current();
+	ssize_t n;
 
 	(void)userdata;
-	if (init && iov[0].iov_len >= sizeof(*oh) && oh->unique == init) {
-		if (oh->error == 0)
-			complete_init(iov, count);
-		atomic_store(&sio.init_unique, 0);
+	if (iov[0].iov_len < sizeof(*oh))
+		return writev(fd, iov, count);
+	/* the answer to a request that came through a ring goes back there */
+	if (ent && oh->unique == fs_uring_unique(ent))
+		return fs_uring_reply(ent, iov, count);
+	if (!init || oh->unique != init)
+		return writev(fd, iov, count);
+	if (oh->error == 0)
+		complete_init(iov, count);
+	atomic_store(&sio.init_unique, 0);
+	n = writev(fd, iov, count);
+	/* the kernel took the answer (it is initialized): the rings register */
+	if (sio.uring_asked && n >= 0) {
+		fs_uring_start(sio.uring);
+		atomic_store(&sio.uring_on, true);
 	}
-	return writev(fd, iov, count);
+	return n;
 }
 
 static const struct fuse_custom_io session_io = { .read = io_read, .writev = io_writev };
@@ -179,6 +209,13 @@ bool fs_session_killpriv_v2(void)
 	return atomic_load(&sio.killpriv_v2);
 }
 
+bool fs_session_uring(uint64_t *served)
+{
+	if (served)
+		*served = atomic_load(&sio.uring_on) ? fs_uring_served(sio.uring) : 0;
+	return atomic_load(&sio.uring_on);
+}
+
 /* Serves one request read into buf: counted, marked, handled. */
 static void session_process(struct fuse_session *se, const struct fuse_buf *buf,
 			    _Atomic uint64_t *requests)
@@ -197,6 +234,12 @@ static void session_process(struct fuse_session *se, const struct fuse_buf *buf,
 		}
 	}
 	fuse_session_process_buf(se, buf);
+}
+
+static void uring_dispatch(void *arg, const struct fuse_buf *buf)
+{
+	(void)arg;
+	session_process(sio.se, buf, sio.requests);
 }
 
 /* FUSE opcodes by number (linux/fuse.h), for the request counts in stats. */
@@ -314,7 +357,11 @@ static void *loop_worker(void *arg)
 	return NULL;
 }
 
-int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
+/* Threads of each CPU's ring queue: a request that waits (on peers, on a
+ * sync) leaves its CPU the others. */
+#define URING_THREADS_PER_QUEUE 4
+
+int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests, enum fs_uring_mode uring)
 {
 	struct loop l = { .se = se,
 			  .requests = requests,
@@ -328,6 +375,18 @@ int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
 		return -errno;
 	if ((rc = fuse_session_custom_io(se, &session_io, fd)) < 0)
 		return rc;
+	sio.se = se;
+	sio.requests = requests;
+	/* rings are made before INIT: once INIT's answer asks for them, every
+	 * request waits until they are registered */
+	if (uring != FS_URING_OFF && fs_uring_kernel_allows()) {
+		rc = fs_uring_prepare(fd, URING_THREADS_PER_QUEUE, META_CHUNK_SIZE, uring_dispatch,
+				      NULL, &sio.uring);
+		if (rc < 0)
+			fprintf(stderr, "caskfs: no FUSE over io_uring (%s): requests go through "
+					"/dev/fuse\n",
+				strerror(-rc));
+	}
 	pthread_mutex_lock(&l.mu);
 	for (int i = 0; i < LOOP_THREADS; i++)
 		loop_spawn(&l);
@@ -338,5 +397,13 @@ int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests)
 	while (l.live > 0)
 		pthread_cond_wait(&l.done, &l.mu);
 	pthread_mutex_unlock(&l.mu);
+	atomic_store(&sio.uring_on, false);
+	fs_uring_stop(sio.uring);
+	sio.uring = NULL;
 	return l.error;
+}
+
+bool fs_session_uring_allowed(void)
+{
+	return fs_uring_kernel_allows();
 }

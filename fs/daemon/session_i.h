@@ -38,10 +38,20 @@ void fs_session_close(struct fuse_session *se);
  * sends no OPEN for files (FUSE_CAP_NO_OPEN_SUPPORT). */
 bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback);
 
+/* How requests travel: through /dev/fuse only, or also through io_uring
+ * rings where the kernel allows (uring.c); ON is AUTO whose caller checked
+ * that it does (fs_session_uring_allowed). */
+enum fs_uring_mode { FS_URING_OFF, FS_URING_AUTO, FS_URING_ON };
+/* Whether this kernel lets FUSE use io_uring (the fuse module's enable_uring). */
+bool fs_session_uring_allowed(void);
+
 /* Serves se's requests until it is unmounted or told to exit: 0, or the
  * first read error as -errno. Counts each request by opcode into
  * requests[FS_OPCODES] unless that is NULL. */
-int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);
+int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests, enum fs_uring_mode uring);
+/* Whether requests now come through io_uring; served (may be NULL) gets
+ * how many did. */
+bool fs_session_uring(uint64_t *served);
 /* A change from a peer was applied: requests being served now may have
  * read the state before it (fs_session_request_raced). */
 void fs_session_note_change(void);
