@@ -255,21 +255,25 @@ static int stats_line(void *arg, const char *line, size_t len)
 	return 0;
 }
 
-/* The FUSE requests served so far where p runs, by opcode (zeros natively). */
-static void requests(const struct bench_place *p, uint64_t out[FS_OPCODES])
+/* The FUSE requests served so far where p runs, by opcode: whether they
+ * could be read (natively there are none to read). */
+static bool requests(const struct bench_place *p, uint64_t out[FS_OPCODES])
 {
 	char addr[SUB_MAX];
 	struct mc_conn *c;
+	bool ok = false;
 
 	memset(out, 0, FS_OPCODES * sizeof(*out));
 	if (p->target == T_FLOOR && p->floor_requests) {
 		for (int op = 0; op < FS_OPCODES; op++)
 			out[op] = atomic_load(&p->floor_requests[op]);
+		ok = true;
 	} else if (p->target == T_CASKFS && node_control_addr(p->data_dir, addr, sizeof(addr)) &&
-		   mc_connect(addr, NULL, 2000, 10000, &c) == 0) {
-		mc_lines(c, "stats", stats_line, out);
+		   mc_connect(addr, NULL, 5000, 30000, &c) == 0) {
+		ok = mc_lines(c, "stats", stats_line, out) == 0;
 		mc_close(c);
 	}
+	return ok;
 }
 
 /* figures: seconds of rsync -a of the tree (after dropping the caches),
@@ -291,13 +295,14 @@ int fs_bench_tree(const struct bench_place *p, double *out)
 	rsync[n] = NULL;
 	uint64_t files = count_files(p->a->tree);
 	fs_bench_drop_caches();
-	requests(p, before);
+	bool counted = requests(p, before);
 	if ((out[0] = timed(rsync, false)) < 0)
 		return -EIO;
-	requests(p, after);
-	for (int op = 0; op < FS_OPCODES; op++)
-		p->note->requests[p->target][op] += after[op] - before[op];
-	p->note->files[p->target] += files;
+	if (counted && requests(p, after)) {
+		for (int op = 0; op < FS_OPCODES; op++)
+			p->note->requests[p->target][op] += after[op] - before[op];
+		p->note->files[p->target] += files;
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 0)
 			fs_bench_drop_caches();
