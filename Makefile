@@ -37,8 +37,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-# The one file built for AVX2; store/log/hash.c calls it only where the CPU has it.
-$(filter %/hash_avx2.o,$(STORE_OBJ)): ALL_CFLAGS += -mavx2
+# The files built for AVX2; store/log/hash.c and fs/daemon/chunk.c call them
+# only where the CPU has it.
+$(filter %/hash_avx2.o,$(STORE_OBJ)) $(filter %/chunk_avx2.o,$(FS_OBJ)): ALL_CFLAGS += -mavx2
 
 $(BUILD)/libstore.a: $(STORE_OBJ)
 	rm -f $@
