@@ -748,3 +748,32 @@ def test_seek_data_hole(mount):
         expect_errno(errno.ENXIO, os.lseek, fd, (5 << 20) + 100, os.SEEK_DATA)
     finally:
         os.close(fd)
+
+
+def test_whole_chunk_writes_mixed_with_partial_ones(mount):
+    """1 MiB writes at 1 MiB offsets are stored straight from the request; mixed with
+    partial writes of the same slots, and read back before and after a remount, the
+    bytes are what was written."""
+    m = mount()
+    mib = 1 << 20
+    want = bytearray(os.urandom(5 * mib + 777))
+    fd = os.open(m.path / "f", os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        for i in range(5):
+            os.pwrite(fd, want[i * mib:(i + 1) * mib], i * mib)
+        os.pwrite(fd, want[5 * mib:], 5 * mib)
+        patch = os.urandom(1000)
+        want[2 * mib + 10:2 * mib + 1010] = patch  # a partial write into a stored slot
+        os.pwrite(fd, patch, 2 * mib + 10)
+        whole = os.urandom(mib)
+        want[3 * mib:4 * mib] = whole  # a whole slot written again
+        os.pwrite(fd, whole, 3 * mib)
+        part = os.urandom(300)
+        want[3 * mib + 5:3 * mib + 305] = part  # then partly
+        os.pwrite(fd, part, 3 * mib + 5)
+    finally:
+        os.close(fd)
+    assert (m.path / "f").read_bytes() == bytes(want)
+    m.stop()
+    m = mount()
+    assert (m.path / "f").read_bytes() == bytes(want)
