@@ -190,7 +190,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	char *buf = malloc(size ? size : 1);
+	char *ring = fs_session_reply_buffer(size); /* io_uring: no copy of the answer */
+	char *buf = ring ? ring : malloc(size ? size : 1);
 	struct fs_file *f;
 	ssize_t n;
 
@@ -207,7 +208,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	if (!ring)
+		free(buf);
 }
 
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

@@ -209,6 +209,13 @@ bool fs_session_killpriv_v2(void)
 	return atomic_load(&sio.killpriv_v2);
 }
 
+void *fs_session_reply_buffer(size_t size)
+{
+	struct fs_uring_ent *e = fs_uring_current();
+
+	return e ? fs_uring_reply_buffer(e, size) : NULL;
+}
+
 bool fs_session_uring(uint64_t *served)
 {
 	if (served)

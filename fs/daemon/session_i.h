@@ -49,6 +49,11 @@ bool fs_session_uring_allowed(void);
  * first read error as -errno. Counts each request by opcode into
  * requests[FS_OPCODES] unless that is NULL. */
 int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests, enum fs_uring_mode uring);
+/* For the request the calling thread serves: a buffer of size bytes to
+ * build its answer in that fuse_reply_buf then sends without copying (the
+ * ring entry's payload; the request's own payload is overwritten), or NULL
+ * (a request from /dev/fuse, or too large). Valid until the reply. */
+void *fs_session_reply_buffer(size_t size);
 /* Whether requests now come through io_uring; served (may be NULL) gets
  * how many did. */
 bool fs_session_uring(uint64_t *served);

@@ -399,3 +399,8 @@ ssize_t fs_uring_reply(struct fs_uring_ent *e, const struct iovec *iov, int coun
 	e->replied = true;
 	return (ssize_t)out.len;
 }
+
+void *fs_uring_reply_buffer(struct fs_uring_ent *e, size_t size)
+{
+	return size <= e->iov[1].iov_len ? e->payload : NULL;
+}

@@ -58,6 +58,10 @@ uint64_t fs_uring_served(const struct fs_uring *u);
 struct fs_uring_ent *fs_uring_current(void);
 /* The request's unique id of e. */
 uint64_t fs_uring_unique(const struct fs_uring_ent *e);
+/* Where an answer of size bytes to e's request may be built so that it
+ * needs no copy (its payload: the request's own payload, if any, is then
+ * gone), or NULL when it does not fit. */
+void *fs_uring_reply_buffer(struct fs_uring_ent *e, size_t size);
 /* Takes the answer to e's request (iov[0] struct fuse_out_header, then its
  * arguments) into e: its length, or -1 with errno set. */
 ssize_t fs_uring_reply(struct fs_uring_ent *e, const struct iovec *iov, int count);
