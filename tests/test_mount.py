@@ -777,3 +777,27 @@ def test_whole_chunk_writes_mixed_with_partial_ones(mount):
     m.stop()
     m = mount()
     assert (m.path / "f").read_bytes() == bytes(want)
+
+
+def test_directories_are_listed_without_opendir_round_trips(mount, caskfs_bin):
+    """The first OPENDIR is answered ENOSYS: the kernel then sends no OPENDIR or
+    RELEASEDIR at each open of a directory, keeps listings cached, and still sees
+    this mount's changes."""
+    import json
+    m = mount()
+    for d in range(5):
+        (m.path / f"d{d}").mkdir()
+        for i in range(10):
+            (m.path / f"d{d}" / f"f{i}").write_text("x")
+    for _ in range(4):
+        for d in range(5):
+            assert len(os.listdir(m.path / f"d{d}")) == 10
+    (m.path / "d0" / "new").write_text("y")
+    os.unlink(m.path / "d1" / "f0")
+    assert sorted(os.listdir(m.path / "d0")) == sorted([f"f{i}" for i in range(10)] + ["new"])
+    assert "f0" not in os.listdir(m.path / "d1")
+    r = subprocess.run([caskfs_bin, "status", "--json", str(m.data)], capture_output=True,
+                       text=True)
+    st = json.loads(r.stdout)["stats"]
+    assert st.get("caskfs_fuse_opendir", 0) <= 1, st
+    assert st.get("caskfs_fuse_releasedir", 0) == 0, st

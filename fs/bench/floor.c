@@ -521,6 +521,10 @@ static void floor_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void floor_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	if (fs_session_no_opendir()) {
+		fuse_reply_err(req, ENOSYS); /* as caskfs: no OPENDIR from now on */
+		return;
+	}
 	fi->cache_readdir = 1; /* as caskfs */
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);

@@ -83,6 +83,13 @@ send:
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	/* directories have no handles: without OPENDIR the kernel keeps their
+	 * listings as it would with the flags below, and saves two round trips
+	 * at every open */
+	if (fs_session_no_opendir()) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	/* the kernel keeps listings; it drops them itself when this mount changes
 	 * the directory */
 	fi->cache_readdir = 1;

@@ -66,9 +66,21 @@ void fs_session_close(struct fuse_session *se)
 	fuse_session_destroy(se);
 }
 
+/* Whether the kernel sends no OPENDIR once one is answered ENOSYS. */
+static _Atomic bool no_opendir;
+
+bool fs_session_no_opendir(void)
+{
+	return atomic_load(&no_opendir);
+}
+
 bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback)
 {
 	bool no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+
+	/* a directory then needs no OPENDIR and RELEASEDIR round trips at every
+	 * open (find and du open each one), and its listing stays cached */
+	atomic_store(&no_opendir, (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0);
 
 	/* The first KILLPRIV makes the daemon clear setuid on every write,
 	 * whoever writes; the second (asked for in INIT's answer, io_writev)

@@ -37,6 +37,10 @@ void fs_session_close(struct fuse_session *se);
  * too); writeback: the kernel's writeback cache. Returns whether the kernel
  * sends no OPEN for files (FUSE_CAP_NO_OPEN_SUPPORT). */
 bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback);
+/* Whether the kernel stops sending OPENDIR (and RELEASEDIR) once one is
+ * answered ENOSYS, keeping directory listings cached then
+ * (FUSE_CAP_NO_OPENDIR_SUPPORT, known after INIT). */
+bool fs_session_no_opendir(void);
 
 /* How requests travel: through /dev/fuse only, or also through io_uring
  * rings where the kernel allows (uring.c); ON is AUTO whose caller checked
