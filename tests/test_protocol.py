@@ -156,10 +156,19 @@ def test_flags_round_trip(nodes, run):
     assert conn.ask(b"ms big 3 F4294967296\r\nabc\r\n") == (
         b"CLIENT_ERROR bad command line format\r\n")
     assert conn.ask(b"get big\r\n") == b"END\r\n"
-    # flags survive a restart (the record holds them) and a replica's repair
+    # flags survive a restart (the record holds them)
     c.stop()
     c.start()
     assert Conn(c.port).ask(b"gets f6\r\n").startswith(b"VALUE f6 4294967295 3 ")
+    # and travel with `caskfs sync`: a record put on a alone, behind the
+    # cluster's back (xset is never forwarded), reaches b with its flags
+    assert Conn(a.port).ask(b"xset synced 1000 9 2 F4294967295 E4000000000\r\nhi\r\n") == (
+        b"STORED\r\n")
+    assert holds(b, "synced") is None
+    r = run("sync", "--data", a.addr, b.addr)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run("kv", b.addr, "stat", "synced")
+    assert b"flags: 4294967295\n" in r.stdout and b"expires: 4000000000\n" in r.stdout
 
 
 class Thing:
