@@ -12,7 +12,7 @@ FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(FUSE_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(CFLAGS)
-LIBS := $(FUSE_LIBS) -llmdb -lxxhash -lzstd -lsodium -lm -pthread
+LIBS := $(FUSE_LIBS) -luring -llmdb -lxxhash -lzstd -lsodium -lm -pthread
 
 # Each part may hold subfolders (one per mechanism group); all of a part's
 # sources go into its one static library.
@@ -37,8 +37,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-# The one file built for AVX2; store/log/hash.c calls it only where the CPU has it.
-$(filter %/hash_avx2.o,$(STORE_OBJ)): ALL_CFLAGS += -mavx2
+# The files built for AVX2; store/log/hash.c and fs/daemon/chunk.c call them
+# only where the CPU has it.
+$(filter %/hash_avx2.o,$(STORE_OBJ)) $(filter %/chunk_avx2.o,$(FS_OBJ)): ALL_CFLAGS += -mavx2
 
 $(BUILD)/libstore.a: $(STORE_OBJ)
 	rm -f $@

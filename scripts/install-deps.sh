@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config clang
 	libxxhash-dev libzstd-dev liblmdb-dev lmdb-utils
-	libfuse3-dev fuse3
+	libfuse3-dev fuse3 liburing-dev
 	libcmocka-dev
 	python3 python3-pytest
 	rsync nginx-light wrk acl util-linux attr

@@ -340,3 +340,112 @@ def test_background_rounds_repair_a_node(mount, tmp_path, caskfs_bin):
                       timeout=10), logs()
     for k in range(30):
         assert (c.path(1) / f"f{k}").read_bytes() == (c.path(0) / f"f{k}").read_bytes()
+
+
+def fuse_requests(caskfs_bin, data_dir):
+    import json
+    import subprocess
+    r = subprocess.run([caskfs_bin, "status", "--json", str(data_dir)], capture_output=True,
+                       text=True, timeout=30)
+    st = json.loads(r.stdout)["stats"]
+    return {k[len("caskfs_fuse_"):]: v for k, v in st.items() if k.startswith("caskfs_fuse_")}
+
+
+def test_peer_changes_seen_at_once_with_long_timeouts(cluster, caskfs_bin, tmp_path):
+    """The kernel keeps entries and attributes for a day (B stat'ing what it knows sends
+    nothing), and still sees every change made on A as soon as it is replayed: each one
+    is invalidated on B, nothing waits for a timeout."""
+    a, b = cluster.path(0), cluster.path(1)
+    (a / "dir").mkdir()
+    (a / "dir" / "doc").write_bytes(b"v1" * 1000)
+    (a / "dir" / "old-name").write_text("moving")
+    (a / "dir" / "doomed").write_text("x")
+    # contents are committed a moment after close: B sees the name first, then them
+    assert eventually(lambda: (b / "dir" / "doomed").read_text() == "x"
+                      and (b / "dir" / "old-name").read_text() == "moving"
+                      and (b / "dir" / "doc").read_bytes() == b"v1" * 1000, timeout=5)
+    # B caches all of it, and a name that does not exist yet
+    known = {n: os.stat(b / "dir" / n) for n in ("doc", "old-name", "doomed")}
+    assert not (b / "dir" / "later").exists()
+    assert sorted(os.listdir(b / "dir")) == ["doc", "doomed", "old-name"]
+    # long timeouts: well past the old 1 s, B's stats are answered by its kernel (held
+    # open, so that other programs dropping the machine's caches cannot evict them)
+    held = [os.open(b / "dir", os.O_PATH)] + [os.open(b / "dir" / n, os.O_PATH) for n in known]
+    try:
+        time.sleep(1.5)  # what A still sends (content commits, their invalidations) lands
+        for n in known:
+            os.stat(b / "dir" / n)
+        before = fuse_requests(caskfs_bin, tmp_path / "d1")
+        time.sleep(1.5)
+        for _ in range(3):
+            for n in known:
+                assert os.stat(b / "dir" / n).st_ino == known[n].st_ino
+        after = fuse_requests(caskfs_bin, tmp_path / "d1")
+    finally:
+        for fd in held:
+            os.close(fd)
+    for op in ("lookup", "getattr"):
+        assert after.get(op, 0) == before.get(op, 0), (op, before, after)
+    # every kind of change on A shows on B within a replication round trip
+    (a / "dir" / "doc").write_bytes(b"v2" * 1500)
+    os.chmod(a / "dir" / "doc", 0o640)
+    os.utime(a / "dir" / "doc", (1_000_000, 1_000_000))
+    os.setxattr(a / "dir" / "doc", "user.k", b"v")
+    os.rename(a / "dir" / "old-name", a / "dir" / "new-name")
+    os.unlink(a / "dir" / "doomed")
+    (a / "dir" / "later").write_text("now")
+    os.link(a / "dir" / "new-name", a / "dir" / "hard")
+    start = time.time()
+    assert eventually(lambda: (b / "dir" / "doc").read_bytes() == b"v2" * 1500
+                      and os.stat(b / "dir" / "doc").st_mode & 0o777 == 0o640
+                      and os.stat(b / "dir" / "doc").st_mtime == 1_000_000
+                      and os.getxattr(b / "dir" / "doc", "user.k") == b"v"
+                      and not (b / "dir" / "old-name").exists()
+                      and (b / "dir" / "new-name").read_text() == "moving"
+                      and os.stat(b / "dir" / "new-name").st_nlink == 2
+                      and not (b / "dir" / "doomed").exists()
+                      and (b / "dir" / "later").read_text() == "now"
+                      and sorted(os.listdir(b / "dir")) == ["doc", "hard", "later", "new-name"],
+                      timeout=5)
+    assert time.time() - start < 5
+
+
+def test_peer_changes_racing_lookups_converge(cluster):
+    """B looks a file up again and again while A changes it: whichever reply raced a
+    change, B ends with A's last state shortly after A stops (a reply read before a
+    change is not kept for the long timeout)."""
+    import threading
+    a, b = cluster.path(0), cluster.path(1)
+    (a / "hot").mkdir()
+    for i in range(20):
+        (a / "hot" / f"f{i}").write_text("0")
+    assert eventually(lambda: len(os.listdir(b / "hot")) == 20, timeout=5)
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            for i in range(20):
+                try:
+                    os.stat(b / "hot" / f"f{i}")
+                    os.listdir(b / "hot")
+                except OSError:
+                    pass
+            # drop B's own view now and then, so lookups race the changes
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2\n")
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for round_ in range(30):
+            for i in range(20):
+                os.chmod(a / "hot" / f"f{i}", 0o600 | (round_ % 2) * 0o44)
+                (a / "hot" / f"f{i}").write_text(str(round_))
+    finally:
+        stop.set()
+        t.join()
+    want = {i: (os.stat(a / "hot" / f"f{i}").st_mode, (a / "hot" / f"f{i}").read_text())
+            for i in range(20)}
+    assert eventually(lambda: all((os.stat(b / "hot" / f"f{i}").st_mode,
+                                   (b / "hot" / f"f{i}").read_text()) == want[i]
+                                  for i in range(20)), timeout=5), want

@@ -23,8 +23,10 @@
 #include "bench_i.h"
 #include "fs/daemon/session_i.h"
 
-#define FLOOR_TIMEOUT 1.0 /* seconds, as caskfs's attribute and entry timeouts */
+#define FLOOR_TIMEOUT 86400.0 /* seconds, as caskfs's attribute and entry timeouts */
 #define FLOOR_ZEROS (1u << 20)
+
+struct floor_entry;
 
 struct floor_inode {
 	mode_t mode;
@@ -33,12 +35,16 @@ struct floor_inode {
 	nlink_t nlink;
 	off_t size;
 	struct timespec atime, mtime, ctime;
+	struct floor_entry *first, *last; /* a directory's entries, oldest first */
+	char *target;			  /* a symlink's */
 };
 
 struct floor_entry {
 	uint64_t parent, ino;
-	struct floor_entry *next;
-	char name[]; /* NUL-terminated */
+	uint64_t pos;			   /* its readdir position: grows with each new entry */
+	struct floor_entry *next;	   /* in its hash bucket */
+	struct floor_entry *prev_sib, *next_sib; /* in its directory */
+	char name[];			   /* NUL-terminated */
 };
 
 struct floor {
@@ -47,6 +53,7 @@ struct floor {
 	uint64_t ninodes, capinodes;
 	struct floor_entry **buckets;
 	size_t nbuckets, nentries;
+	uint64_t next_pos; /* the next entry's readdir position (3 and up) */
 	bool no_open;
 };
 
@@ -96,6 +103,45 @@ static void floor_grow(struct floor *fl)
 	free(fl->buckets);
 	fl->buckets = b;
 	fl->nbuckets = n;
+}
+
+/* With fl->mu held: ent (its parent, ino and name set) goes into the empty
+ * slot and at the end of its directory. */
+static void floor_link_entry(struct floor *fl, struct floor_entry **slot, struct floor_entry *ent)
+{
+	struct floor_inode *dir = &fl->inodes[ent->parent];
+
+	ent->next = *slot;
+	*slot = ent;
+	ent->pos = fl->next_pos++;
+	ent->next_sib = NULL;
+	ent->prev_sib = dir->last;
+	if (dir->last)
+		dir->last->next_sib = ent;
+	else
+		dir->first = ent;
+	dir->last = ent;
+	if (++fl->nentries > fl->nbuckets)
+		floor_grow(fl);
+}
+
+/* With fl->mu held: takes the entry in *slot out of its bucket and directory. */
+static struct floor_entry *floor_unlink_entry(struct floor *fl, struct floor_entry **slot)
+{
+	struct floor_entry *ent = *slot;
+	struct floor_inode *dir = &fl->inodes[ent->parent];
+
+	*slot = ent->next;
+	if (ent->prev_sib)
+		ent->prev_sib->next_sib = ent->next_sib;
+	else
+		dir->first = ent->next_sib;
+	if (ent->next_sib)
+		ent->next_sib->prev_sib = ent->prev_sib;
+	else
+		dir->last = ent->prev_sib;
+	fl->nentries--;
+	return ent;
 }
 
 /* With fl->mu held: a new inode owned by the request's caller, or 0. */
@@ -242,65 +288,134 @@ static void floor_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	fuse_reply_attr(req, &st, FLOOR_TIMEOUT);
 }
 
-/* A new name for a new inode of mode: its entry (e->ino 0 on failure), or an errno. */
+/* With fl->mu held: the directory changed now. */
+static void floor_touch_dir(struct floor *fl, uint64_t dir)
+{
+	clock_gettime(CLOCK_REALTIME, &fl->inodes[dir].mtime);
+	fl->inodes[dir].ctime = fl->inodes[dir].mtime;
+}
+
+/* A new name parent/name for ino (0: a new inode of mode, a symlink to
+ * target when it is not NULL): its entry, or an errno. */
 static int floor_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_entry_param *e)
+		      const char *target, uint64_t ino, struct fuse_entry_param *e)
 {
 	struct floor *fl = floor_of(req);
 	size_t len = strlen(name);
+	char *copy = NULL;
 	int rc = 0;
 
 	if (len > 255)
 		return ENAMETOOLONG;
 	struct floor_entry *ent = malloc(sizeof(*ent) + len + 1);
-	if (!ent)
+	if (!ent || (target && !(copy = strdup(target)))) {
+		free(ent);
 		return ENOMEM;
+	}
 	pthread_mutex_lock(&fl->mu);
 	struct floor_entry **slot = floor_slot(fl, parent, name);
-	uint64_t ino = 0;
 	if (!floor_valid(fl, parent) || !S_ISDIR(fl->inodes[parent].mode))
 		rc = ENOENT;
 	else if (*slot)
 		rc = EEXIST;
-	else if ((ino = floor_new_inode(fl, req, mode)) == 0)
+	else if (ino && (!floor_valid(fl, ino) || S_ISDIR(fl->inodes[ino].mode)))
+		rc = ino && floor_valid(fl, ino) ? EPERM : ENOENT;
+	else if (!ino && (ino = floor_new_inode(fl, req, mode)) == 0)
 		rc = ENOMEM;
+	else if (copy) {
+		fl->inodes[ino].target = copy;
+		fl->inodes[ino].size = (off_t)strlen(copy);
+		copy = NULL;
+	} else if (mode == 0) { /* a hard link to ino */
+		fl->inodes[ino].nlink++;
+		clock_gettime(CLOCK_REALTIME, &fl->inodes[ino].ctime);
+	}
 	if (rc == 0) {
 		ent->parent = parent;
 		ent->ino = ino;
-		ent->next = NULL;
 		memcpy(ent->name, name, len + 1);
-		*slot = ent;
+		floor_link_entry(fl, slot, ent);
 		if (S_ISDIR(mode))
 			fl->inodes[parent].nlink++;
-		clock_gettime(CLOCK_REALTIME, &fl->inodes[parent].mtime);
-		fl->inodes[parent].ctime = fl->inodes[parent].mtime;
-		if (++fl->nentries > fl->nbuckets)
-			floor_grow(fl);
+		floor_touch_dir(fl, parent);
 		floor_entry_param(fl, ino, e);
 	}
 	pthread_mutex_unlock(&fl->mu);
 	if (rc)
 		free(ent);
+	free(copy);
 	return rc;
+}
+
+static void floor_reply_make(fuse_req_t req, int rc, const struct fuse_entry_param *e)
+{
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_entry(req, e);
 }
 
 static void floor_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fuse_entry_param e;
-	int rc = floor_make(req, parent, name, S_IFDIR | (mode & 07777), &e);
 
-	if (rc)
-		fuse_reply_err(req, rc);
+	floor_reply_make(req, floor_make(req, parent, name, S_IFDIR | (mode & 07777), NULL, 0, &e),
+			 &e);
+}
+
+static void floor_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			dev_t rdev)
+{
+	struct fuse_entry_param e;
+
+	(void)rdev;
+	floor_reply_make(req, floor_make(req, parent, name, mode, NULL, 0, &e), &e);
+}
+
+static void floor_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+
+	floor_reply_make(req, floor_make(req, parent, name, S_IFLNK | 0777, link, 0, &e), &e);
+}
+
+static void floor_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct fuse_entry_param e;
+
+	floor_reply_make(req, floor_make(req, newparent, newname, 0, NULL, ino, &e), &e);
+}
+
+static void floor_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct floor *fl = floor_of(req);
+	char target[PATH_MAX];
+	bool ok;
+
+	pthread_mutex_lock(&fl->mu);
+	ok = floor_valid(fl, ino) && fl->inodes[ino].target;
+	if (ok)
+		snprintf(target, sizeof(target), "%s", fl->inodes[ino].target);
+	pthread_mutex_unlock(&fl->mu);
+	if (ok)
+		fuse_reply_readlink(req, target);
 	else
-		fuse_reply_entry(req, &e);
+		fuse_reply_err(req, EINVAL);
 }
 
 static void floor_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			 struct fuse_file_info *fi)
 {
 	struct fuse_entry_param e;
-	int rc = floor_make(req, parent, name, S_IFREG | (mode & 07777), &e);
+	int rc;
 
+	/* as caskfs: the kernel then makes files with MKNOD and opens them,
+	 * learning from the first OPEN to send none */
+	if (floor_of(req)->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	rc = floor_make(req, parent, name, S_IFREG | (mode & 07777), NULL, 0, &e);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
@@ -309,25 +424,50 @@ static void floor_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	fuse_reply_create(req, &e, fi);
 }
 
-/* unlink: drops the name (not the inode: it lives as long as the mount). */
-static void floor_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: drop the name (not the inode: it lives as long as the mount). */
+static void floor_remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct floor *fl = floor_of(req);
 	struct floor_entry *gone = NULL;
+	int rc = ENOENT;
 
 	pthread_mutex_lock(&fl->mu);
 	struct floor_entry **slot = floor_slot(fl, parent, name);
 	if (*slot) {
-		gone = *slot;
-		*slot = gone->next;
-		fl->nentries--;
-		if (S_ISDIR(fl->inodes[gone->ino].mode))
+		struct floor_inode *in = &fl->inodes[(*slot)->ino];
+		if (dir && !S_ISDIR(in->mode))
+			rc = ENOTDIR;
+		else if (!dir && S_ISDIR(in->mode))
+			rc = EISDIR;
+		else if (dir && in->first)
+			rc = ENOTEMPTY;
+		else
+			rc = 0;
+	}
+	if (rc == 0) {
+		gone = floor_unlink_entry(fl, slot);
+		struct floor_inode *in = &fl->inodes[gone->ino];
+		if (dir) {
 			fl->inodes[parent].nlink--;
-		fl->inodes[gone->ino].nlink = 0;
+			in->nlink = 0;
+		} else if (in->nlink > 0) {
+			in->nlink--;
+		}
+		floor_touch_dir(fl, parent);
 	}
 	pthread_mutex_unlock(&fl->mu);
 	free(gone);
-	fuse_reply_err(req, gone ? 0 : ENOENT);
+	fuse_reply_err(req, rc);
+}
+
+static void floor_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	floor_remove_name(req, parent, name, false);
+}
+
+static void floor_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	floor_remove_name(req, parent, name, true);
 }
 
 static void floor_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -349,25 +489,26 @@ static void floor_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	pthread_mutex_lock(&fl->mu);
 	struct floor_entry **from = floor_slot(fl, parent, name);
-	if (!*from)
+	struct floor_entry **to = floor_slot(fl, newparent, newname);
+	if (!*from || !floor_valid(fl, newparent))
 		rc = ENOENT;
-	else if ((flags & RENAME_NOREPLACE) && *floor_slot(fl, newparent, newname))
+	else if ((flags & RENAME_NOREPLACE) && *to)
 		rc = EEXIST;
-	if (rc == 0) {
-		moved = *from;
-		*from = moved->next;
-		struct floor_entry **to = floor_slot(fl, newparent, newname);
-		replaced = *to;
-		if (replaced)
-			*to = replaced->next;
-		else
-			fl->nentries++;
+	else if (*to && S_ISDIR(fl->inodes[(*to)->ino].mode) && fl->inodes[(*to)->ino].first)
+		rc = ENOTEMPTY;
+	if (rc == 0 && *from != *to) {
+		if (*to)
+			replaced = floor_unlink_entry(fl, to);
+		from = floor_slot(fl, parent, name); /* the chain may have moved */
+		moved = floor_unlink_entry(fl, from);
 		ent->parent = newparent;
 		ent->ino = moved->ino;
 		memcpy(ent->name, newname, len + 1);
-		ent->next = *to;
-		*to = ent;
-		fl->nentries--;
+		floor_link_entry(fl, floor_slot(fl, newparent, newname), ent);
+		if (replaced && fl->inodes[replaced->ino].nlink > 0)
+			fl->inodes[replaced->ino].nlink--;
+		floor_touch_dir(fl, parent);
+		floor_touch_dir(fl, newparent);
 		ent = NULL;
 	}
 	pthread_mutex_unlock(&fl->mu);
@@ -375,6 +516,87 @@ static void floor_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	free(moved);
 	free(replaced);
 	fuse_reply_err(req, rc);
+}
+
+static void floor_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (fs_session_no_opendir()) {
+		fuse_reply_err(req, ENOSYS); /* as caskfs: no OPENDIR from now on */
+		return;
+	}
+	fi->cache_readdir = 1; /* as caskfs */
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* readdir and readdirplus: "." and ".." at positions 1 and 2, then the
+ * entries after position off, as many as fit in size. */
+static void floor_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct floor *fl = floor_of(req);
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fl->mu);
+	if (!floor_valid(fl, ino) || !S_ISDIR(fl->inodes[ino].mode)) {
+		pthread_mutex_unlock(&fl->mu);
+		free(buf);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	struct floor_entry *e = fl->inodes[ino].first;
+	for (uint64_t pos = 1;; pos++) {
+		const char *name = pos == 1 ? "." : "..";
+		uint64_t child = 0;
+		if (pos > 2) {
+			while (e && e->pos <= (uint64_t)off)
+				e = e->next_sib;
+			if (!e)
+				break;
+			name = e->name;
+			child = e->ino;
+			pos = e->pos;
+			e = e->next_sib;
+		} else if ((off_t)pos <= off) {
+			continue;
+		}
+		struct fuse_entry_param ep;
+		memset(&ep, 0, sizeof(ep));
+		if (child)
+			floor_entry_param(fl, child, &ep);
+		else
+			ep.attr.st_mode = S_IFDIR;
+		ep.attr.st_ino = child ? child : ino;
+		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &ep,
+							 (off_t)pos)
+				: fuse_add_direntry(req, buf + used, size - used, name, &ep.attr,
+						    (off_t)pos);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	pthread_mutex_unlock(&fl->mu);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void floor_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	(void)fi;
+	floor_list(req, ino, size, off, false);
+}
+
+static void floor_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi)
+{
+	(void)fi;
+	floor_list(req, ino, size, off, true);
 }
 
 static void floor_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -461,8 +683,16 @@ static const struct fuse_lowlevel_ops floor_ops = {
 	.getattr = floor_getattr,
 	.setattr = floor_setattr,
 	.mkdir = floor_mkdir,
-	.unlink = floor_remove,
+	.mknod = floor_mknod,
+	.symlink = floor_symlink,
+	.link = floor_link,
+	.readlink = floor_readlink,
+	.unlink = floor_unlink,
+	.rmdir = floor_rmdir,
 	.rename = floor_rename,
+	.opendir = floor_opendir,
+	.readdir = floor_readdir,
+	.readdirplus = floor_readdirplus,
 	.open = floor_open,
 	.create = floor_create,
 	.read = floor_read,
@@ -473,10 +703,12 @@ static const struct fuse_lowlevel_ops floor_ops = {
 	.getxattr = floor_getxattr,
 };
 
-int fs_floor_serve(const char *mountpoint, int ready_fd)
+int fs_floor_serve(const char *mountpoint, int ready_fd, _Atomic uint64_t *requests,
+		   enum fs_uring_mode uring)
 {
 	struct floor fl = {
-		.mu = PTHREAD_MUTEX_INITIALIZER, .ninodes = 2, .capinodes = 1024, .nbuckets = 1024
+		.mu = PTHREAD_MUTEX_INITIALIZER, .ninodes = 2, .capinodes = 1024, .nbuckets = 1024,
+		.next_pos = 3
 	};
 	struct fuse_session *se = NULL;
 	int rc = -ENOMEM;
@@ -505,7 +737,7 @@ int fs_floor_serve(const char *mountpoint, int ready_fd)
 		(void)!write(ready_fd, "", 1);
 		close(ready_fd);
 	}
-	rc = fs_session_loop(se, NULL);
+	rc = fs_session_loop(se, requests, uring);
 	fuse_session_unmount(se);
 out:
 	fs_session_close(se);
@@ -517,6 +749,8 @@ out:
 		}
 	}
 	free(fl.buckets);
+	for (uint64_t i = 0; fl.inodes && i < fl.ninodes; i++)
+		free(fl.inodes[i].target);
 	free(fl.inodes);
 	return rc;
 }

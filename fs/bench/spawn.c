@@ -119,9 +119,7 @@ bool fs_bench_have(const char *prog)
 	return fs_bench_run(argv, NULL, 0) == 0;
 }
 
-/* The null filesystem (fs/floor.c) in a child process, mounted on dir:
- * its pid, or -1 when it could not be mounted. */
-pid_t fs_bench_floor_start(const char *dir)
+pid_t fs_bench_floor_start(const char *dir, _Atomic uint64_t *requests, enum fs_uring_mode uring)
 {
 	int p[2];
 	char byte;
@@ -143,7 +141,7 @@ pid_t fs_bench_floor_start(const char *dir)
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
-		_exit(fs_floor_serve(dir, p[1]) == 0 ? 0 : 1);
+		_exit(fs_floor_serve(dir, p[1], requests, uring) == 0 ? 0 : 1);
 	}
 	close(p[1]);
 	/* a byte once mounted; end of file if it failed */

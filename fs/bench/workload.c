@@ -1,315 +1,193 @@
 /*
- * workload - what `caskfs bench` measures, each run the same way in the
- * native directory, on the mount and on the null filesystem: sequential
- * write, cold and warm read; creating and stat'ing small files; rsync of a
- * media tree (photos, audio, text); nginx serving small files to wrk; and
- * what a request and its answer between two threads cost on this machine.
+ * workload - the file workloads of `caskfs bench`, each run the same way in
+ * the native directory, on the mount and on the null filesystem, once per
+ * round, in an empty directory the caller removes afterwards: sequential
+ * write + fsync and cold and warm reads; small files created, stat'ed cold
+ * and warm and listed cold; empty files created and unlinked; 1 MiB files;
+ * the latency of an fsync after a 4 KiB write. Every byte comes from the
+ * generator of data.c, seeded per round and place, so no block repeats.
  * Workloads and goals: docs/BENCHMARKS.md ("The mount").
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_i.h"
 
-static uint64_t rng_state = 88172645463325252ull;
+#define MIB (1u << 20)
 
-void fs_bench_fill_random(uint8_t *p, size_t n)
+/* figures: write MB/s, cold read MB/s, warm read MB/s */
+int fs_bench_seq(const struct bench_place *p, double *out)
 {
-	for (size_t i = 0; i < n; i += 8) {
-		rng_state ^= rng_state << 13;
-		rng_state ^= rng_state >> 7;
-		rng_state ^= rng_state << 17;
-		memcpy(p + i, &rng_state, n - i < 8 ? n - i : 8);
-	}
-}
-
-static void drop_caches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-
-	sync();
-	if (fd >= 0) {
-		if (write(fd, "3\n", 2) != 2)
-			fprintf(stderr, "caskfs bench: cannot drop caches: %s\n", strerror(errno));
-		close(fd);
-	}
-}
-
-static int write_file(const char *path, const uint8_t *buf, size_t block, size_t total,
-		      bool do_fsync)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd < 0)
-		return -errno;
-	for (size_t done = 0; done < total; done += block) {
-		size_t n = total - done < block ? total - done : block;
-		if (write(fd, buf + (done % (16u << 20)), n) != (ssize_t)n) {
-			int e = -errno;
-			close(fd);
-			return e ? e : -EIO;
-		}
-	}
-	if (do_fsync && fsync(fd) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	return close(fd) < 0 ? -errno : 0;
-}
-
-static double read_file(const char *path, uint8_t *buf, size_t block)
-{
-	int fd = open(path, O_RDONLY);
-	double total = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	while ((n = read(fd, buf, block)) > 0)
-		total += (double)n;
-	close(fd);
-	return n < 0 ? -1 : total;
-}
-
-/* Sequential write (with fsync), cold and warm read in 1 MiB blocks. */
-int fs_bench_seq(const char *dir, size_t bytes, uint8_t *pool, double *w, double *cold,
-		 double *warm)
-{
+	size_t bytes = p->a->seq_bytes;
+	uint8_t *data = malloc(bytes), *buf = malloc(MIB);
+	struct fs_bench_rng rng;
 	char path[SUB_MAX];
 	double t, got;
-	int rc;
+	int rc = -ENOMEM;
 
-	snprintf(path, sizeof(path), "%s/seq.bin", dir);
+	if (!data || !buf)
+		goto out;
+	fs_bench_rng_seed(&rng, p->seed);
+	fs_bench_fill(&rng, data, bytes); /* before the clock starts */
+	snprintf(path, sizeof(path), "%s/seq.bin", p->dir);
 	t = fs_now_seconds();
-	rc = write_file(path, pool, 1u << 20, bytes, true);
-	if (rc < 0)
-		return rc;
-	*w = (double)bytes / 1e6 / (fs_now_seconds() - t);
-	drop_caches();
+	if ((rc = fs_bench_write_file(path, data, bytes, MIB, true)) < 0)
+		goto out;
+	out[0] = (double)bytes / 1e6 / (fs_now_seconds() - t);
+	fs_bench_drop_caches();
 	t = fs_now_seconds();
-	got = read_file(path, pool + (16u << 20), 1u << 20);
-	*cold = got / 1e6 / (fs_now_seconds() - t);
+	got = fs_bench_read_file(path, buf, MIB);
+	out[1] = got / 1e6 / (fs_now_seconds() - t);
 	t = fs_now_seconds();
-	got = read_file(path, pool + (16u << 20), 1u << 20);
-	*warm = got / 1e6 / (fs_now_seconds() - t);
-	unlink(path);
-	return got < 0 ? -EIO : 0;
+	got = fs_bench_read_file(path, buf, MIB);
+	out[2] = got / 1e6 / (fs_now_seconds() - t);
+	rc = got == (double)bytes ? 0 : -EIO;
+out:
+	free(data);
+	free(buf);
+	return rc;
 }
 
-/* create+write+close of n files of 16 KiB, then stat of them. */
-int fs_bench_small_files(const char *dir, int n, uint8_t *pool, double *create, double *stats)
+/* figures: 16 KiB files created+written+closed /s, cold stats/s, warm
+ * stats/s, entries listed /s cold */
+int fs_bench_small(const struct bench_place *p, double *out)
 {
+	const size_t size = 16384;
+	int n = p->a->files;
+	uint8_t *data = malloc((size_t)n * size);
+	struct fs_bench_rng rng;
 	char path[SUB_MAX];
+	struct progress bar;
 	struct stat st;
 	double t;
+	int rc = 0;
 
-	struct progress bar;
-	snprintf(path, sizeof(path), "%s/small", dir);
-	mkdir(path, 0755);
+	if (!data)
+		return -ENOMEM;
+	fs_bench_rng_seed(&rng, p->seed);
+	fs_bench_fill(&rng, data, (size_t)n * size);
 	progress_start(&bar, "bench: 16 KiB files", (uint64_t)n);
 	t = fs_now_seconds();
-	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/small/f%06d", dir, i);
-		int rc =
-		    write_file(path, pool + (size_t)i * 4096 % (8u << 20), 16384, 16384, false);
-		if (rc < 0) {
-			progress_end(&bar);
-			return rc;
-		}
+	for (int i = 0; i < n && rc == 0; i++) {
+		snprintf(path, sizeof(path), "%s/f%06d", p->dir, i);
+		rc = fs_bench_write_file(path, data + (size_t)i * size, size, size, false);
 		if ((i & 255) == 0)
 			progress_step(&bar, (uint64_t)i);
 	}
-	*create = n / (fs_now_seconds() - t);
+	out[0] = n / (fs_now_seconds() - t);
 	progress_end(&bar);
-	drop_caches();
+	free(data);
+	if (rc < 0)
+		return rc;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			fs_bench_drop_caches();
+		t = fs_now_seconds();
+		for (int i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s/f%06d", p->dir, i);
+			if (stat(path, &st) < 0)
+				return -errno;
+		}
+		out[1 + pass] = n / (fs_now_seconds() - t);
+	}
+	fs_bench_drop_caches();
+	t = fs_now_seconds();
+	DIR *d = opendir(p->dir);
+	long entries = 0;
+	if (!d)
+		return -errno;
+	while (readdir(d))
+		entries++;
+	closedir(d);
+	out[3] = entries / (fs_now_seconds() - t);
+	return entries >= n ? 0 : -EIO;
+}
+
+/* figures: empty files created /s, unlinked /s */
+int fs_bench_empty(const struct bench_place *p, double *out)
+{
+	int n = p->a->files;
+	char path[SUB_MAX];
+	double t = fs_now_seconds();
+
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/e%06d", p->dir, i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	}
+	out[0] = n / (fs_now_seconds() - t);
 	t = fs_now_seconds();
 	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/small/f%06d", dir, i);
-		if (stat(path, &st) < 0)
+		snprintf(path, sizeof(path), "%s/e%06d", p->dir, i);
+		if (unlink(path) < 0)
 			return -errno;
 	}
-	*stats = n / (fs_now_seconds() - t);
+	out[1] = n / (fs_now_seconds() - t);
 	return 0;
 }
 
-/* A media tree: photo-like random files 20 KiB to 3 MiB, audio-like 8 MiB
- * files, compressible text 100 B to 100 KiB, nested directories. */
-int fs_bench_make_media(const char *root, uint8_t *pool)
+/* figures: 1 MiB files created+written+closed /s (a quarter of --size of them) */
+int fs_bench_big(const struct bench_place *p, double *out)
 {
-	char path[2 * SUB_MAX];
-	static const char *dirs[] = { "photos", "photos/2023", "photos/2024",
-				      "audio",	"text",	       "text/comments" };
-
-	mkdir(root, 0755);
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
-		mkdir(path, 0755);
-	}
-	for (int i = 0; i < 120; i++) {
-		size_t size = 20480 + (size_t)(i * 7919) % (3u << 20);
-		snprintf(path, sizeof(path), "%s/photos/%s/img%04d.jpg", root,
-			 i % 2 ? "2023" : "2024", i);
-		if (write_file(path, pool + (size_t)i * 65536 % (8u << 20), size, size, false) < 0)
-			return -EIO;
-	}
-	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/audio/track%d.ogg", root, i);
-		if (write_file(path, pool, 8u << 20, 8u << 20, false) < 0)
-			return -EIO;
-	}
-	static char text[102400];
-	for (size_t i = 0; i < sizeof(text); i++)
-		text[i] = "a comment on the harbour at dusk, "[i % 34];
-	for (int i = 0; i < 300; i++) {
-		size_t size = 100 + (size_t)(i * 337) % 102300;
-		snprintf(path, sizeof(path), "%s/text/comments/c%04d.txt", root, i);
-		if (write_file(path, (const uint8_t *)text, size, size, false) < 0)
-			return -EIO;
-	}
-	return 0;
-}
-
-double fs_bench_rsync(const char *src, const char *dst)
-{
-	char s[SUB_MAX], d[SUB_MAX];
-	char *argv[] = { "rsync", "-a", s, d, NULL };
+	int n = (int)(p->a->seq_bytes / 4 / MIB);
+	uint8_t *data;
+	struct fs_bench_rng rng;
+	char path[SUB_MAX];
 	double t;
+	int rc = 0;
 
-	if (snprintf(s, sizeof(s), "%s/", src) >= (int)sizeof(s) ||
-	    snprintf(d, sizeof(d), "%s/", dst) >= (int)sizeof(d))
-		return -1;
-	drop_caches();
+	if (n < 4)
+		n = 4;
+	if (!(data = malloc((size_t)n * MIB)))
+		return -ENOMEM;
+	fs_bench_rng_seed(&rng, p->seed);
+	fs_bench_fill(&rng, data, (size_t)n * MIB);
 	t = fs_now_seconds();
-	if (fs_bench_run(argv, NULL, 0) != 0)
-		return -1;
-	return fs_now_seconds() - t;
+	for (int i = 0; i < n && rc == 0; i++) {
+		snprintf(path, sizeof(path), "%s/b%04d", p->dir, i);
+		rc = fs_bench_write_file(path, data + (size_t)i * MIB, MIB, MIB, false);
+	}
+	out[0] = n / (fs_now_seconds() - t);
+	free(data);
+	return rc;
 }
 
-/* nginx on a free port serving dir, wrk against one 16 KiB file: requests/s. */
-double fs_bench_nginx_wrk(const char *dir, const char *work)
+#define FSYNC_ROUNDS 200
+
+/* figures: p50 and p90 of the microseconds a 4 KiB pwrite + fsync takes */
+int fs_bench_fsync(const struct bench_place *p, double *out)
 {
-	char conf[SUB_MAX], url[256], out[8192], text[6 * SUB_MAX];
-	char *nginx[] = { "nginx", "-c", conf, "-p", (char *)work, NULL };
-	char *wrk[] = { "wrk", "-t2", "-c32", "-d5s", url, NULL };
-	int port = 20000 + (int)(getpid() % 20000);
-	double rps = -1;
-	pid_t pid;
-	FILE *f;
+	char path[SUB_MAX];
+	uint8_t block[4096];
+	double us[FSYNC_ROUNDS];
+	struct fs_bench_rng rng;
+	int fd, rc = 0;
 
-	if (snprintf(conf, sizeof(conf), "%s/nginx.conf", work) >= (int)sizeof(conf))
-		return -1;
-	int len =
-	    snprintf(text, sizeof(text),
-		     "daemon off; worker_processes 2; user nobody nogroup; pid %s/nginx.pid;\n"
-		     "error_log %s/error.log; events { worker_connections 512; }\n"
-		     "http { access_log off; client_body_temp_path %s; proxy_temp_path %s;\n"
-		     "fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;\n"
-		     "server { listen 127.0.0.1:%d; root %s; } }\n",
-		     work, work, work, work, work, work, work, port, dir);
-	if (len >= (int)sizeof(text) || !(f = fopen(conf, "w")))
-		return -1;
-	fputs(text, f);
-	fclose(f);
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execvp("nginx", nginx);
-		_exit(127);
+	fs_bench_rng_seed(&rng, p->seed);
+	snprintf(path, sizeof(path), "%s/fsync.bin", p->dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+		return -errno;
+	for (int i = 0; i < FSYNC_ROUNDS && rc == 0; i++) {
+		fs_bench_fill(&rng, block, sizeof(block));
+		double t = fs_now_seconds();
+		if (pwrite(fd, block, sizeof(block), (off_t)i * 4096) != (ssize_t)sizeof(block) ||
+		    fsync(fd) < 0)
+			rc = errno ? -errno : -EIO;
+		us[i] = (fs_now_seconds() - t) * 1e6;
 	}
-	if (pid < 0)
-		return -1;
-	fs_bench_stop_pid(FS_BENCH_PID_NGINX, pid);
-	usleep(500000);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/small/f000042", port);
-	if (fs_bench_run(wrk, out, sizeof(out)) == 0) {
-		char *p = strstr(out, "Requests/sec:");
-		if (p)
-			rps = atof(p + 13);
-	}
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	fs_bench_stop_pid(FS_BENCH_PID_NGINX, 0);
-	return rps;
-}
-
-#define PINGPONG_ROUNDS 5000
-
-static void *pingpong_echo(void *arg)
-{
-	int *fds = arg; /* read from fds[0], answer on fds[1] */
-	char c;
-
-	for (int i = 0; i < PINGPONG_ROUNDS; i++)
-		if (read(fds[0], &c, 1) != 1 || write(fds[1], &c, 1) != 1)
-			break;
-	return NULL;
-}
-
-static void pin_to(pthread_t t, int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(t, sizeof(set), &set);
-}
-
-/*
- * What one request and its answer between two threads cost on this machine
- * (a byte each way through pipes), in microseconds, the threads on one CPU
- * or free to run anywhere: every FUSE request pays at least this, twice a
- * wakeup, while a native filesystem call pays none. -1 on failure.
- */
-double fs_bench_pingpong_us(bool one_cpu)
-{
-	int there[2], back[2], fds[2];
-	pthread_t echo;
-	double t = -1;
-	char c = 'x';
-	int i = 0;
-
-	if (pipe(there) < 0)
-		return -1;
-	if (pipe(back) < 0) {
-		close(there[0]);
-		close(there[1]);
-		return -1;
-	}
-	fds[0] = there[0];
-	fds[1] = back[1];
-	if (pthread_create(&echo, NULL, pingpong_echo, fds) == 0) {
-		cpu_set_t old;
-		pthread_getaffinity_np(pthread_self(), sizeof(old), &old);
-		if (one_cpu) {
-			pin_to(pthread_self(), sched_getcpu());
-			pin_to(echo, sched_getcpu());
-		}
-		double start = fs_now_seconds();
-		for (; i < PINGPONG_ROUNDS; i++)
-			if (write(there[1], &c, 1) != 1 || read(back[0], &c, 1) != 1)
-				break;
-		if (i == PINGPONG_ROUNDS)
-			t = (fs_now_seconds() - start) / PINGPONG_ROUNDS * 1e6;
-		close(there[1]); /* the echo sees end of file if we stopped early */
-		pthread_join(echo, NULL);
-		pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
-	} else {
-		close(there[1]);
-	}
-	close(there[0]);
-	close(back[0]);
-	close(back[1]);
-	return t;
+	close(fd);
+	if (rc < 0)
+		return rc;
+	qsort(us, FSYNC_ROUNDS, sizeof(us[0]), fs_bench_cmp_double);
+	out[0] = us[FSYNC_ROUNDS / 2];
+	out[1] = us[FSYNC_ROUNDS * 9 / 10];
+	return 0;
 }

@@ -61,7 +61,8 @@ int cli_sync(const struct sync_args *a);
 
 /* ---- usage.c: --help texts (main.c prints them) ---- */
 
-extern const char cli_usage_mount[], cli_usage_serve[], cli_usage_cluster[];
+extern const char cli_usage_mount[], cli_usage_serve[], cli_usage_cluster[], cli_usage_bench[],
+    cli_usage_fsck[];
 
 /* ---- cluster.c: `caskfs cluster` ---- */
 

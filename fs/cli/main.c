@@ -61,35 +61,9 @@ static const char usage_kv[] =
 #define usage_serve cli_usage_serve
 #define usage_cluster cli_usage_cluster
 
-static const char usage_bench[] =
-    "usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
-    "\n"
-    "Runs the standard workloads on the caskfs mount MOUNTPOINT and, in the same\n"
-    "run, on a native directory beside its DATA_DIR (same disk), and prints them\n"
-    "side by side as ratios. Needs root to drop caches for the cold reads; uses\n"
-    "rsync, nginx and wrk when installed.\n"
-    "\n"
-    "options:\n"
-    "  --size MIB     sequential workload size (default 1024)\n"
-    "  --files N      small files created (default 10000)\n"
-    "  -h, --help     this text\n";
+#define usage_bench cli_usage_bench
 
-static const char usage_fsck[] =
-    "usage: caskfs fsck [--repair [--peers HOST:PORT,...] [--secret-file FILE]] DATA_DIR\n"
-    "\n"
-    "Checks DATA_DIR (not in use): what opening it had to fix, every record of\n"
-    "every segment against its checksum and its hint file, every chunk every file\n"
-    "names (present, long enough), link counts against the directory entries,\n"
-    "inodes no name leads to. One line per problem.\n"
-    "\n"
-    "  --repair           rebuild hint files that disagree, fetch damaged or\n"
-    "                     missing objects from --peers (hash checked), rewrite link\n"
-    "                     counts, move orphans to /lost+found; then check again\n"
-    "  --peers LIST       nodes holding good copies (HOST:PORT,...)\n"
-    "  --secret-file FILE authenticate to them\n"
-    "\n"
-    "Exit status: 0 clean (after --repair: clean now), 1 problems remain, 2 bad\n"
-    "usage, 3 DATA_DIR in use or unreadable.\n";
+#define usage_fsck cli_usage_fsck
 
 static void die_usage(const char *text, const char *fmt, const char *arg)
 {
@@ -359,11 +333,12 @@ static int main_mount(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "writeback", no_argument, NULL, 'w' },
 		{ "segment-size", required_argument, NULL, 'S' },
+		{ "uring", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		CLUSTER_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mount_args a = { .node.sync_interval_s = 60 };
+	struct mount_args a = { .node.sync_interval_s = 60, .uring = FS_URING_AUTO };
 	int c;
 
 	store_options_init(&a.store);
@@ -384,6 +359,16 @@ static int main_mount(int argc, char **argv)
 			break;
 		case 'w':
 			a.writeback = true;
+			break;
+		case 'U':
+			if (strcmp(optarg, "on") == 0)
+				a.uring = FS_URING_ON;
+			else if (strcmp(optarg, "off") == 0)
+				a.uring = FS_URING_OFF;
+			else if (strcmp(optarg, "auto") == 0)
+				a.uring = FS_URING_AUTO;
+			else
+				die_usage(usage_mount, "bad --uring '%s' (on, off or auto)", optarg);
 			break;
 		case 'h':
 			fputs(usage_mount, stdout);
@@ -705,10 +690,16 @@ static int main_bench(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "files", required_argument, NULL, 'n' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "tree", required_argument, NULL, 't' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bench_args a = { .seq_bytes = (size_t)1 << 30, .files = 10000 };
+	struct bench_args a = { .seq_bytes = (size_t)256 << 20,
+				.files = 10000,
+				.rounds = 4,
+				.tree = "/usr/include,/usr/share/doc" };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -727,6 +718,21 @@ static int main_bench(int argc, char **argv)
 			a.files = (int)v;
 			break;
 		}
+		case 'r': {
+			unsigned long long v = parse_number(optarg, "bad rounds '%s'", usage_bench);
+			if (v == 0 || v > FS_BENCH_MAX_ROUNDS)
+				die_usage(usage_bench, "bad rounds '%s'", optarg);
+			a.rounds = (int)v;
+			break;
+		}
+		case 't':
+			if (!*optarg || strlen(optarg) > 2048)
+				die_usage(usage_bench, "bad tree '%s'", optarg);
+			a.tree = optarg;
+			break;
+		case 'o':
+			a.only = optarg;
+			break;
 		case 'h':
 			fputs(usage_bench, stdout);
 			return CLI_OK;

@@ -46,6 +46,9 @@ const char cli_usage_mount[] =
     "  --writeback                the kernel's writeback cache: faster small writes,\n"
     "                             slower opens (see docs/USAGE.md)\n"
     "  --segment-size BYTES       roll log segments at this size (default 268435456)\n"
+    "  --uring on|off|auto        FUSE requests over io_uring, served on the CPU that\n"
+    "                             made them (auto, the default: where the kernel\n"
+    "                             allows; on: refuse to mount where it does not)\n"
     "  -h, --help                 this text\n"
     "\n" CLUSTER_USAGE
     "\n"
@@ -90,3 +93,40 @@ const char cli_usage_cluster[] =
     "\n"
     "Exit status: 0 done, 1 not a member (remove), 2 bad usage, 3 a node\n"
     "unreachable or not done in time.\n";
+
+const char cli_usage_bench[] =
+    "usage: caskfs bench [OPTIONS] MOUNTPOINT\n"
+    "\n"
+    "Runs the standard workloads on the caskfs mount MOUNTPOINT and, in the same\n"
+    "run, in a native directory beside its DATA_DIR (same disk) and on a null FUSE\n"
+    "filesystem, in rounds that alternate the order of the three, and prints the\n"
+    "medians of the per-round ratios to native. Every block written is new bytes;\n"
+    "the one deduplication workload says so. Needs root to drop caches for the\n"
+    "cold figures; uses rsync, cp, find, du, nginx and wrk when installed.\n"
+    "\n"
+    "options:\n"
+    "  --size MIB     sequential workload size; trees are scaled from it (default 256)\n"
+    "  --files N      small and empty files created (default 10000)\n"
+    "  --rounds N     rounds of each workload in each place (default 4)\n"
+    "  --tree DIRS    the small-file tree, comma-separated directories rsync'ed in\n"
+    "                 (default /usr/include,/usr/share/doc)\n"
+    "  --only NAMES   comma-separated workloads: seq, small, empty, big, fsync,\n"
+    "                 media, dedup, tree, nginx (default: all)\n"
+    "  -h, --help     this text\n";
+
+const char cli_usage_fsck[] =
+    "usage: caskfs fsck [--repair [--peers HOST:PORT,...] [--secret-file FILE]] DATA_DIR\n"
+    "\n"
+    "Checks DATA_DIR (not in use): what opening it had to fix, every record of\n"
+    "every segment against its checksum and its hint file, every chunk every file\n"
+    "names (present, long enough), link counts against the directory entries,\n"
+    "inodes no name leads to. One line per problem.\n"
+    "\n"
+    "  --repair           rebuild hint files that disagree, fetch damaged or\n"
+    "                     missing objects from --peers (hash checked), rewrite link\n"
+    "                     counts, move orphans to /lost+found; then check again\n"
+    "  --peers LIST       nodes holding good copies (HOST:PORT,...)\n"
+    "  --secret-file FILE authenticate to them\n"
+    "\n"
+    "Exit status: 0 clean (after --repair: clean now), 1 problems remain, 2 bad\n"
+    "usage, 3 DATA_DIR in use or unreadable.\n";

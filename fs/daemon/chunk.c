@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,22 @@
 
 #include "chunk_i.h"
 
+/* 0 unknown, 1 baseline, 2 AVX2 (chunk_avx2.c); racing first calls agree. */
+static _Atomic int hash_level;
+
 void fs_chunk_id(const void *data, size_t len, uint8_t id[META_CHUNK_KEY])
 {
+	int level = atomic_load_explicit(&hash_level, memory_order_relaxed);
+
+	if (!level) {
+		__builtin_cpu_init();
+		level = __builtin_cpu_supports("avx2") ? 2 : 1;
+		atomic_store_explicit(&hash_level, level, memory_order_relaxed);
+	}
+	if (level == 2 && len >= 1024) {
+		fs_chunk_id_avx2(data, len, id);
+		return;
+	}
 	XXH128_hash_t h = XXH3_128bits(data, len);
 	XXH128_canonical_t c;
 

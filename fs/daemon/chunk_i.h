@@ -27,6 +27,8 @@
 
 /* The id of len bytes at data: their xxh3-128, big-endian. */
 void fs_chunk_id(const void *data, size_t len, uint8_t id[META_CHUNK_KEY]);
+/* The same, built for AVX2 (chunk_avx2.c): only where the CPU has it. */
+void fs_chunk_id_avx2(const void *data, size_t len, uint8_t id[META_CHUNK_KEY]);
 /* Writes the store key of id into key (FS_CHUNK_KEY_LEN bytes and a NUL). */
 void fs_chunk_key(const uint8_t id[META_CHUNK_KEY], char key[FS_CHUNK_KEY_LEN + 1]);
 /* True for the all-zero id of a hole. */

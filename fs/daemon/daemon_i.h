@@ -111,6 +111,7 @@ struct fs {
 	struct fs_repl_sink sink;	 /* records from peers: into meta, then fs_invalidate_change */
 	struct fs_repl *repl;		 /* namespace replication, or NULL (one node) */
 	struct fs_ae *ae;		 /* background anti-entropy, or NULL */
+	struct fs_inval *inval;		 /* invalidations sent again (invalidate.c), or NULL */
 	bool writeback;	       /* ask the kernel for its writeback cache */
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
 	bool dont_mask;	       /* the kernel leaves the umask to us (FUSE_CAP_DONT_MASK) */
@@ -131,12 +132,26 @@ struct proto_req;
  * a peer changed is dropped from the kernel's caches, and an inode no name
  * leads to any more goes when the kernel holds none of it. */
 void fs_invalidate_change(void *arg, const struct meta_change *c);
+/* The thread that sends again the invalidations that found nothing (set
+ * up before replication starts, stopped after it ended): 0 or -errno. */
+struct fs_inval;
+int fs_invalidate_start(struct fs *fs);
+void fs_invalidate_stop(struct fs *fs);
 
 /* What the mount adds to its node server (arg is the struct
  * fs): the namespace commands (fs_repl_command) and mgc, and the
  * namespace's and the FUSE requests' numbers for `stats` and /metrics. */
 void fs_node_ext_command(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx);
+
+/* ---- killpriv.c ---- */
+
+/* Clears setuid, setgid (where the group may execute, or the caller of req
+ * is outside the file's group and not privileged) and security.capability
+ * of ino, as a write, a truncation or a chown must under
+ * FUSE_HANDLE_KILLPRIV_V2; tell_kernel: also drop the attributes the
+ * kernel holds (a write's answer carries none). 0 or -errno. */
+int fs_killpriv(struct fs *fs, fuse_req_t req, uint64_t ino, bool privileged, bool tell_kernel);
 
 /* ---- gc.c: collection of unreferenced chunks (docs/OPERATIONS.md) ---- */
 struct fs_gc_result {
@@ -260,6 +275,7 @@ struct mount_args {
 	const char *options;  /* extra -o options for FUSE, or NULL */
 	const char *log_file; /* where a backgrounded daemon writes; NULL: /dev/null */
 	bool writeback;	      /* the kernel's writeback cache */
+	enum fs_uring_mode uring; /* --uring: the transport of requests */
 	struct node_args node;
 	struct store_options store;
 };

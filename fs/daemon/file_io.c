@@ -108,6 +108,20 @@ static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx
 	return d;
 }
 
+/* A whole aligned chunk written at once, with no buffer for its slot: stored
+ * from the caller's bytes, which need not be copied into a buffer first. */
+static int store_whole(struct fs *fs, struct fs_file *f, uint32_t idx, const uint8_t *data)
+{
+	struct meta_chunk c = { .idx = idx, .len = META_CHUNK_SIZE };
+	int rc = fs_chunk_put(fs->node.cluster, data, META_CHUNK_SIZE, c.key);
+
+	if (rc == 0)
+		rc = meta_map_set(&f->map, &c);
+	if (rc < 0)
+		f->error = rc;
+	return rc;
+}
+
 ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t n, uint64_t off)
 {
 	const uint8_t *p = buf;
@@ -121,9 +135,19 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 		uint32_t idx = (uint32_t)(off / META_CHUNK_SIZE);
 		uint32_t in = (uint32_t)(off % META_CHUNK_SIZE);
 		size_t take = n - done < META_CHUNK_SIZE - in ? n - done : META_CHUNK_SIZE - in;
-		struct fs_dirty *d = dirty_get(fs, f, idx, &err);
+		struct fs_dirty *d;
 
-		if (!d)
+		if (take == META_CHUNK_SIZE && !dirty_find(f, idx)) {
+			if ((err = store_whole(fs, f, idx, p + done)) < 0)
+				break;
+			done += take;
+			off += take;
+			if (off > f->size)
+				f->size = off;
+			fs_file_touch(f);
+			continue;
+		}
+		if (!(d = dirty_get(fs, f, idx, &err)))
 			break;
 		/* a gap between d->len and in is zeros already */
 		memcpy(d->buf + in, p + done, take);

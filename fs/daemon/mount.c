@@ -20,6 +20,7 @@
 #include "ops_i.h"
 
 #define CACHE_BYTES (64u << 20)
+#define ENTRY_TIMEOUT_S 86400.0 /* entry and attribute timeouts */
 
 /* Tells the waiting parent how setup ended, then detaches from the terminal. */
 static void report(int fd, int status, const char *log_file)
@@ -77,11 +78,10 @@ static int serve(const struct mount_args *a, int ready_fd)
 	static struct fs fs; /* the session's userdata, for as long as the process */
 
 	fs.data_dir = a->data_dir;
-	/* Changes from elsewhere invalidate what the kernel holds (invalidate.c),
-	 * but a LOOKUP answered just before a change arrives creates its inode
-	 * after the invalidation found none: the timeout bounds that. With 60 s,
-	 * tests/test_replication.py saw two mounts disagree for a minute. */
-	fs.timeout = 1.0;
+	/* Every change this kernel did not make itself comes from a peer and
+	 * is invalidated (invalidate.c, which also closes the race of a reply
+	 * read just before such a change): the kernel may keep what it is told. */
+	fs.timeout = ENTRY_TIMEOUT_S;
 	fs.writeback = a->writeback;
 	struct fuse_session *se = NULL;
 	char opts[2048], *abs_dir = NULL;
@@ -111,7 +111,8 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_node_ext_command,
 				 fs_node_ext_stats, &fs, &fs.node)) != 0)
 		goto out;
-	if ((rc = fs_repl_start(fs.meta, &fs.node, &a->node, &fs.repl)) < 0 ||
+	if ((rc = fs_invalidate_start(&fs)) < 0 ||
+	    (rc = fs_repl_start(fs.meta, &fs.node, &a->node, &fs.repl)) < 0 ||
 	    (rc = fs_ae_start(fs.store, &fs.sink, &fs.node, &a->node, &fs.ae)) < 0) {
 		fprintf(stderr, "caskfs mount: cannot start namespace replication: %s\n",
 			strerror(-rc));
@@ -159,7 +160,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if (fs_committer_start(&fs, &com) < 0)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
-	rc = fs_session_loop(se, fs.requests);
+	rc = fs_session_loop(se, fs.requests, a->uring);
 	atomic_store(&fs.se, NULL);
 	if (fs_file_commit_idle(&fs, 0, 0) > 0)
 		rc = -EIO; /* said in the log, file by file */
@@ -179,6 +180,7 @@ out:
 	fs.ae = NULL;
 	fs_repl_stop(fs.repl);
 	fs.repl = NULL;
+	fs_invalidate_stop(&fs);
 	node_stop(&fs.node);
 	if (fs.meta && meta_sync(fs.meta) < 0)
 		status = CLI_IO;
@@ -197,6 +199,11 @@ int cli_mount(const struct mount_args *a)
 
 	if (stat(a->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "caskfs mount: %s is not a directory\n", a->mountpoint);
+		return CLI_USAGE;
+	}
+	if (a->uring == FS_URING_ON && !fs_session_uring_allowed()) {
+		fprintf(stderr, "caskfs mount: --uring on, but this kernel does not let FUSE use "
+				"io_uring (/sys/module/fuse/parameters/enable_uring is not Y)\n");
 		return CLI_USAGE;
 	}
 	if (fs_mountinfo_lookup(a->mountpoint, NULL, 0, NULL, 0)) {

@@ -50,6 +50,27 @@ static void fuse_request_stats(struct fs *fs, bool metrics, server_emit_fn emit,
 }
 
 
+/* Whether requests come through io_uring, and how many did. */
+static void transport_stats(bool metrics, server_emit_fn emit, void *ctx)
+{
+	uint64_t served;
+	bool on = fs_session_uring(&served);
+	char line[256];
+	int n;
+
+	if (metrics)
+		n = snprintf(line, sizeof(line),
+			     "# HELP caskfs_uring_requests_total FUSE requests served through io_uring\n"
+			     "# TYPE caskfs_uring_requests_total counter\n"
+			     "caskfs_uring_requests_total %" PRIu64 "\n",
+			     served);
+	else
+		n = snprintf(line, sizeof(line),
+			     "STAT caskfs_uring %d\r\nSTAT caskfs_uring_requests %" PRIu64 "\r\n",
+			     on ? 1 : 0, served);
+	emit(ctx, line, (size_t)n);
+}
+
 void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx)
 {
 	struct fs *fs = arg;
@@ -67,4 +88,5 @@ void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx)
 	fs_repl_stats(fs->meta, metrics, emit, ctx);
 	emit(ctx, line, (size_t)n);
 	fuse_request_stats(fs, metrics, emit, ctx);
+	transport_stats(metrics, emit, ctx);
 }

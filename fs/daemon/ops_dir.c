@@ -43,7 +43,7 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 			fs_ops_fill_stat(fs, &in, &e.attr);
 			meta_inode_release(&in);
 			e.ino = ino;
-			e.attr_timeout = e.entry_timeout = fs->timeout;
+			e.attr_timeout = e.entry_timeout = fs_ops_timeout(fs);
 		}
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
 					   (off_t)next);
@@ -88,6 +88,13 @@ send:
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	/* directories have no handles: without OPENDIR the kernel keeps their
+	 * listings as it would with the flags below, and saves two round trips
+	 * at every open */
+	if (fs_session_no_opendir()) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	/* the kernel keeps listings; it drops them itself when this mount changes
 	 * the directory */
 	fi->cache_readdir = 1;

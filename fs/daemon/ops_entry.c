@@ -16,6 +16,11 @@ static bool timespec_after(struct timespec a, struct timespec b)
 	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
 }
 
+double fs_ops_timeout(struct fs *fs)
+{
+	return fs_session_request_raced() ? 0 : fs->timeout;
+}
+
 void fs_ops_fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
 {
 	struct timespec mtime;
@@ -77,8 +82,7 @@ void fs_ops_reply_entry(fuse_req_t req, const struct meta_inode *in)
 
 	memset(&e, 0, sizeof(e));
 	e.ino = in->ino;
-	e.attr_timeout = fs->timeout;
-	e.entry_timeout = fs->timeout;
+	e.attr_timeout = e.entry_timeout = fs_ops_timeout(fs);
 	fs_ops_fill_stat(fs, in, &e.attr);
 	fs_ops_count_lookup(fs, in->ino);
 	fuse_reply_entry(req, &e);
@@ -89,7 +93,7 @@ void fs_ops_reply_attr(fuse_req_t req, const struct meta_inode *in)
 	struct stat st;
 
 	fs_ops_fill_stat(fs_of(req), in, &st);
-	fuse_reply_attr(req, &st, fs_of(req)->timeout);
+	fuse_reply_attr(req, &st, fs_ops_timeout(fs_of(req)));
 }
 
 /* Replies an entry for in, or the error; releases in. */

@@ -31,8 +31,8 @@ static void put_file(struct fs *fs, const struct fuse_file_info *fi, struct fs_f
 		fs_file_put(fs, f);
 }
 
-static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
-		      struct fuse_file_info *fi, struct meta_inode *out)
+static int do_setattr(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct stat *attr,
+		      int to_set, struct fuse_file_info *fi, struct meta_inode *out)
 {
 	struct meta_inode a = { 0 };
 	unsigned mask = 0;
@@ -88,6 +88,12 @@ static int do_setattr(struct fs *fs, fuse_ino_t ino, struct stat *attr, int to_s
 		rc = fs_file_setattr(fs, pending, mask, &a);
 	else if (mask)
 		rc = meta_setattr(fs->meta, ino, mask, &a, NULL);
+	/* KILLPRIV_V2: a truncation by a caller without CAP_FSETID (the flag), or a chown */
+	if (rc == 0 && fs_session_killpriv_v2() && !(to_set & FUSE_SET_ATTR_MODE) &&
+	    (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		rc = fs_killpriv(fs, req, ino,
+				 !(to_set & FUSE_SET_ATTR_KILL_SUID) && fuse_req_ctx(req)->uid == 0,
+				 false);
 	if (rc == 0)
 		rc = meta_getattr(fs->meta, ino, false, out);
 out:
@@ -100,7 +106,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		   struct fuse_file_info *fi)
 {
 	struct meta_inode in = { 0 };
-	int rc = fs_health_ino(ino) ? -EPERM : do_setattr(fs_of(req), ino, attr, to_set, fi, &in);
+	int rc = fs_health_ino(ino) ? -EPERM : do_setattr(req, fs_of(req), ino, attr, to_set, fi, &in);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -188,7 +194,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	char *buf;
+	char *ring, *buf;
 	struct fs_file *f;
 	ssize_t n;
 
@@ -196,7 +202,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		fs_health_read(req, ino, size, off);
 		return;
 	}
-	buf = malloc(size ? size : 1);
+	ring = fs_session_reply_buffer(size); /* io_uring: no copy of the answer */
+	buf = ring ? ring : malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -210,7 +217,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	if (!ring)
+		free(buf);
 }
 
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -224,6 +232,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		n = fs_file_write(fs, f, buf, size, (uint64_t)off);
 		put_file(fs, fi, f);
 	}
+	if (n > 0 && fs_session_request_kills_suidgid())
+		fs_killpriv(fs, req, ino, false, true); /* KILLPRIV_V2: no CAP_FSETID */
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

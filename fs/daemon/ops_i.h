@@ -28,6 +28,11 @@ static inline struct fs *fs_of(fuse_req_t req)
 
 /* ---- ops_entry.c: what the kernel is told of an inode ---- */
 
+/* The entry and attribute timeout of a reply to the calling thread's
+ * request: none when a change from a peer was applied while it ran (its
+ * invalidation may have come before the kernel held what this reply
+ * gives it), else the mount's. */
+double fs_ops_timeout(struct fs *fs);
 /* The attributes of in, with the size and mtime of writes not committed yet. */
 void fs_ops_fill_stat(struct fs *fs, const struct meta_inode *in, struct stat *st);
 /* One more lookup of ino handed to the kernel (nlookup.c). */

@@ -37,11 +37,42 @@ void fs_session_close(struct fuse_session *se);
  * too); writeback: the kernel's writeback cache. Returns whether the kernel
  * sends no OPEN for files (FUSE_CAP_NO_OPEN_SUPPORT). */
 bool fs_session_init_conn(struct fuse_conn_info *conn, bool writeback);
+/* Whether the kernel stops sending OPENDIR (and RELEASEDIR) once one is
+ * answered ENOSYS, keeping directory listings cached then
+ * (FUSE_CAP_NO_OPENDIR_SUPPORT, known after INIT). */
+bool fs_session_no_opendir(void);
+
+/* How requests travel: through /dev/fuse only, or also through io_uring
+ * rings where the kernel allows (uring.c); ON is AUTO whose caller checked
+ * that it does (fs_session_uring_allowed). */
+enum fs_uring_mode { FS_URING_OFF, FS_URING_AUTO, FS_URING_ON };
+/* Whether this kernel lets FUSE use io_uring (the fuse module's enable_uring). */
+bool fs_session_uring_allowed(void);
 
 /* Serves se's requests until it is unmounted or told to exit: 0, or the
  * first read error as -errno. Counts each request by opcode into
  * requests[FS_OPCODES] unless that is NULL. */
-int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests);
+int fs_session_loop(struct fuse_session *se, _Atomic uint64_t *requests, enum fs_uring_mode uring);
+/* For the request the calling thread serves: a buffer of size bytes to
+ * build its answer in that fuse_reply_buf then sends without copying (the
+ * ring entry's payload; the request's own payload is overwritten), or NULL
+ * (a request from /dev/fuse, or too large). Valid until the reply. */
+void *fs_session_reply_buffer(size_t size);
+/* Whether requests now come through io_uring; served (may be NULL) gets
+ * how many did. */
+bool fs_session_uring(uint64_t *served);
+/* A change from a peer was applied: requests being served now may have
+ * read the state before it (fs_session_request_raced). */
+void fs_session_note_change(void);
+/* For the request the calling thread serves: whether a change from a peer
+ * was applied since it was read (its reply must not be cached long); and
+ * whether it is a write by a caller without CAP_FSETID, which must clear
+ * setuid and setgid (FUSE_WRITE_KILL_SUIDGID). */
+bool fs_session_request_raced(void);
+bool fs_session_request_kills_suidgid(void);
+/* Whether the kernel took FUSE_HANDLE_KILLPRIV_V2: the daemon clears
+ * setuid and setgid on write, truncate and chown (killpriv.c). */
+bool fs_session_killpriv_v2(void);
 /* The lower-case name of FUSE opcode op ("lookup", "batch_forget"), or NULL. */
 const char *fs_opcode_name(unsigned op);
 
