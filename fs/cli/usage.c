@@ -1,7 +1,7 @@
 /*
- * usage - the --help texts of the commands that take the cluster options
- * (mount, serve) and of `caskfs cluster`: data only; main.c prints them.
- * Usage reference: docs/USAGE.md.
+ * usage - the longer --help texts: those of the commands that take the
+ * cluster options (mount, serve), of `caskfs cluster`, bench and fsck. Data
+ * only; main.c prints them. Usage reference: docs/USAGE.md.
  */
 #include "cli_i.h"
 
