@@ -10,7 +10,7 @@ PKGS=(
 	libfuse3-dev fuse3 liburing-dev
 	libcmocka-dev
 	python3 python3-pytest
-	rsync nginx-light wrk acl util-linux attr
+	rsync nginx-light wrk acl util-linux attr iproute2
 	libsodium-dev memcached libmemcached-tools python3-pymemcache
 	librocksdb-dev
 )

@@ -172,7 +172,7 @@ def test_native_unsupported_operation_fails_unless_switched_off(fsx_bin, tmp_pat
     --no-zero-range says it is not being tested."""
     shm = tmpfs_dir()
     if shm is None:
-        pytest.skip("no writable tmpfs at /dev/shm")
+        pytest.fail("no writable tmpfs at /dev/shm")
     d = pathlib.Path(subprocess.check_output(["mktemp", "-d", f"{shm}/fsx-XXXXXX"], text=True)
                      .strip())
     try:

@@ -15,11 +15,21 @@ import pytest
 PARAM = "/sys/module/fuse/parameters/enable_uring"
 
 
-def kernel_allows():
-    try:
-        return open(PARAM).read().strip() in ("Y", "1")
-    except OSError:
-        return False
+@pytest.fixture
+def enable_uring():
+    """set(True|False): the fuse module's enable_uring for this test (as root;
+    this kernel is built with CONFIG_FUSE_IO_URING), put back afterwards."""
+    if not os.path.exists(PARAM):
+        pytest.fail(f"{PARAM} is missing: the kernel has no FUSE over io_uring")
+    before = open(PARAM).read().strip()
+
+    def _set(on):
+        with open(PARAM, "w") as f:
+            f.write("Y\n" if on else "N\n")
+
+    yield _set
+    with open(PARAM, "w") as f:
+        f.write(before + "\n")
 
 
 def stats(caskfs_bin, data):
@@ -29,8 +39,8 @@ def stats(caskfs_bin, data):
     return json.loads(r.stdout)["stats"]
 
 
-@pytest.mark.skipif(not kernel_allows(), reason="the kernel does not allow FUSE over io_uring")
-def test_requests_go_through_the_rings(mount, caskfs_bin, tmp_path):
+def test_requests_go_through_the_rings(mount, caskfs_bin, tmp_path, enable_uring):
+    enable_uring(True)
     m = mount(extra=["--uring", "on"])
     p = m.path
     blobs = {f"d{i % 3}/f{i}": os.urandom(1000 + i * 37_000) for i in range(40)}
@@ -72,8 +82,8 @@ def test_requests_go_through_the_rings(mount, caskfs_bin, tmp_path):
     assert st["caskfs_uring"] == 0 and st["caskfs_uring_requests"] == 0, st
 
 
-@pytest.mark.skipif(not kernel_allows(), reason="the kernel does not allow FUSE over io_uring")
-def test_a_signal_ends_a_ring_mount(mount, tmp_path):
+def test_a_signal_ends_a_ring_mount(mount, tmp_path, enable_uring):
+    enable_uring(True)
     m = mount(extra=["--uring", "on"])
     (m.path / "f").write_text("x")
     m.proc.send_signal(15)
@@ -83,8 +93,8 @@ def test_a_signal_ends_a_ring_mount(mount, tmp_path):
     subprocess.run(["fusermount3", "-uz", str(m.path)], capture_output=True)
 
 
-@pytest.mark.skipif(kernel_allows(), reason="the kernel allows FUSE over io_uring")
-def test_uring_on_refused_where_the_kernel_says_no(caskfs_bin, mount, tmp_path):
+def test_uring_on_refused_where_the_kernel_says_no(caskfs_bin, mount, tmp_path, enable_uring):
+    enable_uring(False)
     (tmp_path / "m").mkdir()
     r = subprocess.run([caskfs_bin, "mount", "-f", "--uring", "on", str(tmp_path / "d"),
                         str(tmp_path / "m")], capture_output=True, text=True, timeout=30)
