@@ -48,40 +48,70 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-	{ "seq", { NULL }, 3,
+	{ "seq",
+	  { NULL },
+	  3,
 	  { { "sequential write + fsync", "MB/s", 0.8, false },
 	    { "sequential read, cold", "MB/s", 0.9, false },
 	    { "sequential read, warm", "MB/s", 0.9, false } },
-	  NULL, fs_bench_seq },
-	{ "small", { NULL }, 4,
+	  NULL,
+	  fs_bench_seq },
+	{ "small",
+	  { NULL },
+	  4,
 	  { { "create 16 KiB files", "files/s", 0, false },
 	    { "stat of them, cold", "stats/s", 0.5, false },
 	    { "stat of them, warm", "stats/s", 0, false },
 	    { "readdir of them, cold", "entries/s", 0, false } },
-	  NULL, fs_bench_small },
-	{ "empty", { NULL }, 2,
+	  NULL,
+	  fs_bench_small },
+	{ "empty",
+	  { NULL },
+	  2,
 	  { { "create empty files", "files/s", 0.5, false },
 	    { "unlink empty files", "files/s", 0.5, false } },
-	  NULL, fs_bench_empty },
-	{ "big", { NULL }, 1, { { "create 1 MiB files", "files/s", 0, false } }, NULL, fs_bench_big },
-	{ "fsync", { NULL }, 2,
+	  NULL,
+	  fs_bench_empty },
+	{ "big",
+	  { NULL },
+	  1,
+	  { { "create 1 MiB files", "files/s", 0, false } },
+	  NULL,
+	  fs_bench_big },
+	{ "fsync",
+	  { NULL },
+	  2,
 	  { { "fsync of a 4 KiB write, p50", "us", 1 / 1.3, true },
 	    { "fsync of a 4 KiB write, p90", "us", 0, true } },
-	  NULL, fs_bench_fsync },
-	{ "media", { "rsync", "cp", NULL }, 2,
+	  NULL,
+	  fs_bench_fsync },
+	{ "media",
+	  { "rsync", "cp", NULL },
+	  2,
 	  { { "cp -r of a media tree", "s", 0, true },
 	    { "rsync -a of a media tree", "s", 0, true } },
-	  fs_bench_media_prepare, fs_bench_media },
-	{ "dedup", { "cp", NULL }, 1,
+	  fs_bench_media_prepare,
+	  fs_bench_media },
+	{ "dedup",
+	  { "cp", NULL },
+	  1,
 	  { { "dedup: 2nd cp -r of photos", "s", 0, true } },
-	  fs_bench_dedup_prepare, fs_bench_dedup },
-	{ "tree", { "rsync", "find", "du" }, 3,
+	  fs_bench_dedup_prepare,
+	  fs_bench_dedup },
+	{ "tree",
+	  { "rsync", "find", "du" },
+	  3,
 	  { { "rsync -a of the file tree", "s", 0.6, true },
 	    { "find + du of it, cold", "s", 0.5, true },
 	    { "find + du of it, warm", "s", 0.8, true } },
-	  NULL, fs_bench_tree },
-	{ "nginx", { "nginx", "wrk", NULL }, 1,
-	  { { "nginx + wrk, 16 KiB file", "req/s", 0.95, false } }, NULL, fs_bench_nginx },
+	  NULL,
+	  fs_bench_tree },
+	{ "nginx",
+	  { "nginx", "wrk", NULL },
+	  1,
+	  { { "nginx + wrk, 16 KiB file", "req/s", 0.95, false } },
+	  NULL,
+	  fs_bench_nginx },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -120,8 +150,7 @@ static int digits(double v)
 /* vals[round][target][figure] */
 typedef double round_vals[T_COUNT][4];
 
-static void print_figure(const struct figure *f, int fi, round_vals *vals, int rounds,
-			 bool floor)
+static void print_figure(const struct figure *f, int fi, round_vals *vals, int rounds, bool floor)
 {
 	double v[T_COUNT][FS_BENCH_MAX_ROUNDS], r[2][FS_BENCH_MAX_ROUNDS];
 
@@ -141,8 +170,7 @@ static void print_figure(const struct figure *f, int fi, round_vals *vals, int r
 	if (floor) {
 		double fl = fs_bench_median(v[T_FLOOR], rounds);
 		printf(" %11.*f %7.2f", digits(fl), fl, fs_bench_median(r[1], rounds));
-	}
-	else
+	} else
 		printf(" %11s %7s", "-", "-");
 	printf("  %s%s", f->unit, f->goal > 0 && cr < f->goal ? " (under goal)" : "");
 	if (rounds > 1) { /* the spread, so a reader sees the noise */
@@ -169,8 +197,8 @@ static void print_requests(const struct bench_note *n, bool floor)
 		for (int op = 0; op < FS_OPCODES; op++)
 			if (op != 2 && op != 42) /* FORGETs cost the caller nothing */
 				total += q[op];
-		printf("  requests per file of the rsync, %s: %.1f (", t == T_CASKFS ? "caskfs" : "null FUSE",
-		       (double)total / (double)n->files[t]);
+		printf("  requests per file of the rsync, %s: %.1f (",
+		       t == T_CASKFS ? "caskfs" : "null FUSE", (double)total / (double)n->files[t]);
 		for (int k = 0; k < 8; k++) {
 			int best = -1;
 			for (int op = 0; op < FS_OPCODES; op++)
@@ -260,7 +288,8 @@ static void run_workload(const struct bench_args *a, const struct workload *w,
 	if (note.files[T_CASKFS])
 		print_requests(&note, pl->floor);
 	if ((drops = fs_bench_foreign_drops(&drops)) > 0)
-		printf("  other programs dropped this machine's caches %lu times during these rounds\n",
+		printf("  other programs dropped this machine's caches %lu times during these "
+		       "rounds\n",
 		       drops);
 	if (note.data_bytes)
 		printf("  the 2nd copies added %.3f MB to the log for %.1f MB of photos (%.3f%%)\n",
@@ -311,8 +340,8 @@ int cli_bench(const struct bench_args *a)
 		pl.floor_requests = NULL;
 	/* the null filesystem gets the transport the mount has */
 	bool uring = fs_bench_mount_stat(data, "caskfs_uring") == 1;
-	floor = fs_bench_floor_start(floor_mnt, pl.floor_requests,
-				     uring ? FS_URING_ON : FS_URING_OFF);
+	floor =
+	    fs_bench_floor_start(floor_mnt, pl.floor_requests, uring ? FS_URING_ON : FS_URING_OFF);
 	fs_bench_stop_pid(FS_BENCH_PID_FLOOR, floor);
 	pl.floor = floor > 0 && mkdir(floor_dir, 0755) == 0;
 	printf("caskfs bench: %s (DATA_DIR %s) against %s, same disk,\n"

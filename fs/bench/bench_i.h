@@ -51,12 +51,12 @@ struct bench_note {
 /* One run of a workload in one place. */
 struct bench_place {
 	const struct bench_args *a;
-	int target;		/* T_* */
-	const char *dir;	/* an empty directory for this run, removed after it */
-	const char *work;	/* the bench's directory on the native disk (sources) */
-	const char *data_dir;	/* the mount's DATA_DIR */
+	int target;			  /* T_* */
+	const char *dir;		  /* an empty directory for this run, removed after it */
+	const char *work;		  /* the bench's directory on the native disk (sources) */
+	const char *data_dir;		  /* the mount's DATA_DIR */
 	_Atomic uint64_t *floor_requests; /* the null filesystem's counts, or NULL */
-	uint64_t seed;		/* of its bytes: new in every round and place */
+	uint64_t seed;			  /* of its bytes: new in every round and place */
 	struct bench_note *note;
 };
 
@@ -98,8 +98,7 @@ void fs_bench_drop_caches(void);
 unsigned long fs_bench_foreign_drops(unsigned long *mark);
 /* Writes len bytes of buf to path in writes of block bytes (then fsync):
  * 0 or -errno. */
-int fs_bench_write_file(const char *path, const void *buf, size_t len, size_t block,
-			bool do_fsync);
+int fs_bench_write_file(const char *path, const void *buf, size_t len, size_t block, bool do_fsync);
 /* Reads path to its end in reads of block bytes into buf: the bytes, or -1. */
 double fs_bench_read_file(const char *path, void *buf, size_t block);
 /* The value of the stat name of the mount serving DATA_DIR data_dir (its

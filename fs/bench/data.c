@@ -69,10 +69,10 @@ void fs_bench_fill(struct fs_bench_rng *r, void *p, size_t n)
 /* Words for text that compresses like prose and still differs in every
  * block (the word sequence comes from the generator). */
 static const char *const words[] = {
-	"the",	   "harbour", "at",	"dusk",	  "a",	    "comment", "on",   "photo",
-	"of",	   "light",   "and",	"water",  "nice",   "colours", "from", "above",
-	"where",   "was",     "this",	"taken",  "boats",  "in",	   "winter", "morning",
-	"thanks",  "for",     "sharing", "great", "view",   "old",	   "town", "bridge",
+	"the",	  "harbour", "at",	"dusk",	 "a",	  "comment", "on",     "photo",
+	"of",	  "light",   "and",	"water", "nice",  "colours", "from",   "above",
+	"where",  "was",     "this",	"taken", "boats", "in",	     "winter", "morning",
+	"thanks", "for",     "sharing", "great", "view",  "old",     "town",   "bridge",
 };
 
 void fs_bench_fill_text(struct fs_bench_rng *r, char *p, size_t n)
@@ -129,8 +129,7 @@ void fs_bench_drop_caches(void)
 	}
 }
 
-int fs_bench_write_file(const char *path, const void *buf, size_t len, size_t block,
-			bool do_fsync)
+int fs_bench_write_file(const char *path, const void *buf, size_t len, size_t block, bool do_fsync)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	const uint8_t *b = buf;

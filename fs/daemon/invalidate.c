@@ -88,8 +88,8 @@ void fs_invalidate_change(void *arg, const struct meta_change *c)
 			 * the kernel holds it (an open descriptor, a cached entry:
 			 * it will send FORGET, and fs_op_forget drops it then). */
 			if (fs_nlookup_count(&fs->lookups, c->old_child) == 0 &&
-			    (!se || fuse_lowlevel_notify_inval_inode(se, c->old_child, 0, 0) ==
-					    -ENOENT) &&
+			    (!se ||
+			     fuse_lowlevel_notify_inval_inode(se, c->old_child, 0, 0) == -ENOENT) &&
 			    fs_file_forget(fs, c->old_child))
 				meta_forget(fs->meta, c->old_child);
 		}

@@ -91,7 +91,7 @@ struct fs_uring {
 	struct uring_thread *threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int phase;	 /* protected by mu */
+	int phase;	   /* protected by mu */
 	int ready, failed; /* threads whose ring is made / could not be: protected by mu */
 	_Atomic bool stop;
 	_Atomic uint64_t served;
@@ -142,8 +142,8 @@ static void prep_cmd(struct uring_thread *t, unsigned op)
 
 	/* one entry per ring, one command in flight: there is always an SQE */
 	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, t->u->fd,
-			 op == URING_CMD_REGISTER ? t->ent.iov : NULL, op == URING_CMD_REGISTER ? 2 : 0,
-			 0);
+			 op == URING_CMD_REGISTER ? t->ent.iov : NULL,
+			 op == URING_CMD_REGISTER ? 2 : 0, 0);
 	sqe->cmd_op = op;
 	memset(sqe->cmd, 0, 80);
 	req = (struct uring_cmd_req *)sqe->cmd;
@@ -197,10 +197,10 @@ static void serve(struct uring_thread *t)
 /* Makes t's ring and entry, in t's thread (the ring's only submitter). */
 static int thread_setup(struct uring_thread *t)
 {
-	static const unsigned tries[] = {
-		IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_SQE128 | IORING_SETUP_COOP_TASKRUN, IORING_SETUP_SQE128
-	};
+	static const unsigned tries[] = { IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+					      IORING_SETUP_DEFER_TASKRUN,
+					  IORING_SETUP_SQE128 | IORING_SETUP_COOP_TASKRUN,
+					  IORING_SETUP_SQE128 };
 	cpu_set_t cpus;
 	int rc = -EINVAL;
 
