@@ -61,29 +61,26 @@ struct apply_args {
 	size_t len;
 	struct meta_change *chg;
 	int applied;
+	uint32_t mode; /* an inode record's mode, as meta_apply decoded it */
 };
 
 /*
- * A peer's inode record (meta_apply has checked that it decodes) must keep
- * the type of the inode it replaces: an inode never changes type, and one
- * that did (the root turned into a file) would leave every node with a tree
- * it cannot list. -EINVAL.
+ * A peer's inode record (mode, as meta_apply decoded it) must keep the type
+ * of the inode it replaces: an inode never changes type, and one that did
+ * (the root turned into a file) would leave every node with a tree it
+ * cannot list. -EINVAL.
  */
-static int check_inode(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, const MDB_val *val)
+static int check_inode(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, uint32_t mode)
 {
-	struct meta_inode in = { 0 }, now = { 0 };
+	struct meta_inode now = { 0 };
 	MDB_val cur;
-	int rc = meta_inode_decode(val->mv_data, val->mv_size, false, &in);
 
-	meta_inode_release(&in);
-	if (rc)
-		return rc == -ENOMEM ? rc : -EBADMSG;
-	if (meta_get_be64(key->mv_data) == META_ROOT_INO && !S_ISDIR(in.mode))
+	if (meta_get_be64(key->mv_data) == META_ROOT_INO && !S_ISDIR(mode))
 		return -EINVAL;
 	if (mdb_get(txn, dbi, (MDB_val *)key, &cur) == 0 &&
 	    meta_inode_decode(cur.mv_data, cur.mv_size, false, &now) == 0) {
 		meta_inode_release(&now);
-		if ((now.mode & S_IFMT) != (in.mode & S_IFMT))
+		if ((now.mode & S_IFMT) != (mode & S_IFMT))
 			return -EINVAL;
 	}
 	return 0;
@@ -105,7 +102,7 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 
 	if ((rc = meta_head_decode(val.mv_data, val.mv_size, &in_v, NULL)) < 0)
 		return rc;
-	if (table == META_TABLE_INODES && (rc = check_inode(txn, dbi, &key, &val)) < 0)
+	if (table == META_TABLE_INODES && (rc = check_inode(txn, dbi, &key, a->mode)) < 0)
 		return rc;
 	memset(a->chg, 0, sizeof(*a->chg));
 	rc = mdb_get(txn, dbi, &key, &cur);
@@ -189,7 +186,7 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg)
 {
-	struct apply_args a = { rec, len, chg, 0 };
+	struct apply_args a = { rec, len, chg, 0, 0 };
 
 	if (len < META_WIRE_HEAD + 16)
 		return -EBADMSG;
@@ -202,6 +199,7 @@ int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_chang
 		if (klen != 8 || meta_inode_decode(rec + META_WIRE_HEAD + klen,
 						   len - META_WIRE_HEAD - klen, true, &in) < 0)
 			return -EBADMSG;
+		a.mode = in.mode;
 		meta_inode_release(&in);
 		break;
 	}

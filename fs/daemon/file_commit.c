@@ -111,7 +111,6 @@ static void say_not_committed(uint64_t ino, int rc)
 bool fs_file_forget(struct fs *fs, uint64_t ino)
 {
 	struct fs_file *f = fs_file_find(fs, ino);
-	bool gone;
 
 	if (!f)
 		return true;
@@ -125,8 +124,7 @@ bool fs_file_forget(struct fs *fs, uint64_t ino)
 	 * now; those writes belong to the new instance, and dropping them here
 	 * lost them. A state kept is committed by the committer.
 	 */
-	gone = fs_file_put(fs, f);
-	return gone;
+	return fs_file_put(fs, f);
 }
 
 /* The outcome rc of a background commit of f (locked). */

@@ -388,18 +388,15 @@ static int reserve_range(struct fs *fs, struct fs_file *f, uint64_t a, uint64_t 
 {
 	uint64_t first = a / META_CHUNK_SIZE, end = (b + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
 	uint64_t need = 0, avail;
-	int rc;
+	int rc = fs_space_avail(fs, &avail);
 
-	for (uint64_t idx = first; idx < end; idx++) {
+	if (rc)
+		return rc;
+	/* counted only until it is past the room there is */
+	for (uint64_t idx = first; idx < end && need <= avail; idx++)
 		if (!meta_map_find(f->map.v, f->map.n, (uint32_t)idx) && !dirty_find(f, (uint32_t)idx))
 			need += b - idx * META_CHUNK_SIZE < META_CHUNK_SIZE ? b - idx * META_CHUNK_SIZE
 									   : META_CHUNK_SIZE;
-		if (need > (uint64_t)1 << 42) /* past any disk here: no need to count on */
-			break;
-	}
-	rc = fs_space_avail(fs, &avail);
-	if (rc)
-		return rc;
 	if (need > avail)
 		return -ENOSPC;
 	for (uint64_t idx = first; idx < end; idx++) {
