@@ -17,7 +17,20 @@
 #include <time.h>
 
 #include "proto.h"
+#include "seal.h"
 #include "server.h"
+
+struct ssl_st; /* OpenSSL's SSL */
+
+/* The session of a connection that authenticated with the secret, without
+ * TLS (seal.h): records received but not yet opened, records not yet sent. */
+struct conn_seal {
+	struct seal s;
+	uint8_t *in; /* [0, in_len) received, not yet opened */
+	size_t in_len, in_cap;
+	uint8_t *out; /* [out_pos, out_len) to send */
+	size_t out_len, out_pos, out_cap;
+};
 
 /* memcache tools parse MAJOR.MINOR.MICRO; the rest names what this is */
 #define SERVER_VERSION "1.6.0-caskfs-0.2"
@@ -26,6 +39,14 @@
 #define OUT_HIGH (32u << 20) /* stop reading a connection past this much unsent output */
 /* buffers larger than this are freed when empty; a 1 MiB chunk's request fits */
 #define KEEP_IDLE (4u << 20)
+/* A TLS handshake not finished this long after the accept is dropped, and a
+ * loop holds at most HS_MAX of them: a new one beyond that drops the oldest,
+ * so stalled clients cost bounded memory and cannot keep good ones out. */
+#define HS_TIMEOUT_MS 3000
+#define HS_MAX 128
+/* Sealed bytes received and not yet opened, and sealed bytes not yet sent. */
+#define SEAL_IN_CAP (2 * SEAL_RECORD_MAX)
+#define SEAL_OUT_CAP (2 * SEAL_RECORD_MAX)
 
 struct conn {
 	int fd;
@@ -41,7 +62,20 @@ struct conn {
 	bool closing;		  /* close once out is sent */
 	bool started;		  /* the first byte was seen (it tells the binary protocol) */
 	bool oom;		  /* an output append failed: close */
+	bool tls;		  /* came on the TCP port of a node with TLS */
+	bool handshaking;	  /* tls, and the handshake is not done */
+	bool seal_next;		  /* set by auth: the session is sealed from the next byte */
+	bool tls_dead;		  /* a fatal TLS error: no close_notify */
+	bool tls_read_wants_out;  /* SSL_read waits for the socket to take bytes */
+	bool tls_write_wants_in;  /* SSL_write waits for bytes from the socket */
+	uint32_t hs_want;	  /* handshaking: the event the handshake waits for */
+	struct ssl_st *ssl;	  /* tls: made at the first event, else NULL */
+	struct conn_seal *seal;	  /* sealed with the secret, else NULL */
+	int64_t hs_deadline;	  /* handshaking: monotonic ms when it is dropped */
+	struct conn *hs_prev, *hs_next; /* handshaking: the loop's handshakes, oldest first */
 	uint32_t events;	  /* what epoll watches now */
+	bool ready;		  /* on the loop's ready list */
+	struct conn *ready_next;
 	struct conn *prev, *next; /* the loop's list; only its thread touches it */
 };
 
@@ -50,6 +84,10 @@ struct loop {
 	int ep;
 	pthread_t thread;
 	struct conn *conns; /* every open connection of this loop */
+	struct conn *hs_head, *hs_tail; /* its TLS handshakes in progress, oldest first */
+	int hs_count;
+	/* connections whose transport holds input epoll does not report */
+	struct conn *ready;
 };
 
 struct server {
@@ -64,6 +102,7 @@ struct server {
 	int nloops;
 	struct loop *loops;
 	int max_conns;
+	struct ssl_ctx_st *tls; /* the TCP port's TLS context, or NULL */
 	server_ext_fn ext;
 	server_stats_fn stats_ext;
 	void *ext_arg;
@@ -71,6 +110,7 @@ struct server {
 	_Atomic int conns;
 	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
 	_Atomic uint64_t errors, rejected_conns;
+	_Atomic uint64_t tls_handshakes, tls_failures, tls_dropped;
 };
 
 /* ---- reply.c: a connection's output (they set c->oom when memory runs out) ---- */
