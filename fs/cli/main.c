@@ -11,11 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/node/client.h"
 #include "cli_i.h"
 #include "fs/bench/bench_i.h"
 #include "fs/daemon/daemon_i.h"
 
 #define CASKFS_VERSION "0.1.0"
+
+#define TLS_USAGE \
+    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n" \
+    "                     TLS to a node (HOST:PORT): the CA that signed the\n" \
+    "                     node's certificate, and this client's own\n"
 
 static const char usage_main[] =
     "usage: caskfs COMMAND [ARGS...]\n"
@@ -45,6 +51,9 @@ static const char usage_kv[] =
     "  --node-id N                node id stamped into new records (default 1)\n"
     "  --segment-size BYTES       roll segments at this size (default 268435456)\n"
     "  --secret-file FILE         authenticate to a node (HOST:PORT targets)\n"
+    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+    "                             TLS to a node: its CA, and this client's own\n"
+    "                             certificate and key\n"
     "  -h, --help                 this text\n"
     "\n"
     "With HOST:PORT instead of DATA_DIR, the node coordinates put, get and del\n"
@@ -55,12 +64,15 @@ static const char usage_kv[] =
 #define CLUSTER_USAGE \
     "cluster options (docs/PROTOCOL.md, docs/USAGE.md):\n" \
     "  --listen HOST:PORT         serve the node protocol here (a non-loopback\n" \
-    "                             address needs --secret-file)\n" \
+    "                             address needs --secret-file or --tls-*)\n" \
     "  --peers HOST:PORT,...      the other nodes of the cluster\n" \
     "  --replicas N               copies of each object (default 3)\n" \
     "  --write-quorum W           acknowledgements a put waits for (default 2)\n" \
     "  --read-quorum R            replicas a get asks before answering (default 1)\n" \
     "  --secret-file FILE         shared secret the nodes authenticate with\n" \
+    "  --tls-cert FILE            TLS 1.3 on the port and towards the peers with\n" \
+    "  --tls-key FILE             this certificate and key; with --tls-ca, clients\n" \
+    "  --tls-ca FILE              and peers must show a certificate it signed\n" \
     "  --threads N                server event loops (default 4)\n" \
     "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
     "  --sync-interval SECONDS    anti-entropy with every peer this often (mount;\n" \
@@ -135,7 +147,7 @@ static const char usage_fsck[] =
     "                     missing objects from --peers (hash checked), rewrite link\n"
     "                     counts, move orphans to /lost+found; then check again\n"
     "  --peers LIST       nodes holding good copies (HOST:PORT,...)\n"
-    "  --secret-file FILE authenticate to them\n"
+    "  --secret-file FILE authenticate to them\n" TLS_USAGE
     "\n"
     "Exit status: 0 clean (after --repair: clean now), 1 problems remain, 2 bad\n"
     "usage, 3 DATA_DIR in use or unreadable.\n";
@@ -163,6 +175,35 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	return v;
 }
 
+/* TLS towards nodes (and, for mount and serve, on the port). */
+#define TLS_OPTIONS                                  \
+	{ "tls-cert", required_argument, NULL, 1012 }, \
+	    { "tls-key", required_argument, NULL, 1013 }, \
+	    { "tls-ca", required_argument, NULL, 1014 }
+
+/* Handles one of TLS_OPTIONS into f; false when c is not one of them. */
+static bool tls_opt(int c, struct tls_files *f)
+{
+	if (c == 1012)
+		f->cert = optarg;
+	else if (c == 1013)
+		f->key = optarg;
+	else if (c == 1014)
+		f->ca = optarg;
+	else
+		return false;
+	return true;
+}
+
+/* Connections to nodes go through TLS from now on when any file was given. */
+static void tls_client(const struct tls_files *f, const char *usage)
+{
+	char err[512];
+
+	if (tls_files_given(f) && mc_tls_init(f, err, sizeof(err)) < 0)
+		die_usage(usage, "%s", err);
+}
+
 #define CLUSTER_OPTIONS                                                 \
 	{ "listen", required_argument, NULL, 1001 },                    \
 	    { "peers", required_argument, NULL, 1002 },                 \
@@ -174,13 +215,16 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "timeout-ms", required_argument, NULL, 1008 },            \
 	    { "sync-interval", required_argument, NULL, 1009 },          \
 	    { "syslog", no_argument, NULL, 1010 },                      \
-	    { "log-level", required_argument, NULL, 1011 }
+	    { "log-level", required_argument, NULL, 1011 },            \
+	    TLS_OPTIONS
 
 /* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
 static bool cluster_opt(int c, struct node_args *n, const char *usage)
 {
 	unsigned long long v;
 
+	if (tls_opt(c, &n->tls))
+		return true;
 	switch (c) {
 	case 1001:
 		n->listen = optarg;
@@ -265,16 +309,19 @@ static int main_kv(int argc, char **argv)
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kv_args a = { 0 };
+	struct tls_files tls = { 0 };
 	const char *op;
 	int c, rest;
 
 	store_options_init(&a.store);
 	a.store.no_background = true;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (store_opt(c, &a.store, UINT32_MAX, NULL, usage_kv))
+		if (store_opt(c, &a.store, UINT32_MAX, NULL, usage_kv) ||
+		    tls_opt(c, &tls))
 			continue;
 		switch (c) {
 		case 'k':
@@ -287,6 +334,7 @@ static int main_kv(int argc, char **argv)
 			die_usage(usage_kv, NULL, NULL);
 		}
 	}
+	tls_client(&tls, usage_kv);
 	rest = argc - optind;
 	if (rest < 2)
 		die_usage(usage_kv, "%s", "kv needs DATA_DIR and an operation");
@@ -457,6 +505,9 @@ static const char usage_sync[] =
     "  --meta                 only the namespace records\n"
     "  --verbose              list every differing key\n"
     "  --secret-file FILE     authenticate to the nodes\n"
+    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+    "                         TLS to the nodes: their CA, and this client's own\n"
+    "                         certificate and key\n"
     "  -h, --help             this text\n"
     "\n"
     "Exit status: 0 the two are equal at the end, 1 they differ (always, with\n"
@@ -468,12 +519,16 @@ static int main_sync(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },	{ "data", no_argument, NULL, 'd' },
 		{ "meta", no_argument, NULL, 'm' },	{ "verbose", no_argument, NULL, 'v' },
 		{ "secret-file", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },	{ NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },	TLS_OPTIONS,
+		{ NULL, 0, NULL, 0 },
 	};
 	struct sync_args a = { 0 };
+	struct tls_files tls = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		if (tls_opt(c, &tls))
+			continue;
 		switch (c) {
 		case 'n':
 			a.dry_run = true;
@@ -497,6 +552,7 @@ static int main_sync(int argc, char **argv)
 			die_usage(usage_sync, NULL, NULL);
 		}
 	}
+	tls_client(&tls, usage_sync);
 	if (argc - optind != 2)
 		die_usage(usage_sync, "%s", "sync needs A and B");
 	if (a.data_only && a.meta_only)
@@ -507,13 +563,14 @@ static int main_sync(int argc, char **argv)
 }
 
 static const char usage_status[] =
-    "usage: caskfs status [--json] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "usage: caskfs status [--json] [--secret-file FILE] [--tls-* FILE] DATA_DIR|HOST:PORT\n"
     "\n"
     "What a node holds and how it is doing: objects, bytes and garbage, each\n"
     "segment's live ratio, the hash-tree roots, the cluster and its peers, the\n"
     "hinted-handoff queue and the namespace push backlog. A DATA_DIR must not be\n"
     "in use (ask the running node instead). A node also serves these numbers as\n"
-    "Prometheus metrics: GET http://HOST:PORT/metrics.\n"
+    "Prometheus metrics: GET http://HOST:PORT/metrics (https with TLS).\n"
+    "\n" TLS_USAGE
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or in use.\n";
 
@@ -523,13 +580,17 @@ static int main_status(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	const char *secret = NULL;
 	bool json = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (tls_opt(c, &tls))
+			continue;
 		if (c == 'j')
 			json = true;
 		else if (c == 'k')
@@ -540,13 +601,15 @@ static int main_status(int argc, char **argv)
 		} else
 			die_usage(usage_status, NULL, NULL);
 	}
+	tls_client(&tls, usage_status);
 	if (argc - optind != 1)
 		die_usage(usage_status, "%s", "status needs DATA_DIR or HOST:PORT");
 	return cli_status(argv[optind], json, secret);
 }
 
 static const char usage_gc[] =
-    "usage: caskfs gc [--dry-run] [--grace SECONDS] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "usage: caskfs gc [--dry-run] [--grace SECONDS] [--secret-file FILE] [--tls-* FILE]\n"
+    "                 DATA_DIR|HOST:PORT\n"
     "\n"
     "Removes the chunks no file references (marked from the namespace, swept on\n"
     "this node and every peer) that are older than the grace period, then\n"
@@ -558,7 +621,7 @@ static const char usage_gc[] =
     "  --grace SECONDS    spare chunks younger than this (default 3600; keep it\n"
     "                     above 60 and above the longest a file stays open for\n"
     "                     writing on another mount)\n"
-    "  --secret-file FILE authenticate to the node\n"
+    "  --secret-file FILE authenticate to the node\n" TLS_USAGE
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or failed.\n";
 
@@ -569,14 +632,18 @@ static int main_gc(int argc, char **argv)
 		{ "grace", required_argument, NULL, 'g' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	const char *secret = NULL;
 	unsigned long long grace = 3600;
 	bool dry = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (tls_opt(c, &tls))
+			continue;
 		if (c == 'n')
 			dry = true;
 		else if (c == 'g')
@@ -589,6 +656,7 @@ static int main_gc(int argc, char **argv)
 		} else
 			die_usage(usage_gc, NULL, NULL);
 	}
+	tls_client(&tls, usage_gc);
 	if (argc - optind != 1)
 		die_usage(usage_gc, "%s", "gc needs DATA_DIR or HOST:PORT");
 	if (grace > 10ull * 365 * 86400)
@@ -603,12 +671,16 @@ static int main_fsck(int argc, char **argv)
 		{ "peers", required_argument, NULL, 'p' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fsck_args a = { 0 };
+	struct tls_files tls = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (tls_opt(c, &tls))
+			continue;
 		if (c == 'r')
 			a.repair = true;
 		else if (c == 'p')
@@ -621,6 +693,7 @@ static int main_fsck(int argc, char **argv)
 		} else
 			die_usage(usage_fsck, NULL, NULL);
 	}
+	tls_client(&tls, usage_fsck);
 	if (argc - optind != 1)
 		die_usage(usage_fsck, "%s", "fsck needs DATA_DIR");
 	a.data_dir = argv[optind];
