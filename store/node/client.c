@@ -353,6 +353,8 @@ static int tls_send(struct mc_conn *c, const struct iovec *iov, int n)
 	for (int i = 0; i < n; i++) {
 		const char *p = iov[i].iov_base;
 		size_t len = iov[i].iov_len;
+		if (len == 0)
+			continue; /* an empty value's base may be NULL */
 		if (len > TLS_GATHER - used) {
 			if (used && (rc = write_all(c, c->gather, used)) < 0)
 				return rc;

@@ -389,8 +389,8 @@ static bool flush_out(struct conn *c)
 	struct conn_seal *s = c->seal;
 
 	for (;;) {
-		const char *p = c->out + c->out_pos;
 		size_t n = c->out_len - c->out_pos;
+		const char *p = n ? c->out + c->out_pos : NULL; /* out may be NULL */
 		if (s) {
 			/* seal the next records once the previous ones are sent */
 			if (s->out_pos == s->out_len) {
