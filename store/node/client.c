@@ -54,6 +54,7 @@ struct mc_conn {
 	char *buf; /* received bytes [pos, len) not yet consumed */
 	size_t pos, len, cap;
 	SSL *ssl;		  /* TLS, or NULL */
+	struct tls_out tx;	  /* TLS: records made, not yet sent */
 	struct mc_sealed *sealed; /* sealed with the secret, or NULL */
 	char *gather;		  /* TLS: TLS_GATHER bytes for small pieces */
 	char addr[300];
@@ -154,6 +155,17 @@ static int connect_one(const struct addrinfo *ai, int ms)
  * again), or fails: -ECONNRESET at the end, -EACCES when a certificate was
  * refused (by either end), -EPROTO for other TLS failures (both logged with
  * OpenSSL's reason), -ETIMEDOUT, -errno. */
+/* Sends the records TLS has made. */
+static int tx_flush(struct mc_conn *c)
+{
+	int rc;
+
+	while ((rc = tls_out_send(&c->tx, c->fd)) == -EAGAIN)
+		if ((rc = wait_fd(c->fd, POLLOUT, c->io_ms)) < 0)
+			return rc;
+	return rc;
+}
+
 static int tls_wait(struct mc_conn *c, int r)
 {
 	int e = SSL_get_error(c->ssl, r), rc;
@@ -161,9 +173,12 @@ static int tls_wait(struct mc_conn *c, int r)
 
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
+		/* what it made first (a handshake's flight) goes out before */
+		if ((rc = tx_flush(c)) < 0)
+			return rc;
 		return wait_fd(c->fd, POLLIN, c->io_ms);
 	case SSL_ERROR_WANT_WRITE:
-		return wait_fd(c->fd, POLLOUT, c->io_ms);
+		return tx_flush(c); /* the records gathered are at their limit */
 	case SSL_ERROR_ZERO_RETURN:
 		return -ECONNRESET;
 	case SSL_ERROR_SYSCALL:
@@ -205,6 +220,8 @@ static int write_all(struct mc_conn *c, const void *p, size_t n)
 			} else if ((rc = tls_wait(c, w)) < 0) {
 				return rc;
 			}
+			if (n == 0)
+				return tx_flush(c);
 			continue;
 		}
 		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
@@ -501,8 +518,8 @@ static int tls_start(struct mc_conn *c, const char *host)
 	unsigned char ip[16];
 	int rc, r;
 
-	c->ssl = SSL_new(client_tls);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+	c->ssl = tls_session(client_tls, c->fd, &c->tx);
+	if (!c->ssl) {
 		ERR_clear_error();
 		return -ENOMEM;
 	}
@@ -519,7 +536,7 @@ static int tls_start(struct mc_conn *c, const char *host)
 	while ((r = SSL_do_handshake(c->ssl)) != 1)
 		if ((rc = tls_wait(c, r)) < 0)
 			return rc == -ECONNRESET ? -EPROTO : rc;
-	return 0;
+	return tx_flush(c); /* the client's last flight */
 }
 
 int mc_connect(const char *addr, const struct auth_key *key, int connect_ms, int io_ms,
@@ -590,6 +607,7 @@ void mc_close(struct mc_conn *c)
 		SSL_free(c->ssl);
 		ERR_clear_error();
 	}
+	free(c->tx.p);
 	if (c->sealed) {
 		seal_wipe(&c->sealed->s);
 		free(c->sealed);

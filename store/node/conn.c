@@ -86,12 +86,15 @@ void server_conn_close(struct loop *l, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	if (c->ssl) {
-		/* close_notify, once and without waiting, when the session is sound */
+		/* close_notify (or the alert of a failed handshake), once and
+		 * without waiting */
 		if (!c->tls_dead && SSL_is_init_finished(c->ssl))
 			SSL_shutdown(c->ssl);
+		tls_out_send(&c->tx, c->fd);
 		SSL_free(c->ssl);
 		ERR_clear_error();
 	}
+	free(c->tx.p);
 	seal_free(c->seal);
 	if (c->tls_dead) {
 		/* what the client sent after its half of a failed handshake: read,
@@ -251,26 +254,10 @@ static ssize_t xrecv(struct conn *c, void *buf, size_t n)
 	}
 }
 
-/* Sends from buf to the socket or through TLS: bytes taken (> 0), -EAGAIN
- * when the socket takes nothing now, or -errno. */
+/* Sends from buf to the socket: bytes taken (> 0), -EAGAIN when the socket
+ * takes nothing now, or -errno. */
 static ssize_t xsend(struct conn *c, const void *buf, size_t n)
 {
-	if (c->ssl) {
-		int w = SSL_write(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
-		if (w > 0)
-			return w;
-		switch (SSL_get_error(c->ssl, w)) {
-		case SSL_ERROR_WANT_WRITE:
-			return -EAGAIN;
-		case SSL_ERROR_WANT_READ:
-			c->tls_write_wants_in = true;
-			return -EAGAIN;
-		default:
-			c->tls_dead = true;
-			ERR_clear_error();
-			return -EIO;
-		}
-	}
 	for (;;) {
 		ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL);
 		if (w >= 0)
@@ -376,11 +363,48 @@ static bool read_sealed(struct conn *c, bool *broken)
 /* Bytes of output not yet on the socket, sealed or not. */
 static size_t out_pending(const struct conn *c)
 {
-	size_t n = c->out_len - c->out_pos;
+	size_t n = c->out_len - c->out_pos + c->tx.len - c->tx.pos;
 
 	if (c->seal)
 		n += c->seal->out_len - c->seal->out_pos;
 	return n;
+}
+
+/* Sends through TLS: records made from c->out gather in c->tx and leave in
+ * large sends. True unless the connection failed. */
+static bool flush_tls(struct conn *c)
+{
+	for (;;) {
+		if (c->tx.len > c->tx.pos) {
+			int rc = tls_out_send(&c->tx, c->fd);
+			if (rc == -EAGAIN)
+				return true; /* EPOLLOUT brings us back */
+			if (rc < 0)
+				return false;
+		}
+		size_t n = c->out_len - c->out_pos;
+		if (n == 0)
+			return true;
+		int w = SSL_write(c->ssl, c->out + c->out_pos, n > INT_MAX ? INT_MAX : (int)n);
+		if (w > 0) {
+			c->out_pos += (size_t)w;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, w)) {
+		case SSL_ERROR_WANT_WRITE:
+			if (c->tx.len > c->tx.pos)
+				continue; /* c->tx is full: send it, then go on */
+			break;
+		case SSL_ERROR_WANT_READ:
+			c->tls_write_wants_in = true;
+			return true;
+		default:
+			break;
+		}
+		c->tls_dead = true;
+		ERR_clear_error();
+		return false;
+	}
 }
 
 /* Sends what it can; false when the connection failed. */
@@ -388,6 +412,12 @@ static bool flush_out(struct conn *c)
 {
 	struct conn_seal *s = c->seal;
 
+	if (c->ssl) {
+		if (!flush_tls(c))
+			return false;
+		if (out_pending(c))
+			return true;
+	}
 	for (;;) {
 		size_t n = c->out_len - c->out_pos;
 		const char *p = n ? c->out + c->out_pos : NULL; /* out may be NULL */
@@ -453,22 +483,25 @@ static bool handshake(struct server *srv, struct loop *l, struct conn *c)
 {
 	/* made at the first event: a client that sends nothing costs no session */
 	if (!c->ssl) {
-		c->ssl = SSL_new(srv->tls);
-		if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+		c->ssl = tls_session(srv->tls, c->fd, &c->tx);
+		if (!c->ssl) {
 			ERR_clear_error();
 			return false;
 		}
 		SSL_set_accept_state(c->ssl);
 	}
-	int r = SSL_do_handshake(c->ssl);
-	if (r == 1) {
+	int r = SSL_do_handshake(c->ssl), e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+	int sent = tls_out_send(&c->tx, c->fd);
+	uint32_t more = sent == -EAGAIN ? EPOLLOUT : 0;
+	if (sent < 0 && sent != -EAGAIN)
+		e = SSL_ERROR_SYSCALL;
+	switch (e) {
+	case SSL_ERROR_NONE:
 		hs_unlink(l, c);
 		atomic_fetch_add(&srv->tls_handshakes, 1);
 		return true;
-	}
-	switch (SSL_get_error(c->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
-		c->hs_want = EPOLLIN;
+		c->hs_want = EPOLLIN | more;
 		return true;
 	case SSL_ERROR_WANT_WRITE:
 		c->hs_want = EPOLLOUT;

@@ -19,8 +19,7 @@
 #include "proto.h"
 #include "seal.h"
 #include "server.h"
-
-struct ssl_st; /* OpenSSL's SSL */
+#include "tls.h"
 
 /* The session of a connection that authenticated with the secret, without
  * TLS (seal.h): records received but not yet opened, records not yet sent. */
@@ -70,6 +69,7 @@ struct conn {
 	bool tls_write_wants_in;  /* SSL_write waits for bytes from the socket */
 	uint32_t hs_want;	  /* handshaking: the event the handshake waits for */
 	struct ssl_st *ssl;	  /* tls: made at the first event, else NULL */
+	struct tls_out tx;	  /* tls: records made, not yet sent */
 	struct conn_seal *seal;	  /* sealed with the secret, else NULL */
 	int64_t hs_deadline;	  /* handshaking: monotonic ms when it is dropped */
 	struct conn *hs_prev, *hs_next; /* handshaking: the loop's handshakes, oldest first */

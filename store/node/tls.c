@@ -9,8 +9,11 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -49,8 +52,13 @@ static int common(SSL_CTX *ctx, const struct tls_files *f, char *err, size_t err
 {
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION))
 		return fail(err, errcap, -EINVAL, "cannot require TLS 1.3", NULL);
-	/* the event loop writes from a buffer that may move and retries partly */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* the event loop writes from a buffer that may move and retries partly;
+	 * idle sessions give their buffers back */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	/* several records per recv(), not a header and a body each */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 64 << 10);
 	if (!f->cert != !f->key) {
 		snprintf(err, errcap, "--tls-cert and --tls-key go together");
 		return -EINVAL;
@@ -134,4 +142,116 @@ void tls_ctx_free(SSL_CTX *ctx)
 bool tls_ctx_mutual(SSL_CTX *ctx)
 {
 	return ctx && (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+}
+
+/* ---- the write side of a session: records gathered in a struct tls_out ---- */
+
+#define TLS_OUT_SMALL (32u << 10)
+
+static int out_write(BIO *b, const char *data, int n)
+{
+	struct tls_out *o = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	if (o->pos == o->len)
+		o->pos = o->len = 0;
+	if (o->cap - o->len < (size_t)n) {
+		/* full: the caller sends what is there, then OpenSSL retries */
+		if (o->len - o->pos + (size_t)n > TLS_OUT_MAX && o->len > o->pos) {
+			BIO_set_retry_write(b);
+			return -1;
+		}
+		if (o->pos > 0) {
+			memmove(o->p, o->p + o->pos, o->len - o->pos);
+			o->len -= o->pos;
+			o->pos = 0;
+		}
+		/* small answers take a small buffer; a large one gets room for all
+		 * it may gather at once, not a series of doublings */
+		size_t need = o->len + (size_t)n;
+		size_t cap = need <= TLS_OUT_SMALL ? TLS_OUT_SMALL : TLS_OUT_MAX + TLS_OUT_SMALL;
+		if (cap < need)
+			cap = need;
+		if (cap > o->cap) {
+			char *p = realloc(o->p, cap);
+			if (!p)
+				return -1;
+			o->p = p;
+			o->cap = cap;
+		}
+	}
+	memcpy(o->p + o->len, data, (size_t)n);
+	o->len += (size_t)n;
+	return n;
+}
+
+static long out_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_out *o = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1; /* the caller sends after each call into OpenSSL */
+	case BIO_CTRL_WPENDING:
+	case BIO_CTRL_PENDING:
+		return o ? (long)(o->len - o->pos) : 0;
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *out_method;
+static pthread_once_t out_once = PTHREAD_ONCE_INIT;
+
+static void out_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "caskfs records out");
+
+	if (m && BIO_meth_set_write(m, out_write) == 1 && BIO_meth_set_ctrl(m, out_ctrl) == 1)
+		out_method = m;
+	else
+		BIO_meth_free(m);
+}
+
+SSL *tls_session(SSL_CTX *ctx, int fd, struct tls_out *out)
+{
+	SSL *ssl;
+	BIO *rb, *wb;
+
+	pthread_once(&out_once, out_method_init);
+	if (!out_method || !(ssl = SSL_new(ctx)))
+		return NULL;
+	rb = BIO_new_socket(fd, BIO_NOCLOSE);
+	wb = BIO_new(out_method);
+	if (!rb || !wb) {
+		BIO_free(rb);
+		BIO_free(wb);
+		SSL_free(ssl);
+		return NULL;
+	}
+	BIO_set_data(wb, out);
+	BIO_set_init(wb, 1);
+	SSL_set_bio(ssl, rb, wb); /* the session owns both */
+	return ssl;
+}
+
+int tls_out_send(struct tls_out *out, int fd)
+{
+	while (out->pos < out->len) {
+		ssize_t w = send(fd, out->p + out->pos, out->len - out->pos, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -EAGAIN : -errno;
+		}
+		out->pos += (size_t)w;
+	}
+	free(out->p);
+	out->p = NULL;
+	out->pos = out->len = out->cap = 0;
+	return 0;
 }

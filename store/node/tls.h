@@ -51,4 +51,33 @@ bool tls_ctx_mutual(struct ssl_ctx_st *ctx);
  * queue; "" when there is none. buf has cap bytes. Returns buf. */
 const char *tls_last_error(char *buf, size_t cap);
 
+/*
+ * Where a session's outgoing records gather, so that many records leave in
+ * one send() instead of one each (16 KiB records: 16 sends and as many
+ * segments for a 256 KiB value). Owned by the caller, zeroed to start; its
+ * buffer (p) is malloc'd on the first record, and the caller frees it.
+ */
+struct tls_out {
+	char *p;
+	size_t pos, len, cap; /* [pos, len) gathered, not yet sent */
+};
+
+/* Largest amount of records gathered before the session must send. */
+#define TLS_OUT_MAX (256u << 10)
+
+struct ssl_st; /* OpenSSL's SSL */
+
+/*
+ * Makes a session of ctx on socket fd that reads from the socket and writes
+ * its records into out (the caller sends them: tls_out_send()). out must
+ * outlive the session. Returns the session (SSL_free() it), or NULL when
+ * memory runs out.
+ */
+struct ssl_st *tls_session(struct ssl_ctx_st *ctx, int fd, struct tls_out *out);
+
+/* Sends what out holds on fd without blocking: 0 when all went, -EAGAIN
+ * when the socket took what it could, -errno. The buffer is freed once
+ * empty. */
+int tls_out_send(struct tls_out *out, int fd);
+
 #endif
