@@ -55,7 +55,7 @@ static int common(SSL_CTX *ctx, const struct tls_files *f, char *err, size_t err
 	/* the event loop writes from a buffer that may move and retries partly;
 	 * idle sessions give their buffers back */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
+				  SSL_MODE_RELEASE_BUFFERS);
 	/* several records per recv(), not a header and a body each */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(ctx, 64 << 10);
@@ -209,7 +209,8 @@ static pthread_once_t out_once = PTHREAD_ONCE_INIT;
 
 static void out_method_init(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "caskfs records out");
+	BIO_METHOD *m =
+	    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "caskfs records out");
 
 	if (m && BIO_meth_set_write(m, out_write) == 1 && BIO_meth_set_ctrl(m, out_ctrl) == 1)
 		out_method = m;
