@@ -332,6 +332,49 @@ def test_5000_stalled_handshakes(tls_nodes):
     assert good.get("steady") == b"s" * 4096
 
 
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_record_cut_in_half_costs_no_cpu(tls_nodes, certs):
+    """A client that stops in the middle of a TLS record leaves bytes in the
+    node's TLS buffer that only more bytes can complete: the node must wait
+    for the socket, not spin on them."""
+    (n,) = tls_nodes(1)
+    sock = socket.create_connection(("127.0.0.1", n.port), timeout=5)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_ctx(certs).wrap_bio(inc, out, server_hostname="127.0.0.1")
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            inc.write(sock.recv(65536))
+    sock.sendall(out.read())
+    value = os.urandom(100_000)
+    tls.write(b"set slow 0 0 %d\r\n%s\r\n" % (len(value), value))
+    records = out.read()
+    cut = len(records) // 2 + 7
+    sock.sendall(records[:cut])
+    time.sleep(0.3)
+    before = cpu_seconds(n.proc.pid)
+    time.sleep(1.5)
+    spent = cpu_seconds(n.proc.pid) - before
+    assert spent < 0.3, f"the node used {spent:.2f} s of CPU waiting for half a record"
+    sock.sendall(records[cut:])
+    reply = b""
+    while not reply.endswith(b"\r\n"):
+        try:
+            reply += tls.read(100)
+        except ssl.SSLWantReadError:
+            inc.write(sock.recv(65536))
+    assert reply == b"STORED\r\n"
+    sock.close()
+    assert mc(n).get("slow") == value
+
+
 # ---- a cluster with mutual TLS: the quorum tests of test_cluster.py ----
 
 def test_tls_every_object_on_exactly_n_nodes(tls_nodes, run):

@@ -272,6 +272,9 @@ static bool read_in(struct conn *c)
 {
 	size_t got = 0;
 
+	/* stopping before TLS says it wants the socket may leave whole records
+	 * in its buffer, which epoll does not see (in_buffered()) */
+	c->tls_more = c->ssl != NULL;
 	for (int round = 0; c->ssl ? got < TLS_READ_BUDGET : round < 8; round++) {
 		if (c->in_len == c->in_cap && !in_room(c, 1, IN_MAX))
 			return true; /* a whole request is there: process() drains it */
@@ -285,6 +288,7 @@ static bool read_in(struct conn *c)
 				return true;
 			continue;
 		}
+		c->tls_more = false;
 		return r == -EAGAIN;
 	}
 	return true;
@@ -325,11 +329,13 @@ static bool open_records(struct conn *c)
 }
 
 /* Whether c's transport holds input that epoll will not report: TLS bytes
- * read from the socket and not yet returned, or a complete sealed record. */
+ * read from the socket and not yet returned, or a complete sealed record.
+ * (Once TLS has asked for the socket, what it holds is part of a record,
+ * which only more bytes, and so epoll, can complete.) */
 static bool in_buffered(struct conn *c)
 {
 	if (c->ssl)
-		return SSL_has_pending(c->ssl);
+		return c->tls_more && SSL_has_pending(c->ssl);
 	if (c->seal) {
 		long size = seal_peek(c->seal->in, c->seal->in_len);
 		return size != 0 && (size < 0 || (size_t)size <= c->seal->in_len);

@@ -67,6 +67,7 @@ struct conn {
 	bool tls_dead;		  /* a fatal TLS error: no close_notify */
 	bool tls_read_wants_out;  /* SSL_read waits for the socket to take bytes */
 	bool tls_write_wants_in;  /* SSL_write waits for bytes from the socket */
+	bool tls_more;		  /* the last read stopped before TLS ran dry */
 	uint32_t hs_want;	  /* handshaking: the event the handshake waits for */
 	struct ssl_st *ssl;	  /* tls: made at the first event, else NULL */
 	struct tls_out tx;	  /* tls: records made, not yet sent */
