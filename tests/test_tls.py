@@ -266,6 +266,36 @@ def test_garbage_instead_of_a_handshake(tls_nodes):
     assert stats[b"curr_connections"] < 10
 
 
+def test_malformed_requests_over_tls(tls_nodes, monkeypatch):
+    """test_node.py's bad-input test, every byte of it inside TLS."""
+    import test_node as tn
+    (n,) = tls_nodes(1)
+
+    def raw(port, payload, wait=0.3, timeout=5):
+        assert port == n.port
+        # like test_node's raw(), but it waits up to timeout for the first
+        # bytes (a loaded machine answers later than wait), then until quiet
+        s = n.connect(timeout)
+        s.sendall(payload)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+                s.settimeout(wait)
+        except (socket.timeout, ssl.SSLError, ConnectionError):
+            pass
+        s.close()
+        return data
+
+    monkeypatch.setattr(tn, "raw", raw)
+    monkeypatch.setattr(tn, "client", lambda node, **kw: Client(
+        ("127.0.0.1", node.port), connect_timeout=5, timeout=10, tls_context=node.tls, **kw))
+    tn.test_bad_input(lambda count: [n])
+
+
 def test_5000_stalled_handshakes(tls_nodes):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert hard >= 6000, "the test needs 5,000 sockets: raise the hard limit of open files"
