@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -27,12 +28,66 @@ static bool dir_live(struct meta *m, MDB_txn *txn, uint64_t dir)
 	return dir == META_ROOT_INO || links > 0;
 }
 
+/* A record older than the local one: its content or object is kept when it
+ * was written beside the local one. 1 kept (chg says where), 0, -errno. */
+static int conflict_loser(struct meta *m, MDB_txn *txn, enum meta_table table, const MDB_val *key,
+			  const MDB_val *cur, const MDB_val *val, struct meta_change *chg)
+{
+	struct meta_dirent l, r;
+	int rc = 0;
+
+	if (table == META_TABLE_INODES)
+		rc = meta_conflict_inode(m, txn, meta_get_be64(key->mv_data), cur, val, false, chg);
+	else if (table == META_TABLE_ENTRIES &&
+		 meta_dirent_decode(cur->mv_data, cur->mv_size, &l) == 0 &&
+		 meta_dirent_decode(val->mv_data, val->mv_size, &r) == 0) {
+		char name[META_NAME_MAX + 1];
+		memcpy(name, (const char *)key->mv_data + 16, key->mv_size - 16);
+		name[key->mv_size - 16] = '\0';
+		rc = meta_conflict_entry(m, txn, meta_get_be64(key->mv_data), name, &l, &r, false,
+					 chg);
+	}
+	if (rc > 0) { /* report the new name as the change */
+		chg->table = META_TABLE_ENTRIES;
+		chg->parent = chg->conflict_parent;
+		chg->ino = chg->conflict_ino;
+		snprintf(chg->name, sizeof(chg->name), "%s", chg->conflict_name);
+	}
+	return rc;
+}
+
 struct apply_args {
 	const uint8_t *rec;
 	size_t len;
 	struct meta_change *chg;
 	int applied;
 };
+
+/*
+ * A peer's inode record (meta_apply has checked that it decodes) must keep
+ * the type of the inode it replaces: an inode never changes type, and one
+ * that did (the root turned into a file) would leave every node with a tree
+ * it cannot list. -EINVAL.
+ */
+static int check_inode(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, const MDB_val *val)
+{
+	struct meta_inode in = { 0 }, now = { 0 };
+	MDB_val cur;
+	int rc = meta_inode_decode(val->mv_data, val->mv_size, false, &in);
+
+	meta_inode_release(&in);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EBADMSG;
+	if (meta_get_be64(key->mv_data) == META_ROOT_INO && !S_ISDIR(in.mode))
+		return -EINVAL;
+	if (mdb_get(txn, dbi, (MDB_val *)key, &cur) == 0 &&
+	    meta_inode_decode(cur.mv_data, cur.mv_size, false, &now) == 0) {
+		meta_inode_release(&now);
+		if ((now.mode & S_IFMT) != (in.mode & S_IFMT))
+			return -EINVAL;
+	}
+	return 0;
+}
 
 static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 {
@@ -50,18 +105,30 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 
 	if ((rc = meta_head_decode(val.mv_data, val.mv_size, &in_v, NULL)) < 0)
 		return rc;
+	if (table == META_TABLE_INODES && (rc = check_inode(txn, dbi, &key, &val)) < 0)
+		return rc;
+	memset(a->chg, 0, sizeof(*a->chg));
 	rc = mdb_get(txn, dbi, &key, &cur);
 	if (rc == 0) {
 		if (meta_head_decode(cur.mv_data, cur.mv_size, &cur_v, NULL) == 0 &&
-		    store_version_cmp(&in_v, &cur_v) <= 0)
-			return 0; /* as new or newer here: nothing to do */
+		    store_version_cmp(&in_v, &cur_v) <= 0) {
+			/* as new or newer here; an older edit made beside it is kept
+			 * (conflict.c), and that is a change to report */
+			if (store_version_cmp(&in_v, &cur_v) < 0 &&
+			    (rc = conflict_loser(m, txn, table, &key, &cur, &val, a->chg)) != 0)
+				a->applied = rc > 0;
+			return rc < 0 ? rc : 0;
+		}
 		if (table == META_TABLE_ENTRIES)
 			had_old = meta_dirent_decode(cur.mv_data, cur.mv_size, &old) == 0;
+		if (table == META_TABLE_INODES &&
+		    (rc = meta_conflict_inode(m, txn, meta_get_be64(key.mv_data), &cur, &val, true,
+					      a->chg)) < 0)
+			return rc;
 	} else if (rc != MDB_NOTFOUND) {
 		return meta_errno(rc);
 	}
 	store_clock_observe(m->clock, in_v.stamp);
-	memset(a->chg, 0, sizeof(*a->chg));
 	a->chg->table = table;
 	if (table != META_TABLE_ENTRIES) {
 		uint32_t links, subdirs;
@@ -105,6 +172,10 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 			return meta_lost_found_rescue_children(m, txn, old.child);
 		return 0;
 	}
+	/* the name was bound here to another object beside this one: kept */
+	if (had_old && (rc = meta_conflict_entry(m, txn, parent, a->chg->name, &old, &nd, true,
+						 a->chg)) < 0)
+		return rc;
 	if (!dir_live(m, txn, parent) && parent != META_LOST_FOUND_INO) {
 		/* its directory is gone here: keep it visible under /lost+found */
 		rc = meta_lost_found_rescue(m, txn, parent, a->chg->name, &nd);

@@ -59,6 +59,19 @@ struct meta_chunk {
 	uint8_t key[META_CHUNK_KEY];
 };
 
+/*
+ * Where a file's content came from (docs/REPLICATION.md, "Conflict copies"):
+ * the version of the last change of its size or chunk map, the first change
+ * of the run of changes that node made in a row, and the two runs before
+ * (first and last change of each). All zero: not known (a record written
+ * before lineage was kept, or not a regular file). Kept by meta itself on
+ * every content change; callers only carry it from a read to a write.
+ */
+struct meta_lineage {
+	struct store_version content, run;
+	struct store_version prev_run[2], prev_last[2]; /* [0] the newer */
+};
+
 struct meta_inode {
 	uint64_t ino;
 	struct store_version version;
@@ -75,6 +88,7 @@ struct meta_inode {
 	 * hole. nchunks is the count even when chunks is not filled. */
 	uint32_t nchunks;
 	struct meta_chunk *chunks; /* malloc'd, or NULL */
+	struct meta_lineage lineage;
 };
 
 /* A chunk map being changed (chunkmap.c): v holds n entries sorted by idx,
@@ -126,6 +140,31 @@ int meta_acl_chmod(uint8_t *acl, size_t len, uint32_t mode);
  * access ACL of an inode created in it with *mode, and masks *mode by it, as
  * the kernel's posix_acl_create does; *equivalent: no access ACL is needed. */
 int meta_acl_create(uint8_t *acl, size_t len, uint32_t *mode, bool *equivalent);
+
+/* ---- chash.c: the content hash (docs/FORMAT.md, "Content hash") ---- */
+
+#define META_CONTENT_HASH 16
+/* The content hash of in (size and chunk map; in->chunks filled, or NULL
+ * for a file without slots): xxh3-128 over what the slots hold, so equal
+ * bytes in equal slots hash equal, however they were written. 0 or -ENOMEM. */
+int meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH]);
+/* The same, fed slot by slot (holding bytes, in increasing index, lengths
+ * cut to the end: what meta_slot_get gives) in constant memory: begin
+ * returns NULL without memory; end frees h. */
+struct meta_content_hasher;
+struct meta_content_hasher *meta_content_hash_begin(uint64_t size);
+void meta_content_hash_slot(struct meta_content_hasher *h, uint32_t idx, uint32_t len,
+			    const uint8_t id[META_CHUNK_KEY]);
+void meta_content_hash_end(struct meta_content_hasher *h, uint8_t out[META_CONTENT_HASH]);
+/* Slot i of in's chunk map (i < nchunks): its index in the file, its length
+ * cut to the file's end, and its chunk id (pointing into in). False when
+ * the slot holds no bytes: a hole, all zeros, or past the end. */
+bool meta_slot_get(const struct meta_inode *in, uint32_t i, uint32_t *idx, uint32_t *len,
+		   const uint8_t **id);
+/* Whether chunk id of len bytes reads as zeros (a hole's all-zero id, or
+ * the id of len zero bytes). Hashes len zero bytes unless len is a whole
+ * slot, whose zero id is computed once. */
+bool meta_chunk_is_zero(const uint8_t id[META_CHUNK_KEY], uint32_t len);
 
 /* Frees target and chunks of an inode filled by this API and sets them to
  * NULL (in itself stays the caller's). NULL, and a zeroed inode, are fine. */
@@ -388,13 +427,21 @@ struct meta_change {
 	uint64_t parent; /* entries: the directory */
 	char name[META_NAME_MAX + 1]; /* entries: the name */
 	uint64_t old_child; /* entries: the inode the name named before, or 0 */
+	/* a conflict copy (or a conflict name) was made: its directory (0:
+	 * none), name and inode (docs/REPLICATION.md, "Conflict copies") */
+	uint64_t conflict_parent, conflict_ino;
+	char conflict_name[META_NAME_MAX + 1];
 };
 
 /*
  * Applies one wire record from a peer under the last-writer-wins rule: it is
  * written when its version is newer than the local record's (or there is
  * none), and the local tables derived from entries (link counts, parents,
- * orphans) follow. An entry whose directory does not exist here is kept under
+ * orphans) follow. When the two were written beside each other (a file's
+ * content changed on both nodes; one name bound to two objects), the loser,
+ * whichever side it is, is kept as NAME.caskfs-conflict-NODE-STAMP beside
+ * it and *chg says so (conflict_*): then 1 is returned even when the record
+ * itself was older. An entry whose directory does not exist here is kept under
  * /lost+found instead, and so are the entries here of a directory removed
  * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
  * every length in it is checked. Returns 1 when applied (*chg filled), 0
@@ -402,6 +449,20 @@ struct meta_change {
  * record, or another -errno (the record is then not applied).
  */
 int meta_apply(struct meta *m, const uint8_t *rec, size_t len, struct meta_change *chg);
+
+/* Conflict copies and names carry this in their inode number (with node 0):
+ * no node hands it out (docs/FORMAT.md). */
+#define META_CONFLICT_INO_BIT (1ull << 47)
+/* Calls fn for every live entry kept by a conflict (its name holds
+ * ".caskfs-conflict-"), over one read snapshot: its directory, name (valid
+ * during the call) and inode. fn returns non-zero to stop (returned). */
+typedef int (*meta_conflict_fn)(void *arg, uint64_t parent, const char *name, uint64_t ino);
+int meta_conflicts(struct meta *m, meta_conflict_fn fn, void *arg);
+/* How many there are (counted again only after the namespace changed). */
+uint64_t meta_conflict_count(struct meta *m);
+/* The path of directory dir from the root ("" for the root, "/a/b"), into
+ * buf (cap bytes). -ENOENT (no name leads there), -ENAMETOOLONG, -ELOOP. */
+int meta_dir_path(struct meta *m, uint64_t dir, char *buf, size_t cap);
 
 /*
  * The hash tree over the replicated records, shaped like the store's (16-ary,

@@ -46,6 +46,9 @@ struct meta {
 	uint64_t ino_next, ino_end;
 	bool ino_reserved;
 	struct meta_tree *tree; /* protected by mtree.c's lock: built on demand */
+	/* conflict.c: the count of conflict copies as of LMDB transaction
+	 * conflicts_txn (counted again after a change) */
+	_Atomic uint64_t conflicts, conflicts_txn;
 };
 
 /* ---- txn.c: transactions ---- */
@@ -191,6 +194,34 @@ int meta_lost_found_ensure(struct meta *m, MDB_txn *txn);
 int meta_lost_found_rescue(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
 			   const struct meta_dirent *d);
 int meta_lost_found_rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir);
+
+/* lineage.c: the lineage of a regular file's record in->ino about to be
+ * written as buf (len bytes, its encoding, lineage trailer last): a change
+ * of content against the stored record starts or extends a run; the
+ * trailer of buf and in->lineage are set. Other types: nothing. */
+void meta_lineage_stamp(struct meta *m, MDB_txn *txn, struct meta_inode *in, uint8_t *buf,
+			size_t len);
+/* Whether two encoded inode records hold the same content (size, chunk map). */
+bool meta_content_same(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* Whether l carries a lineage (records written before it was kept do not). */
+bool meta_lineage_known(const struct meta_lineage *l);
+/* Whether content x is in the history of content w (the same, an earlier
+ * state of w's run, or of one of the two runs before): replacing x by w
+ * then loses nothing. */
+bool meta_lineage_includes(const struct meta_lineage *w, const struct meta_lineage *x);
+
+/* conflict.c, called by apply.c inside its transaction: an inode record
+ * from a peer (in) met the local one (cur, in the map: call before writing
+ * over it), in_wins saying which wins; a file's content written beside the
+ * other's is kept as a conflict copy. The same for a live entry: two
+ * bindings of parent/name to two objects written beside each other keep the
+ * loser under a conflict name. Both return 1 when something was made (chg's
+ * conflict_* set), 0, or -errno. */
+int meta_conflict_inode(struct meta *m, MDB_txn *txn, uint64_t ino, const MDB_val *cur,
+			const MDB_val *in, bool in_wins, struct meta_change *chg);
+int meta_conflict_entry(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
+			const struct meta_dirent *local, const struct meta_dirent *in, bool in_wins,
+			struct meta_change *chg);
 
 /* mtree.c: frees m's hash tree (under the tree's lock). */
 void meta_tree_free(struct meta *m);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "record_i.h"
 #include "store/endian.h"
@@ -111,7 +112,9 @@ uint64_t meta_inode_reserved(const uint8_t *p, size_t len)
 uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *len)
 {
 	size_t tlen = in->target ? strlen(in->target) : 0;
-	size_t n = META_INODE_FIXED + tlen + 4 + (size_t)in->nchunks * META_INODE_SLOT;
+	bool reg = S_ISREG(in->mode); /* only files have a content lineage */
+	size_t n = META_INODE_FIXED + tlen + 4 + (size_t)in->nchunks * META_INODE_SLOT +
+		   (reg ? META_LINEAGE_SIZE : 0);
 	uint8_t *p = malloc(n), *q;
 
 	if (!p)
@@ -140,6 +143,8 @@ uint8_t *meta_inode_encode(const struct meta_inode *in, bool deleted, size_t *le
 		put_le32(q + 4, in->chunks[i].len);
 		memcpy(q + 8, in->chunks[i].key, META_CHUNK_KEY);
 	}
+	if (reg)
+		meta_lineage_encode(&in->lineage, q);
 	*len = n;
 	return p;
 }
@@ -227,6 +232,12 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 	q += 4;
 	in->target = NULL;
 	in->chunks = NULL;
+	/* the lineage follows the chunk map; a record without it (or with bytes
+	 * this version does not know) has none */
+	memset(&in->lineage, 0, sizeof(in->lineage));
+	size_t end = fixed + tlen + 4 + (size_t)n * slot;
+	if (len - end == META_LINEAGE_SIZE)
+		meta_lineage_decode(p + end, &in->lineage);
 	if (version == META_INODE_VERSION && !with_chunks) {
 		/* the count and the allocation are in the record: no walk */
 		in->nchunks = n;
@@ -257,19 +268,56 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 	return 0;
 }
 
+static void put_version(uint8_t *p, const struct store_version *v)
+{
+	put_le64(p, v->stamp);
+	put_le32(p + 8, v->node);
+}
+
+static void get_version(const uint8_t *p, struct store_version *v)
+{
+	v->stamp = get_le64(p);
+	v->node = get_le32(p + 8);
+}
+
+void meta_lineage_encode(const struct meta_lineage *l, uint8_t out[META_LINEAGE_SIZE])
+{
+	put_version(out, &l->content);
+	put_version(out + 12, &l->run);
+	for (int i = 0; i < 2; i++) {
+		put_version(out + 24 + 24 * i, &l->prev_run[i]);
+		put_version(out + 36 + 24 * i, &l->prev_last[i]);
+	}
+}
+
+void meta_lineage_decode(const uint8_t in[META_LINEAGE_SIZE], struct meta_lineage *l)
+{
+	get_version(in, &l->content);
+	get_version(in + 12, &l->run);
+	for (int i = 0; i < 2; i++) {
+		get_version(in + 24 + 24 * i, &l->prev_run[i]);
+		get_version(in + 36 + 24 * i, &l->prev_last[i]);
+	}
+}
+
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE])
 {
 	meta_head_encode(out, &d->version, d->deleted);
 	put_le16(out + 2, (uint16_t)(d->type >> 12));
 	put_le64(out + 16, d->child);
+	put_version(out + 24, &d->prev);
 }
 
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
 {
-	if (len != META_DIRENT_SIZE || meta_head_decode(p, len, &d->version, &d->deleted) < 0)
+	if ((len != META_DIRENT_SIZE && len != META_DIRENT_V1_SIZE) ||
+	    meta_head_decode(p, len, &d->version, &d->deleted) < 0)
 		return -EBADMSG;
 	d->type = (uint32_t)get_le16(p + 2) << 12;
 	d->child = get_le64(p + 16);
+	memset(&d->prev, 0, sizeof(d->prev));
+	if (len == META_DIRENT_SIZE)
+		get_version(p + 24, &d->prev);
 	return 0;
 }
 

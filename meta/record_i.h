@@ -24,7 +24,9 @@
 #define META_INODE_FIXED_V1 84
 #define META_INODE_SLOT 24     /* le32 idx, le32 len, key */
 #define META_INODE_SLOT_V1 20  /* key, le32 len */
-#define META_DIRENT_SIZE 24
+#define META_LINEAGE_SIZE 72   /* after the chunk map: 6 x (le64 stamp, le32 node) */
+#define META_DIRENT_SIZE 36    /* with the version it replaced */
+#define META_DIRENT_V1_SIZE 24 /* without: the entries written before it was kept */
 #define META_XATTR_FIXED META_HEAD_SIZE /* the head, then the value bytes */
 #define META_KEY_MAX (16 + META_NAME_MAX)
 
@@ -34,6 +36,9 @@ struct meta_dirent {
 	bool deleted;
 	uint32_t type; /* S_IFMT bits */
 	uint64_t child;
+	/* the version of the record this one replaced at its key when written
+	 * (0: none known), to tell a replacement from a concurrent write */
+	struct store_version prev;
 };
 
 /* The position of a name in its directory: a 62-bit hash moved past the
@@ -65,6 +70,10 @@ int meta_inode_decode(const uint8_t *p, size_t len, bool with_chunks, struct met
 /* The bytes an encoded inode record holds reserved (fallocate): 0 for any
  * other record or version. Reads only the fixed part. */
 uint64_t meta_inode_reserved(const uint8_t *p, size_t len);
+
+/* The lineage trailer of an inode record (META_LINEAGE_SIZE bytes). */
+void meta_lineage_encode(const struct meta_lineage *l, uint8_t out[META_LINEAGE_SIZE]);
+void meta_lineage_decode(const uint8_t in[META_LINEAGE_SIZE], struct meta_lineage *l);
 
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE]);
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d);

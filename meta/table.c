@@ -136,6 +136,7 @@ int meta_inode_put(struct meta *m, MDB_txn *txn, struct meta_inode *in)
 	buf = meta_inode_encode(in, false, &len);
 	if (!buf)
 		return -ENOMEM;
+	meta_lineage_stamp(m, txn, in, buf, len); /* lineage.c: a content change? */
 	meta_be64(k, in->ino);
 	val.mv_size = len;
 	val.mv_data = buf;
@@ -172,8 +173,14 @@ int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t chil
 	struct meta_dirent d = { .version = meta_version_new(m),
 				 .deleted = child == 0,
 				 .type = type & S_IFMT,
-				 .child = child };
-	MDB_val val = { META_DIRENT_SIZE, v };
+				 .child = child },
+			   was;
+	MDB_val val = { META_DIRENT_SIZE, v }, cur;
+
+	/* what it replaces, so a peer can tell a replacement from a clash */
+	if (mdb_get(txn, m->entries, key, &cur) == 0 &&
+	    meta_dirent_decode(cur.mv_data, cur.mv_size, &was) == 0)
+		d.prev = was.version;
 
 	meta_dirent_encode(&d, v);
 	int rc = meta_errno(mdb_put(txn, m->entries, key, &val, 0));

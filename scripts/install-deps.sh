@@ -10,7 +10,7 @@ PKGS=(
 	libfuse3-dev fuse3
 	libcmocka-dev
 	python3 python3-pytest
-	rsync nginx-light wrk acl util-linux
+	rsync nginx-light wrk acl util-linux attr
 	libsodium-dev libssl-dev openssl memcached libmemcached-tools python3-pymemcache
 	librocksdb-dev
 )

@@ -6,7 +6,10 @@
  * newest record, so a read is one pread. Every record carries a version
  * (hybrid-logical-clock stamp, node id) and the higher version wins everywhere,
  * including deletes, which are tombstone records. A 16-ary hash tree over
- * (key, version, value hash) is kept up to date for anti-entropy.
+ * (key, version, value hash) is kept up to date for anti-entropy. An object
+ * may carry the client's flags and an expiry time (struct store_attr); once
+ * that time has passed it reads as absent and its record is replaced by a
+ * tombstone whose version every replica derives alike (store_expiry_version).
  *
  * All functions are safe to call from many threads at once. Gets run in
  * parallel and never wait for a put's fsync or for compaction.
@@ -50,6 +53,9 @@ struct store_options {
 	unsigned compact_interval_ms; /* how often the compactor looks; default 1000 */
 	bool no_background;	      /* start no threads (tools and tests drive sync/compaction) */
 	int compress_level;	      /* zstd level; default 1; negative disables compression */
+	/* objects never expire: expiry times are kept and replicated, but ignored
+	 * (also settable later: store_set_no_expiry()) */
+	bool no_expiry;
 	/* where messages go; NULL logs WARN and worse to stderr. msg has no newline. */
 	void (*log)(void *arg, enum store_log_level level, const char *msg);
 	void *log_arg;
@@ -66,6 +72,25 @@ struct store_version {
 
 /* Returns <0, 0 or >0 as a is older than, the same as, or newer than b. */
 int store_version_cmp(const struct store_version *a, const struct store_version *b);
+
+/*
+ * Node ids of writers are below 2^31: the top bit marks the tombstone that
+ * replaces an expired object. Its version is the object's stamp with node
+ * `node | STORE_EXPIRY_NODE`: newer than the object, older than any later
+ * write (whose stamp is higher), and the same on every replica, so replicas
+ * that expire an object on their own still agree on its tombstone.
+ */
+#define STORE_EXPIRY_NODE 0x80000000u
+/* Fills *out with the version of the tombstone that replaces an expired
+ * object of version v (see STORE_EXPIRY_NODE). */
+void store_expiry_version(const struct store_version *v, struct store_version *out);
+
+/* What a client keeps with a value besides its bytes: the memcache
+ * protocol's FLAGS and EXPTIME. Tombstones have neither. */
+struct store_attr {
+	uint32_t flags;	  /* opaque to the store, returned with the value */
+	uint32_t expires; /* unix time (seconds) from which the object reads as absent; 0 never */
+};
 
 /*
  * The hybrid logical clock that stamps records: wall-clock milliseconds << 16
@@ -91,17 +116,23 @@ struct store_meta {
 	uint32_t offset;
 	bool tombstone;
 	bool compressed;
+	/* the object's attributes: both from get, read and stat; from a scan or
+	 * a tree bucket only expires (flags 0) */
+	struct store_attr attr;
 };
 
 struct store_stats {
 	uint32_t node_id;
 	uint64_t keys;	     /* live keys (tombstones not counted) */
 	uint64_t tombstones; /* keys whose newest record is a tombstone */
+	uint64_t expiring;   /* live keys with an expiry time (expired or not) */
+	uint64_t expired;    /* objects replaced by their expiry tombstone since open */
 	uint64_t live_bytes; /* bytes of newest records, tombstones included */
 	uint64_t disk_bytes; /* bytes of all segment files */
 	uint64_t segments;
 	uint64_t keydir_bytes; /* memory held by the keydir (entries and table) */
 	uint64_t puts, deletes, gets, get_misses;
+	uint64_t read_bytes;	  /* value bytes read from segments by gets since open */
 	uint64_t compactions;	  /* segments rewritten and removed */
 	uint64_t compacted_bytes; /* live bytes moved by compaction */
 	uint64_t reclaimed_bytes; /* disk bytes freed by compaction */
@@ -121,7 +152,8 @@ struct store;
  * log callback. opt may be NULL for the defaults. On success *out owns the store
  * (release with store_close()).
  * Errors: -EBUSY when another process holds the lock (logged with its pid),
- * -EINVAL for bad options, -ENOMEM, or the errno of a failing system call.
+ * -EINVAL for bad options (a node id of 0 or from 2^31 on, ...), -ENOMEM, or
+ * the errno of a failing system call.
  */
 int store_open(const char *dir, const struct store_options *opt, struct store **out);
 
@@ -137,6 +169,10 @@ int store_close(struct store *s);
  */
 int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 	      struct store_meta *meta);
+/* store_put() with the object's attributes (attr NULL: none). An expiry time
+ * that has already passed is stored too: the object then reads as absent. */
+int store_put_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		   const struct store_attr *attr, struct store_meta *meta);
 
 /*
  * Writes a tombstone for key. Errors: -ENOENT when the key has no live value,
@@ -153,6 +189,12 @@ int store_delete(struct store *s, const void *key, size_t klen, struct store_met
 #define STORE_STALE 1
 int store_apply(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		const struct store_version *version, bool tombstone);
+/* store_apply() of a record with attributes (attr NULL: none; a tombstone
+ * ignores them). Errors also -EINVAL for a live record whose version.node
+ * has STORE_EXPIRY_NODE set. */
+int store_apply_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		     const struct store_version *version, bool tombstone,
+		     const struct store_attr *attr);
 
 /*
  * Like store_apply(), but also writes a record of the same version as the
@@ -162,14 +204,20 @@ int store_apply(struct store *s, const void *key, size_t klen, const void *val, 
  */
 int store_repair(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 const struct store_version *version, bool tombstone);
+/* store_repair() of a record with attributes (attr NULL: none). */
+int store_repair_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		      const struct store_version *version, bool tombstone,
+		      const struct store_attr *attr);
 
 /*
  * Reads key's value into a new buffer: *val (malloc'd, the caller frees it with
  * free(); never NULL on success, even for 0 bytes) and *vlen. meta may be NULL.
  * The record's checksum is verified on every read.
- * Errors: -ENOENT (absent or deleted; meta, when given, then describes the
- * tombstone with meta->tombstone set, or is zeroed), -EBADMSG (the record fails its checksum or
- * does not match the keydir; logged), -EIO, -ENOMEM.
+ * Errors: -ENOENT (absent, deleted or expired; meta, when given, then
+ * describes the tombstone with meta->tombstone set, or is zeroed), -EBADMSG
+ * (the record fails its checksum or does not match the keydir; logged), -EIO,
+ * -ENOMEM. An object found expired is replaced by its expiry tombstone
+ * (written then, best effort), which meta describes.
  */
 int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,
 	      struct store_meta *meta);
@@ -184,16 +232,19 @@ int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t 
 
 /*
  * Describes key's newest record without reading its value. Returns 0 for a live
- * value; -ENOENT when absent (meta zeroed) or deleted (meta describes the
- * tombstone, meta->tombstone set); -EIO/-EBADMSG when its header cannot be read.
+ * value; -ENOENT when absent (meta zeroed) or deleted or expired (meta
+ * describes the tombstone, meta->tombstone set; an expired object is replaced
+ * as store_get() does); -EIO/-EBADMSG when its header cannot be read.
  */
 int store_stat(struct store *s, const void *key, size_t klen, struct store_meta *meta);
 
 /*
  * Calls fn for every key that starts with prefix (plen 0 for all), in no
  * particular order, over a snapshot taken when the call starts; fn may call the
- * store. Tombstones are included only when with_tombstones. meta->size and
- * stored_size are not filled (0). fn returns non-zero to stop early; that value
+ * store. Tombstones are included only when with_tombstones; objects whose
+ * expiry time has passed (but whose tombstone is not written yet) only then
+ * too, as the live records they still are. meta->size, stored_size and
+ * attr.flags are not filled (0). fn returns non-zero to stop early; that value
  * is returned. Errors: -ENOMEM.
  */
 typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen,
@@ -210,10 +261,11 @@ int store_flush(struct store *s);
 int store_sync(struct store *s);
 
 /*
- * Runs one compaction pass now: every sealed segment whose live ratio is below
- * the threshold (or, with all, any sealed segment holding garbage) is rewritten
- * into the active segment and removed. Reads and writes go on meanwhile.
- * Returns the number of segments removed, or -errno.
+ * Runs one compaction pass now: expired objects are replaced by their
+ * tombstones (store_expire()), then every sealed segment whose live ratio is
+ * below the threshold (or, with all, any sealed segment holding garbage) is
+ * rewritten into the active segment and removed. Reads and writes go on
+ * meanwhile. Returns the number of segments removed, or -errno.
  */
 int store_compact(struct store *s, bool all);
 
@@ -222,6 +274,19 @@ int store_compact(struct store *s, bool all);
  * Returns 0, or the errno of writing, fsyncing or creating a file (logged);
  * on failure the active segment stays active. */
 int store_roll(struct store *s);
+/*
+ * Replaces every object whose expiry time has passed with its expiry
+ * tombstone (store_expiry_version()). Every compaction pass does this first
+ * (the compactor thread's, every compact_interval_ms) while any object has
+ * an expiry time; reads do it for the object they meet. Returns the number
+ * replaced, or -errno of a write.
+ * Does nothing (0) with no_expiry.
+ */
+int store_expire(struct store *s);
+
+/* Turns expiry off (on: false) from now on, as the no_expiry option does. */
+void store_set_no_expiry(struct store *s, bool on);
+
 /* The store's clock, for stamping other records of this node (metadata). Owned
  * by the store; valid until store_close(). */
 struct store_clock *store_clock(struct store *s);
@@ -279,6 +344,58 @@ int store_tree_children(struct store *s, const uint8_t *path, int depth,
  */
 int store_tree_bucket(struct store *s, const uint8_t path[STORE_TREE_DEPTH], store_scan_fn fn,
 		      void *arg);
+
+/* ---- scrub.c: re-reading sealed segments while serving (docs/OPERATIONS.md) ---- */
+
+struct store_scrub_options {
+	uint64_t rate;	     /* bytes a second read at most (must be > 0) */
+	unsigned interval_s; /* a pass starts this long after the last one started; 0: 7 days */
+	uint64_t busy_ops;   /* pause while the store serves more requests a second; 0: 2000 */
+	/* Checks a value against its key beyond the checksum (a chunk against
+	 * its id): 0 good, negative bad. NULL: none. */
+	int (*check)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
+	/* Replaces the damaged newest record of key (version v) with a good copy
+	 * from elsewhere (store_repair): 0 done, -errno. NULL: damage is counted. */
+	int (*repair)(void *arg, const void *key, size_t klen, const struct store_version *v);
+	void *arg; /* for check and repair; must outlive the scrubber */
+};
+
+struct store_scrub_stats {
+	bool enabled; /* a scrubber thread runs */
+	bool running; /* a pass is under way (or asked for) */
+	bool paused;  /* waiting for the store to be less busy */
+	uint64_t rate;
+	uint64_t passes;		 /* completed */
+	uint32_t segment;		 /* the pass is in this segment ... */
+	uint64_t offset;		 /* ... before this offset */
+	uint64_t pass_bytes, pass_total; /* read in this pass, of about this many */
+	int64_t pass_started_ms, last_pass_end_ms, next_pass_ms; /* wall clock, ms */
+	uint64_t bytes, records;				    /* read and checked, ever */
+	/* damaged records found: repaired, left (no good copy), stale (not the
+	 * key's newest: garbage compaction drops; counted each pass) */
+	uint64_t damaged, repaired, unrepaired, stale;
+};
+
+/* Starts the scrubber thread of s (one per store), whose progress is kept in
+ * DATA_DIR/scrub.state: a pass under way there resumes at once, else the
+ * next is due interval_s after the last one started (the first, interval_s
+ * after the first start). opt is copied. 0, -EINVAL (rate 0), -EBUSY (one
+ * runs), -ENOMEM, -errno of pthread_create. store_close() stops it. */
+int store_scrub_start(struct store *s, const struct store_scrub_options *opt);
+/* Stops the thread (its position is saved; the next start resumes there).
+ * Call it before what check and repair use goes away. NULL is fine. */
+void store_scrub_stop(struct store *s);
+/* Starts a pass now, unless one is under way. -ENOENT without a scrubber. */
+int store_scrub_now(struct store *s);
+/* The scrubber's numbers; without a thread, those of DATA_DIR/scrub.state
+ * (zeros without one) with enabled false. */
+void store_scrub_stats(struct store *s, struct store_scrub_stats *st);
+/* One whole pass in the caller's thread (no scrubber may be running), from
+ * the position scrub.state keeps, at opt->rate: 0 or -errno; *st as after. */
+int store_scrub_pass(struct store *s, const struct store_scrub_options *opt,
+		     struct store_scrub_stats *st);
+/* DATA_DIR dir's scrub.state into *st: 0, -ENOENT, -EBADMSG. */
+int store_scrub_state_read(const char *dir, struct store_scrub_stats *st);
 
 /* Parses "always", "batch" or "none" into *mode. Returns 0 or -EINVAL. */
 int store_sync_mode_parse(const char *name, enum store_sync_mode *mode);

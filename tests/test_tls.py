@@ -271,20 +271,20 @@ def test_malformed_requests_over_tls(tls_nodes, monkeypatch):
     import test_node as tn
     (n,) = tls_nodes(1)
 
-    def raw(port, payload, wait=0.3, timeout=5):
+    def raw(port, payload, wait=0.3, timeout=5, until=None):
+        # test_node's raw(), through TLS: everything read until quiet for
+        # wait seconds, or until the data ends with until
         assert port == n.port
-        # like test_node's raw(), but it waits up to timeout for the first
-        # bytes (a loaded machine answers later than wait), then until quiet
         s = n.connect(timeout)
         s.sendall(payload)
         data = b""
+        s.settimeout(wait)
         try:
-            while True:
+            while until is None or not data.endswith(until):
                 chunk = s.recv(1 << 20)
                 if not chunk:
                     break
                 data += chunk
-                s.settimeout(wait)
         except (socket.timeout, ssl.SSLError, ConnectionError):
             pass
         s.close()

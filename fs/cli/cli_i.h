@@ -79,6 +79,56 @@ struct fsck_args {
  * repair), CLI_MISSING (1) with problems left. */
 int cli_fsck(const struct fsck_args *a);
 
+/* ---- scrub.c: `caskfs scrub` ---- */
+
+struct scrub_args {
+	const char *target; /* DATA_DIR or HOST:PORT */
+	bool now, wait;
+	uint64_t rate; /* a pass run here on a DATA_DIR at rest: 0 unthrottled */
+	const char *secret_file;
+};
+
+/* Shows (and with now starts) the scrub of a node or DATA_DIR: CLI_OK,
+ * CLI_CORRUPT (4) when damage was left unrepaired, CLI_IO, CLI_USAGE. */
+int cli_scrub(const struct scrub_args *a);
+
+/* ---- hash.c: `caskfs hash FILE...` ---- */
+
+/* Prints "HASH  FILE" for each file, its content hash computed from its
+ * bytes (docs/FORMAT.md, "Content hash"). CLI_OK, or the status of the last
+ * file that failed (CLI_MISSING, CLI_IO). */
+int cli_hash(char **files, int n);
+
+/* ---- tls.c: the --tls-* options (main.c parses them with these) ---- */
+
+/* The long options, in every command that reaches nodes (mount and serve
+ * through CLUSTER_OPTIONS), and what their usage says. */
+#define CLI_TLS_OPTIONS                                \
+	{ "tls-cert", required_argument, NULL, 1020 }, \
+	    { "tls-key", required_argument, NULL, 1021 }, { "tls-ca", required_argument, NULL, 1022 }
+#define CLI_TLS_USAGE                                                         \
+	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                   \
+	"                     TLS to a node (HOST:PORT): the CA that signed the\n" \
+	"                     node's certificate, and this client's own\n"
+#define CLI_TLS_USAGE_KV                                                          \
+	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                       \
+	"                             TLS to a node: its CA, and this client's own\n" \
+	"                             certificate and key\n"
+#define CLI_TLS_USAGE_SYNC                                                         \
+	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                        \
+	"                         TLS to the nodes: their CA, and this client's own\n" \
+	"                         certificate and key\n"
+#define CLI_TLS_USAGE_NODE                                                           \
+	"  --tls-cert FILE            TLS 1.3 on the port and towards the peers with\n"  \
+	"  --tls-key FILE             this certificate and key; with --tls-ca, clients\n" \
+	"  --tls-ca FILE              and peers must show a certificate it signed\n"
+
+/* Takes option c (with optarg) into f when it is one of CLI_TLS_OPTIONS. */
+bool cli_tls_opt(int c, struct tls_files *f);
+/* Connections to nodes go through TLS from now on when f names any file
+ * (mc_tls_init()); 0, or its error with the message in err. */
+int cli_tls_setup(const struct tls_files *f, char *err, size_t errcap);
+
 /* ---- config.c: DATA_DIR/node.conf ---- */
 
 struct option;
@@ -89,5 +139,12 @@ struct option;
  * does not have, said in err. */
 int cli_config_parse(FILE *f, const char *path, const struct option *opts, char **out, int cap,
 		     int *n, char *err, size_t errcap);
+/* The argv to parse for a mount or serve command line (argc, argv, with
+ * opts and optstring of getopt_long): argv itself when DATA_DIR has no
+ * node.conf, else a new array (never freed: it lives as long as the
+ * process) with the file's settings first, so the command line wins; *argc
+ * follows. NULL, with the message in err, for a setting opts does not have. */
+char **cli_config_argv(int *argc, char **argv, const struct option *opts, const char *optstring,
+		       char *err, size_t errcap);
 
 #endif

@@ -213,7 +213,8 @@ static bool fetch(struct fsck *f, struct mc_conn **peers, int npeers, const char
 			fs_chunk_key(id, want);
 			good = strcmp(want, key) == 0;
 		}
-		int rc = good ? store_repair(f->store, key, klen, val, vlen, &m.version, m.tombstone)
+		int rc = good ? store_repair_attr(f->store, key, klen, val, vlen, &m.version,
+						  m.tombstone, &m.attr)
 			      : -EBADMSG;
 		free(val);
 		if (rc >= 0) {

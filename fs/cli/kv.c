@@ -155,9 +155,11 @@ static int do_stat(struct store *s, const struct kv_args *a)
 			return exit_for(rc);
 		}
 		printf("key: %s\nsize: %u\nstored: %u\ncompressed: %s\nstamp: %" PRIu64
-		       "\nnode: %u\nvalue_hash: %016" PRIx64 "\nsegment: %u\noffset: %u\n",
+		       "\nnode: %u\nvalue_hash: %016" PRIx64 "\nsegment: %u\noffset: %u\n"
+		       "flags: %u\nexpires: %u\n",
 		       a->key, m.size, m.stored_size, m.compressed ? "yes" : "no", m.version.stamp,
-		       m.version.node, m.value_hash, m.segment, m.offset);
+		       m.version.node, m.value_hash, m.segment, m.offset, m.attr.flags,
+		       m.attr.expires);
 		return CLI_OK;
 	}
 	struct store_stats st;

@@ -47,7 +47,7 @@ static int stat_key(struct mc_conn *c, const char *key)
 	void *val;
 	size_t len;
 	uint64_t stamp, hash;
-	unsigned node, size;
+	unsigned node, size, flags = 0, expires = 0;
 	int rc;
 
 	snprintf(k, sizeof(k), "?%s", key);
@@ -61,7 +61,11 @@ static int stat_key(struct mc_conn *c, const char *key)
 	char text[256];
 	snprintf(text, sizeof(text), "%.*s", (int)(len < 255 ? len : 255), (char *)val);
 	free(val);
-	if (sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %15s", &stamp, &node, &hash, &size,
+	/* STAMP NODE HASH SIZE [FLAGS EXPIRES] live|tombstone (nodes before
+	 * format version 2 leave out the two) */
+	if (sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %u %u %15s", &stamp, &node, &hash, &size,
+		   &flags, &expires, state) != 7 &&
+	    sscanf(text, "%" SCNu64 " %u %" SCNx64 " %u %15s", &stamp, &node, &hash, &size,
 		   state) != 5)
 		return -EPROTO;
 	if (strcmp(state, "live") != 0) {
@@ -70,8 +74,8 @@ static int stat_key(struct mc_conn *c, const char *key)
 		return CLI_MISSING;
 	}
 	printf("key: %s\nnode_addr: %s\nsize: %u\nstamp: %" PRIu64 "\nnode: %u\nvalue_hash: "
-	       "%016" PRIx64 "\n",
-	       key, mc_addr(c), size, stamp, node, hash);
+	       "%016" PRIx64 "\nflags: %u\nexpires: %u\n",
+	       key, mc_addr(c), size, stamp, node, hash, flags, expires);
 	return CLI_OK;
 }
 

@@ -11,17 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/node/client.h"
 #include "cli_i.h"
 #include "fs/bench/bench_i.h"
 #include "fs/daemon/daemon_i.h"
 
 #define CASKFS_VERSION "0.1.0"
-
-#define TLS_USAGE \
-    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n" \
-    "                     TLS to a node (HOST:PORT): the CA that signed the\n" \
-    "                     node's certificate, and this client's own\n"
 
 static const char usage_main[] =
     "usage: caskfs COMMAND [ARGS...]\n"
@@ -35,6 +29,8 @@ static const char usage_main[] =
     "  sync A B                              anti-entropy between two replicas\n"
     "  status DATA_DIR|HOST:PORT             objects, segments, tree roots, peers, backlog\n"
     "  gc DATA_DIR|HOST:PORT                 remove chunks no file references, compact\n"
+    "  hash FILE...                          content hashes, as user.caskfs.hash gives them\n"
+    "  scrub DATA_DIR|HOST:PORT [--now]      the background scrubber: progress, findings\n"
     "\n"
     "Run 'caskfs COMMAND --help' for a command's options. Manual: docs/USAGE.md\n";
 
@@ -51,9 +47,7 @@ static const char usage_kv[] =
     "  --node-id N                node id stamped into new records (default 1)\n"
     "  --segment-size BYTES       roll segments at this size (default 268435456)\n"
     "  --secret-file FILE         authenticate to a node (HOST:PORT targets)\n"
-    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
-    "                             TLS to a node: its CA, and this client's own\n"
-    "                             certificate and key\n"
+    CLI_TLS_USAGE_KV
     "  -h, --help                 this text\n"
     "\n"
     "With HOST:PORT instead of DATA_DIR, the node coordinates put, get and del\n"
@@ -70,15 +64,18 @@ static const char usage_kv[] =
     "  --write-quorum W           acknowledgements a put waits for (default 2)\n" \
     "  --read-quorum R            replicas a get asks before answering (default 1)\n" \
     "  --secret-file FILE         shared secret the nodes authenticate with\n" \
-    "  --tls-cert FILE            TLS 1.3 on the port and towards the peers with\n" \
-    "  --tls-key FILE             this certificate and key; with --tls-ca, clients\n" \
-    "  --tls-ca FILE              and peers must show a certificate it signed\n" \
+    CLI_TLS_USAGE_NODE \
     "  --threads N                server event loops (default 4)\n" \
     "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
     "  --sync-interval SECONDS    anti-entropy with every peer this often (mount;\n" \
     "                             default 60, 0 for never)\n" \
     "  --syslog                   messages to syslog (daemon facility) with levels\n" \
     "  --log-level LEVEL          error, warn or info (default): drop the ones below\n" \
+    "  --scrub-rate BYTES[K|M|G]  the scrubber reads at most this a second (default\n" \
+    "                             4M; 0: no scrubber)\n" \
+    "  --scrub-interval SECONDS   a scrub pass every this often (default 604800)\n" \
+    "  --no-expiry                memcache EXPTIME ignored: nothing ever expires\n" \
+    "  --allow-flush              serve flush_all (deletes every key this node holds)\n" \
     "Settings can also be kept in DATA_DIR/node.conf, one \"name = value\" per line\n" \
     "with the long option names; the command line wins over it.\n" \
     "N, W and R are clamped to the number of nodes; the node prints what it runs with.\n"
@@ -147,7 +144,7 @@ static const char usage_fsck[] =
     "                     missing objects from --peers (hash checked), rewrite link\n"
     "                     counts, move orphans to /lost+found; then check again\n"
     "  --peers LIST       nodes holding good copies (HOST:PORT,...)\n"
-    "  --secret-file FILE authenticate to them\n" TLS_USAGE
+    "  --secret-file FILE authenticate to them\n"
     "\n"
     "Exit status: 0 clean (after --repair: clean now), 1 problems remain, 2 bad\n"
     "usage, 3 DATA_DIR in use or unreadable.\n";
@@ -175,32 +172,11 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	return v;
 }
 
-/* TLS towards nodes (and, for mount and serve, on the port). */
-#define TLS_OPTIONS                                  \
-	{ "tls-cert", required_argument, NULL, 1012 }, \
-	    { "tls-key", required_argument, NULL, 1013 }, \
-	    { "tls-ca", required_argument, NULL, 1014 }
-
-/* Handles one of TLS_OPTIONS into f; false when c is not one of them. */
-static bool tls_opt(int c, struct tls_files *f)
-{
-	if (c == 1012)
-		f->cert = optarg;
-	else if (c == 1013)
-		f->key = optarg;
-	else if (c == 1014)
-		f->ca = optarg;
-	else
-		return false;
-	return true;
-}
-
 /* Connections to nodes go through TLS from now on when any file was given. */
 static void tls_client(const struct tls_files *f, const char *usage)
 {
 	char err[512];
-
-	if (tls_files_given(f) && mc_tls_init(f, err, sizeof(err)) < 0)
+	if (cli_tls_setup(f, err, sizeof(err)) < 0)
 		die_usage(usage, "%s", err);
 }
 
@@ -215,15 +191,34 @@ static void tls_client(const struct tls_files *f, const char *usage)
 	    { "timeout-ms", required_argument, NULL, 1008 },            \
 	    { "sync-interval", required_argument, NULL, 1009 },          \
 	    { "syslog", no_argument, NULL, 1010 },                      \
-	    { "log-level", required_argument, NULL, 1011 },            \
-	    TLS_OPTIONS
+	    { "log-level", required_argument, NULL, 1011 },             \
+	    { "scrub-rate", required_argument, NULL, 1012 },            \
+	    { "scrub-interval", required_argument, NULL, 1013 },        \
+	    { "no-expiry", no_argument, NULL, 1014 },                   \
+	    { "allow-flush", no_argument, NULL, 1015 },                 \
+	    CLI_TLS_OPTIONS
+
+/* A byte count with an optional K, M or G (powers of 1024). */
+static uint64_t parse_bytes(const char *s, const char *usage)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	if (errno || end == s || s[0] == '-' || (shift && end[1]) || (!shift && *end) ||
+	    v > (UINT64_MAX >> 31))
+		die_usage(usage, "bad byte count '%s'", s);
+	return (uint64_t)v << shift;
+}
 
 /* Handles one of CLUSTER_OPTIONS; false when c is not one of them. */
 static bool cluster_opt(int c, struct node_args *n, const char *usage)
 {
 	unsigned long long v;
 
-	if (tls_opt(c, &n->tls))
+	if (cli_tls_opt(c, &n->tls))
 		return true;
 	switch (c) {
 	case 1001:
@@ -238,9 +233,25 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 	case 1010:
 		n->syslog = true;
 		return true;
+	case 1014:
+		n->no_expiry = true;
+		return true;
+	case 1015:
+		n->allow_flush = true;
+		return true;
 	case 1011:
 		if (log_level_parse(optarg, &n->log_level) < 0)
 			die_usage(usage, "unknown log level '%s' (error, warn, info, debug)", optarg);
+		return true;
+	case 1012:
+		n->scrub_rate = parse_bytes(optarg, usage);
+		n->scrub_rate_given = true;
+		return true;
+	case 1013:
+		v = parse_number(optarg, "bad number '%s'", usage);
+		if (v == 0 || v > 10ull * 365 * 86400)
+			die_usage(usage, "number out of range: '%s'", optarg);
+		n->scrub_interval_s = (unsigned)v;
 		return true;
 	case 1009:
 		v = parse_number(optarg, "bad number '%s'", usage);
@@ -309,7 +320,7 @@ static int main_kv(int argc, char **argv)
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
-		TLS_OPTIONS,
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kv_args a = { 0 };
@@ -321,7 +332,7 @@ static int main_kv(int argc, char **argv)
 	a.store.no_background = true;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (store_opt(c, &a.store, UINT32_MAX, NULL, usage_kv) ||
-		    tls_opt(c, &tls))
+		    cli_tls_opt(c, &tls))
 			continue;
 		switch (c) {
 		case 'k':
@@ -365,45 +376,16 @@ static int main_kv(int argc, char **argv)
 	return cli_kv(&a);
 }
 
-/*
- * DATA_DIR/node.conf (config.c) names the long options of mount and serve,
- * e.g. "listen = 10.0.0.1:7700". Its settings are put in front of the
- * command line's own options, so the command line wins. Returns the argv to
- * parse (argv itself when there is no file); *argc follows.
- */
+/* The command line with DATA_DIR/node.conf's settings in front (config.c). */
 static char **with_config(int *argc, char **argv, const struct option *opts, const char *optstring)
 {
-	char path[4200], err[4400];
-	int c, n = 0, settings = 0;
+	char err[4400];
+	char **out = cli_config_argv(argc, argv, opts, optstring, err, sizeof(err));
 
-	/* a first pass only to find DATA_DIR (getopt moves operands to the end) */
-	opterr = 0;
-	while ((c = getopt_long(*argc, argv, optstring, opts, NULL)) != -1)
-		;
-	opterr = 1;
-	int data_at = optind;
-	optind = 0; /* the real parse starts over */
-	if (data_at >= *argc)
-		return argv;
-	snprintf(path, sizeof(path), "%s/node.conf", argv[data_at]);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return argv;
-	char **out = calloc((size_t)*argc + 256, sizeof(char *));
 	if (!out) {
-		fclose(f);
-		return argv;
-	}
-	out[n++] = argv[0];
-	if (cli_config_parse(f, path, opts, out + n, 249, &settings, err, sizeof(err)) < 0) {
 		fprintf(stderr, "caskfs: %s\n", err);
 		exit(CLI_USAGE);
 	}
-	n += settings;
-	fclose(f);
-	for (int i = 1; i < *argc; i++)
-		out[n++] = argv[i];
-	*argc = n;
 	return out;
 }
 
@@ -505,9 +487,7 @@ static const char usage_sync[] =
     "  --meta                 only the namespace records\n"
     "  --verbose              list every differing key\n"
     "  --secret-file FILE     authenticate to the nodes\n"
-    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
-    "                         TLS to the nodes: their CA, and this client's own\n"
-    "                         certificate and key\n"
+    CLI_TLS_USAGE_SYNC
     "  -h, --help             this text\n"
     "\n"
     "Exit status: 0 the two are equal at the end, 1 they differ (always, with\n"
@@ -519,15 +499,14 @@ static int main_sync(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },	{ "data", no_argument, NULL, 'd' },
 		{ "meta", no_argument, NULL, 'm' },	{ "verbose", no_argument, NULL, 'v' },
 		{ "secret-file", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },	TLS_OPTIONS,
-		{ NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },	CLI_TLS_OPTIONS, { NULL, 0, NULL, 0 },
 	};
 	struct sync_args a = { 0 };
 	struct tls_files tls = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		if (tls_opt(c, &tls))
+		if (cli_tls_opt(c, &tls))
 			continue;
 		switch (c) {
 		case 'n':
@@ -569,8 +548,7 @@ static const char usage_status[] =
     "segment's live ratio, the hash-tree roots, the cluster and its peers, the\n"
     "hinted-handoff queue and the namespace push backlog. A DATA_DIR must not be\n"
     "in use (ask the running node instead). A node also serves these numbers as\n"
-    "Prometheus metrics: GET http://HOST:PORT/metrics (https with TLS).\n"
-    "\n" TLS_USAGE
+    "Prometheus metrics: GET http://HOST:PORT/metrics (https with TLS).\n\n" CLI_TLS_USAGE
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or in use.\n";
 
@@ -580,7 +558,7 @@ static int main_status(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
-		TLS_OPTIONS,
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tls_files tls = { 0 };
@@ -589,7 +567,7 @@ static int main_status(int argc, char **argv)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (tls_opt(c, &tls))
+		if (cli_tls_opt(c, &tls))
 			continue;
 		if (c == 'j')
 			json = true;
@@ -608,8 +586,7 @@ static int main_status(int argc, char **argv)
 }
 
 static const char usage_gc[] =
-    "usage: caskfs gc [--dry-run] [--grace SECONDS] [--secret-file FILE] [--tls-* FILE]\n"
-    "                 DATA_DIR|HOST:PORT\n"
+    "usage: caskfs gc [--dry-run] [--grace SECONDS] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
     "\n"
     "Removes the chunks no file references (marked from the namespace, swept on\n"
     "this node and every peer) that are older than the grace period, then\n"
@@ -621,7 +598,7 @@ static const char usage_gc[] =
     "  --grace SECONDS    spare chunks younger than this (default 3600; keep it\n"
     "                     above 60 and above the longest a file stays open for\n"
     "                     writing on another mount)\n"
-    "  --secret-file FILE authenticate to the node\n" TLS_USAGE
+    "  --secret-file FILE authenticate to the node\n" CLI_TLS_USAGE
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or failed.\n";
 
@@ -632,7 +609,7 @@ static int main_gc(int argc, char **argv)
 		{ "grace", required_argument, NULL, 'g' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
-		TLS_OPTIONS,
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tls_files tls = { 0 };
@@ -642,7 +619,7 @@ static int main_gc(int argc, char **argv)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (tls_opt(c, &tls))
+		if (cli_tls_opt(c, &tls))
 			continue;
 		if (c == 'n')
 			dry = true;
@@ -671,16 +648,12 @@ static int main_fsck(int argc, char **argv)
 		{ "peers", required_argument, NULL, 'p' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
-		TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fsck_args a = { 0 };
-	struct tls_files tls = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (tls_opt(c, &tls))
-			continue;
 		if (c == 'r')
 			a.repair = true;
 		else if (c == 'p')
@@ -693,11 +666,53 @@ static int main_fsck(int argc, char **argv)
 		} else
 			die_usage(usage_fsck, NULL, NULL);
 	}
-	tls_client(&tls, usage_fsck);
 	if (argc - optind != 1)
 		die_usage(usage_fsck, "%s", "fsck needs DATA_DIR");
 	a.data_dir = argv[optind];
 	return cli_fsck(&a);
+}
+
+static const char usage_scrub[] =
+    "usage: caskfs scrub [--now [--wait]] [--rate BYTES] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "\n"
+    "Every node re-reads its sealed log segments in the background (--scrub-rate,\n"
+    "--scrub-interval of mount and serve), checks every record and chunk hash, and\n"
+    "repairs a damaged copy from a peer. This shows how far it is and what it found;\n"
+    "--now starts a pass at once, --wait waits for it to end. A DATA_DIR no node\n"
+    "holds shows its scrub.state, or with --now is scrubbed here (at --rate bytes a\n"
+    "second, default unthrottled), damage reported, not repaired.\n"
+    "\n"
+    "Exit status: 0, 2 bad usage, 3 unreachable, 4 damage left unrepaired.\n";
+
+static int main_scrub(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "now", no_argument, NULL, 'n' },	  { "wait", no_argument, NULL, 'w' },
+		{ "rate", required_argument, NULL, 'r' }, { "secret-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },	  { NULL, 0, NULL, 0 },
+	};
+	struct scrub_args a = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'n')
+			a.now = true;
+		else if (c == 'w')
+			a.wait = true;
+		else if (c == 'r')
+			a.rate = parse_bytes(optarg, usage_scrub);
+		else if (c == 'k')
+			a.secret_file = optarg;
+		else if (c == 'h') {
+			fputs(usage_scrub, stdout);
+			return CLI_OK;
+		} else
+			die_usage(usage_scrub, NULL, NULL);
+	}
+	if (argc - optind != 1)
+		die_usage(usage_scrub, "%s", "scrub needs DATA_DIR or HOST:PORT");
+	a.target = argv[optind];
+	return cli_scrub(&a);
 }
 
 static int main_bench(int argc, char **argv)
@@ -768,6 +783,18 @@ int main(int argc, char **argv)
 		return main_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fsck") == 0)
 		return main_fsck(argc - 1, argv + 1);
+	if (strcmp(argv[1], "scrub") == 0)
+		return main_scrub(argc - 1, argv + 1);
+	if (strcmp(argv[1], "hash") == 0) {
+		if (argc < 3 || argv[2][0] == '-') {
+			fputs("usage: caskfs hash FILE...\n\nPrints HASH  FILE for each file: the "
+			      "hash a caskfs mount gives as\nuser.caskfs.hash, computed here from "
+			      "the bytes (docs/FORMAT.md).\n",
+			      argc < 3 ? stderr : stdout);
+			return argc < 3 ? CLI_USAGE : CLI_OK;
+		}
+		return cli_hash(argv + 2, argc - 2);
+	}
 	die_usage(usage_main, "unknown command '%s'", argv[1]);
 	return CLI_USAGE;
 }

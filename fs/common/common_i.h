@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "meta/meta.h"
@@ -94,6 +95,12 @@ bool fs_mountinfo_lookup(const char *path, char *type, size_t tcap, char *source
  * 0 and *out NULL when dir holds none, or the error of meta_open. */
 int fs_datadir_open_meta(const char *dir, struct store *s, struct meta **out);
 
+/* fs/common/status.c: the report of `caskfs status` on target (a DATA_DIR, a
+ * running node's DATA_DIR, or HOST:PORT, authenticated with the secret file
+ * when not NULL), as text or JSON, written to out; errors go to stderr. The
+ * exit status of `caskfs status` (enum cli_exit). */
+int fs_status_report(FILE *out, const char *target, bool json, const char *secret);
+
 /* The cluster options shared by mount and serve (DESIGN.md, "One binary"). */
 struct node_args {
 	const char *listen;	 /* HOST:PORT, or NULL: no server (mount only) */
@@ -107,11 +114,20 @@ struct node_args {
 	int sync_interval_s;	 /* background anti-entropy period (mount); 0: none */
 	bool syslog;		 /* messages to syslog instead of stderr */
 	int log_level;		 /* syslog level at and above which messages are kept; 0: info */
+	uint64_t scrub_rate;	 /* scrubber's bytes a second, when scrub_rate_given (0: off) */
+	bool scrub_rate_given;	 /* else NODE_SCRUB_RATE */
+	unsigned scrub_interval_s; /* between the starts of two passes; 0: the default (7 days) */
+	bool no_expiry;		   /* memcache exptime ignored */
+	bool allow_flush;	   /* flush_all served */
 };
+
+/* The scrubber's default rate (docs/OPERATIONS.md, "Scrubbing"). */
+#define NODE_SCRUB_RATE (4ull << 20)
 
 /* fs/common/node.c: a running node, the quorum client and, when listening,
  * the server. */
 struct node {
+	struct store *store; /* not owned: the scrubber runs on it until node_stop */
 	struct cluster *cluster;
 	struct server *server;
 	struct auth_key key;

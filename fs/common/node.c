@@ -17,6 +17,48 @@
 #include "store/node/client.h"
 #include "common_i.h"
 
+/* The scrubber's check: a chunk's bytes must hash to the id its key names
+ * (docs/FORMAT.md, "Chunks"); other objects have only their checksum. */
+static int scrub_check(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *k = key;
+	XXH128_canonical_t c;
+
+	(void)arg;
+	if (klen != 34 || k[0] != 'c' || k[1] != '/')
+		return 0;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(val, vlen));
+	for (int i = 0; i < 16; i++)
+		if (k[2 + 2 * i] != digits[c.digest[i] >> 4] ||
+		    k[3 + 2 * i] != digits[c.digest[i] & 15])
+			return -EBADMSG;
+	return 0;
+}
+
+static int scrub_repair(void *arg, const void *key, size_t klen, const struct store_version *v)
+{
+	struct node *n = arg;
+
+	return cluster_repair(n->cluster, key, klen, v, scrub_check, NULL);
+}
+
+/* Starts the node's scrubber (store/log/scrub.c) unless its rate is 0. */
+static void start_scrub(struct node *n, const struct node_args *a, const char *prefix)
+{
+	struct store_scrub_options o = {
+		.rate = a->scrub_rate_given ? a->scrub_rate : NODE_SCRUB_RATE,
+		.interval_s = a->scrub_interval_s,
+		.check = scrub_check,
+		.repair = scrub_repair,
+		.arg = n,
+	};
+	int rc = o.rate ? store_scrub_start(n->store, &o) : 0;
+
+	if (rc < 0)
+		fprintf(stderr, "%s: no scrubber: %s\n", prefix, strerror(-rc));
+}
+
 void node_pick_id(const struct node_args *a, struct store_options *store)
 {
 	if (a->node_id_given || !a->listen || !a->peers)
@@ -42,6 +84,7 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	out->store = s;
 	if (a->peers && !a->listen) {
 		fprintf(stderr, "%s: --peers needs --listen (the address the peers know this "
 				"node by)\n",
@@ -80,6 +123,8 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 			.ext = ext,
 			.stats_ext = stats_ext,
 			.ext_arg = ext_arg,
+			.no_expiry = a->no_expiry,
+			.allow_flush = a->allow_flush,
 		};
 		rc = server_start(s, out->cluster, &so, &out->server);
 		if (rc < 0) {
@@ -88,6 +133,7 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 			return rc == -EINVAL || rc == -EPERM ? CLI_USAGE : CLI_IO;
 		}
 	}
+	start_scrub(out, a, prefix);
 	cluster_describe(out->cluster, desc, sizeof(desc));
 	struct store_stats st;
 	store_stats(s, &st);
@@ -100,6 +146,7 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 
 void node_stop(struct node *n)
 {
+	store_scrub_stop(n->store); /* its repairs go through the cluster */
 	server_stop(n->server);
 	n->server = NULL;
 	cluster_close(n->cluster);

@@ -158,6 +158,17 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 /* The node command `mgc GRACE_MS [dry]`. */
 void fs_gc_command(struct fs *fs, const struct proto_req *r, server_emit_fn emit, void *ctx);
 
+/* ---- hashx.c: the read-only xattrs user.caskfs.* (docs/USAGE.md) ---- */
+#define FS_HASHX_PREFIX "user.caskfs."
+/* Whether name is one of ours (the prefix): those are never listed, never
+ * set, never removed (EPERM). */
+bool fs_hashx_name(const char *name);
+/* The value of name (hash, chunks, replicas) for ino into buf (cap bytes;
+ * cap 0 asks the length only): its length, -ENODATA (another name, or not
+ * a regular file), -ERANGE (cap too small), -E2BIG (over 64 KiB), or the
+ * error of committing buffered writes or reading the inode. */
+ssize_t fs_hashx_get(struct fs *fs, uint64_t ino, const char *name, char *buf, size_t cap);
+
 /* ---- file.c: a state's life ---- */
 
 /* Finds or creates the state of ino and takes a reference to it: 0, -ENOMEM

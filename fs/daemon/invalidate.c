@@ -19,6 +19,11 @@ void fs_invalidate_change(void *arg, const struct meta_change *c)
 	struct fs *fs = arg;
 	struct fuse_session *se = atomic_load(&fs->se);
 
+	if (se && c->conflict_parent) { /* a conflict copy's new name (meta/conflict.c) */
+		fuse_lowlevel_notify_inval_entry(se, c->conflict_parent, c->conflict_name,
+						 strlen(c->conflict_name));
+		fuse_lowlevel_notify_inval_inode(se, c->conflict_parent, 0, 0);
+	}
 	if (c->table == META_TABLE_ENTRIES) {
 		if (c->old_child && c->old_child != c->ino) {
 			/* The name no longer leads there: the inode goes now unless

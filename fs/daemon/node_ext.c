@@ -54,6 +54,17 @@ void fs_node_ext_stats(void *arg, bool metrics, server_emit_fn emit, void *ctx)
 {
 	struct fs *fs = arg;
 
+	char line[200];
+	uint64_t kept = meta_conflict_count(fs->meta); /* docs/REPLICATION.md */
+	int n = metrics ? snprintf(line, sizeof(line),
+				   "# HELP caskfs_meta_conflicts conflict copies kept\n"
+				   "# TYPE caskfs_meta_conflicts gauge\ncaskfs_meta_conflicts %" PRIu64
+				   "\n",
+				   kept)
+			: snprintf(line, sizeof(line), "STAT caskfs_meta_conflicts %" PRIu64 "\r\n",
+				   kept);
+
 	fs_repl_stats(fs->meta, metrics, emit, ctx);
+	emit(ctx, line, (size_t)n);
 	fuse_request_stats(fs, metrics, emit, ctx);
 }

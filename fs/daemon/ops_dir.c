@@ -59,9 +59,14 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t type, u
 
 static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct dirbuf d = { req, malloc(size ? size : 1), size, 0, plus };
+	struct dirbuf d;
 	int rc = 0;
 
+	if (fs_health_ino(ino)) {
+		fs_health_readdir(req, ino, size, off, plus);
+		return;
+	}
+	d = (struct dirbuf){ req, malloc(size ? size : 1), size, 0, plus };
 	if (!d.buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;

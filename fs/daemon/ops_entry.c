@@ -5,6 +5,7 @@
  * (nlookup.c) until it forgets it. Also the creation of a new entry, which
  * every operation that makes one shares.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,6 +110,8 @@ int fs_ops_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	 * ACL of the parent replaces it (meta_mknod) */
 	uint32_t umask = fs_of(req)->dont_mask ? (uint32_t)ctx->umask : 0;
 
+	if (fs_health_reserved(parent, name)) /* /.caskfs is taken (ops_health.c) */
+		return -EEXIST;
 	return meta_mknod(fs_of(req)->meta, parent, name, mode, umask, ctx->uid, ctx->gid,
 			  (uint32_t)rdev, target, out);
 }

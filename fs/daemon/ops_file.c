@@ -100,7 +100,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		   struct fuse_file_info *fi)
 {
 	struct meta_inode in = { 0 };
-	int rc = do_setattr(fs_of(req), ino, attr, to_set, fi, &in);
+	int rc = fs_health_ino(ino) ? -EPERM : do_setattr(fs_of(req), ino, attr, to_set, fi, &in);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -121,6 +121,10 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_file *f;
 	int rc;
 
+	if (fs_health_ino(ino)) {
+		fs_health_open(req, ino, fi);
+		return;
+	}
 	if (fs_of(req)->no_open) {
 		fuse_reply_err(req, ENOSYS);
 		return;
@@ -184,10 +188,15 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	char *buf = malloc(size ? size : 1);
+	char *buf;
 	struct fs_file *f;
 	ssize_t n;
 
+	if (fs_health_ino(ino)) {
+		fs_health_read(req, ino, size, off);
+		return;
+	}
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -209,7 +218,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 {
 	struct fs *fs = fs_of(req);
 	struct fs_file *f;
-	ssize_t n = get_file(fs, ino, fi, &f);
+	ssize_t n = fs_health_ino(ino) ? -EPERM : get_file(fs, ino, fi, &f);
 
 	if (n == 0) {
 		n = fs_file_write(fs, f, buf, size, (uint64_t)off);

@@ -13,6 +13,8 @@
 #define FUSE_USE_VERSION 34
 #endif
 #include <fuse_lowlevel.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "daemon_i.h"
@@ -92,5 +94,30 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* ---- ops_health.c: /.caskfs/, read-only files of the mount's health ---- */
+
+#define FS_HEALTH_NAME ".caskfs"
+/* Node 0 and bit 46: no namespace inode has it (meta hands out node_id << 48
+ * | counter with node ids from 1, conflict copies use bit 47). */
+#define FS_HEALTH_DIR_INO (1ull << 46)
+enum { FS_HEALTH_STATUS = 1, FS_HEALTH_JSON, FS_HEALTH_PEERS, FS_HEALTH_CONFLICTS };
+#define FS_HEALTH_KINDS 4
+
+/* Whether ino is /.caskfs or one of its files. */
+bool fs_health_ino(uint64_t ino);
+/* Whether parent/name is taken by /.caskfs (so nothing may be made there). */
+bool fs_health_reserved(uint64_t parent, const char *name);
+/* LOOKUP: true when parent/name is /.caskfs or in it, and replied. */
+bool fs_health_lookup(fuse_req_t req, uint64_t parent, const char *name);
+/* The kernel forgot ino (a health inode): its snapshot goes. */
+void fs_health_forget(uint64_t ino);
+/* GETATTR, OPEN, READ and READDIR(PLUS) of a health inode; each replies. */
+void fs_health_getattr(fuse_req_t req, uint64_t ino);
+void fs_health_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+void fs_health_read(fuse_req_t req, uint64_t ino, size_t size, off_t off);
+void fs_health_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, bool plus);
+/* The conflicts file: one line per kept conflict copy (its path), to f. */
+void fs_health_conflicts(struct fs *fs, FILE *f);
 
 #endif

@@ -14,8 +14,11 @@
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct meta_inode in = { 0 };
-	int rc = meta_lookup(fs_of(req)->meta, parent, name, &in);
+	int rc;
 
+	if (fs_health_lookup(req, parent, name)) /* /.caskfs (ops_health.c) */
+		return;
+	rc = meta_lookup(fs_of(req)->meta, parent, name, &in);
 	if (rc == -ENOENT) {
 		/* a negative entry the kernel may keep: names created or renamed
 		 * through this mount replace it themselves */
@@ -31,6 +34,10 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
+	if (fs_health_ino(ino)) {
+		fs_health_forget(ino);
+		return;
+	}
 	/* once the kernel holds no lookup (and so no descriptor) of it, writes
 	 * still buffered are committed, and an unlinked inode goes */
 	if (fs_nlookup_forget(&fs->lookups, ino, nlookup) && fs_file_forget(fs, ino))
@@ -53,9 +60,14 @@ void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct meta_inode in = { 0 };
-	int rc = meta_getattr(fs_of(req)->meta, ino, false, &in);
+	int rc;
 
 	(void)fi;
+	if (fs_health_ino(ino)) {
+		fs_health_getattr(req, ino);
+		return;
+	}
+	rc = meta_getattr(fs_of(req)->meta, ino, false, &in);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -137,7 +149,9 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 {
 	int rc = -EINVAL;
 
-	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) == 0 &&
+	if (fs_health_reserved(parent, name) || fs_health_reserved(newparent, newname))
+		rc = -EPERM;
+	else if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) == 0 &&
 	    (rc = commit_named(fs_of(req), parent, name)) == 0 &&
 	    (!(flags & RENAME_EXCHANGE) ||
 	     (rc = commit_named(fs_of(req), newparent, newname)) == 0))
@@ -151,5 +165,9 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 {
 	struct meta_inode in = { 0 };
 
+	if (fs_health_reserved(newparent, newname) || fs_health_ino(ino)) {
+		fuse_reply_err(req, fs_health_ino(ino) ? EPERM : EEXIST);
+		return;
+	}
 	fs_ops_finish_entry(req, meta_link(fs_of(req)->meta, ino, newparent, newname, &in), &in);
 }

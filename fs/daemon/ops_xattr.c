@@ -12,6 +12,10 @@
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags)
 {
+	if (fs_hashx_name(name) || fs_health_ino(ino)) { /* user.caskfs.* are read-only (hashx.c) */
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	fuse_reply_err(req, -meta_setxattr(fs_of(req)->meta, ino, name, value, size, flags));
 }
 
@@ -41,12 +45,18 @@ static void reply_xattr(fuse_req_t req, size_t size,
 
 static ssize_t query_get(struct fs *fs, fuse_ino_t ino, const char *name, char *buf, size_t cap)
 {
+	if (fs_health_ino(ino))
+		return -ENODATA;
+	if (fs_hashx_name(name))
+		return fs_hashx_get(fs, ino, name, buf, cap);
 	return meta_getxattr(fs->meta, ino, name, buf, cap);
 }
 
 static ssize_t query_list(struct fs *fs, fuse_ino_t ino, const char *name, char *buf, size_t cap)
 {
 	(void)name;
+	if (fs_health_ino(ino))
+		return 0;
 	return meta_listxattr(fs->meta, ino, buf, cap);
 }
 
@@ -62,5 +72,9 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (fs_hashx_name(name) || fs_health_ino(ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	fuse_reply_err(req, -meta_removexattr(fs_of(req)->meta, ino, name));
 }

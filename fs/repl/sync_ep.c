@@ -184,11 +184,12 @@ int fs_sync_ep_put(struct fs_sync_ep *e, enum fs_sync_kind k, const struct fs_sy
 
 	if (k == FS_SYNC_DATA) {
 		if (!e->conn) {
-			rc = store_apply(e->s, r->key, r->klen, val, vlen, &m->version,
-					 m->tombstone);
+			rc = store_apply_attr(e->s, r->key, r->klen, val, vlen, &m->version,
+					      m->tombstone, &m->attr);
 			return rc < 0 ? rc : 0;
 		}
-		rc = mc_xset_send(e->conn, r->key, r->klen, val, vlen, &m->version, m->tombstone);
+		rc = mc_xset_send(e->conn, r->key, r->klen, val, vlen, &m->version, m->tombstone,
+				  &m->attr);
 		if (rc == 0)
 			rc = mc_xset_recv(e->conn, err, sizeof(err));
 		return rc < 0 ? rc : 0;

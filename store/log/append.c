@@ -109,7 +109,7 @@ static int append_direct(struct store *s, struct store_segment *seg, uint64_t at
 			 const uint8_t *hdr, const struct store_rec_hdr *h, const void *key,
 			 const void *val)
 {
-	struct iovec iov[3] = { { (void *)hdr, STORE_REC_HDR },
+	struct iovec iov[3] = { { (void *)hdr, store_rec_hdr_len(h->version) },
 				{ (void *)key, h->key_len },
 				{ (void *)val, h->stored_len } };
 	int rc = store_pwritev_full(seg->fd, iov, h->stored_len ? 3 : 2, (off_t)at);
@@ -136,11 +136,13 @@ static int append_buffered(struct store_segment *seg, const uint8_t *hdr,
 		if (!seg->wbuf)
 			return -ENOMEM;
 	}
+	size_t hl = store_rec_hdr_len(h->version);
+
 	p = seg->wbuf + seg->wbuf_len;
-	memcpy(p, hdr, STORE_REC_HDR);
-	memcpy(p + STORE_REC_HDR, key, h->key_len);
+	memcpy(p, hdr, hl);
+	memcpy(p + hl, key, h->key_len);
 	if (h->stored_len)
-		memcpy(p + STORE_REC_HDR + h->key_len, val, h->stored_len);
+		memcpy(p + hl + h->key_len, val, h->stored_len);
 	seg->wbuf_len += store_rec_size(h);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * background - the engine's two threads: in batch mode the syncer makes the
  * log durable every batch_interval_ms (sync.c), and the compactor looks for
- * segments worth rewriting every compact_interval_ms (compact.c). The one
+ * segments worth rewriting every compact_interval_ms (compact.c), which
+ * first replaces expired objects with their tombstones (expire.c). The one
  * idea: both sleep on one condition variable, so store_close() wakes and
  * joins them at once instead of waiting out an interval.
  */

@@ -2,7 +2,8 @@
  * compact - online compaction. A sealed segment whose live ratio fell under the
  * threshold is read sequentially; each record the keydir still points at is
  * copied byte for byte (same version, same checksum) to the active segment and
- * the keydir moved to the copy. Once the copies are fsynced and nothing points
+ * the keydir moved to the copy; one whose expiry time has passed is replaced
+ * by its expiry tombstone instead. Once the copies are fsynced and nothing points
  * into the old segment, its files are unlinked. Readers keep a reference to the
  * segment they read, so its descriptor outlives the unlink.
  * Records: docs/FORMAT.md ("Records").
@@ -34,6 +35,14 @@ static int move_record(void *arg, const struct store_scan_rec *r)
 	e = store_kd_find(s->kd, hash, r->key, r->hdr.key_len);
 	live = e && e->seg == c->seg->id && e->off == r->off;
 	pthread_rwlock_unlock(&s->lock);
+	if (live && store_is_expired(s, r->hdr.expires)) {
+		/* not copied: its tombstone takes its place (writing takes write_mu,
+		 * and checks the version again) */
+		struct store_version v = { r->hdr.stamp, r->hdr.node };
+		pthread_mutex_unlock(&s->write_mu);
+		rc = store_expire_key(s, r->key, r->hdr.key_len, &v, NULL);
+		return rc < 0 ? rc : 0;
+	}
 	if (live) {
 		uint32_t seg_id, off;
 
@@ -102,6 +111,12 @@ int store_compact(struct store *s, bool all)
 
 	if (ratio < 0 && !all)
 		return 0;
+	/* expired objects first become tombstones, so that the segments they
+	 * were in count them as garbage */
+	rc = store_expire(s);
+	if (rc < 0)
+		return rc;
+	rc = 0;
 	pthread_mutex_lock(&s->compact_mu);
 	pthread_rwlock_rdlock(&s->lock);
 	cand = calloc(s->segs_cap ? s->segs_cap : 1, sizeof(*cand));

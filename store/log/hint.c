@@ -5,7 +5,8 @@
  * written whole (temp file, fsync, rename) and checked whole (magic, version,
  * segment id, every entry fits the segment, checksum) before any entry is
  * used; when it is missing or fails, open scans the segment instead.
- * Format: docs/FORMAT.md ("Hint files").
+ * Version 2 entries carry the record's expiry time; version 1 files (written
+ * before) are still read, with no expiry. Format: docs/FORMAT.md ("Hint files").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +22,10 @@
 #include "../xxh_i.h"
 
 #define HINT_MAGIC "CASKHNT\0"
-#define HINT_VERSION 1
+#define HINT_VERSION 2
 #define HINT_HDR 16
-#define HINT_ENTRY_FIXED 30
+#define HINT_ENTRY_FIXED_V1 30
+#define HINT_ENTRY_FIXED 34
 #define HINT_TRAILER 16
 
 void store_hint_reset(struct store_hintbuf *hb)
@@ -59,7 +61,8 @@ void store_hint_add(struct store_hintbuf *hb, const struct store_rec_hdr *h, con
 	put_le32(p + 24, len);
 	p[28] = h->flags;
 	p[29] = (uint8_t)h->key_len;
-	memcpy(p + 30, key, h->key_len);
+	put_le32(p + 30, h->expires);
+	memcpy(p + HINT_ENTRY_FIXED, key, h->key_len);
 	hb->len += need;
 	hb->count++;
 }
@@ -121,8 +124,9 @@ int store_hint_load(struct store *s, struct store_segment *seg,
 	struct stat st;
 	uint8_t *buf = NULL;
 	uint64_t seg_size = atomic_load(&seg->size), count, n = 0;
-	size_t len, pos;
+	size_t len, pos, fixed;
 	ssize_t got;
+	uint32_t version;
 	int fd, rc = 0;
 
 	store_seg_path(s, seg->id, "hint", path, sizeof(path));
@@ -148,7 +152,9 @@ int store_hint_load(struct store *s, struct store_segment *seg,
 		rc = got < 0 ? (int)got : -EBADMSG;
 		goto out;
 	}
-	if (memcmp(buf, HINT_MAGIC, 8) != 0 || get_le32(buf + 8) != HINT_VERSION ||
+	version = get_le32(buf + 8);
+	fixed = version == 1 ? HINT_ENTRY_FIXED_V1 : HINT_ENTRY_FIXED;
+	if (memcmp(buf, HINT_MAGIC, 8) != 0 || version < 1 || version > HINT_VERSION ||
 	    get_le32(buf + 12) != seg->id ||
 	    store_hash_bulk(buf, len - 8) != get_le64(buf + len - 8)) {
 		rc = -EBADMSG;
@@ -161,20 +167,20 @@ int store_hint_load(struct store *s, struct store_segment *seg,
 		uint32_t off, rlen;
 		uint8_t klen;
 
-		if (len - HINT_TRAILER - pos < HINT_ENTRY_FIXED) {
+		if (len - HINT_TRAILER - pos < fixed) {
 			rc = -EBADMSG;
 			goto out;
 		}
 		off = get_le32(p + 20);
 		rlen = get_le32(p + 24);
 		klen = p[29];
-		if (klen == 0 || len - HINT_TRAILER - pos - HINT_ENTRY_FIXED < klen ||
-		    off < STORE_SEG_HDR || (uint64_t)off + rlen > seg_size ||
-		    rlen < STORE_REC_HDR + (uint32_t)klen) {
+		if (klen == 0 || len - HINT_TRAILER - pos - fixed < klen || off < STORE_SEG_HDR ||
+		    (uint64_t)off + rlen > seg_size || rlen < STORE_REC_HDR_V1 + (uint32_t)klen ||
+		    (version > 1 && (p[28] & STORE_REC_TOMBSTONE) && get_le32(p + 30))) {
 			rc = -EBADMSG;
 			goto out;
 		}
-		pos += HINT_ENTRY_FIXED + klen;
+		pos += fixed + klen;
 	}
 	if (n != count) {
 		rc = -EBADMSG;
@@ -191,11 +197,12 @@ int store_hint_load(struct store *s, struct store_segment *seg,
 		e.len = get_le32(p + 24);
 		e.hdr.flags = p[28];
 		e.hdr.key_len = p[29];
-		e.key = p + 30;
+		e.hdr.expires = version > 1 ? get_le32(p + 30) : 0;
+		e.key = p + fixed;
 		rc = fn(arg, &e);
 		if (rc)
 			goto out;
-		pos += HINT_ENTRY_FIXED + e.hdr.key_len;
+		pos += fixed + e.hdr.key_len;
 	}
 out:
 	free(buf);

@@ -56,6 +56,8 @@ static void account(struct store *s, struct store_kd_entry *e, uint64_t hash, in
 			s->tombstones++;
 		else
 			s->keys++;
+		if (e->expires)
+			s->expiring++;
 	} else {
 		if (seg)
 			seg->live_bytes -= e->len;
@@ -64,6 +66,8 @@ static void account(struct store *s, struct store_kd_entry *e, uint64_t hash, in
 			s->tombstones--;
 		else
 			s->keys--;
+		if (e->expires)
+			s->expiring--;
 	}
 }
 
@@ -89,6 +93,7 @@ int store_index_record(struct store *s, uint64_t hash, const void *key,
 	e->node = h->node;
 	e->value_hash = h->value_hash;
 	e->flags = h->flags;
+	e->expires = h->expires;
 	e->seg = seg;
 	e->off = off;
 	e->len = len;
@@ -106,6 +111,7 @@ void store_index_meta(const struct store_kd_entry *e, struct store_meta *m)
 	m->offset = e->off;
 	m->tombstone = e->flags & STORE_REC_TOMBSTONE;
 	m->compressed = e->flags & STORE_REC_ZSTD;
+	m->attr.expires = e->expires;
 }
 
 void store_index_move(struct store *s, struct store_kd_entry *e, struct store_segment *from,

@@ -20,7 +20,8 @@ struct store_kd_entry {
 	uint32_t seg; /* segment id, offset and total size of the record */
 	uint32_t off;
 	uint32_t len;
-	uint8_t flags; /* STORE_REC_* flags of the record */
+	uint32_t expires; /* the record's expiry time (unix seconds), 0 never */
+	uint8_t flags;	  /* STORE_REC_* flags of the record */
 	uint8_t key_len;
 	char key[]; /* key_len bytes, not NUL-terminated */
 };
@@ -33,7 +34,7 @@ int store_kd_create(size_t expect, struct store_kd **out);
 void store_kd_destroy(struct store_kd *kd);
 
 /* The key's hash (xxh3-64), recomputed: entries do not store it, which keeps
- * them at 34 bytes plus the key. */
+ * them at 38 bytes plus the key. */
 uint64_t store_kd_hash(const struct store_kd_entry *e);
 
 /* Returns the entry for key (whose hash is hash), or NULL. */

@@ -83,11 +83,12 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	if (!dir || !*dir || s->opt.segment_size < MIN_SEGMENT_SIZE ||
 	    s->opt.segment_size > MAX_SEGMENT_SIZE || s->opt.batch_interval_ms == 0 ||
 	    s->opt.compact_interval_ms == 0 || s->opt.compact_live_ratio > 1.0 ||
-	    s->opt.sync > STORE_SYNC_NONE) {
+	    s->opt.sync > STORE_SYNC_NONE || s->opt.node_id >= STORE_EXPIRY_NODE) {
 		store_logf(s, STORE_LOG_ERROR, "invalid store options");
 		free_store(s);
 		return -EINVAL;
 	}
+	atomic_store(&s->no_expiry, s->opt.no_expiry);
 	rc = make_dir(s, s->dir);
 	if (rc == 0)
 		rc = store_dirlock_take(s);
@@ -119,6 +120,7 @@ int store_close(struct store *s)
 
 	if (!s)
 		return 0;
+	store_scrub_stop(s);
 	store_background_stop(s);
 	rc = store_sync(s);
 	if (rc < 0 && s->active && s->active->wbuf_len)

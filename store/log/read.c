@@ -3,8 +3,9 @@
  * a reader copies a record's place out of the keydir under the read lock,
  * takes a reference on its segment, and reads with no lock held (from the
  * mapping, by pread, or from the append buffer for bytes not yet written),
- * verifying the record's checksum on every read. Record format:
- * docs/FORMAT.md ("Records").
+ * verifying the record's checksum on every read. An object whose expiry time
+ * has passed reads as absent and is replaced by its expiry tombstone there
+ * and then (expire.c). Record format: docs/FORMAT.md ("Records").
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -96,22 +97,38 @@ static int read_at(struct store *s, struct store_segment *seg, uint64_t off, voi
 	return rc;
 }
 
-/* Reads and checks the header and key of the record the keydir gave for key. */
+/* Reads and checks the header and key of the record the keydir gave for key
+ * (len bytes in all: one read covers a header of either version and the key). */
 static int read_header(struct store *s, struct store_segment *seg, const struct store_meta *m,
 		       uint32_t len, const void *key, size_t klen, uint8_t *hdr,
 		       struct store_rec_hdr *h)
 {
 	uint8_t buf[STORE_REC_HDR + STORE_KEY_MAX];
-	int rc = read_at(s, seg, m->offset, buf, STORE_REC_HDR + klen, key, klen, NULL);
+	size_t n = STORE_REC_HDR + klen < len ? STORE_REC_HDR + klen : len;
+	int rc = read_at(s, seg, m->offset, buf, n, key, klen, NULL);
 
 	if (rc < 0)
 		return rc;
-	memcpy(hdr, buf, STORE_REC_HDR);
-	if (store_rec_decode(buf, h) < 0 || h->key_len != klen ||
-	    memcmp(buf + STORE_REC_HDR, key, klen) != 0 || store_rec_size(h) != len ||
-	    h->stamp != m->version.stamp)
+	if (store_rec_decode(buf, n, h) < 0 || h->key_len != klen ||
+	    store_rec_hdr_len(h->version) + klen > n ||
+	    memcmp(buf + store_rec_hdr_len(h->version), key, klen) != 0 ||
+	    store_rec_size(h) != len || h->stamp != m->version.stamp)
 		return bad_record(s, key, klen, m, "does not match the keydir");
+	memcpy(hdr, buf, store_rec_hdr_len(h->version));
 	return 0;
+}
+
+/* The object of the header just read has expired: it reads as absent, and
+ * its tombstone replaces it. Returns -ENOENT with m describing the
+ * tombstone, or STORE_STALE when a newer write came first (read again). */
+static int expired(struct store *s, const void *key, size_t klen, struct store_meta *m)
+{
+	struct store_version v = m->version;
+
+	if (store_expire_key(s, key, klen, &v, m) == STORE_STALE)
+		return STORE_STALE;
+	atomic_fetch_add(&s->get_misses, 1);
+	return -ENOENT;
 }
 
 /*
@@ -133,6 +150,7 @@ static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_
 	if (store_key_check(key, klen) < 0)
 		return -EINVAL;
 	atomic_fetch_add(&s->gets, 1);
+again:
 	rc = locate(s, key, klen, &m, &seg, &len);
 	if (rc < 0) {
 		if (rc == -ENOENT)
@@ -144,6 +162,16 @@ static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_
 	rc = read_header(s, seg, &m, len, key, klen, hdr, &h);
 	if (rc < 0)
 		goto out;
+	if (store_is_expired(s, h.expires)) {
+		store_segment_unref(seg);
+		seg = NULL;
+		rc = expired(s, key, klen, &m);
+		if (rc == STORE_STALE)
+			goto again;
+		if (meta)
+			*meta = m;
+		return rc;
+	}
 	*vlen = h.raw_len;
 	if (buf && h.raw_len > cap) {
 		rc = -ERANGE;
@@ -164,10 +192,11 @@ static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_
 			goto out;
 		}
 	}
-	voff = (uint64_t)m.offset + STORE_REC_HDR + klen;
+	voff = (uint64_t)m.offset + store_rec_hdr_len(h.version) + klen;
 	rc = read_at(s, seg, voff, stored, h.stored_len, key, klen, &stored_hash);
 	if (rc < 0)
 		goto out;
+	atomic_fetch_add(&s->read_bytes, h.stored_len);
 	if (store_rec_checksum(hdr, key, klen, stored_hash) != h.checksum) {
 		rc = bad_record(s, key, klen, &m, "fails its checksum");
 		goto out;
@@ -194,6 +223,7 @@ out:
 		*meta = m;
 		meta->size = h.raw_len;
 		meta->stored_size = h.stored_len;
+		meta->attr.flags = h.client_flags;
 	}
 	return 0;
 }
@@ -222,14 +252,21 @@ int store_stat(struct store *s, const void *key, size_t klen, struct store_meta 
 
 	if (store_key_check(key, klen) < 0)
 		return -EINVAL;
-	rc = locate(s, key, klen, meta, &seg, &len);
-	if (rc < 0)
-		return rc;
-	rc = read_header(s, seg, meta, len, key, klen, hdr, &h);
-	store_segment_unref(seg);
-	if (rc < 0)
-		return rc;
-	meta->size = h.raw_len;
-	meta->stored_size = h.stored_len;
-	return 0;
+	do {
+		rc = locate(s, key, klen, meta, &seg, &len);
+		if (rc < 0)
+			return rc;
+		rc = read_header(s, seg, meta, len, key, klen, hdr, &h);
+		store_segment_unref(seg);
+		if (rc < 0)
+			return rc;
+		if (!store_is_expired(s, h.expires)) {
+			meta->size = h.raw_len;
+			meta->stored_size = h.stored_len;
+			meta->attr.flags = h.client_flags;
+			return 0;
+		}
+		rc = store_expire_key(s, key, klen, &meta->version, meta);
+	} while (rc == STORE_STALE);
+	return -ENOENT;
 }

@@ -4,7 +4,9 @@
  * (which writes a new hint for a sealed segment). The one idea: only the
  * tail of the active segment may be torn, and only a torn write is cut; whole
  * records that fail their checksums there stop the open instead of being cut,
- * because cutting them could destroy data. Formats: docs/FORMAT.md.
+ * because cutting them could destroy data. A last segment of an older format
+ * version is sealed once read, so new records (version 2) never go into a
+ * file whose header promises only version 1 ones. Formats: docs/FORMAT.md.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -153,6 +155,29 @@ static int load_by_scan(struct store *s, struct store_segment *seg, bool active)
 	return 0;
 }
 
+/* Seals the last segment, read as the active one, because its header is of
+ * an older version: a new segment is started after it. */
+static int seal_old(struct store *s, struct store_segment *seg)
+{
+	int rc = 0;
+
+	if (fdatasync(seg->fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = store_hint_write(s, seg->id, &s->hint);
+	store_hint_reset(&s->hint);
+	if (rc < 0) {
+		store_logf(s, STORE_LOG_ERROR, "cannot seal segment %06u (format version %u): %s",
+			   seg->id, seg->version, strerror(-rc));
+		return rc;
+	}
+	seg->sealed = true;
+	store_logf(s, STORE_LOG_INFO,
+		   "segment %06u is in format version %u: sealed, new records go to a new segment",
+		   seg->id, seg->version);
+	return 0;
+}
+
 int store_recover(struct store *s)
 {
 	uint32_t *ids = NULL, next_id = 1;
@@ -195,7 +220,9 @@ int store_recover(struct store *s)
 				   "hint of segment %06u is unusable (%s); scanning", seg->id,
 				   strerror(-rc));
 		rc = load_by_scan(s, seg, last);
-		if (rc == 0 && last)
+		if (rc == 0 && last && seg->version < STORE_SEG_VERSION)
+			rc = seal_old(s, seg);
+		else if (rc == 0 && last)
 			s->active = seg;
 	}
 	free(ids);

@@ -80,6 +80,7 @@ int store_segment_create(struct store *s, uint32_t id, struct store_segment **ou
 	}
 	seg->id = id;
 	seg->fd = fd;
+	seg->version = STORE_SEG_VERSION;
 	atomic_init(&seg->size, STORE_SEG_HDR);
 	atomic_init(&seg->flushed, STORE_SEG_HDR);
 	atomic_init(&seg->refs, 1);
@@ -95,7 +96,7 @@ int store_segment_open(struct store *s, uint32_t id, bool active, struct store_s
 	struct store_segment *seg;
 	struct stat st;
 	ssize_t n;
-	int fd, rc;
+	int fd, rc, version = STORE_SEG_VERSION;
 
 	store_seg_path(s, id, "cask", path, sizeof(path));
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -126,7 +127,7 @@ int store_segment_open(struct store *s, uint32_t id, bool active, struct store_s
 			return rc;
 		}
 		st.st_size = STORE_SEG_HDR;
-	} else if (n < STORE_SEG_HDR || store_seg_decode(hdr, id) < 0) {
+	} else if (n < STORE_SEG_HDR || (version = store_seg_decode(hdr, id)) < 0) {
 		store_logf(s, STORE_LOG_ERROR, "segment %s: bad header (not a caskfs segment %u)",
 			   path, id);
 		close(fd);
@@ -144,6 +145,7 @@ int store_segment_open(struct store *s, uint32_t id, bool active, struct store_s
 	}
 	seg->id = id;
 	seg->fd = fd;
+	seg->version = (uint8_t)version;
 	atomic_init(&seg->size, (uint64_t)st.st_size);
 	atomic_init(&seg->flushed, (uint64_t)st.st_size);
 	atomic_init(&seg->refs, 1);
@@ -224,19 +226,21 @@ static int check_record(struct seg_reader *r, uint64_t off, struct store_scan_re
 	uint64_t len;
 
 	*bad_header = false;
-	p = reader_get(r, off, STORE_REC_HDR, &err);
-	if (!p)
-		return err;
-	if (store_rec_decode(p, &rec->hdr) < 0) {
+	p = reader_get(r, off, STORE_REC_HDR_V1, &err);
+	/* the version byte, in both versions' place, says how long the header is */
+	size_t hl = p ? store_rec_hdr_len(p[39]) : STORE_REC_HDR_V1;
+	if (p && hl > STORE_REC_HDR_V1)
+		p = reader_get(r, off, hl, &err);
+	if (!p || store_rec_decode(p, hl, &rec->hdr) < 0) {
 		*bad_header = true;
-		return 0;
+		return err;
 	}
 	len = store_rec_size(&rec->hdr);
 	p = reader_get(r, off, (size_t)len, &err);
 	if (!p)
 		return err;
 	rec->raw = p;
-	rec->key = p + STORE_REC_HDR;
+	rec->key = p + hl;
 	rec->off = (uint32_t)off;
 	rec->len = (uint32_t)len;
 	if (store_rec_checksum(p, rec->key, rec->hdr.key_len,
@@ -306,11 +310,11 @@ int store_segment_wellformed_after(struct store *s, struct store_segment *seg, u
 	int n = 0;
 
 	(void)s;
-	while (off + STORE_REC_HDR <= size && n < 2) {
+	while (off + STORE_REC_HDR_V1 <= size && n < 2) {
 		struct store_rec_hdr h;
 		ssize_t got = store_read_full(seg->fd, hdr, sizeof(hdr), (off_t)off);
 
-		if (got != (ssize_t)sizeof(hdr) || store_rec_decode(hdr, &h) < 0 ||
+		if (got < 0 || store_rec_decode(hdr, (size_t)got, &h) < 0 ||
 		    off + store_rec_size(&h) > size)
 			break;
 		n++;

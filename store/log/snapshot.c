@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_i.h"
 
@@ -19,6 +20,8 @@ void store_snapshot_add(void *arg, struct store_kd_entry *e)
 	if (sn->err)
 		return;
 	if (!sn->tombstones && (e->flags & STORE_REC_TOMBSTONE))
+		return;
+	if (!sn->tombstones && sn->now && e->expires && sn->now >= e->expires)
 		return;
 	if (sn->plen && (e->key_len < sn->plen || memcmp(e->key, sn->prefix, sn->plen) != 0))
 		return;
@@ -67,6 +70,8 @@ int store_scan(struct store *s, const void *prefix, size_t plen, bool with_tombs
 	struct store_kd_entry *e;
 	size_t pos = 0;
 
+	if (!with_tombstones && !atomic_load(&s->no_expiry))
+		sn.now = (uint64_t)time(NULL);
 	pthread_rwlock_rdlock(&s->lock);
 	while ((e = store_kd_next(s->kd, &pos)) != NULL)
 		store_snapshot_add(&sn, e);

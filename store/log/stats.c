@@ -17,6 +17,7 @@ void store_stats(struct store *s, struct store_stats *st)
 	pthread_rwlock_rdlock(&s->lock);
 	st->keys = s->keys;
 	st->tombstones = s->tombstones;
+	st->expiring = s->expiring;
 	st->live_bytes = s->live_bytes;
 	for (uint32_t i = 0; i < s->segs_cap; i++) {
 		if (s->segs[i]) {
@@ -30,12 +31,14 @@ void store_stats(struct store *s, struct store_stats *st)
 	st->puts = atomic_load(&s->puts);
 	st->deletes = atomic_load(&s->deletes);
 	st->gets = atomic_load(&s->gets);
+	st->read_bytes = atomic_load(&s->read_bytes);
 	st->get_misses = atomic_load(&s->get_misses);
 	st->compactions = atomic_load(&s->compactions);
 	st->compacted_bytes = atomic_load(&s->compacted_bytes);
 	st->reclaimed_bytes = atomic_load(&s->reclaimed_bytes);
 	st->corrupt_records = atomic_load(&s->corrupt_records);
 	st->cut_bytes = atomic_load(&s->cut_bytes);
+	st->expired = atomic_load(&s->expired);
 	st->appended = atomic_load(&s->appended);
 	pthread_mutex_lock(&s->sync_mu);
 	st->synced_through = s->synced;

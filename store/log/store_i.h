@@ -2,8 +2,9 @@
  * store_i.h - the log engine's internals, shared by the files of store/log/,
  * declared here bottom first. Calls go one way, from store.h's entry points
  * down to the helpers, never back up:
- *   open -> recover, background, dirlock;  background -> compact, sync
- *   write, compact -> append, sync;  sync -> append -> segment, hint, index
+ *   open -> recover, background, dirlock;  background -> expire, compact, sync
+ *   read, compact -> expire -> write;  write, compact -> append, sync
+ *   sync -> append -> segment, hint, index
  *   read -> mapread, index, segment;  tree -> snapshot -> index
  *   verify -> sync, hint, segment;  index -> keydir, htree, hlc
  *   everything -> io, message, record, hash, compress (which call nothing here).
@@ -38,6 +39,7 @@ struct store_segment {
 	uint64_t live_bytes;   /* bytes of newest-version records; protected by store->lock */
 	_Atomic int refs;      /* the table holds one; readers take one while reading */
 	bool sealed;	       /* has a hint file, never written again */
+	uint8_t version;       /* of its header (STORE_SEG_VERSION unless written before) */
 	/* Read-only shared mapping for reads (NULL: use pread). It covers room to
 	 * grow, so appends show through it; only bytes below size are touched. */
 	const uint8_t *map;
@@ -76,6 +78,7 @@ struct store {
 	struct store_segment **segs;	       /* by id, NULL where none; protected by lock */
 	uint32_t segs_cap;		       /* protected by lock */
 	uint64_t keys, tombstones, live_bytes; /* protected by lock */
+	uint64_t expiring; /* live keys with an expiry time; protected by lock */
 
 	pthread_mutex_t write_mu;
 	struct store_segment *active; /* protected by write_mu */
@@ -98,7 +101,11 @@ struct store {
 
 	_Atomic uint64_t puts, deletes, gets, get_misses;
 	_Atomic uint64_t compactions, compacted_bytes, reclaimed_bytes;
-	_Atomic uint64_t corrupt_records, cut_bytes;
+	_Atomic uint64_t corrupt_records, cut_bytes, expired;
+	_Atomic uint64_t read_bytes; /* value bytes read by gets, for stats */
+	_Atomic bool no_expiry;
+
+	struct store_scrubber *scrub; /* scrub.c: the scrubber thread, or NULL */
 };
 
 /* The key rule of store.h: 1..STORE_KEY_MAX bytes. 0 or -EINVAL. */
@@ -184,7 +191,7 @@ int store_hint_write(struct store *s, uint32_t id, const struct store_hintbuf *h
 
 /* One entry of a hint file. */
 struct store_hint_entry {
-	struct store_rec_hdr hdr; /* stamp, value_hash, node, flags, key_len filled */
+	struct store_rec_hdr hdr; /* stamp, value_hash, node, flags, key_len, expires */
 	const uint8_t *key;
 	uint32_t off;
 	uint32_t len;
@@ -218,9 +225,34 @@ void store_index_move(struct store *s, struct store_kd_entry *e, struct store_se
 /* Fills m from e (size and stored_size 0: the keydir does not hold them). */
 void store_index_meta(const struct store_kd_entry *e, struct store_meta *m);
 
+/* ---- write.c: the one write path ---- */
+
+#define STORE_WRITE_MUST_EXIST 1 /* -ENOENT unless the key has a live value */
+#define STORE_WRITE_EQUAL_OK 2	 /* a given version equal to the current one is written too */
+/*
+ * Writes one record: a put (version NULL: stamped by this node's clock), a
+ * tombstone, or a record that carries its version, written only when newer
+ * than the key's current one (else STORE_STALE). attr may be NULL; how is
+ * STORE_WRITE_* bits. meta, when given, describes what was written.
+ */
+int store_write_record(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		       const struct store_version *version, bool tombstone,
+		       const struct store_attr *attr, unsigned how, struct store_meta *meta);
+
+/* ---- expire.c: expiry times ---- */
+
+/* Whether an object with this expiry time reads as absent now. */
+bool store_is_expired(struct store *s, uint32_t expires);
+/* Replaces key's object of version v (expired) with its expiry tombstone and
+ * fills m (may be NULL) with that tombstone. Returns 0, STORE_STALE when key
+ * has a newer version than v by now (nothing written), or -errno (logged;
+ * m still describes the tombstone). */
+int store_expire_key(struct store *s, const void *key, size_t klen, const struct store_version *v,
+		     struct store_meta *m);
+
 /* ---- append.c: the append buffer and rolling (caller holds write_mu) ---- */
 
-/* Appends an encoded record (hdr: its 40 header bytes, h: the same decoded),
+/* Appends an encoded record (hdr: its header bytes, h: the same decoded),
  * rolling the active segment when it is full; a failed append leaves nothing. */
 int store_append_locked(struct store *s, const uint8_t *hdr, const struct store_rec_hdr *h,
 			const void *key, const void *val, uint32_t *seg_id, uint32_t *off);
@@ -250,6 +282,7 @@ struct store_snapshot {
 	const void *prefix;
 	size_t plen;
 	bool tombstones;
+	uint64_t now; /* without tombstones: objects expired by now are left out too (0: none) */
 	int err;
 };
 /* Adds e to the snapshot arg (a struct store_snapshot) when it passes the

@@ -16,7 +16,7 @@
 struct hint_rec {
 	uint32_t off, len;
 	uint64_t stamp, value_hash;
-	uint32_t node;
+	uint32_t node, expires;
 	uint8_t flags, klen;
 	uint8_t key[STORE_KEY_MAX];
 	bool matched;
@@ -57,6 +57,7 @@ static int collect_hint(void *arg, const struct store_hint_entry *e)
 	h->value_hash = e->hdr.value_hash;
 	h->node = e->hdr.node;
 	h->flags = e->hdr.flags;
+	h->expires = e->hdr.expires;
 	h->klen = (uint8_t)e->hdr.key_len;
 	memcpy(h->key, e->key, e->hdr.key_len);
 	h->matched = false;
@@ -89,7 +90,8 @@ static int verify_rec(void *arg, const struct store_scan_rec *r)
 	h->matched = true;
 	if (h->len != r->len || h->stamp != r->hdr.stamp || h->node != r->hdr.node ||
 	    h->value_hash != r->hdr.value_hash || h->flags != r->hdr.flags ||
-	    h->klen != r->hdr.key_len || memcmp(h->key, r->key, h->klen) != 0)
+	    h->expires != r->hdr.expires || h->klen != r->hdr.key_len ||
+	    memcmp(h->key, r->key, h->klen) != 0)
 		problem(c, r->off, "the hint file disagrees with this record");
 	return 0;
 }

@@ -4,7 +4,8 @@
  * keydir points at it (under the rwlock), and a version given by a peer is
  * checked against the keydir under write_mu, so no other write can slip in
  * between the check and the append. Version rule: the higher (stamp, node)
- * wins. Record format: docs/FORMAT.md ("Records").
+ * wins. Every record is written in the current format (version 2, with the
+ * client's flags and expiry time). Record format: docs/FORMAT.md ("Records").
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,16 +16,11 @@
 #include "../endian.h"
 #include "../xxh_i.h"
 
-/*
- * The one write path: put (version NULL), delete (tombstone, must_exist),
- * apply (a version given: written only when newer) and repair (equal_ok: a
- * record of the same version as the current one is written too).
- * must_exist: -ENOENT unless the key has a live value.
- */
-static int write_object(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
-			const struct store_version *version, bool tombstone, bool must_exist,
-			bool equal_ok, struct store_meta *meta)
+int store_write_record(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		       const struct store_version *version, bool tombstone,
+		       const struct store_attr *attr, unsigned how, struct store_meta *meta)
 {
+	bool must_exist = how & STORE_WRITE_MUST_EXIST, equal_ok = how & STORE_WRITE_EQUAL_OK;
 	struct store_rec_hdr h = { 0 };
 	uint8_t hdr[STORE_REC_HDR];
 	uint64_t hash, through;
@@ -35,10 +31,15 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 	int rc = 0;
 
 	if (store_key_check(key, klen) < 0 || vlen > STORE_VALUE_MAX ||
-	    (vlen && !val && !tombstone))
+	    (vlen && !val && !tombstone) ||
+	    (version && !tombstone && (version->node & STORE_EXPIRY_NODE)))
 		return -EINVAL;
 	if (tombstone)
 		vlen = 0;
+	if (attr && !tombstone) {
+		h.client_flags = attr->flags;
+		h.expires = attr->expires;
+	}
 	hash = store_key_hash(key, klen);
 	h.version = STORE_REC_VERSION;
 	h.key_len = (uint16_t)klen;
@@ -120,6 +121,8 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 		meta->offset = off;
 		meta->tombstone = tombstone;
 		meta->compressed = h.flags & STORE_REC_ZSTD;
+		meta->attr.flags = h.client_flags;
+		meta->attr.expires = h.expires;
 	}
 	return rc;
 }
@@ -127,26 +130,48 @@ static int write_object(struct store *s, const void *key, size_t klen, const voi
 int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 	      struct store_meta *meta)
 {
-	return write_object(s, key, klen, val, vlen, NULL, false, false, false, meta);
+	return store_write_record(s, key, klen, val, vlen, NULL, false, NULL, 0, meta);
+}
+
+int store_put_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		   const struct store_attr *attr, struct store_meta *meta)
+{
+	return store_write_record(s, key, klen, val, vlen, NULL, false, attr, 0, meta);
 }
 
 int store_delete(struct store *s, const void *key, size_t klen, struct store_meta *meta)
 {
-	return write_object(s, key, klen, NULL, 0, NULL, true, true, false, meta);
+	return store_write_record(s, key, klen, NULL, 0, NULL, true, NULL, STORE_WRITE_MUST_EXIST,
+				  meta);
+}
+
+int store_apply_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		     const struct store_version *version, bool tombstone,
+		     const struct store_attr *attr)
+{
+	if (!version)
+		return -EINVAL;
+	return store_write_record(s, key, klen, val, vlen, version, tombstone, attr, 0, NULL);
 }
 
 int store_apply(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		const struct store_version *version, bool tombstone)
 {
+	return store_apply_attr(s, key, klen, val, vlen, version, tombstone, NULL);
+}
+
+int store_repair_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		      const struct store_version *version, bool tombstone,
+		      const struct store_attr *attr)
+{
 	if (!version)
 		return -EINVAL;
-	return write_object(s, key, klen, val, vlen, version, tombstone, false, false, NULL);
+	return store_write_record(s, key, klen, val, vlen, version, tombstone, attr,
+				  STORE_WRITE_EQUAL_OK, NULL);
 }
 
 int store_repair(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 const struct store_version *version, bool tombstone)
 {
-	if (!version)
-		return -EINVAL;
-	return write_object(s, key, klen, val, vlen, version, tombstone, false, true, NULL);
+	return store_repair_attr(s, key, klen, val, vlen, version, tombstone, NULL);
 }

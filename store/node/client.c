@@ -208,6 +208,15 @@ void mc_close(struct mc_conn *c)
 	free(c);
 }
 
+bool mc_idle_ok(struct mc_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+	if (c->pos != c->len)
+		return false;
+	return poll(&p, 1, 0) == 0;
+}
+
 const char *mc_addr(const struct mc_conn *c)
 {
 	return c->addr;
@@ -294,11 +303,17 @@ int mc_block(struct mc_conn *c, void *dst, size_t n)
 }
 
 int mc_xset_send(struct mc_conn *c, const void *key, size_t klen, const void *val, size_t vlen,
-		 const struct store_version *v, bool tombstone)
+		 const struct store_version *v, bool tombstone, const struct store_attr *attr)
 {
-	char head[64], tail[64];
-	int tl = snprintf(tail, sizeof(tail), " %" PRIu64 " %" PRIu32 " %zu%s\r\n", v->stamp,
-			  v->node, tombstone ? (size_t)0 : vlen, tombstone ? " T" : "");
+	char head[64], tail[96];
+	int tl = snprintf(tail, sizeof(tail), " %" PRIu64 " %" PRIu32 " %zu%s", v->stamp, v->node,
+			  tombstone ? (size_t)0 : vlen, tombstone ? " T" : "");
+	/* the attributes only when there are any: a plain record reads as before */
+	if (!tombstone && attr && attr->flags)
+		tl += snprintf(tail + tl, sizeof(tail) - (size_t)tl, " F%" PRIu32, attr->flags);
+	if (!tombstone && attr && attr->expires)
+		tl += snprintf(tail + tl, sizeof(tail) - (size_t)tl, " E%" PRIu32, attr->expires);
+	tl += snprintf(tail + tl, sizeof(tail) - (size_t)tl, "\r\n");
 	struct iovec iov[5] = {
 		{ head, (size_t)snprintf(head, sizeof(head), "xset ") },
 		{ (void *)key, klen },
@@ -325,24 +340,52 @@ int mc_xset_recv(struct mc_conn *c, char *err, size_t errcap)
 	return strncmp(line, "SERVER_ERROR", 12) == 0 ? -EIO : -EPROTO;
 }
 
-/* Parses "XVALUE KEY STAMP NODE BYTES HASH [T]". */
+/* Parses "XVALUE KEY STAMP NODE BYTES HASH [T] [F<flags>] [E<expires>]". */
 static int parse_xvalue(const char *line, struct store_meta *m, size_t *bytes)
 {
-	char key[PROTO_KEY_MAX + 1], t[2] = "";
+	char key[PROTO_KEY_MAX + 1];
 	uint64_t stamp, hash;
 	unsigned node;
 	size_t n;
+	int used = 0;
 
 	memset(m, 0, sizeof(*m));
-	int got = sscanf(line, "XVALUE %250s %" SCNu64 " %u %zu %" SCNx64 " %1s", key, &stamp,
-			 &node, &n, &hash, t);
+	int got = sscanf(line, "XVALUE %250s %" SCNu64 " %u %zu %" SCNx64 "%n", key, &stamp, &node,
+			 &n, &hash, &used);
 	if (got < 5 || n > PROTO_VALUE_MAX)
 		return -EPROTO;
 	m->version.stamp = stamp;
 	m->version.node = node;
 	m->value_hash = hash;
 	m->size = (uint32_t)n;
-	m->tombstone = t[0] == 'T';
+	for (const char *p = line + used; *p;) {
+		char *end;
+		unsigned long long v;
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		char f = *p++;
+		if (f == 'T' && (*p == ' ' || !*p)) {
+			m->tombstone = true;
+			continue;
+		}
+		if (f != 'F' && f != 'E') { /* a later version's token: not ours to read */
+			while (*p && *p != ' ')
+				p++;
+			continue;
+		}
+		if (*p < '0' || *p > '9')
+			return -EPROTO;
+		v = strtoull(p, &end, 10);
+		if (v > UINT32_MAX || (*end != ' ' && *end))
+			return -EPROTO;
+		if (f == 'F')
+			m->attr.flags = (uint32_t)v;
+		else
+			m->attr.expires = (uint32_t)v;
+		p = end;
+	}
 	*bytes = n;
 	return 0;
 }

@@ -66,6 +66,10 @@ int mc_connect(const char *addr, const struct auth_key *key, int connect_ms, int
 	       struct mc_conn **out);
 /* Closes the socket and frees c. NULL is fine. */
 void mc_close(struct mc_conn *c);
+/* Whether an idle connection still looks usable: nothing unread, no end of
+ * stream from the node (which closed it, e.g. on a restart). A request sent
+ * on one that passes may still fail; one that fails was never seen. */
+bool mc_idle_ok(struct mc_conn *c);
 
 /* Writes all of iov (n entries, at most 8) or fails. Returns 0, -EINVAL for
  * more than 8 entries, or the errors of talking. */
@@ -78,11 +82,12 @@ int mc_line(struct mc_conn *c, char **line, size_t *len);
  * them. Returns 0, -EPROTO when no CRLF follows, or the errors of talking. */
 int mc_block(struct mc_conn *c, void *dst, size_t n);
 
-/* Sends a stamped put (xset) of version v without waiting for its reply;
- * with tombstone, val and vlen are ignored. Returns 0 or the errors of
- * mc_send(). Read the reply with mc_xset_recv(). */
+/* Sends a stamped put (xset) of version v with attributes attr (NULL:
+ * none) without waiting for its reply; with tombstone, val, vlen and attr are
+ * ignored. Returns 0 or the errors of mc_send(). Read the reply with
+ * mc_xset_recv(). */
 int mc_xset_send(struct mc_conn *c, const void *key, size_t klen, const void *val, size_t vlen,
-		 const struct store_version *v, bool tombstone);
+		 const struct store_version *v, bool tombstone, const struct store_attr *attr);
 /* Reads an xset reply: 0 applied, STORE_STALE when the node had this version
  * or a newer one, -EIO when it refused the record (SERVER_ERROR), -EPROTO
  * for any other line, or the errors of talking. On -EIO and -EPROTO the
@@ -91,8 +96,8 @@ int mc_xset_recv(struct mc_conn *c, char *err, size_t errcap);
 
 /*
  * A node's own record of key (xget: never forwarded to other nodes). On 0,
- * *meta describes the record (version, value_hash, size; a tombstone has
- * meta->tombstone set) and *val / *vlen hold its value (malloc'd, the
+ * *meta describes the record (version, value_hash, size, attr; a tombstone
+ * has meta->tombstone set) and *val / *vlen hold its value (malloc'd, the
  * caller's; pass val NULL to have it read and dropped). *val is NULL on
  * every error. Returns -ENOENT when the node has no record of key, -EPROTO
  * for a malformed reply, or the errors of talking.

@@ -66,6 +66,8 @@ int cluster_open(struct store *local, const struct cluster_options *opt, struct 
 	}
 	pthread_mutex_init(&c->stop_mu, NULL);
 	pthread_cond_init(&c->stop_cv, NULL);
+	for (int i = 0; i < KEY_LOCKS; i++)
+		pthread_mutex_init(&c->key_mu[i], NULL);
 	if (c->nnodes > 1 && !opt->no_background && (rc = cluster_handoff_start(c)) < 0)
 		goto fail;
 	*out = c;
@@ -93,6 +95,8 @@ void cluster_close(struct cluster *c)
 	}
 	pthread_mutex_destroy(&c->stop_mu);
 	pthread_cond_destroy(&c->stop_cv);
+	for (int i = 0; i < KEY_LOCKS; i++)
+		pthread_mutex_destroy(&c->key_mu[i]);
 	free(c->peers);
 	free(c);
 }
@@ -116,6 +120,8 @@ void cluster_stats(struct cluster *c, struct cluster_stats *st)
 	st->read_repairs = atomic_load(&c->read_repairs);
 	st->hints_queued = atomic_load(&c->hints_queued);
 	st->hints_replayed = atomic_load(&c->hints_replayed);
+	st->decided = atomic_load(&c->decided);
+	st->forwarded = atomic_load(&c->forwarded);
 	for (int i = 0; i < c->nnodes; i++) {
 		pthread_mutex_lock(&c->peers[i].mu);
 		st->hints_pending += c->peers[i].cur_count + c->peers[i].old_count;

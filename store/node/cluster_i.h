@@ -4,6 +4,7 @@
  * hold a key), peer.c (connections to the other nodes) and handoff.c (hints
  * for nodes that missed a write). Calls go one way:
  *   cluster -> placement, handoff, peer;  quorum -> placement, handoff, peer
+ *   decide -> quorum, placement, peer
  *   handoff -> peer -> client (client.h)
  */
 #ifndef CASKFS_STORE_NODE_CLUSTER_I_H
@@ -21,6 +22,7 @@
 #define POOL 8	       /* idle connections kept per peer */
 #define DOWN_MS 1000   /* a failed peer is skipped this long before it is tried again */
 #define HANDOFF_MS 500 /* how often hints are replayed */
+#define KEY_LOCKS 64   /* stripes of the decider's per-key lock */
 
 struct peer {
 	char addr[256];
@@ -52,8 +54,11 @@ struct cluster {
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cv;
 	bool stopping; /* protected by stop_mu */
+	/* a decided operation holds its key's stripe from its read to its write */
+	pthread_mutex_t key_mu[KEY_LOCKS];
 	_Atomic uint64_t puts, put_failures, gets, get_misses, read_repairs;
 	_Atomic uint64_t hints_queued, hints_replayed;
+	_Atomic uint64_t decided, forwarded;
 };
 
 /* ---- placement.c ---- */
@@ -88,11 +93,25 @@ void cluster_peer_conn_put(struct peer *p, struct mc_conn *conn);
 typedef int (*cluster_peer_call_fn)(void *arg, struct peer *p, struct mc_conn *conn,
 				    bool *answered);
 int cluster_peer_call(struct cluster *c, struct peer *p, cluster_peer_call_fn fn, void *arg);
-/* Sends one stamped record (xset) to p and waits for its reply. Returns 0
- * when p took it or already had it, or -errno (p marked down on connection
- * errors, -EIO logged when p refused it). */
+/* Sends one stamped record (xset) with attributes attr (NULL: none) to p and
+ * waits for its reply. Returns 0 when p took it or already had it, or -errno
+ * (p marked down on connection errors, -EIO logged when p refused it). */
 int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t klen,
-		      const void *val, size_t vlen, const struct store_version *v, bool tombstone);
+		      const void *val, size_t vlen, const struct store_version *v, bool tombstone,
+		      const struct store_attr *attr);
+
+/* ---- quorum.c ---- */
+
+/* Writes one version of key (with attr, NULL: none) to its replicas, as
+ * cluster_put() does: 0 once W took it, else -EIO (logged) or, on a single
+ * node, the store's error. */
+int cluster_replicate(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
+		      const struct store_version *v, bool tombstone, const struct store_attr *attr);
+/* One replica's record of key: 0 live (value in *val when val is not NULL),
+ * -ENOENT with m->tombstone or not, -EBADMSG for a damaged copy, or a
+ * connection error (the peer is then marked down). */
+int cluster_fetch(struct cluster *c, struct peer *p, const void *key, size_t klen, void **val,
+		  size_t *vlen, struct store_meta *m);
 
 /* ---- handoff.c ---- */
 
@@ -100,7 +119,8 @@ int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t
 void cluster_hint_open(struct peer *p, const char *data_dir);
 /* Keeps a hint of a record for p; logged when it cannot be kept. */
 void cluster_hint_add(struct cluster *c, struct peer *p, const void *key, size_t klen,
-		      const void *val, size_t vlen, const struct store_version *v, bool tombstone);
+		      const void *val, size_t vlen, const struct store_version *v, bool tombstone,
+		      const struct store_attr *attr);
 /* The handoff thread (replays hints every HANDOFF_MS): start returns 0 or
  * -errno; stop wakes it and joins it, and does nothing when none runs. */
 int cluster_handoff_start(struct cluster *c);

@@ -6,7 +6,9 @@
  * bounded: input grows only to hold one request (PROTO_VALUE_MAX plus its
  * line), and a connection whose unsent output passes OUT_HIGH is not read
  * until the client catches up. Coordinated requests wait for peers inside the
- * loop, hence several loops (docs/DESIGN-NOTES.md). Framing: docs/PROTOCOL.md.
+ * loop, hence several loops (docs/DESIGN-NOTES.md); decided ones (cas, incr...)
+ * go to a worker (worker.c) and the connection waits, unread, for its reply.
+ * Framing: docs/PROTOCOL.md.
  *
  * Under the buffers, a connection's bytes move plainly, through TLS (OpenSSL
  * on the non-blocking socket: a call that would block is retried when epoll
@@ -143,8 +145,9 @@ static bool seal_start(struct server *srv, struct conn *c, size_t pos)
 }
 
 /* Parses and answers every complete request in c->in. */
-static void process(struct server *srv, struct conn *c)
+static void process(struct loop *l, struct conn *c)
 {
+	struct server *srv = l->srv;
 	size_t pos = 0;
 
 	if (!c->started && c->in_len > 0) {
@@ -159,7 +162,7 @@ static void process(struct server *srv, struct conn *c)
 			return;
 		}
 	}
-	while (pos < c->in_len && !c->closing && !c->oom) {
+	while (pos < c->in_len && !c->closing && !c->oom && !c->busy) {
 		if (c->swallow) {
 			size_t n = c->in_len - pos < c->swallow ? c->in_len - pos : c->swallow;
 			pos += n;
@@ -180,7 +183,11 @@ static void process(struct server *srv, struct conn *c)
 			c->need = r.need;
 			break;
 		}
-		server_execute(srv, c, &r);
+		if (server_runs_on_worker(srv, &r) &&
+		    server_worker_submit(srv, l, c, &r, c->in + pos, (size_t)used) == 0)
+			c->busy = true; /* the rest waits for its reply */
+		else
+			server_execute(srv, c, &r);
 		pos += (size_t)used;
 		if (c->seal_next) {
 			if (!seal_start(srv, c, pos))
@@ -465,10 +472,10 @@ static bool flush_out(struct conn *c)
 
 /* Answers what c->in holds, opening sealed records as room is made; false
  * when a sealed session broke or memory ran out switching to one. */
-static bool serve_input(struct server *srv, struct conn *c)
+static bool serve_input(struct loop *l, struct conn *c)
 {
 	for (;;) {
-		process(srv, c);
+		process(l, c);
 		if (c->oom)
 			return false;
 		if (!c->seal || c->closing)
@@ -476,7 +483,7 @@ static bool serve_input(struct server *srv, struct conn *c)
 		/* just switched, or process() made room: open what waits */
 		size_t left = c->in_len;
 		if (!open_records(c)) {
-			atomic_fetch_add(&srv->errors, 1);
+			atomic_fetch_add(&l->srv->errors, 1);
 			return false;
 		}
 		if (c->in_len == left)
@@ -530,60 +537,29 @@ static void watch(struct loop *l, struct conn *c, uint32_t want)
 	}
 }
 
-static void conn_event(struct loop *l, struct conn *c, uint32_t ev)
+/* Sends what it can, parses what waited for room, closes when done, and
+ * sets what epoll watches for c. */
+static void conn_after(struct loop *l, struct conn *c)
 {
-	struct server *srv = l->srv;
-	bool broken = false;
-
-	if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
-		server_conn_close(l, c);
-		return;
-	}
-	if (c->handshaking) {
-		if (!handshake(srv, l, c)) {
-			server_conn_close(l, c);
-			return;
-		}
-		if (c->handshaking) {
-			watch(l, c, c->hs_want);
-			return;
-		}
-		ev |= EPOLLIN; /* requests may have come with the handshake's end */
-	}
-	bool readable = (ev & EPOLLIN) || (c->tls_read_wants_out && (ev & EPOLLOUT));
-	if (readable && !c->closing) {
-		c->tls_read_wants_out = false;
-		bool open = c->seal ? read_sealed(c, &broken) : read_in(c);
-		if (broken) {
-			atomic_fetch_add(&srv->errors, 1);
-			server_conn_close(l, c);
-			return;
-		}
-		if (!serve_input(srv, c)) {
-			server_conn_close(l, c);
-			return;
-		}
-		if (!open)
-			c->closing = true;
-	}
 	c->tls_write_wants_in = false;
 	if (!flush_out(c) || c->oom) {
 		server_conn_close(l, c);
 		return;
 	}
 	/* input left over because the output was full: parse it as output drains */
-	if (c->in_len && !c->closing && c->out_len - c->out_pos <= OUT_HIGH) {
-		if (!serve_input(srv, c) || !flush_out(c) || c->oom) {
+	if (c->in_len && !c->closing && !c->busy && c->out_len - c->out_pos <= OUT_HIGH) {
+		if (!serve_input(l, c) || !flush_out(c) || c->oom) {
 			server_conn_close(l, c);
 			return;
 		}
 	}
-	if (c->closing && out_pending(c) == 0) {
+	if (c->closing && !c->busy && out_pending(c) == 0) {
 		server_conn_close(l, c);
 		return;
 	}
 	uint32_t want = out_pending(c) ? EPOLLOUT : 0;
-	if ((!c->closing && c->out_len - c->out_pos <= OUT_HIGH) || c->tls_write_wants_in)
+	if ((!c->closing && !c->busy && c->out_len - c->out_pos <= OUT_HIGH) ||
+	    c->tls_write_wants_in)
 		want |= EPOLLIN;
 	if (c->tls_read_wants_out)
 		want |= EPOLLOUT;
@@ -620,6 +596,69 @@ static void hs_expire(struct loop *l)
 		atomic_fetch_add(&l->srv->tls_dropped, 1);
 		server_conn_close(l, l->hs_head);
 	}
+}
+
+/* After a worker's reply was appended to c: sends, parses what waited, or
+ * closes c when it hung up meanwhile. */
+static void conn_resume(struct loop *l, struct conn *c)
+{
+	if (c->hup) {
+		server_conn_close(l, c);
+		return;
+	}
+	if (!serve_input(l, c)) {
+		server_conn_close(l, c);
+		return;
+	}
+	conn_after(l, c);
+}
+
+static void conn_event(struct loop *l, struct conn *c, uint32_t ev)
+{
+	if (c->busy) {
+		/* a worker holds a request of it: it is not read, and not freed
+		 * before the reply comes back (conn_resume) */
+		if ((ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) || !flush_out(c)) {
+			c->hup = true;
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+			return;
+		}
+		conn_after(l, c);
+		return;
+	}
+	if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
+		server_conn_close(l, c);
+		return;
+	}
+	if (c->handshaking) {
+		if (!handshake(l->srv, l, c)) {
+			server_conn_close(l, c);
+			return;
+		}
+		if (c->handshaking) {
+			watch(l, c, c->hs_want);
+			return;
+		}
+		ev |= EPOLLIN; /* requests may have come with the handshake's end */
+	}
+	bool readable = (ev & EPOLLIN) || (c->tls_read_wants_out && (ev & EPOLLOUT));
+	if (readable && !c->closing) {
+		bool broken = false;
+		c->tls_read_wants_out = false;
+		bool open = c->seal ? read_sealed(c, &broken) : read_in(c);
+		if (broken) {
+			atomic_fetch_add(&l->srv->errors, 1);
+			server_conn_close(l, c);
+			return;
+		}
+		if (!serve_input(l, c)) {
+			server_conn_close(l, c);
+			return;
+		}
+		if (!open)
+			c->closing = true;
+	}
+	conn_after(l, c);
 }
 
 static void accept_all(struct loop *l, int lfd, bool trusted)
@@ -679,6 +718,7 @@ void *server_loop_main(void *arg)
 			timeout = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 		}
 		int n = epoll_wait(l->ep, ev, 64, timeout);
+		bool woken = false;
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -688,8 +728,17 @@ void *server_loop_main(void *arg)
 				accept_all(l, srv->ufd, true);
 			else if (ev[i].data.ptr == &srv->stopfd)
 				goto out;
+			else if (ev[i].data.ptr == &l->wakefd)
+				woken = true;
 			else
 				conn_event(l, ev[i].data.ptr, ev[i].events);
+		}
+		/* last: it may close connections that events above still named */
+		if (woken) {
+			struct conn *c;
+			server_worker_woken(l);
+			while ((c = server_worker_reply(l)) != NULL)
+				conn_resume(l, c);
 		}
 		hs_expire(l);
 		/* each event closes only its own connection, so the list stays sound */

@@ -41,7 +41,8 @@ static void hint_path(const char *dir, struct peer *p)
 }
 
 void cluster_hint_add(struct cluster *c, struct peer *p, const void *key, size_t klen,
-		      const void *val, size_t vlen, const struct store_version *v, bool tombstone)
+		      const void *val, size_t vlen, const struct store_version *v, bool tombstone,
+		      const struct store_attr *attr)
 {
 	struct store_rec_hdr h = {
 		.stamp = v->stamp,
@@ -52,6 +53,8 @@ void cluster_hint_add(struct cluster *c, struct peer *p, const void *key, size_t
 		.key_len = (uint16_t)klen,
 		.flags = tombstone ? STORE_REC_TOMBSTONE : 0,
 		.version = STORE_REC_VERSION,
+		.client_flags = tombstone || !attr ? 0 : attr->flags,
+		.expires = tombstone || !attr ? 0 : attr->expires,
 	};
 	uint8_t hdr[STORE_REC_HDR];
 	int rc = 0;
@@ -135,9 +138,11 @@ static int replay_file(struct cluster *c, struct peer *p, const char *path, uint
 		close(fd);
 		return -EBADMSG;
 	}
-	while (pread(fd, hdr, sizeof(hdr), off) == (ssize_t)sizeof(hdr)) {
-		if (store_rec_decode(hdr, &h) < 0)
+	ssize_t got;
+	while ((got = pread(fd, hdr, sizeof(hdr), off)) > 0) {
+		if (store_rec_decode(hdr, (size_t)got, &h) < 0)
 			break;
+		size_t hl = store_rec_hdr_len(h.version);
 		size_t body = (size_t)h.key_len + h.stored_len;
 		if (body > cap) {
 			char *nb = realloc(buf, body);
@@ -148,18 +153,19 @@ static int replay_file(struct cluster *c, struct peer *p, const char *path, uint
 			buf = nb;
 			cap = body;
 		}
-		if (pread(fd, buf, body, off + STORE_REC_HDR) != (ssize_t)body)
+		if (pread(fd, buf, body, off + (off_t)hl) != (ssize_t)body)
 			break;
 		uint64_t seed = XXH3_64bits(buf + h.key_len, h.stored_len);
 		if (store_rec_checksum(hdr, buf, h.key_len, seed) != h.checksum)
 			break;
 		struct store_version v = { h.stamp, h.node };
+		struct store_attr attr = { h.client_flags, h.expires };
 		rc = cluster_peer_send(c, p, buf, h.key_len, buf + h.key_len, h.stored_len, &v,
-				       h.flags & STORE_REC_TOMBSTONE);
+				       h.flags & STORE_REC_TOMBSTONE, &attr);
 		if (rc < 0)
 			break;
 		(*sent)++;
-		off += STORE_REC_HDR + (off_t)body;
+		off += (off_t)(hl + body);
 	}
 	struct stat st;
 	if (rc == 0 && fstat(fd, &st) == 0 && off < st.st_size)
@@ -180,8 +186,9 @@ static void count_file(const char *path, uint64_t *count, uint64_t *bytes)
 
 	if (fd < 0)
 		return;
-	while (pread(fd, hdr, sizeof(hdr), off) == (ssize_t)sizeof(hdr) &&
-	       store_rec_decode(hdr, &h) == 0) {
+	ssize_t got;
+	while ((got = pread(fd, hdr, sizeof(hdr), off)) > 0 &&
+	       store_rec_decode(hdr, (size_t)got, &h) == 0) {
 		off += (off_t)store_rec_size(&h);
 		(*count)++;
 	}

@@ -12,6 +12,8 @@
 
 #include "server_i.h"
 
+#define STAT_MAX 64 /* numbers collect() may give */
+
 /* One number of the node, as `stats` and /metrics show it. */
 struct stat_num {
 	const char *name; /* the stats name; /metrics prefixes caskfs_ unless there */
@@ -52,9 +54,12 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("threads", srv->nloops, NULL, false);
 	NUM("caskfs_node_id", s.node_id, "this node's id", false);
 	NUM("caskfs_tombstones", s.tombstones, "deleted keys kept as tombstones", false);
+	NUM("caskfs_expiring", s.expiring, "live objects with an expiry time", false);
+	NUM("caskfs_expired", s.expired, "objects replaced by their expiry tombstone", true);
 	NUM("caskfs_disk_bytes", s.disk_bytes, "bytes of all log segments", false);
 	NUM("caskfs_segments", s.segments, "log segment files", false);
 	NUM("caskfs_keydir_bytes", s.keydir_bytes, "memory held by the in-memory index", false);
+	NUM("caskfs_read_bytes", s.read_bytes, "value bytes read from the local log", true);
 	NUM("caskfs_corrupt_records", s.corrupt_records, "records found failing their checksum",
 	    true);
 	NUM("caskfs_compactions", s.compactions, "segments rewritten by compaction", true);
@@ -65,10 +70,32 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("caskfs_r", cs.r, "read quorum (R)", false);
 	NUM("caskfs_put_failures", cs.put_failures, "writes that did not reach W replicas", true);
 	NUM("caskfs_read_repairs", cs.read_repairs, "copies put back by reads", true);
+	NUM("caskfs_decided", cs.decided, "conditional operations decided here", true);
+	NUM("caskfs_forwarded", cs.forwarded, "conditional operations sent to their decider", true);
 	NUM("caskfs_hints_pending", cs.hints_pending, "hinted-handoff records waiting", false);
 	NUM("caskfs_hint_bytes_pending", cs.hint_bytes_pending, "bytes of hints waiting", false);
 	NUM("caskfs_hints_queued", cs.hints_queued, "hints written", true);
 	NUM("caskfs_hints_replayed", cs.hints_replayed, "hints delivered", true);
+	struct store_scrub_stats sc;
+	store_scrub_stats(srv->store, &sc);
+	NUM("caskfs_scrub_enabled", sc.enabled, "whether the scrubber runs (1)", false);
+	NUM("caskfs_scrub_running", sc.running, "whether a scrub pass is under way (1)", false);
+	NUM("caskfs_scrub_paused", sc.paused, "whether the scrubber waits for less load (1)",
+	    false);
+	NUM("caskfs_scrub_rate", sc.rate, "scrubber's limit, bytes a second", false);
+	NUM("caskfs_scrub_passes", sc.passes, "scrub passes completed", true);
+	NUM("caskfs_scrub_segment", sc.segment, "segment the scrub pass is in", false);
+	NUM("caskfs_scrub_pass_bytes", sc.pass_bytes, "bytes read by this scrub pass", false);
+	NUM("caskfs_scrub_pass_total", sc.pass_total, "bytes this scrub pass reads in all", false);
+	NUM("caskfs_scrub_bytes", sc.bytes, "bytes read by the scrubber", true);
+	NUM("caskfs_scrub_records", sc.records, "records checked by the scrubber", true);
+	NUM("caskfs_scrub_damaged", sc.damaged, "damaged records the scrubber found", true);
+	NUM("caskfs_scrub_repaired", sc.repaired, "damaged records repaired from a peer", true);
+	NUM("caskfs_scrub_unrepaired", sc.unrepaired, "damaged records no peer could repair",
+	    true);
+	NUM("caskfs_scrub_stale", sc.stale, "damaged records that were garbage already", true);
+	NUM("caskfs_scrub_last_pass_end", sc.last_pass_end_ms / 1000,
+	    "when the last scrub pass ended (unix seconds)", false);
 #undef NUM
 	return n;
 }
@@ -111,18 +138,31 @@ static int segment_line(void *arg, const struct store_segment_info *seg)
 /* stats [segments|peers] */
 void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req *r)
 {
-	struct stat_num v[48];
+	struct stat_num v[STAT_MAX];
 	const char *arg = "";
 	size_t alen = 0, pos = 0;
 
 	proto_token(r->args, r->args_len, &pos, &arg, &alen);
 	if (alen == 8 && memcmp(arg, "segments", 8) == 0) {
 		store_segments(srv->store, segment_line, c);
+	} else if (alen == 5 && memcmp(arg, "scrub", 5) == 0) {
+		/* stats scrub [now]: the scrubber's numbers, after starting a pass */
+		const char *now = "";
+		size_t nlen = 0;
+		proto_token(r->args, r->args_len, &pos, &now, &nlen);
+		if (nlen == 3 && memcmp(now, "now", 3) == 0 && store_scrub_now(srv->store) < 0) {
+			server_out_str(c, "SERVER_ERROR this node runs no scrubber\r\n");
+			return;
+		}
+		size_t n = collect(srv, v, STAT_MAX);
+		for (size_t i = 0; i < n; i++)
+			if (strncmp(v[i].name, "caskfs_scrub_", 13) == 0)
+				server_out_fmt(c, "STAT %s %" PRIu64 "\r\n", v[i].name, v[i].value);
 	} else if (alen == 5 && memcmp(arg, "peers", 5) == 0) {
 		struct peer_line pl = { server_emit, c, false };
 		cluster_peers(srv->cluster, peer_line, &pl);
 	} else if (alen == 0) {
-		size_t n = collect(srv, v, 48);
+		size_t n = collect(srv, v, STAT_MAX);
 		struct store_stats s;
 		store_stats(srv->store, &s);
 		server_out_fmt(c, "STAT pid %d\r\nSTAT time %lld\r\n", (int)getpid(),
@@ -144,8 +184,8 @@ void server_cmd_stats(struct server *srv, struct conn *c, const struct proto_req
 /* GET /metrics: the same numbers as Prometheus text, then the connection closes. */
 void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req *r)
 {
-	struct stat_num v[48];
-	size_t n = collect(srv, v, 48);
+	struct stat_num v[STAT_MAX];
+	size_t n = collect(srv, v, STAT_MAX);
 	struct conn body = { 0 };
 
 	if (!(r->key_len == 8 && memcmp(r->key, "/metrics", 8) == 0)) {

@@ -91,6 +91,7 @@ struct xset_call {
 	size_t klen, vlen;
 	const struct store_version *v;
 	bool tombstone;
+	const struct store_attr *attr;
 	char err[256];
 	bool refused;
 };
@@ -98,7 +99,7 @@ struct xset_call {
 static int xset_call(void *arg, struct peer *p, struct mc_conn *conn, bool *answered)
 {
 	struct xset_call *x = arg;
-	int rc = mc_xset_send(conn, x->key, x->klen, x->val, x->vlen, x->v, x->tombstone);
+	int rc = mc_xset_send(conn, x->key, x->klen, x->val, x->vlen, x->v, x->tombstone, x->attr);
 
 	(void)p;
 	if (rc == 0)
@@ -110,11 +111,16 @@ static int xset_call(void *arg, struct peer *p, struct mc_conn *conn, bool *answ
 }
 
 int cluster_peer_send(struct cluster *c, struct peer *p, const void *key, size_t klen,
-		      const void *val, size_t vlen, const struct store_version *v, bool tombstone)
+		      const void *val, size_t vlen, const struct store_version *v, bool tombstone,
+		      const struct store_attr *attr)
 {
-	struct xset_call x = {
-		.key = key, .val = val, .klen = klen, .vlen = vlen, .v = v, .tombstone = tombstone
-	};
+	struct xset_call x = { .key = key,
+			       .val = val,
+			       .klen = klen,
+			       .vlen = vlen,
+			       .v = v,
+			       .tombstone = tombstone,
+			       .attr = attr };
 	int rc = cluster_peer_call(c, p, xset_call, &x);
 
 	if (x.refused)

@@ -1,7 +1,8 @@
 /*
- * proto.h - the node protocol: the memcache text protocol plus caskfs's
- * extensions (stamped puts, local reads, hash-tree queries, key listing,
- * authentication). This is the parser of requests as a server receives them;
+ * proto.h - the node protocol: the memcache text protocol (the classic
+ * commands and the meta commands mg, ms, md, mn) plus caskfs's extensions
+ * (stamped puts, local reads, decided operations, hash-tree queries, key
+ * listing, authentication). This is the parser of requests as a server receives them;
  * it takes untrusted bytes, never allocates, and points into the caller's
  * buffer. Every command and error is described in docs/PROTOCOL.md.
  */
@@ -25,20 +26,52 @@ enum proto_cmd {
 	PROTO_SET,     /* set KEY FLAGS EXPTIME BYTES [noreply] */
 	PROTO_ADD,
 	PROTO_REPLACE,
+	PROTO_APPEND, /* append KEY FLAGS EXPTIME BYTES [noreply] (flags, exptime unused) */
+	PROTO_PREPEND,
+	PROTO_CAS,  /* cas KEY FLAGS EXPTIME BYTES CAS [noreply] */
+	PROTO_INCR, /* incr KEY DELTA [noreply] */
+	PROTO_DECR,
+	PROTO_TOUCH, /* touch KEY EXPTIME [noreply] */
+	PROTO_GAT,   /* gat EXPTIME KEY...: args holds the keys */
+	PROTO_GATS,
+	PROTO_FLUSH_ALL, /* flush_all [DELAY] [noreply] */
+	PROTO_MG,	 /* mg KEY FLAG...: meta get (meta holds the flags) */
+	PROTO_MS,	 /* ms KEY BYTES FLAG...: meta set */
+	PROTO_MD,	 /* md KEY FLAG...: meta delete */
+	PROTO_MN,	 /* mn: meta no-op */
 	PROTO_DELETE,	 /* delete KEY [noreply] */
 	PROTO_STATS,	 /* stats [ARG] */
 	PROTO_VERSION,	 /* version */
 	PROTO_QUIT,	 /* quit */
 	PROTO_VERBOSITY, /* verbosity N [noreply]: accepted, ignored */
-	PROTO_XSET,	 /* xset KEY STAMP NODE BYTES [T] [noreply]: stamped, wins if newer */
+	PROTO_XSET,	 /* xset KEY STAMP NODE BYTES [T] [F<flags>] [E<expires>] [noreply] */
+	PROTO_XOP,	 /* xop MODE KEY CAS|- DELTA FLAGS EXPIRES BYTES: decided here */
 	PROTO_XGET,	 /* xget KEY...: local values with stamps, tombstones included */
 	PROTO_XLS,	 /* xls [PREFIX]: local keys with stamps */
 	PROTO_AUTH,	 /* auth CLIENT_NONCE [PROOF] */
-	PROTO_MPUT,	 /* mput BYTES [noreply]: namespace records (handled by the server's owner) */
-	PROTO_MEXT,	 /* mtree PATH, mget HEXKEY, mgc GRACE_MS [dry]: namespace commands */
-	PROTO_HTTP,	 /* GET PATH HTTP/1.x: key is the path (only /metrics is served) */
-	PROTO_ERROR,	 /* a bad request; reply with error, go on */
-	PROTO_SWALLOW,	 /* a value too large: reply with error, discard swallow bytes */
+	PROTO_MPUT,    /* mput BYTES [noreply]: namespace records (handled by the server's owner) */
+	PROTO_MEXT,    /* mtree PATH, mget HEXKEY, mgc GRACE_MS [dry]: namespace commands */
+	PROTO_HTTP,    /* GET PATH HTTP/1.x: key is the path (only /metrics is served) */
+	PROTO_ERROR,   /* a bad request; reply with error, go on */
+	PROTO_SWALLOW, /* a value too large: reply with error, discard swallow bytes */
+};
+
+/* The flags of a meta command (mg, ms, md), as memcached 1.6 spells them. */
+struct proto_meta {
+	char ret[8]; /* return flags in the order asked, of c f k O s t */
+	uint8_t nret;
+	bool value;	/* v: return the value */
+	bool quiet;	/* q: leave out the reply that means "as expected" */
+	bool has_ttl;	/* T<ttl> (ttl as an exptime) */
+	bool has_cas;	/* C<cas> */
+	bool has_flags; /* F<flags> */
+	int64_t ttl;
+	uint64_t cas;
+	uint32_t flags;
+	char mode;	    /* ms M<mode>: 'S' (set, default), 'E' add, 'A' append,
+			       'P' prepend, 'R' replace; upper case */
+	const char *opaque; /* O<opaque>, up to 32 bytes, not terminated */
+	size_t opaque_len;
 };
 
 struct proto_req {
@@ -47,14 +80,22 @@ struct proto_req {
 	 * others), not terminated; walk them with proto_token() */
 	const char *args;
 	size_t args_len;
-	const char *key; /* the first key (set, delete, xset, xls prefix), not terminated */
+	const char *key; /* the first key (set, delete, xset, xls prefix...), not terminated */
 	size_t key_len;
-	uint32_t flags;
-	uint64_t stamp; /* xset */
-	uint32_t node;	/* xset */
-	bool tombstone; /* xset T */
+	uint32_t flags;	  /* storage commands, xset F, xop */
+	int64_t exptime;  /* storage commands, touch, gat, gats: as the client sent it */
+	uint32_t expires; /* xset E, xop: an absolute expiry time (0 never) */
+	uint64_t cas;	  /* cas, xop */
+	uint64_t delta;	  /* incr, decr, xop */
+	uint64_t stamp;	  /* xset */
+	uint32_t node;	  /* xset */
+	bool tombstone;	  /* xset T */
+	bool has_cas;	  /* cas; xop: a CAS was given (not "-") */
 	bool noreply;
-	const uint8_t *data; /* the value of a storage command, data_len bytes */
+	const char *mode; /* xop: the mode word, not terminated */
+	size_t mode_len;
+	struct proto_meta meta; /* mg, ms, md */
+	const uint8_t *data;	/* the value of a storage command, data_len bytes */
 	size_t data_len;
 	const char *error; /* PROTO_ERROR, PROTO_SWALLOW: the reply line, without CRLF */
 	size_t swallow;	   /* PROTO_SWALLOW: bytes still to discard after those consumed */

@@ -21,9 +21,8 @@ static int check_args(size_t klen, size_t vlen)
 	return klen == 0 || klen > STORE_KEY_MAX || vlen > STORE_VALUE_MAX ? -EINVAL : 0;
 }
 
-/* Writes one version of key to its replicas; see cluster_put(). */
-static int replicate(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
-		     const struct store_version *v, bool tombstone)
+int cluster_replicate(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
+		      const struct store_version *v, bool tombstone, const struct store_attr *attr)
 {
 	int reps[CLUSTER_MAX_NODES], acks = 0, rc, local_rc = 0;
 	struct mc_conn *conns[CLUSTER_MAX_NODES] = { NULL };
@@ -38,7 +37,7 @@ static int replicate(struct cluster *c, const void *key, size_t klen, const void
 			continue;
 		rc = cluster_peer_conn_get(c, p, &conns[k], &pooled[k]);
 		if (rc == 0 &&
-		    (rc = mc_xset_send(conns[k], key, klen, val, vlen, v, tombstone)) < 0) {
+		    (rc = mc_xset_send(conns[k], key, klen, val, vlen, v, tombstone, attr)) < 0) {
 			mc_close(conns[k]);
 			conns[k] = NULL;
 			/* a dead pooled connection: the retry below uses a new one */
@@ -51,7 +50,7 @@ static int replicate(struct cluster *c, const void *key, size_t klen, const void
 	for (int k = 0; k < c->n; k++) {
 		if (!c->peers[reps[k]].self)
 			continue;
-		local_rc = store_apply(c->local, key, klen, val, vlen, v, tombstone);
+		local_rc = store_apply_attr(c->local, key, klen, val, vlen, v, tombstone, attr);
 		ok[k] = local_rc >= 0;
 		if (local_rc < 0)
 			fprintf(stderr, "caskfs: local store refused %.*s: %s\n", (int)klen,
@@ -80,7 +79,7 @@ static int replicate(struct cluster *c, const void *key, size_t klen, const void
 			continue;
 		}
 		/* a pooled connection had died: once more on a fresh one */
-		ok[k] = cluster_peer_send(c, p, key, klen, val, vlen, v, tombstone) == 0;
+		ok[k] = cluster_peer_send(c, p, key, klen, val, vlen, v, tombstone, attr) == 0;
 	}
 	char missing[CLUSTER_MAX_NODES * 32] = "";
 	size_t mlen = 0;
@@ -91,7 +90,7 @@ static int replicate(struct cluster *c, const void *key, size_t klen, const void
 			continue;
 		}
 		if (!p->self)
-			cluster_hint_add(c, p, key, klen, val, vlen, v, tombstone);
+			cluster_hint_add(c, p, key, klen, val, vlen, v, tombstone, attr);
 		mlen += (size_t)snprintf(missing + mlen, sizeof(missing) - mlen, "%s%s",
 					 mlen ? ", " : "", p->self ? "this node" : p->addr);
 		if (mlen >= sizeof(missing))
@@ -106,7 +105,8 @@ static int replicate(struct cluster *c, const void *key, size_t klen, const void
 	return local_rc < 0 && c->n == 1 ? local_rc : -EIO;
 }
 
-int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen)
+int cluster_put_attr(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
+		     const struct store_attr *attr, struct store_meta *meta)
 {
 	int rc = check_args(klen, vlen);
 
@@ -114,9 +114,22 @@ int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val
 		return rc;
 	atomic_fetch_add(&c->puts, 1);
 	if (c->nnodes == 1)
-		return store_put(c->local, key, klen, val, vlen, NULL);
+		return store_put_attr(c->local, key, klen, val, vlen, attr, meta);
 	struct store_version v = { store_clock_now(store_clock(c->local)), c->node_id };
-	return replicate(c, key, klen, val, vlen, &v, false);
+	rc = cluster_replicate(c, key, klen, val, vlen, &v, false, attr);
+	if (rc == 0 && meta) {
+		memset(meta, 0, sizeof(*meta));
+		meta->version = v;
+		meta->size = (uint32_t)vlen;
+		if (attr)
+			meta->attr = *attr;
+	}
+	return rc;
+}
+
+int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	return cluster_put_attr(c, key, klen, val, vlen, NULL, NULL);
 }
 
 struct xget_call {
@@ -155,11 +168,8 @@ static int xget_call(void *arg, struct peer *p, struct mc_conn *conn, bool *answ
 	return rc;
 }
 
-/* One replica's record of key: 0 live (value in *val when val), -ENOENT with
- * m->tombstone or not, -EBADMSG for a damaged copy, or a connection error
- * (the peer is then marked down). */
-static int fetch(struct cluster *c, struct peer *p, const void *key, size_t klen, void **val,
-		 size_t *vlen, struct store_meta *m)
+int cluster_fetch(struct cluster *c, struct peer *p, const void *key, size_t klen, void **val,
+		  size_t *vlen, struct store_meta *m)
 {
 	struct xget_call x = { .key = key, .klen = klen, .val = val, .vlen = vlen, .m = m };
 
@@ -181,9 +191,10 @@ static void repair(struct cluster *c, const int *order, const bool *stale, int c
 		if (!stale[k])
 			continue;
 		struct peer *p = &c->peers[order[k]];
-		int rc = p->self
-			     ? store_apply(c->local, key, klen, val, vlen, &m->version, false)
-			     : cluster_peer_send(c, p, key, klen, val, vlen, &m->version, false);
+		int rc = p->self ? store_apply_attr(c->local, key, klen, val, vlen, &m->version,
+						    false, &m->attr)
+				 : cluster_peer_send(c, p, key, klen, val, vlen, &m->version, false,
+						     &m->attr);
 		if (rc >= 0)
 			atomic_fetch_add(&c->read_repairs, 1);
 	}
@@ -199,7 +210,7 @@ static int get_or_stat(struct cluster *c, const void *key, size_t klen, void **v
 	atomic_fetch_add(&c->gets, 1);
 	count = cluster_read_order(c, key, klen, order);
 	for (int k = 0; k < count; k++) {
-		rc = fetch(c, &c->peers[order[k]], key, klen, val, vlen, &m);
+		rc = cluster_fetch(c, &c->peers[order[k]], key, klen, val, vlen, &m);
 		if (rc == 0) {
 			if (meta)
 				*meta = m;
@@ -281,5 +292,40 @@ int cluster_delete(struct cluster *c, const void *key, size_t klen)
 	if (rc < 0)
 		return rc;
 	struct store_version v = { store_clock_now(store_clock(c->local)), c->node_id };
-	return replicate(c, key, klen, NULL, 0, &v, true);
+	return cluster_replicate(c, key, klen, NULL, 0, &v, true, NULL);
+}
+
+struct flush_ctx {
+	struct cluster *c;
+	uint64_t deleted;
+	int err;
+};
+
+static int flush_key(void *arg, const void *key, size_t klen, const struct store_meta *m)
+{
+	struct flush_ctx *f = arg;
+	int rc;
+
+	(void)m;
+	if (f->c->nnodes == 1) {
+		rc = store_delete(f->c->local, key, klen, NULL);
+	} else {
+		struct store_version v = { store_clock_now(store_clock(f->c->local)),
+					   f->c->node_id };
+		rc = cluster_replicate(f->c, key, klen, NULL, 0, &v, true, NULL);
+	}
+	if (rc == 0)
+		f->deleted++;
+	else if (rc != -ENOENT && !f->err)
+		f->err = rc;
+	return 0;
+}
+
+int cluster_flush(struct cluster *c, uint64_t *deleted)
+{
+	struct flush_ctx f = { .c = c };
+	int rc = store_scan(c->local, "", 0, false, flush_key, &f);
+
+	*deleted = f.deleted;
+	return rc < 0 ? rc : f.err;
 }

@@ -63,6 +63,51 @@ void server_out_fmt(struct conn *c, const char *fmt, ...)
 		server_out_bytes(c, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
+/* Writes v in decimal at p; returns the digits written (at most 20). */
+static size_t put_decimal(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+void server_out_value(struct conn *c, const char *key, size_t klen, uint32_t flags, size_t bytes,
+		      bool with_cas, uint64_t cas)
+{
+	char line[6 + PROTO_KEY_MAX + 3 * 21 + 2];
+	size_t n = 6;
+
+	if (klen > PROTO_KEY_MAX)
+		klen = PROTO_KEY_MAX;
+	memcpy(line, "VALUE ", 6);
+	memcpy(line + n, key, klen);
+	n += klen;
+	line[n++] = ' ';
+	n += put_decimal(line + n, flags);
+	line[n++] = ' ';
+	n += put_decimal(line + n, bytes);
+	if (with_cas) {
+		line[n++] = ' ';
+		n += put_decimal(line + n, cas);
+	}
+	line[n++] = '\r';
+	line[n++] = '\n';
+	server_out_bytes(c, line, n);
+}
+
+void server_out_status(struct conn *c, const struct proto_req *r, const char *line)
+{
+	if (!r->noreply)
+		server_out_str(c, line);
+}
+
 void server_out_error(struct conn *c, int err)
 {
 	server_out_fmt(c, "SERVER_ERROR %s\r\n", strerror(-err));

@@ -167,6 +167,10 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 	srv->ext = opt->ext;
 	srv->stats_ext = opt->stats_ext;
 	srv->ext_arg = opt->ext_arg;
+	srv->no_expiry = opt->no_expiry;
+	srv->allow_flush = opt->allow_flush;
+	if (opt->no_expiry)
+		store_set_no_expiry(s, true); /* and the times the store holds, too */
 	srv->nloops = opt->threads > 0 ? opt->threads : 4;
 	srv->started = time(NULL);
 	srv->stopfd = -1;
@@ -193,15 +197,27 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 		goto fail;
 	}
 	for (int i = 0; i < srv->nloops; i++) {
+		srv->loops[i].wakefd = -1;
+		pthread_mutex_init(&srv->loops[i].done_mu, NULL);
+	}
+	/* decided operations wait for other nodes: on workers, not in the loops */
+	if (cluster_nodes(c) > 1 && (rc = server_workers_start(srv)) < 0) {
+		srv->nloops = 0; /* no loop thread started */
+		goto fail;
+	}
+	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *l = &srv->loops[i];
 		l->srv = srv;
+		l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
 		struct epoll_event le = { .events = EPOLLIN | EPOLLEXCLUSIVE,
 					  .data.ptr = &srv->lfd };
 		struct epoll_event ue = { .events = EPOLLIN | EPOLLEXCLUSIVE,
 					  .data.ptr = &srv->ufd };
 		struct epoll_event se = { .events = EPOLLIN, .data.ptr = &srv->stopfd };
-		if (l->ep < 0 ||
+		struct epoll_event we = { .events = EPOLLIN, .data.ptr = &l->wakefd };
+		if (l->ep < 0 || l->wakefd < 0 ||
+		    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wakefd, &we) < 0 ||
 		    (srv->lfd >= 0 && epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->lfd, &le) < 0) ||
 		    (srv->ufd >= 0 && epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->ufd, &ue) < 0) ||
 		    epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->stopfd, &se) < 0 ||
@@ -209,6 +225,8 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 			rc = -errno ? -errno : -EAGAIN;
 			if (l->ep >= 0)
 				close(l->ep);
+			if (l->wakefd >= 0)
+				close(l->wakefd);
 			l->ep = -1;
 			srv->nloops = i;
 			goto fail;
@@ -228,12 +246,20 @@ void server_stop(struct server *srv)
 	uint64_t one = 1;
 	if (srv->stopfd >= 0 && write(srv->stopfd, &one, sizeof(one)) < 0)
 		fprintf(stderr, "caskfs: cannot signal the server threads: %s\n", strerror(errno));
-	for (int i = 0; i < srv->nloops; i++) {
+	for (int i = 0; i < srv->nloops; i++)
+		pthread_join(srv->loops[i].thread, NULL);
+	/* the loops are gone: the workers' replies are dropped with their connections */
+	server_workers_stop(srv);
+	for (int i = 0; srv->loops && i < srv->nloops; i++) {
 		struct loop *l = &srv->loops[i];
-		pthread_join(l->thread, NULL);
+		if (l->wakefd >= 0)
+			server_worker_drop(l);
 		while (l->conns)
 			server_conn_close(l, l->conns);
 		close(l->ep);
+		if (l->wakefd >= 0)
+			close(l->wakefd);
+		pthread_mutex_destroy(&l->done_mu);
 	}
 	if (srv->lfd >= 0)
 		close(srv->lfd);

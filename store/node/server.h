@@ -24,8 +24,7 @@ typedef void (*server_emit_fn)(void *ctx, const void *p, size_t n);
  * points into) is valid during the call only. Called on the server's
  * threads, from several at once. */
 struct proto_req;
-typedef void (*server_ext_fn)(void *arg, const struct proto_req *r, server_emit_fn emit,
-			      void *ctx);
+typedef void (*server_ext_fn)(void *arg, const struct proto_req *r, server_emit_fn emit, void *ctx);
 
 /* More numbers for `stats` (as "STAT name value\r\n" lines) or, with
  * metrics, for /metrics (Prometheus text), from the server's owner. Called
@@ -45,6 +44,9 @@ struct server_options {
 	server_ext_fn ext;	    /* NULL: namespace commands get ERROR */
 	server_stats_fn stats_ext;  /* NULL: none */
 	void *ext_arg;		    /* for ext and stats_ext */
+	bool no_expiry;		    /* exptime ignored (--no-expiry): nothing is given an expiry
+				       time, and the store ignores those it holds */
+	bool allow_flush;	    /* flush_all is served (--allow-flush); else refused */
 };
 
 struct server;
@@ -85,8 +87,8 @@ struct server_text {
 };
 
 /* Appends printf-style text to t (nothing once t->oom is set). */
-__attribute__((format(printf, 2, 3))) void server_text_fmt(struct server_text *t,
-							   const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void server_text_fmt(struct server_text *t, const char *fmt,
+							   ...);
 /* Appends a tree node and its 16 children the way `get @PATH` and
  * `mtree PATH` show them ("self HASH COUNT", then "N HASH COUNT"). */
 void server_text_tree_node(struct server_text *t, const struct store_tree_node *self,

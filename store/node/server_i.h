@@ -1,9 +1,11 @@
 /*
  * server_i.h - the node server's internals, shared by server.c (listening
  * sockets, start and stop), conn.c (connections and their event loops),
- * command.c (what each request does), metrics.c (stats and /metrics) and
- * reply.c (a connection's output buffer). Calls go one way:
- *   server -> conn -> command -> metrics -> reply
+ * command.c (what each request does), metacmd.c (the meta commands),
+ * worker.c (decided operations, off the loops), exptime.c (the EXPTIME rule),
+ * metrics.c (stats and /metrics) and reply.c (a connection's output
+ * buffer). Calls go one way:
+ *   server -> conn -> worker -> command -> metacmd, metrics, exptime -> reply
  * and command, conn -> reply. Protocol: docs/PROTOCOL.md.
  */
 #ifndef CASKFS_STORE_NODE_SERVER_I_H
@@ -61,6 +63,8 @@ struct conn {
 	bool closing;		  /* close once out is sent */
 	bool started;		  /* the first byte was seen (it tells the binary protocol) */
 	bool oom;		  /* an output append failed: close */
+	bool busy;		  /* a request of it runs on a worker: not read, not closed */
+	bool hup;		  /* it failed or hung up while busy: close when the worker is done */
 	bool tls;		  /* came on the TCP port of a node with TLS */
 	bool handshaking;	  /* tls, and the handshake is not done */
 	bool seal_next;		  /* set by auth: the session is sealed from the next byte */
@@ -80,15 +84,33 @@ struct conn {
 	struct conn *prev, *next; /* the loop's list; only its thread touches it */
 };
 
+struct server_job;
+
 struct loop {
 	struct server *srv;
 	int ep;
 	pthread_t thread;
-	struct conn *conns; /* every open connection of this loop */
+	struct conn *conns;	 /* every open connection of this loop */
 	struct conn *hs_head, *hs_tail; /* its TLS handshakes in progress, oldest first */
 	int hs_count;
 	/* connections whose transport holds input epoll does not report */
 	struct conn *ready;
+	int wakefd;		 /* eventfd: a worker finished a job of this loop */
+	pthread_mutex_t done_mu; /* protects done */
+	struct server_job *done; /* finished jobs, replies to hand to their connections */
+};
+
+/* A pool of workers for decided operations (worker.c): decisions of
+ * different keys run side by side. */
+#define SERVER_POOL_THREADS 8
+struct server_pool {
+	struct server *srv;
+	pthread_mutex_t mu; /* protects head, tail, stopping */
+	pthread_cond_t cv;
+	struct server_job *head, *tail;
+	bool stopping;
+	int nthreads;
+	pthread_t threads[SERVER_POOL_THREADS];
 };
 
 struct server {
@@ -107,6 +129,9 @@ struct server {
 	server_ext_fn ext;
 	server_stats_fn stats_ext;
 	void *ext_arg;
+	bool no_expiry;		   /* exptime ignored: nothing is given an expiry time */
+	bool allow_flush;	   /* flush_all is served */
+	struct server_pool *pools; /* [0] client requests, [1] xop from peers; NULL: none */
 	time_t started;
 	_Atomic int conns;
 	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
@@ -119,6 +144,11 @@ struct server {
 void server_out_bytes(struct conn *c, const void *p, size_t n);
 void server_out_str(struct conn *c, const char *s);
 __attribute__((format(printf, 2, 3))) void server_out_fmt(struct conn *c, const char *fmt, ...);
+/* "VALUE KEY FLAGS BYTES [CAS]\r\n", without printf: every get hit writes one. */
+void server_out_value(struct conn *c, const char *key, size_t klen, uint32_t flags, size_t bytes,
+		      bool with_cas, uint64_t cas);
+/* Appends line unless the request asked for no reply. */
+void server_out_status(struct conn *c, const struct proto_req *r, const char *line);
 /* "SERVER_ERROR <strerror(-err)>" */
 void server_out_error(struct conn *c, int err);
 /* server_out_bytes() for a struct conn passed as ctx: the server_emit_fn
@@ -136,6 +166,42 @@ void server_cmd_http(struct server *srv, struct conn *c, const struct proto_req 
 
 /* Answers one parsed request into c's output. */
 void server_execute(struct server *srv, struct conn *c, const struct proto_req *r);
+
+/* ---- exptime.c ---- */
+
+/* An exptime (memcached's rule: 0 never; up to 30 days, seconds from now;
+ * beyond, a unix time; negative, already expired) as an absolute expiry
+ * time for the store: 0 never, 1 already past. 0 with --no-expiry. */
+#define SERVER_RELATIVE_MAX (30 * 24 * 3600)
+uint32_t server_expires(const struct server *srv, int64_t exptime);
+
+/* ---- metacmd.c: mg, ms, md (mn is one line, in command.c) ---- */
+
+void server_cmd_mg(struct server *srv, struct conn *c, const struct proto_req *r);
+void server_cmd_ms(struct server *srv, struct conn *c, const struct proto_req *r);
+void server_cmd_md(struct server *srv, struct conn *c, const struct proto_req *r);
+
+/* ---- worker.c: decided operations off the event loops ---- */
+
+/* Whether r waits for a decision on other nodes and so runs on a worker. */
+bool server_runs_on_worker(const struct server *srv, const struct proto_req *r);
+/* Hands r (the len bytes at req, copied) of c to a worker; the caller marks
+ * c busy. 0 or -ENOMEM (then run it in place). */
+int server_worker_submit(struct server *srv, struct loop *l, struct conn *c,
+			 const struct proto_req *r, const char *req, size_t len);
+/* In l's thread, when l->wakefd is readable: consumes the wakeup; then
+ * server_worker_reply() until NULL (a job finished after the wakeup was
+ * consumed wakes the loop again). */
+void server_worker_woken(struct loop *l);
+/* Takes one finished job of l, appends its reply to its connection, which
+ * is no longer busy, and returns that connection for the loop to go on with,
+ * or NULL when none is left. */
+struct conn *server_worker_reply(struct loop *l);
+/* Frees l's finished jobs without replying (the server is stopping). */
+void server_worker_drop(struct loop *l);
+int server_workers_start(struct server *srv);
+/* Stops and joins the workers (each finishes the job it runs). */
+void server_workers_stop(struct server *srv);
 
 /* ---- conn.c ---- */
 

@@ -77,15 +77,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
+	uint8_t h1[16], h2[16];
+	memcpy(h1, seg1, sizeof(h1));
+	memcpy(h2, seg2, sizeof(h2));
+	h1[8] = h2[8] = data[0] & 2 ? 2 : 1;
 	if (data[0] % 2 == 0) {
-		put_file("000001.cask", seg1, sizeof(seg1), data + 1, size - 1);
+		put_file("000001.cask", h1, sizeof(h1), data + 1, size - 1);
 	} else {
 		if (size < 3)
 			return 0;
 		size_t split = ((size_t)data[1] << 8 | data[2]) % (size - 2);
-		put_file("000001.cask", seg1, sizeof(seg1), data + 3, split);
+		put_file("000001.cask", h1, sizeof(h1), data + 3, split);
 		put_file("000001.hint", NULL, 0, data + 3 + split, size - 3 - split);
-		put_file("000002.cask", seg2, sizeof(seg2), NULL, 0);
+		put_file("000002.cask", h2, sizeof(h2), NULL, 0);
 	}
 	store_options_init(&o);
 	o.no_background = true;
@@ -94,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (store_open(dir, &o, &s) == 0) {
 		store_scan(s, "", 0, true, read_each, s);
 		store_put(s, "after", 5, "x", 1, NULL);
+		store_expire(s);
 		store_close(s);
 	}
 	DIR *d = opendir(logdir);

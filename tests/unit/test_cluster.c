@@ -2,7 +2,9 @@
  * test_cluster - the quorum client and the server in one process: three
  * stores, each with its cluster client and server on a loopback port. Checks
  * placement on N replicas, quorum failure, hinted handoff after a replica
- * returns, read repair, and authentication; run under ASan by `make asan`.
+ * returns, read repair, flags on every replica, decided operations (cas,
+ * add, append, incr from every node at once, a decider that is down), and
+ * authentication; run under ASan by `make asan`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -140,7 +142,8 @@ static void test_put_reaches_every_replica(void **state)
 	for (int k = 0; k < 50; k++) {
 		snprintf(key, sizeof(key), "k%d", k);
 		tu_fill(val, sizeof(val), (uint64_t)k);
-		assert_int_equal(cluster_put(f->n[k % NODES].c, key, strlen(key), val, (size_t)k), 0);
+		assert_int_equal(cluster_put(f->n[k % NODES].c, key, strlen(key), val, (size_t)k),
+				 0);
 	}
 	for (int k = 0; k < 50; k++) {
 		snprintf(key, sizeof(key), "k%d", k);
@@ -148,7 +151,8 @@ static void test_put_reaches_every_replica(void **state)
 		for (int i = 0; i < NODES; i++) {
 			assert_true(holds(f, i, key));
 			assert_true(cluster_is_replica(f->n[i].c, key, strlen(key)));
-			assert_int_equal(cluster_get(f->n[i].c, key, strlen(key), &got, &n, NULL), 0);
+			assert_int_equal(cluster_get(f->n[i].c, key, strlen(key), &got, &n, NULL),
+					 0);
 			assert_int_equal(n, (size_t)k);
 			assert_memory_equal(got, val, n);
 			free(got);
@@ -223,6 +227,155 @@ static void test_read_repair(void **state)
 	assert_int_equal(st.read_repairs, 1);
 }
 
+static struct cluster_result decide(struct cluster *c, const char *key, enum cluster_mode mode,
+				    const char *val, bool has_cas, uint64_t cas)
+{
+	struct cluster_op op = { .mode = mode,
+				 .val = val,
+				 .vlen = val ? strlen(val) : 0,
+				 .has_cas = has_cas,
+				 .cas = cas,
+				 .delta = 5,
+				 .attr = { 77, 0 } };
+	struct cluster_result res;
+
+	assert_int_equal(cluster_decide(c, key, strlen(key), &op, &res), 0);
+	return res;
+}
+
+static void expect_everywhere(struct fixture *f, const char *key, const char *val, uint32_t flags)
+{
+	for (int i = 0; i < NODES; i++) {
+		struct store_meta m;
+		void *got;
+		size_t n;
+		assert_int_equal(store_get(f->n[i].s, key, strlen(key), &got, &n, &m), 0);
+		assert_int_equal(n, strlen(val));
+		assert_memory_equal(got, val, n);
+		assert_int_equal(m.attr.flags, flags);
+		free(got);
+	}
+}
+
+static void test_decided(void **state)
+{
+	struct fixture *f = *state;
+	struct store_attr top = { UINT32_MAX, 0 };
+	struct cluster_result r;
+
+	/* flags go to every replica */
+	assert_int_equal(cluster_put_attr(f->n[0].c, "fl", 2, "v", 1, &top, NULL), 0);
+	expect_everywhere(f, "fl", "v", UINT32_MAX);
+
+	r = decide(f->n[0].c, "d", CLUSTER_ADD, "first", false, 0);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	uint64_t cas = r.meta.version.stamp;
+	r = decide(f->n[1].c, "d", CLUSTER_ADD, "second", false, 0);
+	assert_int_equal(r.status, CLUSTER_NOT_STORED);
+	r = decide(f->n[2].c, "d", CLUSTER_SET, "third", true, cas + 1);
+	assert_int_equal(r.status, CLUSTER_EXISTS);
+	r = decide(f->n[2].c, "d", CLUSTER_SET, "third", true, cas);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	assert_true(r.meta.version.stamp > cas);
+	r = decide(f->n[1].c, "d", CLUSTER_SET, "fourth", true, cas);
+	assert_int_equal(r.status, CLUSTER_EXISTS);
+	r = decide(f->n[1].c, "nothere", CLUSTER_SET, "x", true, cas);
+	assert_int_equal(r.status, CLUSTER_NOT_FOUND);
+	r = decide(f->n[0].c, "d", CLUSTER_APPEND, "+a", false, 0);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	r = decide(f->n[1].c, "d", CLUSTER_PREPEND, "p+", false, 0);
+	expect_everywhere(f, "d", "p+third+a", 77);
+	r = decide(f->n[2].c, "d", CLUSTER_INCR, NULL, false, 0);
+	assert_int_equal(r.status, CLUSTER_NOT_NUMERIC);
+	r = decide(f->n[2].c, "none", CLUSTER_APPEND, "x", false, 0);
+	assert_int_equal(r.status, CLUSTER_NOT_STORED);
+	r = decide(f->n[2].c, "none", CLUSTER_INCR, NULL, false, 0);
+	assert_int_equal(r.status, CLUSTER_NOT_FOUND);
+	r = decide(f->n[0].c, "d", CLUSTER_DELETE, NULL, true, 1);
+	assert_int_equal(r.status, CLUSTER_EXISTS);
+	r = decide(f->n[2].c, "d", CLUSTER_GAT, NULL, false, 0);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	assert_int_equal(r.vlen, 9);
+	assert_memory_equal(r.val, "p+third+a", 9);
+	free(r.val);
+	r = decide(f->n[0].c, "d", CLUSTER_DELETE, NULL, true, r.meta.version.stamp);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	for (int i = 0; i < NODES; i++)
+		assert_false(holds(f, i, "d"));
+	struct cluster_stats st;
+	uint64_t forwarded = 0;
+	for (int i = 0; i < NODES; i++) {
+		cluster_stats(f->n[i].c, &st);
+		forwarded += st.forwarded;
+	}
+	assert_true(forwarded > 0);
+}
+
+struct incr_arg {
+	struct cluster *c;
+	int n;
+};
+
+static void *incr_loop(void *arg)
+{
+	struct incr_arg *a = arg;
+	struct cluster_op op = { .mode = CLUSTER_INCR, .delta = 1 };
+	struct cluster_result res;
+
+	for (int i = 0; i < a->n; i++)
+		if (cluster_decide(a->c, "counter", 7, &op, &res) != 0 ||
+		    res.status != CLUSTER_DONE)
+			return (void *)1;
+	return NULL;
+}
+
+/* Increments from every node at once: none is lost. Then the decider dies:
+ * the next replica decides. */
+static void test_decided_races(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[NODES * 2];
+	struct incr_arg a[NODES * 2];
+	void *got;
+	size_t n;
+
+	assert_int_equal(cluster_put(f->n[0].c, "counter", 7, "0", 1), 0);
+	for (int i = 0; i < NODES * 2; i++) {
+		a[i] = (struct incr_arg){ f->n[i % NODES].c, 40 };
+		assert_int_equal(pthread_create(&t[i], NULL, incr_loop, &a[i]), 0);
+	}
+	for (int i = 0; i < NODES * 2; i++) {
+		void *rv;
+		pthread_join(t[i], &rv);
+		assert_null(rv);
+	}
+	expect_everywhere(f, "counter", "240", 0);
+
+	/* stop the node that decides "counter" (the first that does not forward) */
+	int decider = -1;
+	for (int i = 0; i < NODES && decider < 0; i++) {
+		struct cluster_stats before, after;
+		struct cluster_result r;
+		cluster_stats(f->n[i].c, &before);
+		r = decide(f->n[i].c, "counter", CLUSTER_INCR, NULL, false, 0);
+		assert_int_equal(r.status, CLUSTER_DONE);
+		cluster_stats(f->n[i].c, &after);
+		if (after.forwarded == before.forwarded)
+			decider = i;
+	}
+	assert_true(decider >= 0);
+	server_stop(f->n[decider].srv);
+	f->n[decider].srv = NULL;
+	int other = (decider + 1) % NODES;
+	struct cluster_result r = decide(f->n[other].c, "counter", CLUSTER_INCR, NULL, false, 0);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	r = decide(f->n[other].c, "counter", CLUSTER_INCR, NULL, false, 0);
+	assert_int_equal(r.status, CLUSTER_DONE);
+	assert_true(r.number == (uint64_t)(240 + 5 * (decider + 1) + 10));
+	assert_int_equal(cluster_get(f->n[other].c, "counter", 7, &got, &n, NULL), 0);
+	free(got);
+}
+
 static void test_authenticated(void **state)
 {
 	struct fixture *f = *state;
@@ -253,6 +406,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_reaches_every_replica, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_and_handoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_repair, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decided_races, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticated, setup_key, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -272,7 +272,7 @@ static void test_truncated_tail_every_offset(void **state)
 	store_close(s);
 	char *path = seg_file(dir, 1, "cask");
 	uint8_t *seg = read_file(path, &seglen);
-	assert_int_equal(seglen, last.offset + 40 + 2 + sizeof(val));
+	assert_int_equal(seglen, last.offset + 48 + 2 + sizeof(val)); /* a version 2 header */
 
 	for (size_t cut = last.offset; cut < seglen; cut++) {
 		struct store_stats st;
@@ -347,12 +347,12 @@ static void test_flipped_byte(void **state)
 	/* k3 lives in a sealed segment: flip a byte in its value */
 	assert_true(m[3].segment < active);
 	char *p = seg_file(dir, m[3].segment, "cask");
-	flip_byte(p, (off_t)m[3].offset + 40 + 2 + 100);
+	flip_byte(p, (off_t)m[3].offset + 48 + 2 + 100);
 	free(p);
 	/* k38 is in the active segment, not last: flip a byte in its value */
 	assert_int_equal(m[38].segment, active);
 	p = seg_file(dir, active, "cask");
-	flip_byte(p, (off_t)m[38].offset + 40 + 3 + 7);
+	flip_byte(p, (off_t)m[38].offset + 48 + 3 + 7);
 	free(p);
 
 	s = open_or_fail(dir, &o);
