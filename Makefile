@@ -10,9 +10,11 @@ BUILD ?= build
 WARN := -Wall -Wextra -Werror -Wmissing-prototypes
 FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
-ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(FUSE_CFLAGS) $(CPPFLAGS)
+ALL_CPPFLAGS := -D_GNU_SOURCE -I. $(FUSE_CFLAGS) $(SSL_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(CFLAGS)
-LIBS := $(FUSE_LIBS) -luring -llmdb -lxxhash -lzstd -lsodium -lm -pthread
+SSL_CFLAGS := $(shell pkg-config --cflags libssl libcrypto 2>/dev/null)
+SSL_LIBS := $(shell pkg-config --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
+LIBS := $(FUSE_LIBS) $(SSL_LIBS) -luring -llmdb -lxxhash -lzstd -lsodium -lm -pthread
 
 # Each part may hold subfolders (one per mechanism group); all of a part's
 # sources go into its one static library.
@@ -68,7 +70,7 @@ $(BUILD)/fsx: tests/fsx/fsx.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/bench-node: scripts/bench_node.c
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(SSL_LIBS) -pthread
 
 $(BUILD)/bench-sync: scripts/bench_sync.c $(BUILD)/libstore.a
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libstore.a $(LIBS)

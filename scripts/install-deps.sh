@@ -11,7 +11,7 @@ PKGS=(
 	libcmocka-dev
 	python3 python3-pytest
 	rsync nginx-light wrk acl util-linux attr iproute2
-	libsodium-dev memcached libmemcached-tools python3-pymemcache
+	libsodium-dev libssl-dev openssl memcached libmemcached-tools python3-pymemcache
 	librocksdb-dev
 )
 

@@ -137,7 +137,13 @@ def wait_port(port, proc=None, log=None, timeout=20):
 
 
 class Node:
-    """A `caskfs serve` node on 127.0.0.1, started and killed by PID."""
+    """A `caskfs serve` node on 127.0.0.1, started and killed by PID.
+
+    A node that runs TLS has tls (an ssl.SSLContext its clients use) and
+    client_args (the caskfs options a client needs to reach it)."""
+
+    tls = None
+    client_args = ()
 
     def __init__(self, caskfs_bin, data_dir, port, peers=(), extra=()):
         self.bin = caskfs_bin
@@ -160,6 +166,14 @@ class Node:
 
     def log(self):
         return open(self.logpath, errors="replace").read()
+
+    def connect(self, timeout=10):
+        """A socket to the node, through TLS when the node runs it."""
+        import socket
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.tls is not None:
+            s = self.tls.wrap_socket(s, server_hostname="127.0.0.1")
+        return s
 
     def rss_kib(self):
         for line in open(f"/proc/{self.proc.pid}/status"):

@@ -15,7 +15,7 @@ from conftest import Node, free_port
 
 def mc(node):
     return Client(("127.0.0.1", node.port), connect_timeout=5, timeout=10,
-                  default_noreply=False)
+                  default_noreply=False, tls_context=node.tls)
 
 
 def holds(node, key):
@@ -25,7 +25,7 @@ def holds(node, key):
 
 
 def local_keys(node, prefix=""):
-    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    s = node.connect()
     s.sendall(b"xls %s\r\n" % prefix.encode() if prefix else b"xls\r\n")
     data = b""
     while not data.endswith(b"END\r\n"):
@@ -56,7 +56,7 @@ def test_every_object_on_exactly_n_nodes(nodes, run):
         assert mc(four[rng.randrange(4)]).get(key) == val
     # the same, the way an operator checks it: caskfs kv HOST:PORT stat KEY
     for key, _ in keys[:10]:
-        present = [run("kv", n.addr, "stat", key).returncode for n in four]
+        present = [run("kv", *n.client_args, n.addr, "stat", key).returncode for n in four]
         assert sorted(present) == [0, 0, 0, 1], (key, present)
     # a delete through any node reaches every replica
     assert mc(four[1]).delete(keys[0][0]) is True
@@ -76,7 +76,7 @@ def test_read_repair(nodes):
     # put a version on a and c only, behind b's back (the stamped extension is
     # never forwarded), then read through b: b answers and repairs itself
     for n in (a, c):
-        s = socket.create_connection(("127.0.0.1", n.port))
+        s = n.connect()
         s.sendall(b"xset rr 1000 9 4\r\ndata\r\n")
         assert s.recv(100) == b"STORED\r\n"
         s.close()

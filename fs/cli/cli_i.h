@@ -62,7 +62,7 @@ int cli_sync(const struct sync_args *a);
 /* ---- usage.c: --help texts (main.c prints them) ---- */
 
 extern const char cli_usage_mount[], cli_usage_serve[], cli_usage_cluster[], cli_usage_bench[],
-    cli_usage_fsck[];
+    cli_usage_fsck[], cli_usage_scrub[];
 
 /* ---- cluster.c: `caskfs cluster` ---- */
 
@@ -118,6 +118,36 @@ int cli_scrub(const struct scrub_args *a);
  * file that failed (CLI_MISSING, CLI_IO). */
 int cli_hash(char **files, int n);
 
+/* ---- tls.c: the --tls-* options (main.c parses them with these) ---- */
+
+/* The long options, in every command that reaches nodes (mount and serve
+ * through CLUSTER_OPTIONS), and what their usage says. */
+#define CLI_TLS_OPTIONS                                \
+	{ "tls-cert", required_argument, NULL, 1020 }, \
+	    { "tls-key", required_argument, NULL, 1021 }, { "tls-ca", required_argument, NULL, 1022 }
+#define CLI_TLS_USAGE                                                         \
+	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                   \
+	"                     TLS to a node (HOST:PORT): the CA that signed the\n" \
+	"                     node's certificate, and this client's own\n"
+#define CLI_TLS_USAGE_KV                                                          \
+	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                       \
+	"                             TLS to a node: its CA, and this client's own\n" \
+	"                             certificate and key\n"
+#define CLI_TLS_USAGE_SYNC                                                         \
+	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                        \
+	"                         TLS to the nodes: their CA, and this client's own\n" \
+	"                         certificate and key\n"
+#define CLI_TLS_USAGE_NODE                                                           \
+	"  --tls-cert FILE            TLS 1.3 on the port and towards the peers with\n"  \
+	"  --tls-key FILE             this certificate and key; with --tls-ca, clients\n" \
+	"  --tls-ca FILE              and peers must show a certificate it signed\n"
+
+/* Takes option c (with optarg) into f when it is one of CLI_TLS_OPTIONS. */
+bool cli_tls_opt(int c, struct tls_files *f);
+/* Connections to nodes go through TLS from now on when f names any file
+ * (mc_tls_init()); 0, or its error with the message in err. */
+int cli_tls_setup(const struct tls_files *f, char *err, size_t errcap);
+
 /* ---- config.c: DATA_DIR/node.conf ---- */
 
 struct option;
@@ -128,5 +158,12 @@ struct option;
  * does not have, said in err. */
 int cli_config_parse(FILE *f, const char *path, const struct option *opts, char **out, int cap,
 		     int *n, char *err, size_t errcap);
+/* The argv to parse for a mount or serve command line (argc, argv, with
+ * opts and optstring of getopt_long): argv itself when DATA_DIR has no
+ * node.conf, else a new array (never freed: it lives as long as the
+ * process) with the file's settings first, so the command line wins; *argc
+ * follows. NULL, with the message in err, for a setting opts does not have. */
+char **cli_config_argv(int *argc, char **argv, const struct option *opts, const char *optstring,
+		       char *err, size_t errcap);
 
 #endif

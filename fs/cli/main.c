@@ -48,6 +48,7 @@ static const char usage_kv[] =
     "  --node-id N                node id stamped into new records (default 1)\n"
     "  --segment-size BYTES       roll segments at this size (default 268435456)\n"
     "  --secret-file FILE         authenticate to a node (HOST:PORT targets)\n"
+    CLI_TLS_USAGE_KV
     "  -h, --help                 this text\n"
     "\n"
     "With HOST:PORT instead of DATA_DIR, the node coordinates put, get and del\n"
@@ -88,6 +89,14 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	return v;
 }
 
+/* Connections to nodes go through TLS from now on when any file was given. */
+static void tls_client(const struct tls_files *f, const char *usage)
+{
+	char err[512];
+	if (cli_tls_setup(f, err, sizeof(err)) < 0)
+		die_usage(usage, "%s", err);
+}
+
 #define CLUSTER_OPTIONS                                                 \
 	{ "listen", required_argument, NULL, 1001 },                    \
 	    { "peers", required_argument, NULL, 1002 },                 \
@@ -104,7 +113,8 @@ static unsigned long long parse_number(const char *s, const char *what, const ch
 	    { "scrub-interval", required_argument, NULL, 1013 },        \
 	    { "rebalance-rate", required_argument, NULL, 1014 },        \
 	    { "no-expiry", no_argument, NULL, 1015 },                   \
-	    { "allow-flush", no_argument, NULL, 1016 }
+	    { "allow-flush", no_argument, NULL, 1016 },                 \
+	    CLI_TLS_OPTIONS
 
 /* A byte count with an optional K, M or G (powers of 1024). */
 static uint64_t parse_bytes(const char *s, const char *usage)
@@ -126,6 +136,8 @@ static bool cluster_opt(int c, struct node_args *n, const char *usage)
 {
 	unsigned long long v;
 
+	if (cli_tls_opt(c, &n->tls))
+		return true;
 	switch (c) {
 	case 1001:
 		n->listen = optarg;
@@ -230,16 +242,19 @@ static int main_kv(int argc, char **argv)
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kv_args a = { 0 };
+	struct tls_files tls = { 0 };
 	const char *op;
 	int c, rest;
 
 	store_options_init(&a.store);
 	a.store.no_background = true;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (store_opt(c, &a.store, UINT32_MAX, NULL, usage_kv))
+		if (store_opt(c, &a.store, UINT32_MAX, NULL, usage_kv) ||
+		    cli_tls_opt(c, &tls))
 			continue;
 		switch (c) {
 		case 'k':
@@ -252,6 +267,7 @@ static int main_kv(int argc, char **argv)
 			die_usage(usage_kv, NULL, NULL);
 		}
 	}
+	tls_client(&tls, usage_kv);
 	rest = argc - optind;
 	if (rest < 2)
 		die_usage(usage_kv, "%s", "kv needs DATA_DIR and an operation");
@@ -282,45 +298,16 @@ static int main_kv(int argc, char **argv)
 	return cli_kv(&a);
 }
 
-/*
- * DATA_DIR/node.conf (config.c) names the long options of mount and serve,
- * e.g. "listen = 10.0.0.1:7700". Its settings are put in front of the
- * command line's own options, so the command line wins. Returns the argv to
- * parse (argv itself when there is no file); *argc follows.
- */
+/* The command line with DATA_DIR/node.conf's settings in front (config.c). */
 static char **with_config(int *argc, char **argv, const struct option *opts, const char *optstring)
 {
-	char path[4200], err[4400];
-	int c, n = 0, settings = 0;
+	char err[4400];
+	char **out = cli_config_argv(argc, argv, opts, optstring, err, sizeof(err));
 
-	/* a first pass only to find DATA_DIR (getopt moves operands to the end) */
-	opterr = 0;
-	while ((c = getopt_long(*argc, argv, optstring, opts, NULL)) != -1)
-		;
-	opterr = 1;
-	int data_at = optind;
-	optind = 0; /* the real parse starts over */
-	if (data_at >= *argc)
-		return argv;
-	snprintf(path, sizeof(path), "%s/node.conf", argv[data_at]);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return argv;
-	char **out = calloc((size_t)*argc + 256, sizeof(char *));
 	if (!out) {
-		fclose(f);
-		return argv;
-	}
-	out[n++] = argv[0];
-	if (cli_config_parse(f, path, opts, out + n, 249, &settings, err, sizeof(err)) < 0) {
 		fprintf(stderr, "caskfs: %s\n", err);
 		exit(CLI_USAGE);
 	}
-	n += settings;
-	fclose(f);
-	for (int i = 1; i < *argc; i++)
-		out[n++] = argv[i];
-	*argc = n;
 	return out;
 }
 
@@ -433,6 +420,7 @@ static const char usage_sync[] =
     "  --meta                 only the namespace records\n"
     "  --verbose              list every differing key\n"
     "  --secret-file FILE     authenticate to the nodes\n"
+    CLI_TLS_USAGE_SYNC
     "  -h, --help             this text\n"
     "\n"
     "Exit status: 0 the two are equal at the end, 1 they differ (always, with\n"
@@ -444,12 +432,15 @@ static int main_sync(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },	{ "data", no_argument, NULL, 'd' },
 		{ "meta", no_argument, NULL, 'm' },	{ "verbose", no_argument, NULL, 'v' },
 		{ "secret-file", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },	{ NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },	CLI_TLS_OPTIONS, { NULL, 0, NULL, 0 },
 	};
 	struct sync_args a = { 0 };
+	struct tls_files tls = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		if (cli_tls_opt(c, &tls))
+			continue;
 		switch (c) {
 		case 'n':
 			a.dry_run = true;
@@ -473,6 +464,7 @@ static int main_sync(int argc, char **argv)
 			die_usage(usage_sync, NULL, NULL);
 		}
 	}
+	tls_client(&tls, usage_sync);
 	if (argc - optind != 2)
 		die_usage(usage_sync, "%s", "sync needs A and B");
 	if (a.data_only && a.meta_only)
@@ -483,13 +475,13 @@ static int main_sync(int argc, char **argv)
 }
 
 static const char usage_status[] =
-    "usage: caskfs status [--json] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "usage: caskfs status [--json] [--secret-file FILE] [--tls-* FILE] DATA_DIR|HOST:PORT\n"
     "\n"
     "What a node holds and how it is doing: objects, bytes and garbage, each\n"
     "segment's live ratio, the hash-tree roots, the cluster and its peers, the\n"
     "hinted-handoff queue and the namespace push backlog. A DATA_DIR must not be\n"
     "in use (ask the running node instead). A node also serves these numbers as\n"
-    "Prometheus metrics: GET http://HOST:PORT/metrics.\n"
+    "Prometheus metrics: GET http://HOST:PORT/metrics (https with TLS).\n\n" CLI_TLS_USAGE
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or in use.\n";
 
@@ -499,13 +491,17 @@ static int main_status(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	const char *secret = NULL;
 	bool json = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cli_tls_opt(c, &tls))
+			continue;
 		if (c == 'j')
 			json = true;
 		else if (c == 'k')
@@ -516,6 +512,7 @@ static int main_status(int argc, char **argv)
 		} else
 			die_usage(usage_status, NULL, NULL);
 	}
+	tls_client(&tls, usage_status);
 	if (argc - optind != 1)
 		die_usage(usage_status, "%s", "status needs DATA_DIR or HOST:PORT");
 	return cli_status(argv[optind], json, secret);
@@ -534,7 +531,7 @@ static const char usage_gc[] =
     "  --grace SECONDS    spare chunks younger than this (default 3600; keep it\n"
     "                     above 60 and above the longest a file stays open for\n"
     "                     writing on another mount)\n"
-    "  --secret-file FILE authenticate to the node\n"
+    "  --secret-file FILE authenticate to the node\n" CLI_TLS_USAGE
     "\n"
     "Exit status: 0, 2 bad usage, 3 unreachable or failed.\n";
 
@@ -545,12 +542,16 @@ static int main_cluster(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	struct cluster_args a = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cli_tls_opt(c, &tls))
+			continue;
 		if (c == 'w')
 			a.no_wait = true;
 		else if (c == 't')
@@ -563,6 +564,7 @@ static int main_cluster(int argc, char **argv)
 		} else
 			die_usage(usage_cluster, NULL, NULL);
 	}
+	tls_client(&tls, usage_cluster);
 	int rest = argc - optind;
 	if (rest < 2)
 		die_usage(usage_cluster, "%s", "cluster needs an operation and NODE");
@@ -584,14 +586,18 @@ static int main_gc(int argc, char **argv)
 		{ "grace", required_argument, NULL, 'g' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	const char *secret = NULL;
 	unsigned long long grace = 3600;
 	bool dry = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cli_tls_opt(c, &tls))
+			continue;
 		if (c == 'n')
 			dry = true;
 		else if (c == 'g')
@@ -604,6 +610,7 @@ static int main_gc(int argc, char **argv)
 		} else
 			die_usage(usage_gc, NULL, NULL);
 	}
+	tls_client(&tls, usage_gc);
 	if (argc - optind != 1)
 		die_usage(usage_gc, "%s", "gc needs DATA_DIR or HOST:PORT");
 	if (grace > 10ull * 365 * 86400)
@@ -618,12 +625,16 @@ static int main_fsck(int argc, char **argv)
 		{ "peers", required_argument, NULL, 'p' },
 		{ "secret-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TLS_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	struct fsck_args a = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cli_tls_opt(c, &tls))
+			continue;
 		if (c == 'r')
 			a.repair = true;
 		else if (c == 'p')
@@ -636,35 +647,30 @@ static int main_fsck(int argc, char **argv)
 		} else
 			die_usage(usage_fsck, NULL, NULL);
 	}
+	tls_client(&tls, usage_fsck);
 	if (argc - optind != 1)
 		die_usage(usage_fsck, "%s", "fsck needs DATA_DIR");
 	a.data_dir = argv[optind];
 	return cli_fsck(&a);
 }
 
-static const char usage_scrub[] =
-    "usage: caskfs scrub [--now [--wait]] [--rate BYTES] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
-    "\n"
-    "Every node re-reads its sealed log segments in the background (--scrub-rate,\n"
-    "--scrub-interval of mount and serve), checks every record and chunk hash, and\n"
-    "repairs a damaged copy from a peer. This shows how far it is and what it found;\n"
-    "--now starts a pass at once, --wait waits for it to end. A DATA_DIR no node\n"
-    "holds shows its scrub.state, or with --now is scrubbed here (at --rate bytes a\n"
-    "second, default unthrottled), damage reported, not repaired.\n"
-    "\n"
-    "Exit status: 0, 2 bad usage, 3 unreachable, 4 damage left unrepaired.\n";
+#define usage_scrub cli_usage_scrub
 
 static int main_scrub(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "now", no_argument, NULL, 'n' },	  { "wait", no_argument, NULL, 'w' },
 		{ "rate", required_argument, NULL, 'r' }, { "secret-file", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },	  { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },	  CLI_TLS_OPTIONS,
+		{ NULL, 0, NULL, 0 },
 	};
+	struct tls_files tls = { 0 };
 	struct scrub_args a = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cli_tls_opt(c, &tls))
+			continue;
 		if (c == 'n')
 			a.now = true;
 		else if (c == 'w')
@@ -679,6 +685,7 @@ static int main_scrub(int argc, char **argv)
 		} else
 			die_usage(usage_scrub, NULL, NULL);
 	}
+	tls_client(&tls, usage_scrub);
 	if (argc - optind != 1)
 		die_usage(usage_scrub, "%s", "scrub needs DATA_DIR or HOST:PORT");
 	a.target = argv[optind];

@@ -8,12 +8,13 @@
 #define CLUSTER_USAGE \
     "cluster options (docs/PROTOCOL.md, docs/USAGE.md):\n" \
     "  --listen HOST:PORT         serve the node protocol here (a non-loopback\n" \
-    "                             address needs --secret-file)\n" \
+    "                             address needs --secret-file or --tls-*)\n" \
     "  --peers HOST:PORT,...      the other nodes of the cluster\n" \
     "  --replicas N               copies of each object (default 3)\n" \
     "  --write-quorum W           acknowledgements a put waits for (default 2)\n" \
     "  --read-quorum R            replicas a get asks before answering (default 1)\n" \
     "  --secret-file FILE         shared secret the nodes authenticate with\n" \
+    CLI_TLS_USAGE_NODE \
     "  --threads N                server event loops (default 4)\n" \
     "  --timeout-ms MS            per-request timeout towards peers (default 800)\n" \
     "  --sync-interval SECONDS    anti-entropy with every peer this often\n" \
@@ -88,7 +89,7 @@ const char cli_usage_cluster[] =
     "options:\n"
     "  --no-wait              return once the map changed; the move goes on\n"
     "  --timeout SECONDS      give up waiting after this long (exit status 3)\n"
-    "  --secret-file FILE     authenticate to the nodes\n"
+    "  --secret-file FILE     authenticate to the nodes\n" CLI_TLS_USAGE_SYNC
     "  -h, --help             this text\n"
     "\n"
     "Exit status: 0 done, 1 not a member (remove), 2 bad usage, 3 a node\n"
@@ -115,7 +116,7 @@ const char cli_usage_bench[] =
     "  -h, --help     this text\n";
 
 const char cli_usage_fsck[] =
-    "usage: caskfs fsck [--repair [--peers HOST:PORT,...] [--secret-file FILE]] DATA_DIR\n"
+    "usage: caskfs fsck [--repair [--peers HOST:PORT,...] [--secret-file FILE] [--tls-* FILE]] DATA_DIR\n"
     "\n"
     "Checks DATA_DIR (not in use): what opening it had to fix, every record of\n"
     "every segment against its checksum and its hint file, every chunk every file\n"
@@ -126,7 +127,23 @@ const char cli_usage_fsck[] =
     "                     missing objects from --peers (hash checked), rewrite link\n"
     "                     counts, move orphans to /lost+found; then check again\n"
     "  --peers LIST       nodes holding good copies (HOST:PORT,...)\n"
-    "  --secret-file FILE authenticate to them\n"
+    "  --secret-file FILE authenticate to them\n" CLI_TLS_USAGE
     "\n"
     "Exit status: 0 clean (after --repair: clean now), 1 problems remain, 2 bad\n"
     "usage, 3 DATA_DIR in use or unreadable.\n";
+
+const char cli_usage_scrub[] =
+    "usage: caskfs scrub [--now [--wait]] [--rate BYTES] [--secret-file FILE] DATA_DIR|HOST:PORT\n"
+    "\n"
+    "Every node re-reads its sealed log segments in the background (--scrub-rate,\n"
+    "--scrub-interval of mount and serve), checks every record and chunk hash, and\n"
+    "repairs a damaged copy from a peer. This shows how far it is and what it found;\n"
+    "--now starts a pass at once, --wait waits for it to end. A DATA_DIR no node\n"
+    "holds shows its scrub.state, or with --now is scrubbed here (at --rate bytes a\n"
+    "second, default unthrottled), damage reported, not repaired.\n"
+    "\n"
+    "\n"
+    "options:\n"
+    "  --secret-file FILE authenticate to the node\n" CLI_TLS_USAGE
+    "\n"
+    "Exit status: 0, 2 bad usage, 3 unreachable, 4 damage left unrepaired.\n";

@@ -107,6 +107,7 @@ struct node_args {
 	const char *peers;	 /* comma-separated HOST:PORT, or NULL */
 	int replicas, write_quorum, read_quorum; /* 0: defaults */
 	const char *secret_file; /* NULL: no authentication (loopback only) */
+	struct tls_files tls;	 /* --tls-cert, --tls-key, --tls-ca: TLS, port and peers */
 	int threads;		 /* server event loops; 0: default */
 	int timeout_ms;		 /* per peer request; 0: default */
 	bool node_id_given;	 /* --node-id was given (else derived from listen) */

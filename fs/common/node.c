@@ -99,6 +99,11 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 		out->have_key = true;
 		co.key = &out->key;
 	}
+	/* one identity for the port and for every connection to a peer */
+	if (tls_files_given(&a->tls) && mc_tls_init(&a->tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prefix, err);
+		return CLI_USAGE;
+	}
 	rc = cluster_open(s, &co, &out->cluster);
 	if (rc < 0) {
 		fprintf(stderr, "%s: cannot start the quorum client: %s\n", prefix, strerror(-rc));
@@ -114,6 +119,7 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 			.control = control,
 			.threads = a->listen ? a->threads : 2,
 			.key = co.key,
+			.tls = a->tls,
 			.ext = ext,
 			.stats_ext = stats_ext,
 			.ext_arg = ext_arg,
@@ -131,8 +137,9 @@ int node_start(struct store *s, const char *data_dir, const struct node_args *a,
 	cluster_describe(out->cluster, desc, sizeof(desc));
 	struct store_stats st;
 	store_stats(s, &st);
-	fprintf(stderr, "%s: node %u, %s%s%s%s\n", prefix, st.node_id, desc,
+	fprintf(stderr, "%s: node %u, %s%s%s%s%s\n", prefix, st.node_id, desc,
 		a->listen ? ", listening on " : "", a->listen ? a->listen : "",
+		!a->tls.cert ? "" : a->tls.ca ? " (mutual TLS)" : " (TLS)",
 		out->have_key ? " (peers authenticate)" : "");
 	return 0;
 }

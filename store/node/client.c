@@ -1,8 +1,9 @@
 /*
  * client - the blocking node-protocol client. The socket is non-blocking and
  * every wait is a poll() with the connection's deadline, so a dead or stuck
- * peer costs at most the timeout, never a hung thread. Every request and
- * reply: docs/PROTOCOL.md.
+ * peer costs at most the timeout, never a hung thread. Under the protocol the
+ * bytes go plainly, through TLS, or as sealed records: channel.c. Every
+ * request and reply: docs/PROTOCOL.md.
  */
 #include "client.h"
 
@@ -20,16 +21,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "client_i.h"
 #include "proto.h"
-
-struct mc_conn {
-	int fd;
-	int io_ms;
-	uint64_t sent, received; /* bytes on the wire */
-	char *buf; /* received bytes [pos, len) not yet consumed */
-	size_t pos, len, cap;
-	char addr[300];
-};
 
 int mc_split_addr(const char *addr, char *host, size_t hcap, char *port, size_t pcap)
 {
@@ -55,20 +48,6 @@ int mc_split_addr(const char *addr, char *host, size_t hcap, char *port, size_t 
 	return 0;
 }
 
-/* Waits for events on fd for at most ms; -ETIMEDOUT when nothing came. */
-static int wait_fd(int fd, short events, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int n;
-
-	do
-		n = poll(&p, 1, ms);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == 0 ? -ETIMEDOUT : 0;
-}
-
 static int connect_one(const struct addrinfo *ai, int ms)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -86,7 +65,7 @@ static int connect_one(const struct addrinfo *ai, int ms)
 			close(fd);
 			return rc;
 		}
-		rc = wait_fd(fd, POLLOUT, ms);
+		rc = mc_wait_fd(fd, POLLOUT, ms);
 		if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 			rc = -errno;
 		if (rc == 0 && err)
@@ -98,6 +77,8 @@ static int connect_one(const struct addrinfo *ai, int ms)
 	}
 	return fd;
 }
+
+/* ---- connecting ---- */
 
 /* Sends iov and reads the one line of the reply (see mc_line()). */
 static int request(struct mc_conn *c, const struct iovec *iov, int n, char **line, size_t *len)
@@ -124,22 +105,24 @@ static int reply_line(struct mc_conn *c, char **line, size_t *len)
 	return rc < 0 ? rc : strcmp(*line, "END") != 0;
 }
 
-static int authenticate(struct mc_conn *c, const struct auth_key *key)
+/* The challenge-response; on success cn and sn hold both nonces. */
+static int authenticate(struct mc_conn *c, const struct auth_key *key, uint8_t cn[AUTH_NONCE],
+			uint8_t sn[AUTH_NONCE])
 {
-	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE], proof[AUTH_PROOF];
+	uint8_t proof[AUTH_PROOF];
 	char cnhex[2 * AUTH_NONCE + 1], phex[2 * AUTH_PROOF + 1], cmd[160];
 	char *line;
 	size_t len;
 	int rc;
 
 	auth_nonce(cn);
-	auth_hex(cn, sizeof(cn), cnhex);
+	auth_hex(cn, AUTH_NONCE, cnhex);
 	snprintf(cmd, sizeof(cmd), "auth %s\r\n", cnhex);
 	struct iovec iov = { cmd, strlen(cmd) };
 	if ((rc = request(c, &iov, 1, &line, &len)) < 0)
 		return rc;
 	if (len != 6 + 2 * AUTH_NONCE || memcmp(line, "NONCE ", 6) != 0 ||
-	    !auth_unhex(line + 6, 2 * AUTH_NONCE, sn, sizeof(sn)))
+	    !auth_unhex(line + 6, 2 * AUTH_NONCE, sn, AUTH_NONCE))
 		return -EACCES;
 	auth_proof(key, 'c', cn, sn, proof);
 	auth_hex(proof, sizeof(proof), phex);
@@ -163,9 +146,10 @@ int mc_connect(const char *addr, const struct auth_key *key, int connect_ms, int
 	struct addrinfo *res, *ai;
 	struct mc_conn *c;
 	int fd = -ECONNREFUSED, rc;
+	bool unix_socket = strncmp(addr, "unix:", 5) == 0;
 
 	*out = NULL;
-	if (strncmp(addr, "unix:", 5) == 0) {
+	if (unix_socket) {
 		struct sockaddr_un ua = { .sun_family = AF_UNIX };
 		struct addrinfo ai = { .ai_family = AF_UNIX, .ai_socktype = SOCK_STREAM,
 				       .ai_addr = (struct sockaddr *)&ua, .ai_addrlen = sizeof(ua) };
@@ -200,7 +184,13 @@ connected:
 	c->fd = fd;
 	c->io_ms = io_ms;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	if (key && (rc = authenticate(c, key)) < 0) {
+	if (!unix_socket && (rc = mc_channel_tls(c, host)) < 0) {
+		mc_close(c);
+		return rc;
+	}
+	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE];
+	if (key && ((rc = authenticate(c, key, cn, sn)) < 0 ||
+		    (!c->ssl && (rc = mc_channel_seal(c, key, cn, sn)) < 0))) {
 		mc_close(c);
 		return rc;
 	}
@@ -212,6 +202,7 @@ void mc_close(struct mc_conn *c)
 {
 	if (!c)
 		return;
+	mc_channel_free(c);
 	close(c->fd);
 	free(c->buf);
 	free(c);
@@ -229,66 +220,6 @@ bool mc_idle_ok(struct mc_conn *c)
 const char *mc_addr(const struct mc_conn *c)
 {
 	return c->addr;
-}
-
-int mc_send(struct mc_conn *c, const struct iovec *iov, int n)
-{
-	struct iovec v[8];
-	int rc;
-
-	if (n > 8)
-		return -EINVAL;
-	memcpy(v, iov, sizeof(*v) * (size_t)n);
-	struct iovec *p = v;
-	while (n > 0) {
-		struct msghdr m = { .msg_iov = p, .msg_iovlen = (size_t)n };
-		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-		if (w > 0)
-			c->sent += (uint64_t)w;
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			if ((rc = wait_fd(c->fd, POLLOUT, c->io_ms)) < 0)
-				return rc;
-			continue;
-		}
-		while (n > 0 && (size_t)w >= p->iov_len) {
-			w -= (ssize_t)p->iov_len;
-			p++;
-			n--;
-		}
-		if (n > 0) {
-			p->iov_base = (char *)p->iov_base + w;
-			p->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
-/* Receives at most cap bytes into dst, waiting up to io_ms each time none
- * are there. Returns how many (> 0), -ECONNRESET at the end of the stream,
- * -ETIMEDOUT, or -errno. */
-static ssize_t recv_some(struct mc_conn *c, void *dst, size_t cap)
-{
-	int rc;
-
-	for (;;) {
-		ssize_t r = recv(c->fd, dst, cap, 0);
-		if (r > 0) {
-			c->received += (uint64_t)r;
-			return r;
-		}
-		if (r == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = wait_fd(c->fd, POLLIN, c->io_ms)) < 0)
-			return rc;
-	}
 }
 
 /* Reads more bytes into the buffer; 0, -ECONNRESET at end of stream, or -errno. */
@@ -312,7 +243,7 @@ static int fill(struct mc_conn *c)
 			c->cap = cap;
 		}
 	}
-	r = recv_some(c, c->buf + c->len, c->cap - c->len);
+	r = mc_recv_some(c, c->buf + c->len, c->cap - c->len);
 	if (r < 0)
 		return (int)r;
 	c->len += (size_t)r;
@@ -358,7 +289,7 @@ int mc_block(struct mc_conn *c, void *dst, size_t n)
 	memcpy(dst, c->buf + c->pos, have);
 	c->pos += have;
 	while (have < n) {
-		ssize_t r = recv_some(c, (char *)dst + have, n - have);
+		ssize_t r = mc_recv_some(c, (char *)dst + have, n - have);
 		if (r < 0)
 			return (int)r;
 		have += (size_t)r;

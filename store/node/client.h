@@ -23,14 +23,31 @@
 #include <sys/uio.h>
 
 #include "auth.h"
+#include "tls.h"
 #include "../store.h"
 
 struct mc_conn;
 
 /*
- * Connects to addr within connect_ms and, when key is not NULL,
- * authenticates within io_ms (the server proves it holds the key too).
- * Later calls wait at most io_ms for each read or write.
+ * Sets the TLS that every later mc_connect() to a HOST:PORT uses, for the
+ * whole process (a node has one identity towards all its peers): f's cert
+ * and key are shown to servers that ask, f's ca verifies them (the system's
+ * trust store without it), and the server's certificate must name the host
+ * dialled. With none of f's files (or f NULL), connections go without TLS.
+ * Call it before threads connect; it is not safe against a concurrent
+ * mc_connect(). Errors, with a message in err (errcap bytes): those of
+ * tls_client_ctx(); the previous setting is kept then.
+ */
+int mc_tls_init(const struct tls_files *f, char *err, size_t errcap);
+/* Whether mc_tls_init() turned TLS on. */
+bool mc_tls_enabled(void);
+
+/*
+ * Connects to addr within connect_ms, runs the TLS handshake when
+ * mc_tls_init() turned TLS on, and, when key is not NULL, authenticates
+ * within io_ms (the server proves it holds the key too); without TLS the
+ * session is then sealed with keys derived from key (seal.h). Later calls
+ * wait at most io_ms for each read or write.
  *   addr     "HOST:PORT" (a bracketed IPv6 host is allowed), or "unix:PATH"
  *            for a node's control socket, which needs no key (key ignored)
  *   key      the shared secret, or NULL; copied as needed, not kept
@@ -38,8 +55,12 @@ struct mc_conn;
  *            NULL on failure
  * Errors: -EINVAL (a malformed addr), -ENAMETOOLONG (a unix path too long),
  * -EHOSTUNREACH (HOST does not resolve), -ECONNREFUSED, -ETIMEDOUT or the
- * errno of connect(), -EACCES (authentication failed), -ENOMEM, and the
- * errors of talking.
+ * errno of connect(), -EACCES (authentication failed, or a certificate was
+ * refused), -EPROTO (the TLS handshake failed otherwise, e.g. a node without
+ * TLS), -ENOMEM, and the errors of talking. TLS failures are printed to
+ * stderr with OpenSSL's reason. With TLS 1.3 a server that refuses the
+ * client's certificate says so after the handshake: the first reply then
+ * fails with -EACCES.
  */
 int mc_connect(const char *addr, const struct auth_key *key, int connect_ms, int io_ms,
 	       struct mc_conn **out);
@@ -104,7 +125,8 @@ int mc_delete(struct mc_conn *c, const char *key);
  * on every error. Errors: -EIO for a SERVER_ERROR line (printed to stderr),
  * -EPROTO for any other unexpected line, and the errors of talking. */
 int mc_fetch(struct mc_conn *c, const char *cmd, void **val, size_t *vlen);
-/* Bytes this connection sent and received so far. */
+/* Bytes of the protocol this connection sent and received so far (before
+ * TLS or sealing). */
 void mc_traffic(const struct mc_conn *c, uint64_t *sent, uint64_t *received);
 
 /* Sends cmd (a NUL-terminated line, CRLF added) and reads every line of the

@@ -404,6 +404,8 @@ static void cmd_auth(struct server *srv, struct conn *c, const struct proto_req 
 		goto fail;
 	c->authed = true;
 	c->nonce_sent = false;
+	/* without TLS, everything after this answer is sealed (seal.h) */
+	c->seal_next = !c->tls;
 	char hex[2 * AUTH_PROOF + 1];
 	auth_proof(srv->key, 's', c->cn, c->sn, proof);
 	auth_hex(proof, sizeof(proof), hex);

@@ -44,6 +44,11 @@ static size_t collect(struct server *srv, struct stat_num *v, size_t cap)
 	NUM("get_misses", atomic_load(&srv->get_misses), "keys not found by get/gets", true);
 	NUM("cmd_delete", atomic_load(&srv->cmd_delete), "delete requests", true);
 	NUM("protocol_errors", atomic_load(&srv->errors), "malformed or refused requests", true);
+	NUM("tls_handshakes", atomic_load(&srv->tls_handshakes), "TLS handshakes completed", true);
+	NUM("tls_handshake_failures", atomic_load(&srv->tls_failures),
+	    "TLS handshakes that failed (plaintext, garbage, a certificate refused)", true);
+	NUM("tls_handshakes_dropped", atomic_load(&srv->tls_dropped),
+	    "TLS handshakes dropped unfinished (timeout, or too many at once)", true);
 	NUM("curr_items", s.keys, "live objects in the local store", false);
 	NUM("bytes", s.live_bytes, "bytes of the newest records in the local store", false);
 	NUM("threads", srv->nloops, NULL, false);

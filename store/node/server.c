@@ -2,8 +2,9 @@
  * server - the node server (server.h): its listening sockets (TCP, and the
  * control socket in DATA_DIR that needs no authentication), its event-loop
  * threads (conn.c), starting and stopping. The one idea: a node refuses to
- * listen beyond loopback without a shared secret, and stopping is one write
- * to an eventfd every loop watches, so every thread wakes and returns.
+ * listen beyond loopback without a shared secret or mutual TLS, and stopping
+ * is one write to an eventfd every loop watches, so every thread wakes and
+ * returns.
  * Protocol: docs/PROTOCOL.md.
  */
 #include "server.h"
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -108,27 +110,53 @@ static int bind_unix(const char *path)
 	return fd;
 }
 
+/* Every connection holds a descriptor: let the process have as many as the
+ * hard limit allows (the soft limit is often 1024). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			fprintf(stderr, "caskfs: cannot raise the limit of open files: %s\n",
+				strerror(errno));
+	}
+}
+
 int server_start(struct store *s, struct cluster *c, const struct server_options *opt,
 		 struct server **out)
 {
 	struct server *srv;
 	int rc, loopback = opt->listen ? server_addr_is_loopback(opt->listen) : 1;
 
+	struct ssl_ctx_st *tls = NULL;
+	char err[512];
+
 	*out = NULL;
 	if (loopback < 0) {
 		fprintf(stderr, "caskfs: bad listen address %s (want HOST:PORT)\n", opt->listen);
 		return -EINVAL;
 	}
-	if (!loopback && !opt->key) {
+	if (!loopback && !opt->key && !(opt->tls.cert && opt->tls.key && opt->tls.ca)) {
 		fprintf(stderr,
 			"caskfs: refusing to listen on %s, which is not a loopback address, "
-			"without --secret-file\n",
+			"without --secret-file or mutual TLS (--tls-cert, --tls-key and --tls-ca): "
+			"anyone who can reach it could read and change every object\n",
 			opt->listen);
 		return -EPERM;
 	}
+	if (tls_files_given(&opt->tls) && (rc = tls_server_ctx(&opt->tls, &tls, err, sizeof(err))) < 0) {
+		fprintf(stderr, "caskfs: %s\n", err);
+		return rc;
+	}
+	raise_nofile();
 	srv = calloc(1, sizeof(*srv));
-	if (!srv)
+	if (!srv) {
+		tls_ctx_free(tls);
 		return -ENOMEM;
+	}
+	srv->tls = tls;
 	srv->store = s;
 	srv->cluster = c;
 	if (opt->key) {
@@ -150,6 +178,7 @@ int server_start(struct store *s, struct cluster *c, const struct server_options
 	srv->lfd = opt->listen ? bind_listen(opt->listen) : -1;
 	if (opt->listen && srv->lfd < 0) {
 		rc = srv->lfd;
+		tls_ctx_free(srv->tls);
 		free(srv);
 		return rc;
 	}
@@ -243,5 +272,6 @@ void server_stop(struct server *srv)
 	if (srv->stopfd >= 0)
 		close(srv->stopfd);
 	free(srv->loops);
+	tls_ctx_free(srv->tls);
 	free(srv);
 }

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "cluster.h"
+#include "tls.h"
 #include "../store.h"
 
 /* Appends n bytes (copied) to the reply of the connection being served; ctx
@@ -35,7 +36,10 @@ struct server_options {
 	const char *control;	    /* a unix socket path (DATA_DIR/control.sock), or NULL;
 				       its clients need no authentication */
 	int threads;		    /* event loops; 0 for 4 */
-	const struct auth_key *key; /* when set, every connection must authenticate */
+	const struct auth_key *key; /* when set, every connection must authenticate, and
+				       one without TLS is sealed after it (seal.h) */
+	struct tls_files tls;	    /* cert and key: TLS on the TCP port; with ca too,
+				       clients must present a certificate it signed */
 	int max_conns;		    /* 0 for 10000; more are accepted and closed at once */
 	server_ext_fn ext;	    /* NULL: namespace commands get ERROR */
 	server_stats_fn stats_ext;  /* NULL: none */
@@ -57,10 +61,12 @@ struct server;
  *   out    on success, the server, owned by the caller (server_stop());
  *          NULL on failure
  * A control socket that cannot be bound is reported on stderr and left out;
- * the server runs without it.
+ * the server runs without it. The process's soft limit of open files is
+ * raised to its hard limit, since every connection holds a descriptor.
  * Errors: -EPERM (printed to stderr) when asked to listen on an address that
- * is not loopback without a key; -EINVAL (printed) for a listen address that
- * is malformed or does not resolve; the errno of socket(), bind() or listen()
+ * is not loopback with neither a key nor mutual TLS (cert, key and ca);
+ * -EINVAL (printed) for a listen address that is malformed or does not
+ * resolve, or TLS files that cannot be used; the errno of socket(), bind() or listen()
  * (-EADDRINUSE ...), printed; -ENOMEM; the errno of creating the loops'
  * epoll instances or threads.
  */

@@ -19,7 +19,19 @@
 #include <time.h>
 
 #include "proto.h"
+#include "seal.h"
 #include "server.h"
+#include "tls.h"
+
+/* The session of a connection that authenticated with the secret, without
+ * TLS (seal.h): records received but not yet opened, records not yet sent. */
+struct conn_seal {
+	struct seal s;
+	uint8_t *in; /* [0, in_len) received, not yet opened */
+	size_t in_len, in_cap;
+	uint8_t *out; /* [out_pos, out_len) to send */
+	size_t out_len, out_pos, out_cap;
+};
 
 /* memcache tools parse MAJOR.MINOR.MICRO; the rest names what this is */
 #define SERVER_VERSION "1.6.0-caskfs-0.2"
@@ -28,6 +40,14 @@
 #define OUT_HIGH (32u << 20) /* stop reading a connection past this much unsent output */
 /* buffers larger than this are freed when empty; a 1 MiB chunk's request fits */
 #define KEEP_IDLE (4u << 20)
+/* A TLS handshake not finished this long after the accept is dropped, and a
+ * loop holds at most HS_MAX of them: a new one beyond that drops the oldest,
+ * so stalled clients cost bounded memory and cannot keep good ones out. */
+#define HS_TIMEOUT_MS 3000
+#define HS_MAX 128
+/* Sealed bytes received and not yet opened, and sealed bytes not yet sent. */
+#define SEAL_IN_CAP (2 * SEAL_RECORD_MAX)
+#define SEAL_OUT_CAP (2 * SEAL_RECORD_MAX)
 
 struct conn {
 	int fd;
@@ -40,12 +60,27 @@ struct conn {
 	bool authed;
 	bool nonce_sent;
 	uint8_t cn[AUTH_NONCE], sn[AUTH_NONCE];
-	bool closing;	 /* close once out is sent */
-	bool started;	 /* the first byte was seen (it tells the binary protocol) */
-	bool oom;	 /* an output append failed: close */
-	bool busy;	 /* a request of it runs on a worker: not read, not closed */
-	bool hup;	 /* it failed or hung up while busy: close when the worker is done */
-	uint32_t events; /* what epoll watches now */
+	bool closing;		  /* close once out is sent */
+	bool started;		  /* the first byte was seen (it tells the binary protocol) */
+	bool oom;		  /* an output append failed: close */
+	bool busy;		  /* a request of it runs on a worker: not read, not closed */
+	bool hup;		  /* it failed or hung up while busy: close when the worker is done */
+	bool tls;		  /* came on the TCP port of a node with TLS */
+	bool handshaking;	  /* tls, and the handshake is not done */
+	bool seal_next;		  /* set by auth: the session is sealed from the next byte */
+	bool tls_dead;		  /* a fatal TLS error: no close_notify */
+	bool tls_read_wants_out;  /* SSL_read waits for the socket to take bytes */
+	bool tls_write_wants_in;  /* SSL_write waits for bytes from the socket */
+	bool tls_more;		  /* the last read stopped before TLS ran dry */
+	uint32_t hs_want;	  /* handshaking: the event the handshake waits for */
+	struct ssl_st *ssl;	  /* tls: made at the first event, else NULL */
+	struct tls_out tx;	  /* tls: records made, not yet sent */
+	struct conn_seal *seal;	  /* sealed with the secret, else NULL */
+	int64_t hs_deadline;	  /* handshaking: monotonic ms when it is dropped */
+	struct conn *hs_prev, *hs_next; /* handshaking: the loop's handshakes, oldest first */
+	uint32_t events;	  /* what epoll watches now */
+	bool ready;		  /* on the loop's ready list */
+	struct conn *ready_next;
 	struct conn *prev, *next; /* the loop's list; only its thread touches it */
 };
 
@@ -56,6 +91,10 @@ struct loop {
 	int ep;
 	pthread_t thread;
 	struct conn *conns;	 /* every open connection of this loop */
+	struct conn *hs_head, *hs_tail; /* its TLS handshakes in progress, oldest first */
+	int hs_count;
+	/* connections whose transport holds input epoll does not report */
+	struct conn *ready;
 	int wakefd;		 /* eventfd: a worker finished a job of this loop */
 	pthread_mutex_t done_mu; /* protects done */
 	struct server_job *done; /* finished jobs, replies to hand to their connections */
@@ -86,6 +125,7 @@ struct server {
 	int nloops;
 	struct loop *loops;
 	int max_conns;
+	struct ssl_ctx_st *tls; /* the TCP port's TLS context, or NULL */
 	server_ext_fn ext;
 	server_stats_fn stats_ext;
 	void *ext_arg;
@@ -96,6 +136,7 @@ struct server {
 	_Atomic int conns;
 	_Atomic uint64_t total_conns, cmd_get, cmd_set, get_hits, get_misses, cmd_delete;
 	_Atomic uint64_t errors, rejected_conns;
+	_Atomic uint64_t tls_handshakes, tls_failures, tls_dropped;
 };
 
 /* ---- reply.c: a connection's output (they set c->oom when memory runs out) ---- */
