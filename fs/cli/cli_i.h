@@ -128,7 +128,8 @@ int cli_hash(char **files, int n);
 #define CLI_TLS_USAGE                                                         \
 	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                   \
 	"                     TLS to a node (HOST:PORT): the CA that signed the\n" \
-	"                     node's certificate, and this client's own\n"
+	"                     node's certificate, and this client's own\n"        \
+	"                     certificate and key\n"
 #define CLI_TLS_USAGE_KV                                                          \
 	"  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"                       \
 	"                             TLS to a node: its CA, and this client's own\n" \
