@@ -294,17 +294,28 @@ int fs_uring_prepare(int fd, int threads_per_queue, size_t payload, fs_uring_dis
 	u->payload = payload;
 	u->dispatch = dispatch;
 	u->arg = arg;
-	u->nthreads = queues * threads_per_queue;
+	/* a queue of a CPU this process cannot run on (offline, or outside its
+	 * affinity) must still be registered, but gets one thread */
+	cpu_set_t mine;
+	if (sched_getaffinity(0, sizeof(mine), &mine) < 0)
+		CPU_ZERO(&mine);
+	for (int q = 0; q < queues; q++)
+		u->nthreads += CPU_ISSET(q, &mine) || CPU_COUNT(&mine) == 0 ? threads_per_queue : 1;
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->cv, NULL);
 	if (!(u->threads = calloc((size_t)u->nthreads, sizeof(*u->threads)))) {
 		fs_uring_stop(u);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < u->nthreads; i++) {
+	for (int i = 0, q = 0, k = 0; i < u->nthreads; i++) {
 		struct uring_thread *t = &u->threads[i];
+		int per = CPU_ISSET(q, &mine) || CPU_COUNT(&mine) == 0 ? threads_per_queue : 1;
 		t->u = u;
-		t->qid = i / threads_per_queue;
+		t->qid = q;
+		if (++k == per) {
+			q++;
+			k = 0;
+		}
 		if ((rc = -pthread_create(&t->thread, NULL, thread_main, t)) < 0)
 			break;
 		t->started = true;

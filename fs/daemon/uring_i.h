@@ -37,8 +37,8 @@ bool fs_uring_kernel_allows(void);
 
 /*
  * Makes the rings and threads for every possible CPU (threads_per_queue
- * each, one entry of payload bytes each) on /dev/fuse descriptor fd, not
- * registered yet; requests will go to dispatch(arg). 0, or -errno (no
+ * each, one for a CPU this process cannot run on; one entry of payload
+ * bytes each) on /dev/fuse descriptor fd, not registered yet; requests will go to dispatch(arg). 0, or -errno (no
  * io_uring here, no memory): then nothing is left.
  */
 int fs_uring_prepare(int fd, int threads_per_queue, size_t payload, fs_uring_dispatch_fn dispatch,
