@@ -84,6 +84,17 @@ SAME_AS_MEMCACHED = [
     b"incr b 1\r\n", b"set d 0 0 3\r\n 12\r\n", b"incr d 1\r\n", b"set e 0 0 3\r\n12 \r\n",
     b"incr e 1\r\n", b"set f 0 0 0\r\n\r\n", b"incr f 1\r\n",
     b"set g 0 0 20\r\n18446744073709551615\r\n", b"incr g 2\r\n",
+    b"set n1 0 0 6\r\n 12 12\r\n", b"incr n1 7\r\n", b"set n2 0 0 2\r\n+5\r\n",
+    b"incr n2 1\r\n", b"set n3 0 0 2\r\n-0\r\n", b"incr n3 1\r\n",
+    b"set n4 0 0 2\r\n-5\r\n", b"incr n4 1\r\n", b"set n5 0 0 2\r\n\t7\r\n",
+    b"decr n5 1\r\n", b"set n6 0 0 3\r\n12x\r\n", b"incr n6 1\r\n",
+    b"set n7 0 0 4\r\n12\tx\r\n", b"incr n7 1\r\n", b"set n8 0 0 1\r\n+\r\n",
+    b"incr n8 1\r\n", b"set p1 0 0 4\r\n1000\r\n", b"decr p1 1\r\n", b"get p1\r\n",
+    b"incr p1 5\r\n", b"get p1\r\n", b"set p2 0 0 2\r\n99\r\n", b"incr p2 1\r\n",
+    b"get p2\r\n", b"ms p3 1 MA C1\r\nx\r\n", b"ms p3 1 MP C1\r\nx\r\n",
+    b"ms p3 1 MR C1\r\nx\r\n", b"ms p3 1 MS C1\r\nx\r\n", b"ms p3 1 ME C1\r\nx\r\n",
+    b"mg p3 v\r\n", b"ms p3 1 ME C1\r\ny\r\n", b"ms p3 1 ME\r\ny\r\n", b"md p4 C1\r\n",
+    b"ms p4 1 MA\r\ny\r\n", b"mg p3 v\r\n", b"set n9 0 0 20\r\n-9223372036854775809\r\n", b"incr n9 1\r\n",
     b"cas b 0 0 1 1\r\nx\r\n", b"cas nothere 0 0 1 1\r\nx\r\n",
     b"touch b 10\r\n", b"touch zz 10\r\n", b"touch b\r\n", b"touch b x\r\n",
     b"gat 10 b zz\r\n", b"gats 0 b\r\n", b"gat b\r\n", b"gat\r\n", b"gat x b\r\n",
@@ -329,14 +340,16 @@ def test_incr_decr_edges(nodes):
     c.set("n", b"10")
     assert c.decr("n", 3) == 7
     assert c.decr("n", 100) == 0  # stops at 0
-    assert c.get("n") == b"0"
+    assert c.get("n") == b"0 "  # the old length, space-padded, as memcached
     c.set("n", b"18446744073709551615")
     assert c.incr("n", 1) == 0  # wraps at 2^64
     assert c.incr("n", 18446744073709551615) == 18446744073709551615
     assert c.decr("n", 18446744073709551615) == 0
     c.set("n", b"99")
     assert c.incr("n", 1) == 100 and c.get("n") == b"100"  # grows by a digit
-    for bad in (b"abc", b"-1", b"1.5", b"", b"18446744073709551616", b"1 2", b"0x10"):
+    c.set("m", b"7 apples")
+    assert c.incr("m", 1) == 8 and c.get("m") == b"8       "  # memcached's reading
+    for bad in (b"abc", b"-1", b"1.5", b"", b"18446744073709551616", b"0x10", b"+"):
         c.set("bad", bad)
         with pytest.raises(MemcacheClientError):
             c.incr("bad", 1)

@@ -125,18 +125,27 @@ static bool value_number(const char *p, size_t n, uint64_t *out)
 {
 	size_t i = 0, digits = 0;
 	uint64_t v = 0;
+	bool minus = false;
 
-	while (i < n && p[i] == ' ')
+	/* As memcached's safe_strtoull() on the stored bytes (followed there by
+	 * "\r\n"): strtoull's leading white space and sign, then the end or a
+	 * white space character (what follows it is not looked at); a minus
+	 * sign only where the result stays below 2^63. */
+	while (i < n && strchr(" \t\n\v\f\r", p[i]) && p[i])
 		i++;
+	if (i < n && (p[i] == '+' || p[i] == '-'))
+		minus = p[i++] == '-';
 	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
 		unsigned d = (unsigned)(p[i] - '0');
 		if (v > (UINT64_MAX - d) / 10)
 			return false;
 		v = v * 10 + d;
 	}
-	while (i < n && (p[i] == ' ' || p[i] == '\r' || p[i] == '\n'))
-		i++;
-	if (!digits || i != n)
+	if (!digits || (i < n && !(p[i] && strchr(" \t\n\v\f\r", p[i]))))
+		return false;
+	if (minus)
+		v = 0 - v;
+	if (minus && v > INT64_MAX)
 		return false;
 	*out = v;
 	return true;
@@ -179,9 +188,14 @@ static int decide_locked(struct cluster *c, const void *key, size_t klen,
 		return rc;
 	res->meta = cur;
 	res->status = CLUSTER_DONE;
-	if (op->has_cas && !live) {
-		res->status = CLUSTER_NOT_FOUND;
-	} else if (op->has_cas && cur.version.stamp != op->cas) {
+	/* As memcached: an add never looks at a CAS; with nothing to compare
+	 * with, append and prepend are NOT_STORED, the others NOT_FOUND. */
+	bool cas = op->has_cas && op->mode != CLUSTER_ADD;
+	if (cas && !live) {
+		res->status = op->mode == CLUSTER_APPEND || op->mode == CLUSTER_PREPEND
+				      ? CLUSTER_NOT_STORED
+				      : CLUSTER_NOT_FOUND;
+	} else if (cas && cur.version.stamp != op->cas) {
 		res->status = CLUSTER_EXISTS;
 	} else {
 		switch (op->mode) {
@@ -234,10 +248,19 @@ static int decide_locked(struct cluster *c, const void *key, size_t klen,
 				n += op->delta; /* wraps at 2^64, as memcached's does */
 			else
 				n = n > op->delta ? n - op->delta : 0;
+			/* A shorter number keeps the old length, padded with spaces, as
+			 * memcached's in-place update does. */
 			char text[24];
-			int tl = snprintf(text, sizeof(text), "%" PRIu64, n);
-			rc = write_result(c, key, klen, text, (size_t)tl, false, &cur.attr, &cur,
-					  res);
+			size_t tl = (size_t)snprintf(text, sizeof(text), "%" PRIu64, n);
+			if (tl < vlen) {
+				memcpy(val, text, tl);
+				memset((char *)val + tl, ' ', vlen - tl);
+				rc = write_result(c, key, klen, val, vlen, false, &cur.attr, &cur,
+						  res);
+			} else {
+				rc = write_result(c, key, klen, text, tl, false, &cur.attr, &cur,
+						  res);
+			}
 			res->number = n;
 			break;
 		}
