@@ -93,6 +93,8 @@ SAME_AS_MEMCACHED = [
     b"incr p1 5\r\n", b"get p1\r\n", b"set p2 0 0 2\r\n99\r\n", b"incr p2 1\r\n",
     b"get p2\r\n", b"ms p3 1 MA C1\r\nx\r\n", b"ms p3 1 MP C1\r\nx\r\n",
     b"ms p3 1 MR C1\r\nx\r\n", b"ms p3 1 MS C1\r\nx\r\n", b"ms p3 1 ME C1\r\nx\r\n",
+    b"set p5 0 0 1\r\nx\r\n", b"mg p5 t T100\r\n", b"mg p5 t\r\n", b"mg p5 T50 t\r\n",
+    b"mg p5 t T0 t\r\n", b"mg p5 v t T0\r\n", b"mg p5 t\r\n",
     b"mg p3 v\r\n", b"ms p3 1 ME C1\r\ny\r\n", b"ms p3 1 ME\r\ny\r\n", b"md p4 C1\r\n",
     b"ms p4 1 MA\r\ny\r\n", b"mg p3 v\r\n", b"set n9 0 0 20\r\n-9223372036854775809\r\n", b"incr n9 1\r\n",
     b"cas b 0 0 1 1\r\nx\r\n", b"cas nothere 0 0 1 1\r\nx\r\n",

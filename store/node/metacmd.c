@@ -61,10 +61,17 @@ void server_cmd_mg(struct server *srv, struct conn *c, const struct proto_req *r
 		struct cluster_op op = { .mode = CLUSTER_GAT,
 					 .attr = { 0, server_expires(srv, mf->ttl) } };
 		struct cluster_result res;
+		struct store_meta before = { 0 };
+		/* flags act in the order given (memcached): "t T30" reports the
+		 * TTL the object had */
+		if (mf->t_first && cluster_stat(srv->cluster, r->key, r->key_len, &before) < 0)
+			before.attr.expires = 0;
 		rc = cluster_decide(srv->cluster, r->key, r->key_len, &op, &res);
 		if (rc == 0 && res.status != CLUSTER_DONE)
 			rc = -ENOENT;
 		m = res.meta;
+		if (mf->t_first)
+			m.attr.expires = before.attr.expires;
 		val = res.val;
 		vlen = res.vlen;
 	} else if (mf->value) {

@@ -304,6 +304,7 @@ static const char *meta_flags(const char *a, size_t alen, size_t pos, const char
 		case 's':
 		case 't':
 			m->ret[m->nret++] = (char)f;
+			m->t_first |= f == 't' && !m->has_ttl;
 			break;
 		case 'O':
 			if (tokl > 32)

@@ -65,6 +65,7 @@ struct proto_meta {
 	bool value;	/* v: return the value */
 	bool quiet;	/* q: leave out the reply that means "as expected" */
 	bool has_ttl;	/* T<ttl> (ttl as an exptime) */
+	bool t_first;	/* t came before T: mg reports the TTL from before */
 	bool has_cas;	/* C<cas> */
 	bool has_flags; /* F<flags> */
 	int64_t ttl;
