@@ -584,20 +584,6 @@ def test_sealed_session_carries_large_values(nodes, tmp_path, run):
 
 # ---- the cluster map's commands over mutual TLS ----
 
-def tls_local_keys(node):
-    """The live keys a TLS node holds itself (xls is local)."""
-    s = node.connect()
-    s.sendall(b"xls\r\n")
-    data = b""
-    while not data.endswith(b"END\r\n"):
-        chunk = s.recv(1 << 20)
-        assert chunk, "connection closed during xls"
-        data += chunk
-    s.close()
-    return {line.split()[0] for line in data.decode().split("\r\n")[:-2]
-            if line.split()[-1] != "T"}
-
-
 def tls_stat(node, name):
     return int(mc(node).stats()[name.encode()])
 
@@ -632,7 +618,7 @@ def test_tls_cluster_add_and_show(tls_nodes, caskfs_bin, tmp_path, certs, run):
         assert r.returncode == 0, (r.stdout + r.stderr).decode()
         four = [*three, fourth]
         until(lambda: all(tls_stat(n, "caskfs_nodes") == 4 for n in four))
-        held = {n.addr: tls_local_keys(n) for n in four}
+        held = {n.addr: tc.local_keys(n) for n in four}
         for k in keys:
             where = [a for a, ks in held.items() if k in ks]
             assert len(where) == 3, (k, where)
