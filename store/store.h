@@ -53,6 +53,10 @@ struct store_options {
 	unsigned compact_interval_ms; /* how often the compactor looks; default 1000 */
 	bool no_background;	      /* start no threads (tools and tests drive sync/compaction) */
 	int compress_level;	      /* zstd level; default 1; negative disables compression */
+	/* the compactor thread drops the process's mapped log pages from its
+	 * resident set (not from the page cache) once they pass this; default
+	 * 256 MiB, 0 never (store/log/memory.c) */
+	uint64_t map_resident_max;
 	/* objects never expire: expiry times are kept and replicated, but ignored
 	 * (also settable later: store_set_no_expiry()) */
 	bool no_expiry;

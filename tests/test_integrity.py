@@ -8,6 +8,7 @@ and cp -a, and are enforced.
 import errno
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -341,3 +342,26 @@ def test_acl_denies_a_user(mount, public_mnt, tmp_path):
     assert r.returncode != 0 and "Permission denied" in r.stderr
     assert run("setfacl", "-x", "u:nobody", secret).returncode == 0
     assert run(*as_nobody, secret).returncode == 0
+
+
+def test_reading_a_large_log_keeps_the_daemon_small(mount):
+    """Every read touches the log through its mappings; those pages would stay
+    in the daemon's resident set (VmRSS) until the kernel wanted them back,
+    so reading 768 MiB made it look 768 MiB large. The store drops them from
+    the mappings past 256 MiB (they stay in the page cache) and gives freed
+    heap back: within seconds of the reads the daemon is small again."""
+    m = mount()
+    blobs = {}
+    for i in range(12):
+        blobs[i] = os.urandom(64 * MiB)
+        (m.path / f"big{i}").write_bytes(blobs[i])
+    for i in range(12):
+        with open(m.path / f"big{i}", "rb") as f:  # from the daemon, not the cache
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            assert f.read() == blobs[i]
+    blobs.clear()
+    deadline = time.time() + 20
+    while rss_mib(m.proc.pid) > 400 and time.time() < deadline:
+        time.sleep(0.5)
+    assert rss_mib(m.proc.pid) <= 400
+    assert_alive(m)

@@ -2,7 +2,8 @@
  * background - the engine's two threads: in batch mode the syncer makes the
  * log durable every batch_interval_ms (sync.c), and the compactor looks for
  * segments worth rewriting every compact_interval_ms (compact.c), which
- * first replaces expired objects with their tombstones (expire.c). The one
+ * first replaces expired objects with their tombstones (expire.c), and
+ * keeps the resident set in bounds (memory.c). The one
  * idea: both sleep on one condition variable, so store_close() wakes and
  * joins them at once instead of waiting out an interval.
  */
@@ -44,8 +45,10 @@ static void *compactor_main(void *arg)
 {
 	struct store *s = arg;
 
-	while (!bg_wait(s, s->opt.compact_interval_ms))
+	while (!bg_wait(s, s->opt.compact_interval_ms)) {
 		store_compact(s, false);
+		store_memory_trim(s);
+	}
 	return NULL;
 }
 

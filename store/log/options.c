@@ -19,6 +19,7 @@ void store_options_init(struct store_options *opt)
 	opt->compact_live_ratio = 0.5;
 	opt->compact_interval_ms = 1000;
 	opt->compress_level = 1;
+	opt->map_resident_max = 256ull << 20;
 }
 
 int store_sync_mode_parse(const char *name, enum store_sync_mode *mode)

@@ -98,6 +98,7 @@ struct store {
 	bool stopping; /* protected by bg_mu */
 	bool threads_started;
 	pthread_t syncer, compactor;
+	int64_t trimmed_at; /* memory.c: seconds (monotonic) of the last trim; compactor only */
 
 	_Atomic uint64_t puts, deletes, gets, get_misses;
 	_Atomic uint64_t compactions, compacted_bytes, reclaimed_bytes;
@@ -121,6 +122,12 @@ void store_logf(struct store *s, enum store_log_level level, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 /* Writes a printable, escaped form of key (at most 120 bytes shown) into buf. */
 const char *store_key_repr(const void *key, size_t klen, char *buf, size_t size);
+
+/* ---- memory.c: the process's resident set, trimmed by the compactor ---- */
+
+/* Drops mapped log pages from the resident set past opt.map_resident_max and
+ * gives freed malloc memory back; acts at most every few seconds. */
+void store_memory_trim(struct store *s);
 
 /* ---- io.c: whole reads and writes ---- */
 
