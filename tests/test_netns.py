@@ -2,12 +2,16 @@
 (ip netns + veth, as root), authenticated with a shared secret as a real
 deployment must be. One node is cut off the network while objects are
 written and healed again: afterwards every object is on exactly 3 nodes and
-every pair's dry-run sync finds nothing. Skipped without root or netns."""
+every pair's dry-run sync finds nothing. Twice: with the shared secret, and
+with mutual TLS (certificates from scripts/make-certs for the nodes'
+addresses). Fails without root or netns."""
 import os
 import subprocess
 import time
 
 import pytest
+
+from conftest import ROOT
 
 NODES = 4
 NET = "10.201.0"
@@ -38,8 +42,9 @@ def _needs_netns():
 
 
 class Net:
-    def __init__(self, caskfs_bin, tmp_path):
+    def __init__(self, caskfs_bin, tmp_path, tls=False):
         self.bin = caskfs_bin
+        self.tls = tls
         self.tmp = tmp_path
         self.tag = f"ck{os.getpid() % 10000}"
         self.hub = f"{self.tag}h"
@@ -49,9 +54,21 @@ class Net:
         self.secret = tmp_path / "secret"
         self.made = []
 
+    def auth(self, name):
+        """The options that authenticate as name (a node, or 'client')."""
+        if not self.tls:
+            return ["--secret-file", str(self.secret)]
+        c = self.tmp / "certs"
+        return ["--tls-cert", str(c / f"{name}.crt"), "--tls-key", str(c / f"{name}.key"),
+                "--tls-ca", str(c / "ca.crt")]
+
     def up(self):
         self.secret.write_bytes(os.urandom(32).hex().encode())
         os.chmod(self.secret, 0o600)
+        if self.tls:  # a certificate per node for its address, one for the tools
+            names = [f"n{i}={a.split(':')[0]}" for i, a in enumerate(self.addrs)]
+            sh(str(ROOT / "scripts" / "make-certs"), str(self.tmp / "certs"), *names,
+               "client=" + ",".join(a.split(":")[0] for a in self.addrs))
         sh("ip", "netns", "add", self.hub)
         self.made.append(self.hub)
         sh("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
@@ -75,13 +92,13 @@ class Net:
         log = open(self.tmp / f"n{i}.log", "ab")
         self.procs[i] = subprocess.Popen(
             ["ip", "netns", "exec", self.ns[i], self.bin, "serve", str(self.tmp / f"d{i}"),
-             "--listen", self.addrs[i], "--peers", peers, "--secret-file", str(self.secret),
+             "--listen", self.addrs[i], "--peers", peers, *self.auth(f"n{i}"),
              "--node-id", str(i + 1), "--sync-interval", "1"], stdout=log, stderr=log)
 
     def caskfs(self, i, *args, check=False):
         """caskfs run inside node i's namespace, authenticated."""
-        cmd = ["ip", "netns", "exec", self.ns[i], self.bin, *args[:1], "--secret-file",
-               str(self.secret), *args[1:]]
+        cmd = ["ip", "netns", "exec", self.ns[i], self.bin, *args[:1], *self.auth("client"),
+               *args[1:]]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=check)
 
     def stat(self, i, name):
@@ -103,9 +120,9 @@ class Net:
             sh("ip", "netns", "del", ns, check=False)
 
 
-@pytest.fixture
-def net(caskfs_bin, tmp_path):
-    n = Net(caskfs_bin, tmp_path)
+@pytest.fixture(params=["secret", "tls"])
+def net(caskfs_bin, tmp_path, request):
+    n = Net(caskfs_bin, tmp_path, tls=request.param == "tls")
     try:
         n.up()
         for i in range(NODES):
@@ -138,7 +155,8 @@ def held(net, keys):
 def put_many(net, via, prefix, count):
     value = net.tmp / "value"
     value.write_bytes(os.urandom(700))
-    script = (f'for i in $(seq {count}); do "{net.bin}" kv --secret-file "{net.secret}" '
+    auth = " ".join(f'"{a}"' for a in net.auth("client"))
+    script = (f'for i in $(seq {count}); do "{net.bin}" kv {auth} '
               f'{net.addrs[via]} put {prefix}$i "{value}" || exit 1; done')
     r = subprocess.run(["ip", "netns", "exec", net.ns[via], "sh", "-c", script],
                        capture_output=True, text=True, timeout=120)
