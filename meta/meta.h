@@ -441,7 +441,10 @@ struct meta_change {
  * content changed on both nodes; one name bound to two objects), the loser,
  * whichever side it is, is kept as NAME.caskfs-conflict-NODE-STAMP beside
  * it and *chg says so (conflict_*): then 1 is returned even when the record
- * itself was older. An entry whose directory does not exist here is kept under
+ * itself was older. One object renamed on two nodes ends under the later
+ * name (the other name becomes a tombstone, named in conflict_*), and a
+ * change of attributes made beside an edit of a file's content merges with
+ * it (docs/REPLICATION.md, "Renames made apart"). An entry whose directory does not exist here is kept under
  * /lost+found instead, and so are the entries here of a directory removed
  * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
  * every length in it is checked. Returns 1 when applied (*chg filled), 0
@@ -490,7 +493,8 @@ int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_
 /*
  * fsck of the namespace: link counts and subdirectory counts against the live
  * entries, entries naming missing inodes, inodes no name leads to that are not
- * known orphans. fn (may be NULL) gets the inode and one line per problem
+ * known orphans, the local index of names against the entries, one rename
+ * left under two names. fn (may be NULL) gets the inode and one line per problem
  * (valid during the call only). With repair, counts are rewritten and such
  * inodes are linked into /lost+found as inode-<16 hex digits of ino>, all in
  * one write transaction. *problems and *fixed get the counts. Returns 0 or

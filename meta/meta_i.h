@@ -154,6 +154,8 @@ int meta_names_each(struct meta *m, MDB_txn *txn, uint64_t child, meta_names_fn 
 /* Builds the names table from the entries when it was never built (a
  * namespace written before it existed). 0 or -errno. */
 int meta_names_build(struct meta *m, MDB_txn *txn);
+/* Builds it again from the entries (fsck --repair). 0 or -errno. */
+int meta_names_rebuild(struct meta *m, MDB_txn *txn);
 
 /* The counts table: live entries naming ino (links) and its subdirectories.
  * get gives 0 and 0 for an inode without a record; add adds dl and ds and

@@ -96,3 +96,15 @@ int meta_names_build(struct meta *m, MDB_txn *txn)
 		return meta_errno(rc);
 	return meta_state_write(m, txn, BUILT, 1);
 }
+
+int meta_names_rebuild(struct meta *m, MDB_txn *txn)
+{
+	MDB_val key = { strlen(BUILT), BUILT };
+	int rc = mdb_drop(txn, m->names, 0);
+
+	if (rc == 0)
+		rc = mdb_del(txn, m->state, &key, NULL);
+	if (rc && rc != MDB_NOTFOUND)
+		return meta_errno(rc);
+	return meta_names_build(m, txn);
+}

@@ -109,6 +109,7 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 	struct bound *bs = NULL;
 	size_t nbs = 0, capbs = 0;
 	uint64_t names = 0;
+	bool names_bad = false;
 	MDB_cursor *c;
 	MDB_val key, val;
 	int rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
@@ -148,11 +149,13 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 		meta_be64(nk, d.child);
 		if (key.mv_size <= META_KEY_MAX)
 			memcpy(nk + 8, key.mv_data, key.mv_size);
-		if (key.mv_size > META_KEY_MAX || mdb_get(txn, m->names, &nkey, &nv) != 0)
+		if (key.mv_size > META_KEY_MAX || mdb_get(txn, m->names, &nkey, &nv) != 0) {
 			report(va, d.child, "entry '%.*s' is missing from the names table",
 			       (int)(key.mv_size - 16), (const char *)key.mv_data + 16);
-		else
+			names_bad = true;
+		} else {
 			names++;
+		}
 		rc = tally_add(&ts, d.child, 1, 0);
 		if (rc == 0 && S_ISDIR(d.type))
 			rc = tally_add(&ts, parent, 0, 1);
@@ -167,9 +170,16 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 			report(va, bs[i].child, "two names from one rename (binding %016" PRIx64 "/%u)",
 			       bs[i].stamp, bs[i].node);
 	MDB_stat nst;
-	if (mdb_stat(txn, m->names, &nst) == 0 && nst.ms_entries != names)
+	if (mdb_stat(txn, m->names, &nst) == 0 && nst.ms_entries != names) {
 		report(va, 0, "the names table has %zu rows, the live entries it lists are %" PRIu64,
 		       nst.ms_entries, names);
+		names_bad = true;
+	}
+	/* the table is derived: built again from the entries */
+	if (names_bad && va->repair && (rc = meta_names_rebuild(m, txn)) != 0)
+		goto out;
+	if (names_bad && va->repair)
+		va->fixed++;
 	qsort(ts.t, ts.n, sizeof(*ts.t), cmp_tally);
 	size_t w = 0; /* sum the runs of one inode */
 	for (size_t i = 0; i < ts.n; i++) {
