@@ -148,6 +148,19 @@ int meta_acl_create(uint8_t *acl, size_t len, uint32_t *mode, bool *equivalent);
  * for a file without slots): xxh3-128 over what the slots hold, so equal
  * bytes in equal slots hash equal, however they were written. 0 or -ENOMEM. */
 int meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH]);
+/* The same, exact for every file: fn is called for each slot that holds
+ * something and is not a whole slot read whole (its stored length or the
+ * length it reads, extent, up to the next slot or the file's end, is short
+ * of META_CHUNK_SIZE), and fills id with the chunk id of the bytes the slot
+ * reads: its chunk's bytes cut or padded with zeros to extent. That is its
+ * key unless a truncate clipped the slot (the map's length is then shorter
+ * than the chunk) or the file grew past it; only the caller, which can ask
+ * the store, can tell. A -errno from fn ends the hash. With fn NULL this is
+ * meta_content_hash, exact for files never clipped. 0 or -errno. */
+typedef int (*meta_slot_bytes_fn)(void *arg, const struct meta_chunk *c, uint32_t extent,
+				  uint8_t id[META_CHUNK_KEY]);
+int meta_content_hash_read(const struct meta_inode *in, meta_slot_bytes_fn fn, void *arg,
+			   uint8_t out[META_CONTENT_HASH]);
 /* The same, fed slot by slot (holding bytes, in increasing index, lengths
  * cut to the end: what meta_slot_get gives) in constant memory: begin
  * returns NULL without memory; end frees h. */
