@@ -457,9 +457,9 @@ struct meta_change {
  * itself was older. One object renamed on two nodes ends under the later
  * name (the other name becomes a tombstone, named in conflict_*), and a
  * change of attributes made beside an edit of a file's content merges with
- * it (docs/REPLICATION.md, "Renames made apart"). An entry whose directory does not exist here is kept under
- * /lost+found instead, and so are the entries here of a directory removed
- * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
+ * it (docs/REPLICATION.md, "Renames made apart"). An entry whose
+ * directory does not exist here is kept under /lost+found instead, and so
+ * are the entries here of a directory removed there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
  * every length in it is checked. Returns 1 when applied (*chg filled), 0
  * when the local record was as new or newer, -EBADMSG for a malformed
  * record, or another -errno (the record is then not applied).

@@ -1,8 +1,8 @@
 /*
  * open - the namespace's LMDB environment (DATA_DIR/meta/data.mdb) opened
  * and closed: its tables, a root directory when new, the outbox's next seq,
- * the names table when it was never built, and the orphans a crash left (no process holds a file open across a
- * restart, so they go now). docs/FORMAT.md ("Namespace").
+ * the names table when it was never built, and the orphans a crash left
+ * (no process holds a file open across a restart, so they go now). docs/FORMAT.md ("Namespace").
  */
 #include <errno.h>
 #include <lmdb.h>

@@ -23,7 +23,7 @@
 struct settle {
 	struct meta *m;
 	MDB_txn *txn;
-	const MDB_val *key;	    /* the entry just stored */
+	const MDB_val *key;	      /* the entry just stored */
 	const struct meta_dirent *nd; /* its record */
 	struct store_version bind;
 	bool lost; /* nd itself lost to a later rename */
@@ -34,7 +34,8 @@ struct settle {
 /* The tombstone that replaces d, a rename that lost (see above). */
 static void tombstone_of(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE])
 {
-	struct meta_dirent t = { .version = { d->version.stamp, d->version.node | META_DERIVED_NODE },
+	struct meta_dirent t = { .version = { d->version.stamp,
+					      d->version.node | META_DERIVED_NODE },
 				 .deleted = true,
 				 .type = d->type,
 				 .prev = d->version };
@@ -58,7 +59,8 @@ static int settle_one(void *arg, const MDB_val *ek)
 	MDB_val val, t = { sizeof(b), b };
 	int rc;
 
-	if (ek->mv_size == s->key->mv_size && memcmp(ek->mv_data, s->key->mv_data, ek->mv_size) == 0)
+	if (ek->mv_size == s->key->mv_size &&
+	    memcmp(ek->mv_data, s->key->mv_data, ek->mv_size) == 0)
 		return 0;
 	if ((rc = mdb_get(s->txn, s->m->entries, (MDB_val *)ek, &val)) != 0) {
 		s->rc = rc == MDB_NOTFOUND ? 0 : meta_errno(rc);

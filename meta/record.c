@@ -313,10 +313,10 @@ void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZ
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
 {
 	/* version 2 is 48 bytes; version 1 was 36 (or 24, before prev) */
-	if (len < META_DIRENT_V0_SIZE ||
-	    (p[0] == META_DIRENT_VERSION ? len != META_DIRENT_SIZE
-					 : len != META_DIRENT_V1_SIZE && len != META_DIRENT_V0_SIZE) ||
-	    meta_head_decode(p, len, &d->version, &d->deleted) < 0)
+	bool v2 = len > 0 && p[0] == META_DIRENT_VERSION;
+	if (v2 ? len != META_DIRENT_SIZE : len != META_DIRENT_V1_SIZE && len != META_DIRENT_V0_SIZE)
+		return -EBADMSG;
+	if (meta_head_decode(p, len, &d->version, &d->deleted) < 0)
 		return -EBADMSG;
 	d->type = (uint32_t)get_le16(p + 2) << 12;
 	d->child = get_le64(p + 16);

@@ -99,7 +99,8 @@ static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 		if (rc == 0)
 			rc = meta_entry_move(m, txn, a->parent, a->name, dst.ino, dst.mode, &db);
 		if (rc == 0)
-			rc = meta_entry_move(m, txn, a->newparent, a->newname, src.ino, src.mode, &sb);
+			rc = meta_entry_move(m, txn, a->newparent, a->newname, src.ino, src.mode,
+					     &sb);
 		if (rc == 0 && S_ISDIR(src.mode))
 			rc = move_dir(m, txn, src.ino, a->parent, a->newparent);
 		if (rc == 0 && S_ISDIR(dst.mode))

@@ -167,11 +167,13 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 		qsort(bs, nbs, sizeof(*bs), cmp_bound);
 	for (size_t i = 1; i < nbs; i++)
 		if (cmp_bound(&bs[i - 1], &bs[i]) == 0)
-			report(va, bs[i].child, "two names from one rename (binding %016" PRIx64 "/%u)",
-			       bs[i].stamp, bs[i].node);
+			report(va, bs[i].child,
+			       "two names from one rename (binding %016" PRIx64 "/%u)", bs[i].stamp,
+			       bs[i].node);
 	MDB_stat nst;
 	if (mdb_stat(txn, m->names, &nst) == 0 && nst.ms_entries != names) {
-		report(va, 0, "the names table has %zu rows, the live entries it lists are %" PRIu64,
+		report(va, 0,
+		       "the names table has %zu rows, the live entries it lists are %" PRIu64,
 		       nst.ms_entries, names);
 		names_bad = true;
 	}
