@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -54,6 +55,57 @@ static int conflict_loser(struct meta *m, MDB_txn *txn, enum meta_table table, c
 		snprintf(chg->name, sizeof(chg->name), "%s", chg->conflict_name);
 	}
 	return rc;
+}
+
+/*
+ * A peer's inode record (val) met the local one (cur) and one has the later
+ * version, the other the later content (lineage.c): the merged record that
+ * keeps both is written here, and pushed (peers that hold either one merge
+ * to the same bytes). 1 handled (*applied: something changed, chg says
+ * what), 0 not a merge, -errno.
+ */
+static int apply_merge(struct meta *m, MDB_txn *txn, const MDB_val *key, const MDB_val *cur,
+		       const MDB_val *val, struct meta_change *chg, int *applied)
+{
+	uint8_t *mb;
+	size_t ml;
+	bool in_content;
+	uint64_t ino = meta_get_be64(key->mv_data);
+	uint32_t links, subdirs;
+	int rc = meta_inode_merge(cur, val, &mb, &ml, &in_content);
+
+	if (rc <= 0)
+		return rc;
+	bool same = ml == cur->mv_size && memcmp(mb, cur->mv_data, ml) == 0;
+	bool theirs = ml == val->mv_size && memcmp(mb, val->mv_data, ml) == 0;
+	MDB_val merged = { ml, mb };
+	/* the content that loses is kept when it was written beside the other */
+	int made = meta_conflict_inode(m, txn, ino, cur, val, in_content, chg);
+	if ((rc = made) < 0 || same)
+		goto out;
+	store_clock_observe(m->clock, get_le64(mb + 8));
+	if ((rc = meta_reserved_move(m, txn, key, &merged)) != 0 ||
+	    (rc = meta_errno(mdb_put(txn, m->inodes, (MDB_val *)key, &merged, 0))) != 0 ||
+	    (!theirs && (rc = meta_outbox_add(m, txn, META_TABLE_INODES, key, &merged)) != 0))
+		goto out;
+	if ((rc = meta_count_get(m, txn, ino, &links, &subdirs)) == 0 && links == 0 &&
+	    ino != META_ROOT_INO)
+		rc = meta_u64_put(txn, m->orphans, ino, "", 0);
+out:
+	free(mb);
+	if (rc < 0)
+		return rc;
+	if (!same) {
+		chg->table = META_TABLE_INODES;
+		chg->ino = ino;
+	} else if (made) { /* report the copy's new name as the change */
+		chg->table = META_TABLE_ENTRIES;
+		chg->parent = chg->conflict_parent;
+		chg->ino = chg->conflict_ino;
+		snprintf(chg->name, sizeof(chg->name), "%s", chg->conflict_name);
+	}
+	*applied = !same || made;
+	return 1;
 }
 
 struct apply_args {
@@ -106,6 +158,9 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 		return rc;
 	memset(a->chg, 0, sizeof(*a->chg));
 	rc = mdb_get(txn, dbi, &key, &cur);
+	if (rc == 0 && table == META_TABLE_INODES &&
+	    (rc = apply_merge(m, txn, &key, &cur, &val, a->chg, &a->applied)) != 0)
+		return rc < 0 ? rc : 0;
 	if (rc == 0) {
 		if (meta_head_decode(cur.mv_data, cur.mv_size, &cur_v, NULL) == 0 &&
 		    store_version_cmp(&in_v, &cur_v) <= 0) {
@@ -151,7 +206,7 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 		return rc;
 	a->chg->ino = nd.deleted ? 0 : nd.child;
 	a->chg->old_child = had_old && !old.deleted ? old.child : 0;
-	if ((rc = meta_errno(mdb_put(txn, dbi, &key, &val, 0))) != 0)
+	if ((rc = meta_entry_store(m, txn, &key, &val)) != 0)
 		return rc;
 	a->applied = 1;
 	if (had_old && !old.deleted &&
@@ -173,6 +228,12 @@ static int do_apply(struct meta *m, MDB_txn *txn, void *arg)
 	if (had_old && (rc = meta_conflict_entry(m, txn, parent, a->chg->name, &old, &nd, true,
 						 a->chg)) < 0)
 		return rc;
+	/* the same object renamed elsewhere too: the later name stays */
+	if ((rc = meta_rebind_settle(m, txn, &key, &nd, a->chg)) != 0) {
+		if (rc > 0) /* this one lost: the name is a tombstone now */
+			a->chg->ino = 0;
+		return rc < 0 ? rc : 0;
+	}
 	if (!dir_live(m, txn, parent) && parent != META_LOST_FOUND_INO) {
 		/* its directory is gone here: keep it visible under /lost+found */
 		rc = meta_lost_found_rescue(m, txn, parent, a->chg->name, &nd);

@@ -4,8 +4,12 @@
  * le64 size, then, for every slot that holds bytes, le32 index, le32 length
  * and the 16-byte chunk id. Holes and stored all-zero slots are left out
  * alike, and a slot's length is cut to the file's end, so the same bytes
- * written whole or in pieces, sparse or not, hash the same. slot_at() is the
- * one place that knows how the chunk map is laid out.
+ * written whole or in pieces, sparse or not, hash the same. A slot whose
+ * chunk is longer or shorter than what it reads (clipped by a truncate, or
+ * extended past it) counts by the id of the bytes it reads, which only the
+ * caller can tell, for any slot short of a whole one
+ * (meta_content_hash_read). slot_at() is the one place that
+ * knows how the chunk map is laid out.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -116,17 +120,37 @@ void meta_content_hash_end(struct meta_content_hasher *h, uint8_t out[META_CONTE
 
 int meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH])
 {
+	return meta_content_hash_read(in, NULL, NULL, out);
+}
+
+int meta_content_hash_read(const struct meta_inode *in, meta_slot_bytes_fn fn, void *arg,
+			   uint8_t out[META_CONTENT_HASH])
+{
 	struct meta_content_hasher *h = meta_content_hash_begin(in->size);
+	int rc = 0;
 
 	if (!h)
 		return -ENOMEM;
-	for (uint32_t i = 0; in->chunks && i < in->nchunks; i++) {
+	for (uint32_t i = 0; in->chunks && i < in->nchunks && rc == 0; i++) {
+		const struct meta_chunk *c = &in->chunks[i];
+		uint64_t start = (uint64_t)c->idx * META_CHUNK_SIZE;
 		uint32_t idx, len;
 		const uint8_t *id;
+		uint8_t read_id[META_CHUNK_KEY];
 
-		if (meta_slot_get(in, i, &idx, &len, &id))
+		if (start >= in->size || meta_chunk_reserved(c))
+			continue;
+		uint32_t extent = in->size - start < META_CHUNK_SIZE ? (uint32_t)(in->size - start)
+								     : META_CHUNK_SIZE;
+		if (fn && (c->len != META_CHUNK_SIZE || extent != META_CHUNK_SIZE)) {
+			/* maybe other bytes than its chunk's: their own id */
+			if ((rc = fn(arg, c, extent, read_id)) == 0 &&
+			    !meta_chunk_is_zero(read_id, extent))
+				meta_content_hash_slot(h, c->idx, extent, read_id);
+		} else if (meta_slot_get(in, i, &idx, &len, &id)) {
 			meta_content_hash_slot(h, idx, len, id);
+		}
 	}
 	meta_content_hash_end(h, out);
-	return 0;
+	return rc;
 }

@@ -57,31 +57,30 @@ static uint64_t copy_ino(uint64_t ino, const struct store_version *run)
 	return META_CONFLICT_INO_BIT | (XXH3_64bits(b, sizeof(b)) & (META_CONFLICT_INO_BIT - 1));
 }
 
+struct first_name {
+	uint64_t *parent;
+	char *name;
+};
+
+static int take_first(void *arg, const MDB_val *ek)
+{
+	struct first_name *f = arg;
+
+	*f->parent = meta_get_be64(ek->mv_data);
+	memcpy(f->name, (const char *)ek->mv_data + 16, ek->mv_size - 16);
+	f->name[ek->mv_size - 16] = '\0';
+	return 1;
+}
+
 /* The first live name of ino in key order (the same choice on every node
- * that has the same entries): 0 with *parent and name, or -ENOENT. */
+ * that has the same entries; the names table): 0 with *parent and name, or
+ * -ENOENT. */
 static int name_of(struct meta *m, MDB_txn *txn, uint64_t ino, uint64_t *parent, char *name)
 {
-	MDB_cursor *c;
-	MDB_val key, val;
-	int rc = mdb_cursor_open(txn, m->entries, &c);
+	struct first_name f = { parent, name };
+	int rc = meta_names_each(m, txn, ino, take_first, &f);
 
-	if (rc)
-		return meta_errno(rc);
-	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-		struct meta_dirent d;
-		if (key.mv_size > 16 && key.mv_size <= 16 + META_NAME_MAX &&
-		    meta_dirent_decode(val.mv_data, val.mv_size, &d) == 0 && !d.deleted &&
-		    d.child == ino) {
-			*parent = meta_get_be64(key.mv_data);
-			memcpy(name, (const char *)key.mv_data + 16, key.mv_size - 16);
-			name[key.mv_size - 16] = '\0';
-			mdb_cursor_close(c);
-			return 0;
-		}
-	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? -ENOENT : meta_errno(rc);
+	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
 }
 
 /* Writes the entry parent/cname -> child of type under version v (the
@@ -100,7 +99,7 @@ static int put_entry(struct meta *m, MDB_txn *txn, uint64_t parent, const char *
 	meta_dirent_encode(&d, b);
 	val.mv_size = sizeof(b);
 	val.mv_data = b;
-	if ((rc = meta_errno(mdb_put(txn, m->entries, &key, &val, 0))) != 0 ||
+	if ((rc = meta_entry_store(m, txn, &key, &val)) != 0 ||
 	    (rc = meta_outbox_add(m, txn, META_TABLE_ENTRIES, &key, &val)) != 0 ||
 	    (rc = meta_entry_account(m, txn, parent, child, type, 1)) != 0)
 		return rc;
@@ -207,7 +206,7 @@ static int drop_winner_copy(struct meta *m, MDB_txn *txn, uint64_t ino, const st
 	meta_dirent_encode(&t, b);
 	val.mv_size = sizeof(b);
 	val.mv_data = b;
-	if ((rc = meta_errno(mdb_put(txn, m->entries, &key, &val, 0))) != 0 ||
+	if ((rc = meta_entry_store(m, txn, &key, &val)) != 0 ||
 	    (rc = meta_outbox_add(m, txn, META_TABLE_ENTRIES, &key, &val)) != 0 ||
 	    (rc = meta_entry_account(m, txn, parent, copy, S_IFREG, -1)) != 0)
 		return rc;

@@ -5,10 +5,14 @@
  * chunk map) with the stored one, and a change starts a new run (another
  * node's content is replaced) or extends this node's run. With it, apply
  * can tell an edit made from the other side's version (no conflict) from one
- * made beside it (a conflict: the loser is kept). The content region is
+ * made beside it (a conflict: the loser is kept), and when one side changed
+ * only attributes (a chmod, a rename's ctime) beside the other's edit, the
+ * two records merge into one that keeps both (meta_inode_merge). The content region is
  * found in the encoded record here, in one function, so the chunk map's
  * layout can change without touching the rest.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -107,4 +111,58 @@ bool meta_lineage_includes(const struct meta_lineage *w, const struct meta_linea
 		    store_version_cmp(&x->run, &w->prev_run[i]) == 0)
 			return store_version_cmp(&x->content, &w->prev_last[i]) <= 0;
 	return false;
+}
+
+/* The lineage of an encoded record of a regular file (version 2, no
+ * target), into *l: false when it is not one or has none. */
+static bool lineage_of(const uint8_t *p, size_t len, struct meta_lineage *l)
+{
+	const uint8_t *map;
+	size_t maplen;
+
+	if (len < META_INODE_FIXED || p[0] != META_INODE_VERSION || !S_ISREG(get_le32(p + 16)) ||
+	    get_le32(p + 76) != 0 || !content_region(p, len, &map, &maplen) ||
+	    (size_t)(p + len - map) != maplen + META_LINEAGE_SIZE)
+		return false;
+	meta_lineage_decode(map + maplen, l);
+	return meta_lineage_known(l);
+}
+
+int meta_inode_merge(const MDB_val *cur, const MDB_val *in, uint8_t **out, size_t *outlen,
+		     bool *in_content)
+{
+	const uint8_t *a = cur->mv_data, *b = in->mv_data;
+	struct meta_lineage la, lb;
+	struct store_version va, vb;
+
+	if (!lineage_of(a, cur->mv_size, &la) || !lineage_of(b, in->mv_size, &lb))
+		return 0;
+	va.node = get_le32(a + 4);
+	va.stamp = get_le64(a + 8);
+	vb.node = get_le32(b + 4);
+	vb.stamp = get_le64(b + 8);
+	int rc = store_version_cmp(&vb, &va), cc = store_version_cmp(&lb.content, &la.content);
+	if (cc == 0 || (rc != 0 && (rc > 0) == (cc > 0)))
+		return 0;
+	/* attributes of A, content of C */
+	const MDB_val *A = rc > 0 ? in : cur, *C = cc > 0 ? in : cur;
+	const uint8_t *pa = A->mv_data, *pc = C->mv_data;
+	size_t n = C->mv_size;
+	uint8_t *p = malloc(n);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, pc, C->mv_size);
+	if (rc != 0) {
+		/* the head and the attributes: mode, uid, gid, rdev, atime,
+		 * ctime; size, mtime, reserved and allocated stay C's */
+		memcpy(p, pa, 32);
+		memcpy(p + 40, pa + 40, 12);
+		memcpy(p + 64, pa + 64, 12);
+		put_le32(p + 4, get_le32(pa + 4) | META_DERIVED_NODE);
+	}
+	*out = p;
+	*outlen = n;
+	*in_content = cc > 0;
+	return 1;
 }

@@ -109,7 +109,7 @@ int meta_lost_found_rescue_children(struct meta *m, MDB_txn *txn, uint64_t dir)
 		/* the tombstone goes on the very key found, so the loop moves on */
 		MDB_val fk = { found_len, found_key };
 		if (rc == 0)
-			rc = meta_entry_put_key(m, txn, &fk, 0, d.type);
+			rc = meta_entry_put_key(m, txn, &fk, 0, d.type, NULL);
 		if (rc == 0)
 			rc = meta_entry_account(m, txn, dir, d.child, d.type, -1);
 		if (rc)

@@ -148,6 +148,19 @@ int meta_acl_create(uint8_t *acl, size_t len, uint32_t *mode, bool *equivalent);
  * for a file without slots): xxh3-128 over what the slots hold, so equal
  * bytes in equal slots hash equal, however they were written. 0 or -ENOMEM. */
 int meta_content_hash(const struct meta_inode *in, uint8_t out[META_CONTENT_HASH]);
+/* The same, exact for every file: fn is called for each slot that holds
+ * something and is not a whole slot read whole (its stored length or the
+ * length it reads, extent, up to the next slot or the file's end, is short
+ * of META_CHUNK_SIZE), and fills id with the chunk id of the bytes the slot
+ * reads: its chunk's bytes cut or padded with zeros to extent. That is its
+ * key unless a truncate clipped the slot (the map's length is then shorter
+ * than the chunk) or the file grew past it; only the caller, which can ask
+ * the store, can tell. A -errno from fn ends the hash. With fn NULL this is
+ * meta_content_hash, exact for files never clipped. 0 or -errno. */
+typedef int (*meta_slot_bytes_fn)(void *arg, const struct meta_chunk *c, uint32_t extent,
+				  uint8_t id[META_CHUNK_KEY]);
+int meta_content_hash_read(const struct meta_inode *in, meta_slot_bytes_fn fn, void *arg,
+			   uint8_t out[META_CONTENT_HASH]);
 /* The same, fed slot by slot (holding bytes, in increasing index, lengths
  * cut to the end: what meta_slot_get gives) in constant memory: begin
  * returns NULL without memory; end frees h. */
@@ -441,9 +454,12 @@ struct meta_change {
  * content changed on both nodes; one name bound to two objects), the loser,
  * whichever side it is, is kept as NAME.caskfs-conflict-NODE-STAMP beside
  * it and *chg says so (conflict_*): then 1 is returned even when the record
- * itself was older. An entry whose directory does not exist here is kept under
- * /lost+found instead, and so are the entries here of a directory removed
- * there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
+ * itself was older. One object renamed on two nodes ends under the later
+ * name (the other name becomes a tombstone, named in conflict_*), and a
+ * change of attributes made beside an edit of a file's content merges with
+ * it (docs/REPLICATION.md, "Renames made apart"). An entry whose
+ * directory does not exist here is kept under /lost+found instead, and so
+ * are the entries here of a directory removed there (docs/REPLICATION.md). rec (len bytes) is untrusted and borrowed;
  * every length in it is checked. Returns 1 when applied (*chg filled), 0
  * when the local record was as new or newer, -EBADMSG for a malformed
  * record, or another -errno (the record is then not applied).
@@ -490,7 +506,8 @@ int meta_tree_bucket(struct meta *m, const uint8_t path[STORE_TREE_DEPTH], meta_
 /*
  * fsck of the namespace: link counts and subdirectory counts against the live
  * entries, entries naming missing inodes, inodes no name leads to that are not
- * known orphans. fn (may be NULL) gets the inode and one line per problem
+ * known orphans, the local index of names against the entries, one rename
+ * left under two names. fn (may be NULL) gets the inode and one line per problem
  * (valid during the call only). With repair, counts are rewritten and such
  * inodes are linked into /lost+found as inode-<16 hex digits of ino>, all in
  * one write transaction. *problems and *fixed get the counts. Returns 0 or

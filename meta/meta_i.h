@@ -20,6 +20,12 @@
 #include "record_i.h"
 
 /* Inode numbers are node_id << META_INO_NODE_SHIFT | counter. */
+/* The node bit of a record every node derives alike from others (a rename
+ * that lost, rebind.c; a merged inode record, lineage.c): its version is
+ * (stamp, node | this) of the record it comes from, so it is newer than
+ * that record and older than any later write (whose stamp is higher). Node
+ * ids of writers are below it (store.h). */
+#define META_DERIVED_NODE 0x80000000u
 #define META_INO_NODE_SHIFT 48
 
 struct meta_tree;
@@ -34,6 +40,7 @@ struct meta {
 	MDB_dbi orphans; /* be64 ino -> "" : no links left, maybe still open (local) */
 	MDB_dbi state;	 /* "next_ino" -> le64 (local) */
 	MDB_dbi outbox;	 /* be64 seq -> a replicated record to push to the peers (local) */
+	MDB_dbi names;	 /* be64 child, entry key -> "" : the live entries naming child (local) */
 	uint32_t node;
 	struct store_clock *clock;
 	bool replicate; /* record every replicated write in the outbox */
@@ -125,11 +132,30 @@ int meta_entry_get(struct meta *m, MDB_txn *txn, uint64_t parent, const char *na
 
 /* Writes parent/name -> child of type (S_IFMT bits) under a new version, or a
  * tombstone when child is 0, and when replicating into the outbox. The local
- * tables derived from entries are the caller's to update. */
+ * tables derived from entries are the caller's to update (but names). */
 int meta_entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name, uint64_t child,
 		   uint32_t type);
+/* The same for an entry that continues the binding origin (a rename: the
+ * source entry's meta_dirent_binding; NULL: a new binding). */
+int meta_entry_move(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name, uint64_t child,
+		    uint32_t type, const struct store_version *origin);
 /* The same at an entry key already made (be64 parent, be64 position, name). */
-int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t child, uint32_t type);
+int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t child, uint32_t type,
+		       const struct store_version *origin);
+/* Every write of an entry record goes through here: the record val at key,
+ * and the names table (child -> its live entries) after it. Not queued for
+ * the peers. -EINVAL (a key too long), -errno. */
+int meta_entry_store(struct meta *m, MDB_txn *txn, const MDB_val *key, const MDB_val *val);
+/* Calls fn for every live entry naming child (the names table, in entry key
+ * order: the same on every node with the same entries), with its entry key;
+ * fn returns non-zero to stop (returned). 0 or -errno. */
+typedef int (*meta_names_fn)(void *arg, const MDB_val *entry_key);
+int meta_names_each(struct meta *m, MDB_txn *txn, uint64_t child, meta_names_fn fn, void *arg);
+/* Builds the names table from the entries when it was never built (a
+ * namespace written before it existed). 0 or -errno. */
+int meta_names_build(struct meta *m, MDB_txn *txn);
+/* Builds it again from the entries (fsck --repair). 0 or -errno. */
+int meta_names_rebuild(struct meta *m, MDB_txn *txn);
 
 /* The counts table: live entries naming ino (links) and its subdirectories.
  * get gives 0 and 0 for an inode without a record; add adds dl and ds and
@@ -203,6 +229,18 @@ void meta_lineage_stamp(struct meta *m, MDB_txn *txn, struct meta_inode *in, uin
 			size_t len);
 /* Whether two encoded inode records hold the same content (size, chunk map). */
 bool meta_content_same(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* Two encoded records of one inode (cur, the local one, and in, a peer's)
+ * where one has the later version and the other the later content (a
+ * change of attributes, or a rename's ctime, made beside an edit): *out
+ * gets the record that keeps both, the attributes of the one and the
+ * content (size, mtime, chunk map, lineage) of the other, under the first's
+ * version with META_DERIVED_NODE (malloc'd, *outlen bytes). With the same
+ * version and two contents (two such merges), *out is a copy of the one
+ * with the later content. Returns 1 then (*in_content says whose content
+ * it is), 0 when the later record is simply the later one (or they are not
+ * both regular files of version 2 with a lineage), -ENOMEM. */
+int meta_inode_merge(const MDB_val *cur, const MDB_val *in, uint8_t **out, size_t *outlen,
+		     bool *in_content);
 /* Whether l carries a lineage (records written before it was kept do not). */
 bool meta_lineage_known(const struct meta_lineage *l);
 /* Whether content x is in the history of content w (the same, an earlier
@@ -222,6 +260,15 @@ int meta_conflict_inode(struct meta *m, MDB_txn *txn, uint64_t ino, const MDB_va
 int meta_conflict_entry(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name,
 			const struct meta_dirent *local, const struct meta_dirent *in, bool in_wins,
 			struct meta_change *chg);
+
+/* rebind.c: the entry record nd just stored at key from a peer, live, not
+ * yet counted: every other live entry of nd->child with the same binding
+ * (a rename of the same name made apart) that is older becomes a
+ * tombstone, counted out (chg's conflict_* name one that went); when one
+ * is newer, nd itself becomes the tombstone and 1 is returned (nd is not
+ * to be counted). Else 0, or -errno. */
+int meta_rebind_settle(struct meta *m, MDB_txn *txn, const MDB_val *key,
+		       const struct meta_dirent *nd, struct meta_change *chg);
 
 /* mtree.c: frees m's hash tree (under the tree's lock). */
 void meta_tree_free(struct meta *m);

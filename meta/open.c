@@ -1,8 +1,8 @@
 /*
  * open - the namespace's LMDB environment (DATA_DIR/meta/data.mdb) opened
  * and closed: its tables, a root directory when new, the outbox's next seq,
- * and the orphans a crash left (no process holds a file open across a
- * restart, so they go now). docs/FORMAT.md ("Namespace").
+ * the names table when it was never built, and the orphans a crash left
+ * (no process holds a file open across a restart, so they go now). docs/FORMAT.md ("Namespace").
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -37,6 +37,9 @@ static int init_root(struct meta *m, MDB_txn *txn, void *arg)
 		if (rc)
 			return rc;
 	}
+	/* a namespace from before the names table gets it now, once */
+	if ((rc = meta_names_build(m, txn)) != 0)
+		return rc;
 	/* No process holds files open across a restart: orphans can go. */
 	rc = mdb_cursor_open(txn, m->orphans, &c);
 	if (rc)
@@ -98,7 +101,8 @@ int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, stru
 	} dbs[] = { { "inodes", &m->inodes },	{ "entries", &m->entries },
 		    { "xattrs", &m->xattrs },	{ "counts", &m->counts },
 		    { "parents", &m->parents }, { "orphans", &m->orphans },
-		    { "state", &m->state },	{ "outbox", &m->outbox } };
+		    { "state", &m->state },	{ "outbox", &m->outbox },
+		    { "names", &m->names } };
 	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
 	if (rc == 0) {

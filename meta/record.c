@@ -303,22 +303,35 @@ void meta_lineage_decode(const uint8_t in[META_LINEAGE_SIZE], struct meta_lineag
 void meta_dirent_encode(const struct meta_dirent *d, uint8_t out[META_DIRENT_SIZE])
 {
 	meta_head_encode(out, &d->version, d->deleted);
+	out[0] = META_DIRENT_VERSION;
 	put_le16(out + 2, (uint16_t)(d->type >> 12));
 	put_le64(out + 16, d->child);
 	put_version(out + 24, &d->prev);
+	put_version(out + 36, &d->origin);
 }
 
 int meta_dirent_decode(const uint8_t *p, size_t len, struct meta_dirent *d)
 {
-	if ((len != META_DIRENT_SIZE && len != META_DIRENT_V1_SIZE) ||
-	    meta_head_decode(p, len, &d->version, &d->deleted) < 0)
+	/* version 2 is 48 bytes; version 1 was 36 (or 24, before prev) */
+	bool v2 = len > 0 && p[0] == META_DIRENT_VERSION;
+	if (v2 ? len != META_DIRENT_SIZE : len != META_DIRENT_V1_SIZE && len != META_DIRENT_V0_SIZE)
+		return -EBADMSG;
+	if (meta_head_decode(p, len, &d->version, &d->deleted) < 0)
 		return -EBADMSG;
 	d->type = (uint32_t)get_le16(p + 2) << 12;
 	d->child = get_le64(p + 16);
 	memset(&d->prev, 0, sizeof(d->prev));
-	if (len == META_DIRENT_SIZE)
+	memset(&d->origin, 0, sizeof(d->origin));
+	if (len >= META_DIRENT_V1_SIZE)
 		get_version(p + 24, &d->prev);
+	if (len == META_DIRENT_SIZE)
+		get_version(p + 36, &d->origin);
 	return 0;
+}
+
+struct store_version meta_dirent_binding(const struct meta_dirent *d)
+{
+	return d->origin.stamp || d->origin.node ? d->origin : d->version;
 }
 
 void meta_inode_release(struct meta_inode *in)

@@ -25,8 +25,13 @@
 #define META_INODE_SLOT 24     /* le32 idx, le32 len, key */
 #define META_INODE_SLOT_V1 20  /* key, le32 len */
 #define META_LINEAGE_SIZE 72   /* after the chunk map: 6 x (le64 stamp, le32 node) */
-#define META_DIRENT_SIZE 36    /* with the version it replaced */
-#define META_DIRENT_V1_SIZE 24 /* without: the entries written before it was kept */
+/* The entry record: version 2 (with the binding it continues) is written;
+ * version 1, of 36 bytes (with the version it replaced) or 24 (without),
+ * is still read. */
+#define META_DIRENT_VERSION 2
+#define META_DIRENT_SIZE 48
+#define META_DIRENT_V1_SIZE 36
+#define META_DIRENT_V0_SIZE 24
 #define META_XATTR_FIXED META_HEAD_SIZE /* the head, then the value bytes */
 #define META_KEY_MAX (16 + META_NAME_MAX)
 
@@ -39,7 +44,14 @@ struct meta_dirent {
 	/* the version of the record this one replaced at its key when written
 	 * (0: none known), to tell a replacement from a concurrent write */
 	struct store_version prev;
+	/* the binding this one continues: a rename's source binding (zero: a
+	 * new binding, made by create, link or mkdir). meta_dirent_binding. */
+	struct store_version origin;
 };
+
+/* The binding d belongs to: its origin, or its own version for a new one.
+ * A rename moves a binding; at most one live entry holds it (rebind.c). */
+struct store_version meta_dirent_binding(const struct meta_dirent *d);
 
 /* The position of a name in its directory: a 62-bit hash moved past the
  * positions 0..3 that readdir uses for its start, "." and "..". */

@@ -2,7 +2,9 @@
  * rename - rename in all its forms (over an existing target, NOREPLACE,
  * EXCHANGE) and hard links, each one write transaction: entries, link counts
  * and directory parents change together or not at all. A directory may not
- * move into itself: the parents table is walked up from the target.
+ * move into itself: the parents table is walked up from the target. A
+ * renamed entry carries the binding of the one it replaces (its origin), so
+ * that replicas tell a rename from a hard link (rebind.c).
  * docs/FORMAT.md ("Namespace").
  */
 #include <errno.h>
@@ -92,10 +94,13 @@ static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 			rc = check_not_ancestor(m, txn, src.ino, a->newparent);
 		if (rc == 0 && S_ISDIR(dst.mode))
 			rc = check_not_ancestor(m, txn, dst.ino, a->parent);
+		/* each name moves the other's binding (rebind.c) */
+		struct store_version sb = meta_dirent_binding(&sd), db = meta_dirent_binding(&dd);
 		if (rc == 0)
-			rc = meta_entry_put(m, txn, a->parent, a->name, dst.ino, dst.mode);
+			rc = meta_entry_move(m, txn, a->parent, a->name, dst.ino, dst.mode, &db);
 		if (rc == 0)
-			rc = meta_entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
+			rc = meta_entry_move(m, txn, a->newparent, a->newname, src.ino, src.mode,
+					     &sb);
 		if (rc == 0 && S_ISDIR(src.mode))
 			rc = move_dir(m, txn, src.ino, a->parent, a->newparent);
 		if (rc == 0 && S_ISDIR(dst.mode))
@@ -136,7 +141,10 @@ static int do_rename(struct meta *m, MDB_txn *txn, void *arg)
 		if (rc)
 			goto out;
 	}
-	rc = meta_entry_put(m, txn, a->newparent, a->newname, src.ino, src.mode);
+	/* the new name continues the old one's binding: a peer that renamed
+	 * the same binding elsewhere keeps only the later name (rebind.c) */
+	struct store_version sb = meta_dirent_binding(&sd);
+	rc = meta_entry_move(m, txn, a->newparent, a->newname, src.ino, src.mode, &sb);
 	if (rc == 0)
 		rc = meta_entry_put(m, txn, a->parent, a->name, 0, src.mode);
 	if (rc == 0 && S_ISDIR(src.mode))

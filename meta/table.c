@@ -167,7 +167,37 @@ int meta_entry_get(struct meta *m, MDB_txn *txn, uint64_t parent, const char *na
 	return d->deleted ? -ENOENT : 0;
 }
 
-int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t child, uint32_t type)
+int meta_entry_store(struct meta *m, MDB_txn *txn, const MDB_val *key, const MDB_val *val)
+{
+	uint8_t nk[8 + META_KEY_MAX];
+	MDB_val cur, nkey = { 8 + key->mv_size, nk }, empty = { 0, "" };
+	struct meta_dirent was, now;
+	int rc;
+
+	if (key->mv_size > META_KEY_MAX)
+		return -EINVAL;
+	memcpy(nk + 8, key->mv_data, key->mv_size);
+	/* the names table follows the record: the old binding's row goes */
+	rc = mdb_get(txn, m->entries, (MDB_val *)key, &cur);
+	if (rc == 0 && meta_dirent_decode(cur.mv_data, cur.mv_size, &was) == 0 && !was.deleted) {
+		meta_be64(nk, was.child);
+		rc = mdb_del(txn, m->names, &nkey, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return meta_errno(rc);
+	} else if (rc && rc != MDB_NOTFOUND) {
+		return meta_errno(rc);
+	}
+	if ((rc = meta_errno(mdb_put(txn, m->entries, (MDB_val *)key, (MDB_val *)val, 0))) != 0)
+		return rc;
+	if (meta_dirent_decode(val->mv_data, val->mv_size, &now) == 0 && !now.deleted) {
+		meta_be64(nk, now.child);
+		rc = meta_errno(mdb_put(txn, m->names, &nkey, &empty, 0));
+	}
+	return rc;
+}
+
+int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t child, uint32_t type,
+		       const struct store_version *origin)
 {
 	uint8_t v[META_DIRENT_SIZE];
 	struct meta_dirent d = { .version = meta_version_new(m),
@@ -177,23 +207,31 @@ int meta_entry_put_key(struct meta *m, MDB_txn *txn, MDB_val *key, uint64_t chil
 			   was;
 	MDB_val val = { META_DIRENT_SIZE, v }, cur;
 
+	if (origin && child)
+		d.origin = *origin;
 	/* what it replaces, so a peer can tell a replacement from a clash */
 	if (mdb_get(txn, m->entries, key, &cur) == 0 &&
 	    meta_dirent_decode(cur.mv_data, cur.mv_size, &was) == 0)
 		d.prev = was.version;
 
 	meta_dirent_encode(&d, v);
-	int rc = meta_errno(mdb_put(txn, m->entries, key, &val, 0));
+	int rc = meta_entry_store(m, txn, key, &val);
 	return rc ? rc : meta_outbox_add(m, txn, META_TABLE_ENTRIES, key, &val);
 }
 
 int meta_entry_put(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name, uint64_t child,
 		   uint32_t type)
 {
+	return meta_entry_move(m, txn, parent, name, child, type, NULL);
+}
+
+int meta_entry_move(struct meta *m, MDB_txn *txn, uint64_t parent, const char *name, uint64_t child,
+		    uint32_t type, const struct store_version *origin)
+{
 	uint8_t k[META_KEY_MAX];
 	MDB_val key = { meta_key_dirent(k, parent, name, strlen(name)), k };
 
-	return meta_entry_put_key(m, txn, &key, child, type);
+	return meta_entry_put_key(m, txn, &key, child, type, origin);
 }
 
 int meta_count_get(struct meta *m, MDB_txn *txn, uint64_t ino, uint32_t *links, uint32_t *subdirs)

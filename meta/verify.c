@@ -1,7 +1,9 @@
 /*
  * verify - fsck of the namespace: the link and subdirectory counts of every
  * inode against what the live entries say, entries naming missing inodes,
- * and inodes no name leads to that are not known orphans. With repair, the
+ * inodes no name leads to that are not known orphans, the names table
+ * against the live entries, and one rename left under two names (two live
+ * entries of one binding, rebind.c). With repair, the
  * counts are rewritten and such inodes linked into /lost+found, in the same
  * write transaction as the check. docs/FORMAT.md ("Namespace").
  */
@@ -11,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "meta_i.h"
@@ -58,6 +61,24 @@ static const struct tally *tally_find(const struct tallies *ts, uint64_t ino)
 	return lo < ts->n && ts->t[lo].ino == ino ? &ts->t[lo] : NULL;
 }
 
+/* A live entry's object and binding (rebind.c): two alike are one rename
+ * left under two names. */
+struct bound {
+	uint64_t child, stamp;
+	uint32_t node;
+};
+
+static int cmp_bound(const void *a, const void *b)
+{
+	const struct bound *x = a, *y = b;
+
+	if (x->child != y->child)
+		return x->child < y->child ? -1 : 1;
+	if (x->stamp != y->stamp)
+		return x->stamp < y->stamp ? -1 : 1;
+	return (x->node > y->node) - (x->node < y->node);
+}
+
 struct verify_args {
 	bool repair;
 	meta_problem_fn fn;
@@ -85,6 +106,10 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 {
 	struct verify_args *va = arg;
 	struct tallies ts = { 0 };
+	struct bound *bs = NULL;
+	size_t nbs = 0, capbs = 0;
+	uint64_t names = 0;
+	bool names_bad = false;
 	MDB_cursor *c;
 	MDB_val key, val;
 	int rc = meta_errno(mdb_cursor_open(txn, m->entries, &c));
@@ -106,6 +131,31 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 			continue;
 		}
 		meta_inode_release(&in);
+		if (nbs == capbs) {
+			size_t cap = capbs ? capbs * 2 : 1024;
+			struct bound *n = realloc(bs, cap * sizeof(*n));
+			if (!n) {
+				rc = -ENOMEM;
+				break;
+			}
+			bs = n;
+			capbs = cap;
+		}
+		struct store_version b = meta_dirent_binding(&d);
+		bs[nbs++] = (struct bound){ d.child, b.stamp, b.node };
+		/* the names table must list it */
+		uint8_t nk[8 + META_KEY_MAX];
+		MDB_val nkey = { 8 + key.mv_size, nk }, nv;
+		meta_be64(nk, d.child);
+		if (key.mv_size <= META_KEY_MAX)
+			memcpy(nk + 8, key.mv_data, key.mv_size);
+		if (key.mv_size > META_KEY_MAX || mdb_get(txn, m->names, &nkey, &nv) != 0) {
+			report(va, d.child, "entry '%.*s' is missing from the names table",
+			       (int)(key.mv_size - 16), (const char *)key.mv_data + 16);
+			names_bad = true;
+		} else {
+			names++;
+		}
 		rc = tally_add(&ts, d.child, 1, 0);
 		if (rc == 0 && S_ISDIR(d.type))
 			rc = tally_add(&ts, parent, 0, 1);
@@ -113,6 +163,25 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 	mdb_cursor_close(c);
 	if (rc)
 		goto out;
+	if (nbs)
+		qsort(bs, nbs, sizeof(*bs), cmp_bound);
+	for (size_t i = 1; i < nbs; i++)
+		if (cmp_bound(&bs[i - 1], &bs[i]) == 0)
+			report(va, bs[i].child,
+			       "two names from one rename (binding %016" PRIx64 "/%u)", bs[i].stamp,
+			       bs[i].node);
+	MDB_stat nst;
+	if (mdb_stat(txn, m->names, &nst) == 0 && nst.ms_entries != names) {
+		report(va, 0,
+		       "the names table has %zu rows, the live entries it lists are %" PRIu64,
+		       nst.ms_entries, names);
+		names_bad = true;
+	}
+	/* the table is derived: built again from the entries */
+	if (names_bad && va->repair && (rc = meta_names_rebuild(m, txn)) != 0)
+		goto out;
+	if (names_bad && va->repair)
+		va->fixed++;
 	qsort(ts.t, ts.n, sizeof(*ts.t), cmp_tally);
 	size_t w = 0; /* sum the runs of one inode */
 	for (size_t i = 0; i < ts.n; i++) {
@@ -179,6 +248,7 @@ static int do_verify(struct meta *m, MDB_txn *txn, void *arg)
 	}
 	free(orphans);
 out:
+	free(bs);
 	free(ts.t);
 	return rc;
 }

@@ -115,3 +115,91 @@ def test_edits_made_one_after_the_other_keep_nothing(cluster, tmp_path):
     for p in (a, b, c):
         assert not [n for n in os.listdir(p) if MARK in n], os.listdir(p)
         assert (p / ".caskfs" / "conflicts").read_text() == ""
+
+
+# ---- renames made apart (docs/REPLICATION.md, "Renames made apart") ----
+
+def settled(cluster, caskfs_bin, listing):
+    """Every mount shows listing (path -> (bytes, or None for a directory;
+    link count)) and nothing else, the same tree everywhere; then, unmounted,
+    fsck finds nothing on any node."""
+    import hashlib
+    mounts = [cluster.path(i) for i in range(3)]
+
+    def shown(p):  # tree(): mode, nlink, mtime, xattrs[, size, sha256]
+        return {rel: (item[5] if len(item) > 5 else None, item[1])
+                for rel, item in tree(p).items()}
+
+    want = {rel: (None if data is None else hashlib.sha256(data).hexdigest(), links)
+            for rel, (data, links) in listing.items()}
+    for p in mounts:
+        assert eventually(lambda: shown(p) == want, timeout=10), (p, shown(p), want)
+    assert eventually(lambda: tree(mounts[0]) == tree(mounts[1]) == tree(mounts[2]),
+                      timeout=10)
+    for i in range(3):
+        cluster.stop(i)
+    for i in range(3):
+        r = subprocess.run([caskfs_bin, "fsck", str(cluster.tmp / f"d{i}")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (i, r.stdout, r.stderr)
+
+
+def seeded(cluster, make):
+    make(cluster.path(0))
+    want = sorted(os.listdir(cluster.path(0)))
+    for i in (1, 2):
+        assert eventually(lambda: sorted(os.listdir(cluster.path(i))) == want, timeout=5)
+    time.sleep(0.2)
+
+
+def test_a_file_renamed_to_two_names_apart_ends_under_the_later(cluster, caskfs_bin):
+    data = os.urandom(2_500_000)
+    seeded(cluster, lambda p: (p / "a.jpg").write_bytes(data))
+    apart(cluster, lambda p: os.rename(p / "a.jpg", p / "b.jpg"),
+          lambda p: os.rename(p / "a.jpg", p / "c.jpg"))
+    settled(cluster, caskfs_bin, {"c.jpg": (data, 1)})
+
+
+def test_a_directory_renamed_apart_has_one_parent(cluster, caskfs_bin):
+    inside = os.urandom(70_000)
+
+    def make(p):
+        for d in ("d", "p", "q"):
+            os.mkdir(p / d)
+        (p / "d" / "f").write_bytes(inside)
+
+    seeded(cluster, make)
+    apart(cluster, lambda p: os.rename(p / "d", p / "p" / "d1"),
+          lambda p: os.rename(p / "d", p / "q" / "d2"))
+    settled(cluster, caskfs_bin, {"p": (None, 2), "q": (None, 3), "q/d2": (None, 2),
+                                  "q/d2/f": (inside, 1)})
+
+
+def test_a_rename_against_an_unlink_keeps_the_file(cluster, caskfs_bin):
+    data = os.urandom(10_000)
+    seeded(cluster, lambda p: (p / "a").write_bytes(data))
+    apart(cluster, lambda p: os.rename(p / "a", p / "b"), lambda p: os.unlink(p / "a"))
+    settled(cluster, caskfs_bin, {"b": (data, 1)})
+
+
+@pytest.mark.parametrize("rename_first", [True, False])
+def test_a_rename_against_an_edit_keeps_the_edit_under_the_name(cluster, caskfs_bin,
+                                                               rename_first):
+    old, new = os.urandom(1_200_000), os.urandom(900_000)
+    seeded(cluster, lambda p: (p / "a").write_bytes(old))
+
+    def rename(p):
+        os.rename(p / "a", p / "b")
+
+    def edit(p):
+        (p / "a").write_bytes(new)
+
+    apart(cluster, *((rename, edit) if rename_first else (edit, rename)))
+    settled(cluster, caskfs_bin, {"b": (new, 1)})
+
+
+def test_a_hard_link_is_not_taken_for_a_rename(cluster, caskfs_bin):
+    data = os.urandom(30_000)
+    seeded(cluster, lambda p: (p / "a").write_bytes(data))
+    apart(cluster, lambda p: os.link(p / "a", p / "l"), lambda p: os.rename(p / "a", p / "c"))
+    settled(cluster, caskfs_bin, {"l": (data, 2), "c": (data, 2)})

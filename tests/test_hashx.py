@@ -143,3 +143,64 @@ def test_tree_hash_finds_exactly_the_changed_files_without_reading(mount, caskfs
     # a listing saved from the mount compares with a copy outside it
     r = subprocess.run([tool, str(p / "a")], capture_output=True, text=True, check=True)
     assert len(r.stdout.splitlines()) == 10_000
+
+
+MiB = 1024 * 1024
+
+
+def test_hash_of_a_clipped_or_extended_slot_is_that_of_its_bytes(mount, tmp_path, caskfs_bin):
+    """A truncate into a slot, then an extension (by truncate, or by a write
+    further on), leaves slots whose chunk is not the bytes they read: the
+    hash is still that of a file written afresh with the same bytes."""
+    p = mount().path
+    rng = random.Random(3)
+    x = rng.randbytes(2 * MiB + 500_000)
+    cases = {
+        "cut": lambda f: f.truncate(MiB + 200_000),
+        "cut-grown": lambda f: (f.truncate(MiB + 200_000), f.truncate(3 * MiB + 7)),
+        "cut-written": lambda f: (f.truncate(MiB + 200_000), f.seek(4 * MiB),
+                                  f.write(b"after the gap")),
+        "short-then-far": lambda f: (f.truncate(100), f.seek(5 * MiB), f.write(b"far")),
+    }
+    for name, change in cases.items():
+        with open(p / name, "wb") as f:
+            f.write(x)
+            f.flush()
+            os.fsync(f.fileno())  # the whole slots committed before the cut
+            change(f)
+        got = (p / name).read_bytes()
+        (p / (name + ".fresh")).write_bytes(got)
+        (tmp_path / name).write_bytes(got)
+        h = xhash(p / name)
+        assert h == xhash(p / (name + ".fresh")), name
+        r = subprocess.run([caskfs_bin, "hash", str(tmp_path / name)], capture_output=True,
+                           text=True, check=True)
+        assert r.stdout.split()[0] == h, name
+    assert xhash(p / "cut") != xhash(p / "cut-grown")
+
+
+def test_chunk_lists_of_a_large_sparse_file(mount):
+    """user.caskfs.chunks and .replicas of a sparse 2 GiB file list the slots
+    that hold bytes; a file with more of them than 64 KiB of lines (the
+    kernel's limit for an xattr) answers E2BIG, never a cut list."""
+    p = mount().path
+    with open(p / "big", "wb") as f:
+        f.truncate(2048 * MiB)
+        for slot in (0, 700, 1500, 2047):
+            f.seek(slot * MiB + 10)
+            f.write(bytes([slot % 251 + 1]) * 1000)
+    assert os.stat(p / "big").st_size == 2048 * MiB
+    lines = os.getxattr(p / "big", "user.caskfs.chunks").decode().splitlines()
+    assert [ln.split()[0] for ln in lines] == ["0", "700", "1500", "2047"]
+    reps = os.getxattr(p / "big", "user.caskfs.replicas").decode().splitlines()
+    assert [r.split()[0] for r in reps] == [ln.split()[2] for ln in lines]
+    # one byte in every slot: 2,048 lines, over 64 KiB
+    with open(p / "big", "r+b") as f:
+        for slot in range(2048):
+            f.seek(slot * MiB)
+            f.write(bytes([slot % 251 + 1]))
+    for name in ("user.caskfs.chunks", "user.caskfs.replicas"):
+        with pytest.raises(OSError) as e:
+            os.getxattr(p / "big", name)
+        assert e.value.errno == errno.E2BIG, name
+    assert len(xhash(p / "big")) == 32  # the hash has a fixed size

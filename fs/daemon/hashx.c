@@ -1,6 +1,7 @@
 /*
  * hashx - the read-only extended attributes user.caskfs.* of a file: its
- * content hash (meta_content_hash: over the chunk map, no data read), the
+ * content hash (meta_content_hash_read: over the chunk map, reading only a
+ * slot that was clipped or extended), the
  * chunks it is stored as, and which nodes hold each of them. They are
  * answered when asked for by name and never listed, so rsync -X and cp -a
  * do not copy them; setting or removing one is EPERM. A file with writes
@@ -98,6 +99,47 @@ static void list_chunks(struct fs *fs, const struct meta_inode *in, bool where, 
 	}
 }
 
+struct slot_reader {
+	struct fs *fs;
+	uint8_t *buf; /* META_CHUNK_SIZE bytes, allocated at the first slot read */
+};
+
+/* meta_content_hash_read's callback: the id of the bytes slot c reads, its
+ * chunk cut or padded with zeros to extent, as a file written afresh with
+ * those bytes stores it. A slot that reads exactly its stored length is
+ * its key unless its chunk is longer (a truncate clipped it): one stat, of
+ * the local keydir on a node that holds the chunk. Only a slot clipped or
+ * extended is read (at most 1 MiB). */
+static int slot_bytes(void *arg, const struct meta_chunk *c, uint32_t extent,
+		      uint8_t id[META_CHUNK_KEY])
+{
+	struct slot_reader *r = arg;
+	char key[FS_CHUNK_KEY_LEN + 1];
+	struct store_meta sm;
+	ssize_t n;
+
+	if (c->len == extent) {
+		fs_chunk_key(c->key, key);
+		/* a chunk that cannot be asked about is taken for what the map says */
+		if (cluster_stat(r->fs->node.cluster, key, FS_CHUNK_KEY_LEN, &sm) != 0 ||
+		    sm.size == c->len) {
+			memcpy(id, c->key, META_CHUNK_KEY);
+			return 0;
+		}
+	}
+	if (!r->buf && !(r->buf = malloc(META_CHUNK_SIZE)))
+		return -ENOMEM;
+	n = fs_chunk_read(r->fs->cache, r->fs->node.cluster, c->key, r->buf, META_CHUNK_SIZE);
+	if (n < 0)
+		return n == -ENOENT ? -EIO : (int)n;
+	size_t keep = (size_t)n < c->len ? (size_t)n : c->len;
+	if (keep > extent)
+		keep = extent;
+	memset(r->buf + keep, 0, extent - keep);
+	fs_chunk_id(r->buf, extent, id);
+	return 0;
+}
+
 ssize_t fs_hashx_get(struct fs *fs, uint64_t ino, const char *name, char *buf, size_t cap)
 {
 	const char *what = name + sizeof(FS_HASHX_PREFIX) - 1;
@@ -131,7 +173,10 @@ ssize_t fs_hashx_get(struct fs *fs, uint64_t ino, const char *name, char *buf, s
 	t->over = false;
 	if (hash) {
 		uint8_t h[META_CONTENT_HASH];
-		if ((rc = meta_content_hash(&in, h)) < 0) {
+		struct slot_reader r = { fs, NULL };
+		rc = meta_content_hash_read(&in, slot_bytes, &r, h);
+		free(r.buf);
+		if (rc < 0) {
 			meta_inode_release(&in);
 			free(t);
 			return rc;
