@@ -19,6 +19,7 @@ then, today, the write-only variant passes).
 """
 import hashlib
 import os
+import shutil
 import pathlib
 import random
 import subprocess
@@ -418,13 +419,17 @@ class RemountServer(threading.Thread):
 
 @pytest.fixture(scope="module")
 def busy(caskfs_bin, tmp_path_factory):
-    b = BusyMount(caskfs_bin, tmp_path_factory.mktemp("busy"))
+    base = tmp_path_factory.mktemp("busy")
+    b = BusyMount(caskfs_bin, base)
     b.start()
     try:
         b.preload()
         yield b
     finally:
         b.close()
+        # gigabytes of the writer's files: not left for pytest's three
+        # kept runs to pile up (the fsx reports name their seeds)
+        shutil.rmtree(base / "data", ignore_errors=True)
 
 
 def exercise_busy(busy, fsx_bin, tmp_path, seeds, remount_seed, ops, opts, writer_seed):
