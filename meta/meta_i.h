@@ -34,6 +34,7 @@ struct meta {
 	MDB_dbi orphans; /* be64 ino -> "" : no links left, maybe still open (local) */
 	MDB_dbi state;	 /* "next_ino" -> le64 (local) */
 	MDB_dbi outbox;	 /* be64 seq -> a replicated record to push to the peers (local) */
+	MDB_dbi folded;	 /* be64 ino -> le64 fsync journal seq its content holds (local) */
 	uint32_t node;
 	struct store_clock *clock;
 	bool replicate; /* record every replicated write in the outbox */

@@ -42,6 +42,7 @@ void fs_file_touch(struct fs_file *f)
 	if (!f->changed)
 		f->dirty_ms = ms;
 	f->changed = true;
+	f->jclean = false;
 	f->write_ms = ms;
 	f->written = true;
 	clock_gettime(CLOCK_REALTIME, &f->mtime);
