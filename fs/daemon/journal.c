@@ -40,6 +40,7 @@ struct jfile {
 	uint64_t last_seq;  /* the seq of its last record (first_seq - 1: none) */
 	size_t off;	    /* where the next record goes */
 	bool pending;	    /* written since its last fdatasync */
+	bool short_file;    /* not preallocated (the disk was full): never appended to */
 	uint8_t *bytes;	    /* as read at open, until fs_journal_reset */
 	size_t nbytes;
 };
@@ -183,8 +184,11 @@ static int open_file(struct jfile *f, const char *dir, int n)
 		}
 		if (rc == 0 && fdatasync(f->fd) < 0)
 			rc = -errno;
-		if (rc)
-			return say(f, "cannot preallocate", rc);
+		if (rc) {
+			/* its records can still be replayed; fsync commits meanwhile */
+			say(f, "cannot preallocate it; fsync commits instead", rc);
+			f->short_file = true;
+		}
 	}
 	return 0;
 }
@@ -335,6 +339,7 @@ int fs_journal_reset(struct fs_journal *j, uint64_t next_floor)
 	pthread_mutex_lock(&j->mu);
 	for (int i = 0; i < 2 && rc == 0; i++) {
 		struct jfile *f = &j->f[i];
+		bool held = f->in_use;
 		f->in_use = false;
 		f->first_seq = next_floor + 1;
 		f->last_seq = next_floor;
@@ -344,6 +349,8 @@ int fs_journal_reset(struct fs_journal *j, uint64_t next_floor)
 			rc = -errno;
 		if (rc)
 			say(f, "cannot reset", rc);
+		if (!held)
+			rc = 0; /* it held nothing to undo (a full disk kept it short) */
 		free(f->bytes);
 		f->bytes = NULL;
 		f->nbytes = 0;
@@ -408,7 +415,9 @@ int fs_journal_append(struct fs_journal *j, uint8_t *buf, size_t len, uint64_t *
 		return -EINVAL;
 	pthread_mutex_lock(&j->mu);
 	f = &j->f[j->active];
-	if (!f->in_use || f->off + len > FS_JOURNAL_FILE_SIZE) {
+	if (j->f[0].short_file || j->f[1].short_file) {
+		rc = -ENOSPC;
+	} else if (!f->in_use || f->off + len > FS_JOURNAL_FILE_SIZE) {
 		int other = !f->in_use ? j->active : 1 - j->active;
 		rc = j->f[other].in_use ? -ENOSPC : activate(j, other);
 		f = &j->f[j->active];
