@@ -233,6 +233,9 @@ int fs_journal_open(const char *dir, struct fs_journal **out)
 			j->max_seen = j->f[i].first_seq;
 	}
 	j->next_seq = j->max_seen + 1;
+	/* records go on in the newer file (appends are consecutive with its) */
+	j->active = j->f[1].in_use && (!j->f[0].in_use || j->f[1].first_seq > j->f[0].first_seq);
+	j->appended = j->synced = j->next_seq - 1;
 	*out = j;
 	return 0;
 }
