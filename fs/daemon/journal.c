@@ -303,36 +303,45 @@ void fs_journal_dirty_next(const struct fs_journal_rec *rec, size_t *pos,
 	*pos += FS_JOURNAL_DIRTY + ((size_t)out->n + 7) / 8 * 8;
 }
 
-int fs_journal_scan(struct fs_journal *j, fs_journal_fn fn, void *arg)
+/* fn for each valid record of f (loaded), in order. */
+static int scan_file(const struct jfile *f, fs_journal_fn fn, void *arg)
 {
-	int order[2] = { 0, 1 }, rc = 0;
+	size_t off = FS_JOURNAL_DATA;
+	int rc = 0;
 
-	if (j->f[1].in_use && (!j->f[0].in_use || j->f[1].first_seq < j->f[0].first_seq)) {
-		order[0] = 1;
-		order[1] = 0;
-	}
-	for (int k = 0; k < 2 && rc == 0; k++) {
-		struct jfile *f = &j->f[order[k]];
-		size_t off = FS_JOURNAL_DATA;
-
-		if (!f->in_use || !f->bytes)
-			continue;
-		for (uint64_t seq = f->first_seq; seq <= f->last_seq && rc == 0; seq++) {
-			const uint8_t *p = f->bytes + off;
-			struct fs_journal_rec r;
-			off += get_le32(p);
-			if (!parts_fit(p)) {
-				fprintf(stderr,
-					"caskfs: fsync journal %s: record %llu is malformed; "
-					"it and those after it are ignored\n",
-					f->path, (unsigned long long)seq);
-				break;
-			}
-			decode(p, &r);
-			rc = fn(arg, &r);
+	if (!f->in_use || !f->bytes)
+		return 0;
+	for (uint64_t seq = f->first_seq; seq <= f->last_seq && rc == 0; seq++) {
+		const uint8_t *p = f->bytes + off;
+		struct fs_journal_rec r;
+		off += get_le32(p);
+		if (!parts_fit(p)) {
+			fprintf(stderr,
+				"caskfs: fsync journal %s: record %llu is malformed; "
+				"it and those after it are ignored\n",
+				f->path, (unsigned long long)seq);
+			break;
 		}
+		decode(p, &r);
+		rc = fn(arg, &r);
 	}
 	return rc;
+}
+
+int fs_journal_scan(struct fs_journal *j, fs_journal_fn fn, void *arg)
+{
+	int first = j->f[1].in_use && (!j->f[0].in_use || j->f[1].first_seq < j->f[0].first_seq);
+	int rc = scan_file(&j->f[first], fn, arg);
+
+	return rc ? rc : scan_file(&j->f[!first], fn, arg);
+}
+
+int fs_journal_parse(const uint8_t *bytes, size_t n, fs_journal_fn fn, void *arg)
+{
+	struct jfile f = { .fd = -1, .path = "(bytes)", .bytes = (uint8_t *)bytes, .nbytes = n };
+
+	load(&f);
+	return scan_file(&f, fn, arg);
 }
 
 int fs_journal_reset(struct fs_journal *j, uint64_t next_floor)

@@ -64,6 +64,9 @@ void fs_journal_close(struct fs_journal *j);
 /* Calls fn for every valid record, in seq order; fn's non-zero ends it. */
 typedef int (*fs_journal_fn)(void *arg, const struct fs_journal_rec *rec);
 int fs_journal_scan(struct fs_journal *j, fs_journal_fn fn, void *arg);
+/* fs_journal_scan of one journal file's n bytes (for the fuzzer: nothing
+ * is read but bytes, which stay the caller's). */
+int fs_journal_parse(const uint8_t *bytes, size_t n, fs_journal_fn fn, void *arg);
 /* The highest seq met in the files (records and headers). */
 uint64_t fs_journal_max_seq(struct fs_journal *j);
 /* Empties both files durably (after a replay made their records obsolete);
