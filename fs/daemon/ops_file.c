@@ -248,8 +248,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
  * With no OPEN there is no per-descriptor state to complete at close, and a
  * FLUSH at every close (read-only ones too) would cost a round trip each:
  * the first one commits and answers ENOSYS, and the kernel sends no more.
- * Buffered writes are committed by fsync, a rename or truncation, FORGET, or
- * the committer (file.c); fsync reports a failed commit.
+ * Buffered writes are committed by a rename or truncation, FORGET, or the
+ * committer (file.c), and made durable by fsync (file_sync.c), which
+ * reports a failed commit.
  */
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
