@@ -140,3 +140,13 @@ def test_journal_files_take_turns(mount, caskfs_bin):
     assert (m.path / "small").read_bytes() == small[-1]
     m.stop()
     fsck_clean(caskfs_bin, m.data)
+
+
+def test_times_set_after_an_fsync_are_not_undone_by_its_record(mount):
+    m = mount()
+    states = appends_with_fsync(m.path / "f", 5)
+    os.utime(m.path / "f", (1000000000, 1200000000))  # after the last record
+    m.kill9()  # the page cache keeps the namespace's transactions
+    m = mount()
+    assert (m.path / "f").read_bytes() == states[-1]
+    assert int(os.stat(m.path / "f").st_mtime) == 1200000000

@@ -143,8 +143,9 @@ int fs_file_fsync(struct fs *fs, struct fs_file *f)
 		pthread_mutex_unlock(&f->mu);
 		return fs_sync_all(fs); /* committed already: maybe not durable yet */
 	}
-	if (f->jclean && f->jseq > f->jfolded) {
-		seq = f->jseq; /* nothing written since its last record */
+	if (f->jclean && f->jseq > f->jfolded &&
+	    meta_last_txn(fs->meta) == atomic_load(&fs->meta_synced)) {
+		seq = f->jseq; /* nothing written since its last record (nor a chmod) */
 	} else if ((rc = journal_record(fs, f, &seq)) != 0) {
 		if (rc < 0) {
 			pthread_mutex_unlock(&f->mu);
