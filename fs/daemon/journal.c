@@ -41,6 +41,7 @@ struct jfile {
 	size_t off;	    /* where the next record goes */
 	bool pending;	    /* written since its last fdatasync */
 	bool short_file;    /* not preallocated (the disk was full): never appended to */
+	bool grown;	    /* made or extended at open */
 	uint8_t *bytes;	    /* as read at open, until fs_journal_reset */
 	size_t nbytes;
 };
@@ -174,6 +175,7 @@ static int open_file(struct jfile *f, const char *dir, int n)
 	load(f);
 	if ((size_t)st.st_size < FS_JOURNAL_FILE_SIZE) {
 		/* written, not fallocated: an overwrite then needs no metadata */
+		f->grown = true;
 		static const uint8_t zeros[65536];
 		for (off_t o = st.st_size; rc == 0 && o < (off_t)FS_JOURNAL_FILE_SIZE;
 		     o += (off_t)sizeof(zeros)) {
@@ -222,6 +224,14 @@ int fs_journal_open(const char *dir, struct fs_journal **out)
 	j->f[0].fd = j->f[1].fd = -1;
 	for (int i = 0; i < 2 && rc == 0; i++)
 		rc = open_file(&j->f[i], dir, i);
+	if (rc == 0 && (j->f[0].grown || j->f[1].grown)) {
+		/* the files' names survive a power loss as well as their bytes */
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0)
+			rc = say(&j->f[0], "cannot sync its directory", -errno);
+		if (dfd >= 0)
+			close(dfd);
+	}
 	if (rc) {
 		fs_journal_close(j);
 		return rc;
