@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,10 +394,16 @@ int fs_journal_reset(struct fs_journal *j, uint64_t next_floor)
 static int activate(struct fs_journal *j, int i)
 {
 	struct jfile *f = &j->f[i];
-	uint64_t id = j->f[0].id > j->f[1].id ? j->f[0].id : j->f[1].id;
+	uint64_t id = 0;
 	int rc;
 
-	f->id = id + 1;
+	/* random, not counted: a file whose header was torn has lost the id
+	 * its records carry, and a count could give that id out again */
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+		id = (uint64_t)time(NULL) << 20 ^ (uint64_t)clock();
+	if (id == j->f[0].id || id == j->f[1].id)
+		id ^= 1;
+	f->id = id;
 	f->in_use = true;
 	f->first_seq = j->next_seq;
 	f->last_seq = j->next_seq - 1;
