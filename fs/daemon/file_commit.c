@@ -214,13 +214,13 @@ again:
 			settle(fs, f, rc, said[i], now, &failed);
 		} else if (f->changed) {
 			owner[k] = i;
-			items[k++] = (struct meta_content){ .ino = f->node.ino,
-							    .size = f->size,
-							    .mtime = f->written ? &f->mtime : NULL,
-							    .chunks = f->map.v,
-							    .n = f->map.n,
-							    .jseq = f->jseq > f->jfolded ? f->jseq
-											  : 0 };
+			items[k++] =
+			    (struct meta_content){ .ino = f->node.ino,
+						   .size = f->size,
+						   .mtime = f->written ? &f->mtime : NULL,
+						   .chunks = f->map.v,
+						   .n = f->map.n,
+						   .jseq = f->jseq > f->jfolded ? f->jseq : 0 };
 		}
 	}
 	/* the chunks reach the segment file before the namespace names them */

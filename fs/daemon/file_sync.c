@@ -26,7 +26,8 @@ int fs_sync_all(struct fs *fs)
 	if (rc == 0 && txn != atomic_load(&fs->meta_synced)) {
 		rc = meta_sync(fs->meta);
 		uint64_t was = atomic_load(&fs->meta_synced);
-		while (rc == 0 && txn > was && !atomic_compare_exchange_weak(&fs->meta_synced, &was, txn))
+		while (rc == 0 && txn > was &&
+		       !atomic_compare_exchange_weak(&fs->meta_synced, &was, txn))
 			;
 	}
 	return rc;

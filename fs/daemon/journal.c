@@ -138,9 +138,10 @@ static void load(struct jfile *f)
 		return;
 	f->in_use = true;
 	for (;;) {
-		size_t len = f->off < f->nbytes ? check_record(f->bytes + f->off, f->nbytes - f->off,
-							       f->id, f->last_seq + 1)
-						: 0;
+		size_t len = f->off < f->nbytes
+				 ? check_record(f->bytes + f->off, f->nbytes - f->off, f->id,
+						f->last_seq + 1)
+				 : 0;
 		if (!len)
 			break;
 		f->off += len;
@@ -160,8 +161,8 @@ static int open_file(struct jfile *f, const char *dir, int n)
 		return say(f, "cannot open", -errno);
 	if (fstat(f->fd, &st) < 0)
 		return say(f, "cannot stat", -errno);
-	f->nbytes = (size_t)st.st_size < FS_JOURNAL_FILE_SIZE ? (size_t)st.st_size
-							     : FS_JOURNAL_FILE_SIZE;
+	f->nbytes =
+	    (size_t)st.st_size < FS_JOURNAL_FILE_SIZE ? (size_t)st.st_size : FS_JOURNAL_FILE_SIZE;
 	f->bytes = malloc(f->nbytes ? f->nbytes : 1);
 	if (!f->bytes)
 		return -ENOMEM;

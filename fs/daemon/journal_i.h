@@ -25,8 +25,8 @@
 /* A record's new bytes at most: past it, a commit costs about as much */
 #define FS_JOURNAL_BYTES_MAX (256u << 10)
 /* The largest record: its bytes, 16 buffered slots and a map of 4,096 slots */
-#define FS_JOURNAL_RECORD_MAX \
-	(FS_JOURNAL_HEAD + 4096 * FS_JOURNAL_SLOT + 16 * (FS_JOURNAL_DIRTY + 8) + \
+#define FS_JOURNAL_RECORD_MAX                                                                      \
+	(FS_JOURNAL_HEAD + 4096 * FS_JOURNAL_SLOT + 16 * (FS_JOURNAL_DIRTY + 8) +                  \
 	 FS_JOURNAL_BYTES_MAX + 8)
 
 struct fs_journal;

@@ -114,7 +114,8 @@ static int apply_to(struct replay *r, struct fs_file *f, const struct fs_journal
 		if (!d) {
 			d = fs_file_dirty_load(r->fs, f, ds.idx, &rc);
 			if (!d)
-				return say(rec->ino, rec->seq, "cannot read the slot it writes over", rc);
+				return say(rec->ino, rec->seq,
+					   "cannot read the slot it writes over", rc);
 			d->jchain = chain;
 		}
 		memcpy(d->buf + ds.off, ds.bytes, ds.n);
@@ -187,16 +188,17 @@ int fs_journal_replay(struct fs *fs)
 		rc = meta_folded_max(fs->meta, &floor);
 	if (rc == 0)
 		rc = fs_journal_reset(fs->journal, floor > fs_journal_max_seq(fs->journal)
-							 ? floor
-							 : fs_journal_max_seq(fs->journal));
+						       ? floor
+						       : fs_journal_max_seq(fs->journal));
 	if (rc == 0)
 		rc = meta_folded_prune(fs->meta, UINT64_MAX);
 	if (rc == 0 && r.applied)
 		fprintf(stderr, "caskfs: fsync journal: %llu records replayed into %zu files\n",
 			(unsigned long long)r.applied, r.n);
 	if (rc) {
-		fprintf(stderr, "caskfs: the fsync journal (%s/journal.0, journal.1) could not be "
-				"replayed; it is left as it is\n",
+		fprintf(stderr,
+			"caskfs: the fsync journal (%s/journal.0, journal.1) could not be "
+			"replayed; it is left as it is\n",
 			fs->data_dir);
 		fs_journal_close(fs->journal);
 		fs->journal = NULL;

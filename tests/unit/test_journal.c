@@ -132,8 +132,8 @@ static void test_records_read_back_and_a_torn_one_ends_the_file(void **state)
 	/* a byte of the second record's bytes flipped: it and the third go */
 	int fd = open(path, O_RDWR);
 	uint8_t byte;
-	off_t at = FS_JOURNAL_DATA + (off_t)(FS_JOURNAL_HEAD + FS_JOURNAL_SLOT + FS_JOURNAL_DIRTY +
-					     4096 + 8) +
+	off_t at = FS_JOURNAL_DATA +
+		   (off_t)(FS_JOURNAL_HEAD + FS_JOURNAL_SLOT + FS_JOURNAL_DIRTY + 4096 + 8) +
 		   FS_JOURNAL_HEAD + FS_JOURNAL_SLOT + FS_JOURNAL_DIRTY + 2;
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, &byte, 1, at), 1);
@@ -233,7 +233,8 @@ static void test_golden_journal(void **state)
 	uint64_t seq = append(j, 0x0001000000000006ull, 0, 0);
 	assert_int_equal(fs_journal_sync(j, seq), 0);
 	fs_journal_close(j);
-	size_t used = FS_JOURNAL_DATA + 2 * (FS_JOURNAL_HEAD + FS_JOURNAL_SLOT + FS_JOURNAL_DIRTY + 8) + 16;
+	size_t used =
+	    FS_JOURNAL_DATA + 2 * (FS_JOURNAL_HEAD + FS_JOURNAL_SLOT + FS_JOURNAL_DIRTY + 8) + 16;
 	uint8_t *now = malloc(used), *gold = malloc(used);
 	path_of(path, sizeof(path), dir, 0);
 	int fd = open(path, O_RDONLY);
