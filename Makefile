@@ -92,10 +92,10 @@ FUZZ_SECONDS ?= 20
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libmeta.a $(BUILD)/libstore.a
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(PART_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(BUILD)/libmeta.a $(BUILD)/libstore.a $(LIBS)
+		$(PART_LIBS) $(LIBS)
 
 fuzz-bin: $(FUZZ_BIN)
 

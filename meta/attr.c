@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "meta_i.h"
+#include "store/endian.h"
 
 /* Fits in's chunk map to size and sets its size (in's map is its own). */
 static void resize_map(struct meta_inode *in, uint64_t size)
@@ -201,6 +202,13 @@ static int do_set_contents(struct meta *m, MDB_txn *txn, void *arg)
 		struct meta_content *c = &a->items[i];
 		struct content_args one = { c->ino, c->size, c->mtime, c->n, c->chunks, NULL };
 		c->rc = do_set_content(m, txn, &one);
+		if (c->rc == 0 && c->jseq) {
+			uint8_t v[8];
+			put_le64(v, c->jseq);
+			c->rc = meta_u64_put(txn, m->folded, c->ino, v, sizeof(v));
+			if (c->rc)
+				return c->rc;
+		}
 		/* one file's own failure leaves the others to commit; a failure of
 		 * the database (full, damaged) ends the transaction */
 		if (c->rc && c->rc != -ENOENT && c->rc != -EISDIR && c->rc != -EINVAL &&

@@ -332,9 +332,24 @@ struct meta_content {
 	const struct timespec *mtime; /* NULL: now */
 	const struct meta_chunk *chunks;
 	uint32_t n;
+	/* not 0: the last fsync journal record (fs/daemon/journal.c) this
+	 * content includes, kept with it in the same transaction (meta_folded) */
+	uint64_t jseq;
 	int rc;
 };
 int meta_set_contents(struct meta *m, struct meta_content *items, size_t n);
+
+/*
+ * folded.c: for each inode, the seq of the last fsync journal record its
+ * committed content includes (a local table, `folded`): a record of that
+ * seq or below is older than the namespace and is not replayed
+ * (docs/FORMAT.md, "Fsync journal"). get: 0 with *seq, or -ENOENT (none:
+ * *seq 0), -errno. max: the highest seq kept (0 for none). prune: drops
+ * the rows below seq `below`. 0 or -errno.
+ */
+int meta_folded_get(struct meta *m, uint64_t ino, uint64_t *seq);
+int meta_folded_max(struct meta *m, uint64_t *max);
+int meta_folded_prune(struct meta *m, uint64_t below);
 
 /* The bytes the node's files hold reserved by fallocate and not written yet
  * (their reserved slots): statfs counts them as used. 0 or -errno. */

@@ -41,6 +41,7 @@ struct meta {
 	MDB_dbi state;	 /* "next_ino" -> le64 (local) */
 	MDB_dbi outbox;	 /* be64 seq -> a replicated record to push to the peers (local) */
 	MDB_dbi names;	 /* be64 child, entry key -> "" : the live entries naming child (local) */
+	MDB_dbi folded;	 /* be64 ino -> le64 fsync journal seq its content holds (local) */
 	uint32_t node;
 	struct store_clock *clock;
 	bool replicate; /* record every replicated write in the outbox */

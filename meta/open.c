@@ -102,7 +102,7 @@ int meta_open(const char *dir, uint32_t node_id, struct store_clock *clock, stru
 		    { "xattrs", &m->xattrs },	{ "counts", &m->counts },
 		    { "parents", &m->parents }, { "orphans", &m->orphans },
 		    { "state", &m->state },	{ "outbox", &m->outbox },
-		    { "names", &m->names } };
+		    { "names", &m->names },	{ "folded", &m->folded } };
 	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
 	if (rc == 0) {

@@ -263,6 +263,12 @@ int store_flush(struct store *s);
 
 /* Makes every record appended so far durable (fsync). Returns 0 or -errno. */
 int store_sync(struct store *s);
+/* The bytes appended since open: a position for store_sync_through(). */
+uint64_t store_appended(struct store *s);
+/* Makes the records appended before position through (a value of
+ * store_appended()) durable, returning at once when they are already: many
+ * callers share one fsync. Returns 0 or -errno. */
+int store_sync_through(struct store *s, uint64_t through);
 
 /*
  * Runs one compaction pass now: expired objects are replaced by their

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "daemon_i.h"
+#include "journal_i.h"
 
 #define GROUP_COMMIT_MS 50
 /* Buffered writes of a file are committed once it has had no write for
@@ -21,8 +22,25 @@
 struct fs_committer {
 	struct fs *fs;
 	struct fs_ticker *ticker;
-	uint64_t synced; /* meta_last_txn() last made durable (the ticker's thread only) */
 };
+
+/*
+ * The fsync journal's older file is emptied once no record in it is needed:
+ * the files holding records there are committed, the log and the namespace
+ * synced, and then the file is emptied and the namespace's notes of its
+ * records dropped. A file busy with a request is committed at a later round.
+ */
+static void journal_round(struct fs *fs)
+{
+	if (!fs->journal || !fs_journal_rotate_due(fs->journal))
+		return;
+	uint64_t first = fs_journal_rotate(fs->journal); /* records below it are older */
+	fs_file_commit_journaled(fs, first);
+	if (fs_file_journaled_below(fs, first) || fs_sync_all(fs) != 0)
+		return;
+	if (fs_journal_retire(fs->journal) == 0)
+		meta_folded_prune(fs->meta, first);
+}
 
 /* One round; a stop that ends the wait still gets it (FS_TICKER_LAST). */
 static bool committer_round(void *arg)
@@ -30,10 +48,10 @@ static bool committer_round(void *arg)
 	struct fs_committer *c = arg;
 
 	fs_file_commit_idle(c->fs, COMMIT_IDLE_MS, COMMIT_MAX_AGE_MS);
-	uint64_t last = meta_last_txn(c->fs->meta);
-	if (last != c->synced && store_sync(c->fs->store) == 0 &&
-	    cluster_sync(c->fs->node.cluster) == 0 && meta_sync(c->fs->meta) == 0)
-		c->synced = last;
+	journal_round(c->fs);
+	if (meta_last_txn(c->fs->meta) != atomic_load(&c->fs->meta_synced) &&
+	    cluster_sync(c->fs->node.cluster) == 0)
+		fs_sync_all(c->fs);
 	return false;
 }
 
@@ -46,7 +64,6 @@ int fs_committer_start(struct fs *fs, struct fs_committer **out)
 	if (!c)
 		return -ENOMEM;
 	c->fs = fs;
-	c->synced = meta_last_txn(fs->meta);
 	rc = fs_ticker_start(GROUP_COMMIT_MS, FS_TICKER_LAST, committer_round, c, &c->ticker);
 	if (rc < 0) {
 		free(c);

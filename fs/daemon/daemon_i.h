@@ -35,6 +35,11 @@ struct fs_dirty {
 	uint32_t idx;
 	uint32_t len;
 	uint8_t *buf;
+	/* the fsync journal (journal_i.h): the seq of the record this buffer's
+	 * run of records began with (0: none yet), and the bytes [jlo, jhi)
+	 * written since its last record (none when jhi <= jlo) */
+	uint64_t jchain;
+	uint32_t jlo, jhi;
 };
 
 /*
@@ -80,6 +85,12 @@ struct fs_file {
 	struct timespec mtime;	 /* of the last write, committed with it */
 	bool written;		 /* mtime is set (and newer than the namespace's) */
 	int error; /* a failed store or commit, reported by the next fsync */
+	/* the fsync journal: the seq of f's last record, of the last one its
+	 * committed content includes (jseq > jfolded: records to replay after a
+	 * crash), of the first since then; jclean: nothing written since jseq */
+	uint64_t jseq, jfolded, jlive_first;
+	bool jclean;
+	uint64_t log_through; /* store_appended() after its last chunk put */
 };
 
 /* ---- nlookup.c: the kernel's lookup count of each inode it knows ---- */
@@ -120,6 +131,8 @@ struct fs {
 	 * stores its own before taking another, so memory stays bounded
 	 * however many files are written at once */
 	_Atomic uint32_t dirty_chunks;
+	struct fs_journal *journal; /* fsync's journal (journal_i.h), or NULL: fsync commits */
+	_Atomic uint64_t meta_synced; /* meta_last_txn() as last made durable */
 	/* FUSE requests served, by opcode (fs_session_loop), for stats */
 	_Atomic uint64_t requests[FS_OPCODES];
 };
@@ -241,6 +254,32 @@ bool fs_file_forget(struct fs *fs, uint64_t ino);
  * uncommitted one is max_age_ms old (every state with writes when idle_ms
  * is 0). Returns how many failed (kept for a later round and for fsync). */
 int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms);
+
+/* ---- file_sync.c: fsync ---- */
+
+/* Makes f's writes durable: one record in the fsync journal and one flush
+ * of it when the journal can take them, else a commit and fs_sync_all.
+ * Reports a failure kept from earlier once, as fs_file_commit does. */
+int fs_file_fsync(struct fs *fs, struct fs_file *f);
+/* Commits f when it holds journal records no commit holds yet (before a
+ * change the records must not undo at replay): 0 or the commit's error. */
+int fs_file_unjournal(struct fs *fs, struct fs_file *f);
+/* Makes the log and then the namespace durable (the namespace only when it
+ * changed since its last sync): 0 or -errno. */
+int fs_sync_all(struct fs *fs);
+/* Whether a file state holds journal records below seq not yet committed
+ * (they keep the older journal file from being emptied). */
+bool fs_file_journaled_below(struct fs *fs, uint64_t seq);
+/* Commits the states that hold journal records below seq; how many failed. */
+int fs_file_commit_journaled(struct fs *fs, uint64_t seq);
+
+/* ---- journal_replay.c ---- */
+
+/* Opens the fsync journal of fs->data_dir into fs->journal and applies the
+ * records the namespace does not hold yet, committing and syncing them,
+ * then empties the journal: before the mount serves anything. 0 or -errno
+ * (logged: the mount must not start without what fsync promised). */
+int fs_journal_replay(struct fs *fs);
 
 /* ---- file_io.c: reads and writes through it ---- */
 

@@ -4,9 +4,9 @@
  * inode number (inotab.c). The kernel sends no OPEN, FLUSH or RELEASE for
  * files (docs/DESIGN-NOTES.md), so a state is not tied to descriptors: a
  * request takes a reference for as long as it runs, and a state whose
- * writes are not committed outlives its references until a commit (fsync,
- * a rename or truncation, FORGET, the unmount, or the committer once the
- * file is left alone). A kernel without that support gets handles from
+ * writes are not committed outlives its references until a commit (a
+ * rename or truncation, FORGET, the unmount, the committer once the file is
+ * left alone, or an fsync the journal cannot take: file_sync.c). A kernel without that support gets handles from
  * fs_op_open and fs_op_create, whose RELEASE commits too.
  */
 #include <errno.h>
@@ -42,6 +42,7 @@ void fs_file_touch(struct fs_file *f)
 	if (!f->changed)
 		f->dirty_ms = ms;
 	f->changed = true;
+	f->jclean = false;
 	f->write_ms = ms;
 	f->written = true;
 	clock_gettime(CLOCK_REALTIME, &f->mtime);

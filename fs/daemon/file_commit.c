@@ -23,6 +23,7 @@ int fs_file_store_dirty(struct fs *fs, struct fs_file *f, struct fs_dirty *d)
 
 	if (rc == 0)
 		rc = meta_map_set(&f->map, &c);
+	f->log_through = store_appended(fs->store);
 	if (rc < 0) {
 		f->error = rc;
 		return rc;
@@ -55,10 +56,19 @@ int fs_file_commit_locked(struct fs *fs, struct fs_file *f, bool report)
 	if (rc == 0 && f->changed)
 		rc = store_flush(fs->store);
 	if (rc == 0 && f->changed) {
-		rc = meta_set_content(fs->meta, f->node.ino, f->size, f->written ? &f->mtime : NULL,
-				      f->map.v, f->map.n, NULL);
+		struct meta_content c = { .ino = f->node.ino,
+					  .size = f->size,
+					  .mtime = f->written ? &f->mtime : NULL,
+					  .chunks = f->map.v,
+					  .n = f->map.n,
+					  .jseq = f->jseq > f->jfolded ? f->jseq : 0 };
+		rc = meta_set_contents(fs->meta, &c, 1);
 		if (rc == 0)
+			rc = c.rc;
+		if (rc == 0) {
 			f->changed = false;
+			f->jfolded = f->jseq;
+		}
 	}
 	if (rc)
 		f->error = rc;
@@ -134,6 +144,7 @@ static void settle(struct fs *fs, struct fs_file *f, int rc, int said, int64_t n
 		/* the inode is gone: nothing can read these writes */
 		f->changed = false;
 		f->error = 0;
+		f->jfolded = f->jseq;
 		while (f->ndirty)
 			fs_file_dirty_free(fs, f, &f->dirty[f->ndirty - 1]);
 	} else if (rc) {
@@ -154,7 +165,15 @@ static void settle(struct fs *fs, struct fs_file *f, int rc, int said, int64_t n
  * (a create-heavy load, rsync or cp -r, commits hundreds of small files a
  * second). A file busy with a request is left for the next round.
  */
-int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms)
+/* Whether f (locked) holds journal records below seq that no commit holds. */
+static bool journaled_below(const struct fs_file *f, uint64_t seq)
+{
+	return f->jseq > f->jfolded && f->jlive_first < seq;
+}
+
+/* The states due (fs_file_commit_idle; with jbelow, also those holding
+ * journal records below it) committed together. */
+static int commit_due(struct fs *fs, int64_t idle_ms, int64_t max_age_ms, uint64_t jbelow)
 {
 	struct fs_file *due[COMMIT_BATCH];
 	struct meta_content items[COMMIT_BATCH];
@@ -174,8 +193,9 @@ again:
 		if (pthread_mutex_trylock(&f->mu) != 0)
 			continue;
 		bool ripe =
-		    (f->changed || f->ndirty) && (idle_ms == 0 || now - f->write_ms >= idle_ms ||
-						  now - f->dirty_ms >= max_age_ms);
+		    ((f->changed || f->ndirty) && (idle_ms == 0 || now - f->write_ms >= idle_ms ||
+						   now - f->dirty_ms >= max_age_ms)) ||
+		    journaled_below(f, jbelow);
 		pthread_mutex_unlock(&f->mu);
 		if (ripe) {
 			f->refs++;
@@ -194,11 +214,13 @@ again:
 			settle(fs, f, rc, said[i], now, &failed);
 		} else if (f->changed) {
 			owner[k] = i;
-			items[k++] = (struct meta_content){ .ino = f->node.ino,
-							    .size = f->size,
-							    .mtime = f->written ? &f->mtime : NULL,
-							    .chunks = f->map.v,
-							    .n = f->map.n };
+			items[k++] =
+			    (struct meta_content){ .ino = f->node.ino,
+						   .size = f->size,
+						   .mtime = f->written ? &f->mtime : NULL,
+						   .chunks = f->map.v,
+						   .n = f->map.n,
+						   .jseq = f->jseq > f->jfolded ? f->jseq : 0 };
 		}
 	}
 	/* the chunks reach the segment file before the namespace names them */
@@ -210,6 +232,7 @@ again:
 		int r = rc ? rc : items[i].rc;
 		if (r == 0) {
 			f->changed = false;
+			f->jfolded = f->jseq;
 			done++;
 		}
 		settle(fs, f, r, said[owner[i]], now, &failed);
@@ -224,4 +247,29 @@ again:
 	if (n == COMMIT_BATCH && done > 0)
 		goto again; /* more were due */
 	return failed;
+}
+
+int fs_file_commit_idle(struct fs *fs, int64_t idle_ms, int64_t max_age_ms)
+{
+	return commit_due(fs, idle_ms, max_age_ms, 0);
+}
+
+int fs_file_commit_journaled(struct fs *fs, uint64_t seq)
+{
+	return commit_due(fs, INT64_MAX, INT64_MAX, seq);
+}
+
+bool fs_file_journaled_below(struct fs *fs, uint64_t seq)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&fs->files_mu);
+	for (struct fs_file *f = fs_file_next_locked(fs, NULL); f && !found;
+	     f = fs_file_next_locked(fs, f)) {
+		pthread_mutex_lock(&f->mu);
+		found = journaled_below(f, seq);
+		pthread_mutex_unlock(&f->mu);
+	}
+	pthread_mutex_unlock(&fs->files_mu);
+	return found;
 }

@@ -22,11 +22,31 @@ int fs_file_load(struct fs *fs, struct fs_file *f);
 /* A write or a shared range changed f: remember when, for stat and for the
  * committer. */
 void fs_file_touch(struct fs_file *f);
+/* Bytes [lo, hi) of d were written: the next journal record carries them. */
+static inline void fs_dirty_mark(struct fs_dirty *d, uint32_t lo, uint32_t hi)
+{
+	if (d->jhi <= d->jlo) {
+		d->jlo = lo;
+		d->jhi = hi;
+		return;
+	}
+	if (lo < d->jlo)
+		d->jlo = lo;
+	if (hi > d->jhi)
+		d->jhi = hi;
+}
 /* Frees the buffer of d, one of f's dirty chunks, and puts f's last dirty
  * chunk in its place. */
 void fs_file_dirty_free(struct fs *fs, struct fs_file *f, struct fs_dirty *d);
 /* Unlinks and frees f: fs->files_mu held (f->mu not), no reference left. */
 void fs_file_drop_locked(struct fs *fs, struct fs_file *f);
+
+/* ---- file_io.c ---- */
+
+/* A new buffer for slot idx of f (which has none), holding the slot's bytes
+ * as the map and the size give them; no limit on buffers is applied. NULL
+ * with *err: -ENOMEM, or the error of reading the slot's chunk. */
+struct fs_dirty *fs_file_dirty_load(struct fs *fs, struct fs_file *f, uint32_t idx, int *err);
 
 /* ---- file_commit.c ---- */
 

@@ -63,7 +63,6 @@ static ssize_t read_slot(struct fs *fs, struct fs_file *f, uint32_t idx, uint8_t
 static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx, int *err)
 {
 	struct fs_dirty *d = dirty_find(f, idx);
-	ssize_t valid;
 
 	if (d)
 		return d;
@@ -72,6 +71,14 @@ static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx
 	if ((f->ndirty >= MAX_DIRTY || (f->ndirty && atomic_load(&fs->dirty_chunks) >= FS_DIRTY_MAX)) &&
 	    (*err = fs_file_store_all(fs, f)) < 0)
 		return NULL;
+	return fs_file_dirty_load(fs, f, idx, err);
+}
+
+struct fs_dirty *fs_file_dirty_load(struct fs *fs, struct fs_file *f, uint32_t idx, int *err)
+{
+	struct fs_dirty *d;
+	ssize_t valid;
+
 	if (f->ndirty == f->capdirty) {
 		uint32_t cap = f->capdirty ? f->capdirty * 2 : 4;
 		struct fs_dirty *n = realloc(f->dirty, cap * sizeof(*n));
@@ -83,7 +90,7 @@ static struct fs_dirty *dirty_get(struct fs *fs, struct fs_file *f, uint32_t idx
 		f->capdirty = cap;
 	}
 	d = &f->dirty[f->ndirty];
-	d->idx = idx;
+	*d = (struct fs_dirty){ .idx = idx };
 	/* Mapped, not malloc'd: the pages come zeroed and only those touched
 	 * take memory, and they go back to the system when the chunk is
 	 * stored (a malloc arena per request thread would keep its peak). */
@@ -119,6 +126,7 @@ static int store_whole(struct fs *fs, struct fs_file *f, uint32_t idx, const uin
 		rc = meta_map_set(&f->map, &c);
 	if (rc < 0)
 		f->error = rc;
+	f->log_through = store_appended(fs->store);
 	return rc;
 }
 
@@ -151,6 +159,7 @@ ssize_t fs_file_write(struct fs *fs, struct fs_file *f, const void *buf, size_t 
 			break;
 		/* a gap between d->len and in is zeros already */
 		memcpy(d->buf + in, p + done, take);
+		fs_dirty_mark(d, in, (uint32_t)(in + take));
 		if (in + take > d->len)
 			d->len = (uint32_t)(in + take);
 		done += take;
@@ -242,6 +251,7 @@ static ssize_t share_slots(struct fs *fs, struct fs_file *fin, uint64_t off_in,
 		rc = meta_map_set(&fout->map, &slot);
 		if (rc)
 			return done ? (ssize_t)done : rc;
+		fout->log_through = store_appended(fs->store); /* fin's chunks */
 		if (end > fout->size)
 			fout->size = end;
 		fs_file_touch(fout);
@@ -376,8 +386,10 @@ static int zero_range(struct fs *fs, struct fs_file *f, uint64_t a, uint64_t b)
 		struct fs_dirty *d = dirty_get(fs, f, (uint32_t)idx, &err);
 		if (!d)
 			return err;
-		if (lo < d->len)
+		if (lo < d->len) {
 			memset(d->buf + lo, 0, (hi < d->len ? hi : d->len) - lo);
+			fs_dirty_mark(d, (uint32_t)lo, (uint32_t)(hi < d->len ? hi : d->len));
+		}
 	}
 	return 0;
 }

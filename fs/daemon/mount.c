@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon_i.h"
+#include "journal_i.h"
 #include "ops_i.h"
 
 #define CACHE_BYTES (64u << 20)
@@ -107,9 +108,14 @@ static int serve(const struct mount_args *a, int ready_fd)
 			strerror(-rc));
 		goto out;
 	}
+	atomic_store(&fs.meta_synced, meta_last_txn(fs.meta)); /* meta_open synced it */
 	fs.sink = (struct fs_repl_sink){ .meta = fs.meta, .changed = fs_invalidate_change, .arg = &fs };
 	if ((status = node_start(fs.store, a->data_dir, &a->node, "caskfs mount", fs_node_ext_command,
 				 fs_node_ext_stats, &fs, &fs.node)) != 0)
+		goto out;
+	/* what fsync made durable and the namespace does not hold yet */
+	status = CLI_IO;
+	if (fs_journal_replay(&fs) < 0)
 		goto out;
 	if ((rc = fs_invalidate_start(&fs)) < 0 ||
 	    (rc = fs_repl_start(fs.meta, &fs.node, &a->node, &fs.repl)) < 0 ||
@@ -184,6 +190,7 @@ out:
 	node_stop(&fs.node);
 	if (fs.meta && meta_sync(fs.meta) < 0)
 		status = CLI_IO;
+	fs_journal_close(fs.journal);
 	meta_close(fs.meta);
 	if (store_close(fs.store) < 0)
 		status = CLI_IO;

@@ -84,7 +84,11 @@ static int do_setattr(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct stat
 		mask |= META_SET_CTIME;
 		a.ctime = attr->st_ctim;
 	}
-	if (mask && pending)
+	/* an mtime set after an fsync must not be undone by its journal
+	 * record's after a crash: that record is committed first */
+	if ((mask & META_SET_MTIME) && pending)
+		rc = fs_file_unjournal(fs, pending);
+	if (rc == 0 && mask && pending)
 		rc = fs_file_setattr(fs, pending, mask, &a);
 	else if (mask)
 		rc = meta_setattr(fs->meta, ino, mask, &a, NULL);
@@ -244,8 +248,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
  * With no OPEN there is no per-descriptor state to complete at close, and a
  * FLUSH at every close (read-only ones too) would cost a round trip each:
  * the first one commits and answers ENOSYS, and the kernel sends no more.
- * Buffered writes are committed by fsync, a rename or truncation, FORGET, or
- * the committer (file.c); fsync reports a failed commit.
+ * Buffered writes are committed by a rename or truncation, FORGET, or the
+ * committer (file.c), and made durable by fsync (file_sync.c), which
+ * reports a failed commit.
  */
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -310,28 +315,24 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct f
 		fuse_reply_lseek(req, (off_t)r);
 }
 
-/* Log first, then the namespace: metadata never names a chunk not on disk. */
-static int sync_all(struct fs *fs)
-{
-	int rc = store_sync(fs->store);
-
-	return rc ? rc : meta_sync(fs->meta);
-}
-
+/* fs_file_fsync: the file's writes through the fsync journal when it can
+ * take them; with no state, what was committed is synced (log first). */
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_file *f = fi && fi->fh ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
-	int rc = 0;
+	int rc;
 
 	(void)datasync;
 	if (f) {
-		rc = fs_file_commit(fs, f);
+		rc = fs_file_fsync(fs, f);
 	} else if ((f = fs_file_find(fs, ino))) {
-		rc = fs_file_commit(fs, f);
+		rc = fs_file_fsync(fs, f);
 		fs_file_put(fs, f);
+	} else {
+		rc = fs_sync_all(fs);
 	}
-	fuse_reply_err(req, -(rc ? rc : sync_all(fs)));
+	fuse_reply_err(req, -rc);
 }
 
 void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -339,7 +340,7 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, -sync_all(fs_of(req)));
+	fuse_reply_err(req, -fs_sync_all(fs_of(req)));
 }
 
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -271,10 +271,7 @@ int store_append_locked(struct store *s, const uint8_t *hdr, const struct store_
  * On failure the bytes stay buffered, the error is sticky and retried. */
 int store_flush_locked(struct store *s);
 
-/* ---- sync.c: group commit ---- */
-
-/* Makes everything appended up to `through` durable. */
-int store_sync_through(struct store *s, uint64_t through);
+/* ---- sync.c: group commit (store_sync_through is in store.h) ---- */
 
 /* ---- mapread.c: reads from segment mappings, guarded against SIGBUS ---- */
 

@@ -53,3 +53,8 @@ int store_sync(struct store *s)
 {
 	return store_sync_through(s, atomic_load(&s->appended));
 }
+
+uint64_t store_appended(struct store *s)
+{
+	return atomic_load(&s->appended);
+}
