@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "fs/daemon/chunk_i.h"
+#include "fs/daemon/daemon_i.h"
 #include "store/node/cmap.h"
 #include "cli_i.h"
 #include "store/node/client.h"
@@ -204,6 +205,11 @@ static int check(struct fsck *f, const char *dir, bool repair_meta, uint64_t *me
 		rc = fs_datadir_open_meta(dir, f->store, &meta);
 	if (meta) {
 		struct meta_stats ms;
+		uint64_t pending = 0;
+		if (rc == 0 && fs_journal_pending(dir, meta, &pending) == 0 && pending)
+			printf("fsync journal: %" PRIu64 " records not yet in the namespace "
+			       "(the next mount replays them)\n",
+			       pending);
 		if (rc == 0 && meta_stats(meta, &ms) == 0)
 			progress_start(&f->bar, "fsck: files", ms.inodes);
 		if (rc == 0)

@@ -97,6 +97,20 @@ int cli_gc(const char *target, uint64_t grace_ms, bool dry_run, const char *secr
 			store_close(s);
 			return CLI_USAGE;
 		}
+		uint64_t pending = 0;
+		if (rc == 0)
+			rc = fs_journal_pending(target, m, &pending);
+		if (rc == 0 && pending) {
+			fprintf(stderr,
+				"caskfs gc: %s: its fsync journal holds %" PRIu64
+				" records the namespace does not yet (a mount that "
+				"ended without committing them): mount it once, which "
+				"replays them, then run gc\n",
+				target, pending);
+			meta_close(m);
+			store_close(s);
+			return CLI_IO;
+		}
 		if (rc == 0)
 			rc = cluster_open(s, &co, &c);
 		if (rc == 0)

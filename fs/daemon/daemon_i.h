@@ -280,6 +280,10 @@ int fs_file_commit_journaled(struct fs *fs, uint64_t seq);
  * then empties the journal: before the mount serves anything. 0 or -errno
  * (logged: the mount must not start without what fsync promised). */
 int fs_journal_replay(struct fs *fs);
+/* How many records of DATA_DIR data_dir's fsync journal the namespace m does
+ * not hold yet (what the next mount replays): offline tools must not act as
+ * if their content were not there. 0 (no journal: 0 records) or -errno. */
+int fs_journal_pending(const char *data_dir, struct meta *m, uint64_t *records);
 
 /* ---- file_io.c: reads and writes through it ---- */
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "file_i.h"
 #include "journal_i.h"
@@ -203,5 +204,45 @@ int fs_journal_replay(struct fs *fs)
 		fs_journal_close(fs->journal);
 		fs->journal = NULL;
 	}
+	return rc;
+}
+
+struct pending {
+	struct meta *meta;
+	uint64_t n;
+};
+
+static int count_pending(void *arg, const struct fs_journal_rec *rec)
+{
+	struct pending *p = arg;
+	uint64_t folded = 0;
+	int rc = meta_folded_get(p->meta, rec->ino, &folded);
+
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (rec->seq > (rc ? 0 : folded))
+		p->n++;
+	return 0;
+}
+
+int fs_journal_pending(const char *data_dir, struct meta *m, uint64_t *records)
+{
+	struct pending p = { m, 0 };
+	struct fs_journal *j;
+	char path[4096];
+	int rc;
+
+	*records = 0;
+	snprintf(path, sizeof(path), "%s/journal.0", data_dir);
+	if (access(path, F_OK) != 0) {
+		snprintf(path, sizeof(path), "%s/journal.1", data_dir);
+		if (access(path, F_OK) != 0)
+			return 0; /* a DATA_DIR no mount has used since the journal came */
+	}
+	if ((rc = fs_journal_open(data_dir, &j)) < 0)
+		return rc;
+	rc = fs_journal_scan(j, count_pending, &p);
+	fs_journal_close(j);
+	*records = p.n;
 	return rc;
 }
