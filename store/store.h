@@ -229,6 +229,15 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
  */
 int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
 	       struct store_meta *meta);
+/*
+ * Like store_read(), for a value whose caller verifies the bytes by a hash of
+ * its own (a chunk, whose key is the hash of its bytes): the header and the
+ * key are checked as always, but an uncompressed value is not hashed; its
+ * record's checksum is checked with the value hash the header holds. Bytes
+ * damaged in the value are then the caller's to detect.
+ */
+int store_read_content(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
+		       size_t *vlen, struct store_meta *meta);
 
 /*
  * Describes key's newest record without reading its value. Returns 0 for a live

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
@@ -31,6 +32,10 @@
 #include "session_i.h"
 #include "uring_i.h"
 
+/* The mount point, resolved before the mount covers it (resolving it
+ * afterwards would ask this very session), for widen_readahead. */
+static char mounted_on[PATH_MAX];
+
 int fs_session_mount(const char *name, const char *opts, const struct fuse_lowlevel_ops *ops,
 		     size_t ops_size, void *userdata, const char *mountpoint,
 		     struct fuse_session **out)
@@ -40,6 +45,8 @@ int fs_session_mount(const char *name, const char *opts, const struct fuse_lowle
 	int rc = 0;
 
 	*out = NULL;
+	if (!realpath(mountpoint, mounted_on))
+		mounted_on[0] = '\0';
 	if (fuse_opt_add_arg(&args, name) || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts)) {
 		fuse_opt_free_args(&args);
@@ -172,6 +179,36 @@ static void complete_init(struct iovec *iov, int count)
 	}
 }
 
+/*
+ * The kernel caps a FUSE mount's readahead at its device's default, 128 KiB,
+ * whatever INIT's max_readahead says: a sequential read then arrives as
+ * 128 KiB READs, eight round trips per 1 MiB chunk. Its bdi's read_ahead_kb
+ * (writable by root only; without it the 128 KiB stays) lets the kernel
+ * send READs of max_readahead, one per chunk. The bdi is named by the
+ * mount's device number, field 3 of its line in /proc/self/mountinfo (the
+ * last one at the mount point is ours).
+ */
+static void widen_readahead(unsigned max_readahead)
+{
+	char line[8192], dev[32] = "", path[96];
+	FILE *f;
+
+	if (!mounted_on[0] || !(f = fopen("/proc/self/mountinfo", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char d[32], point[PATH_MAX];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, point) == 2 &&
+		    strcmp(point, mounted_on) == 0)
+			memcpy(dev, d, sizeof(dev));
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	if (dev[0] && (f = fopen(path, "w"))) {
+		fprintf(f, "%u\n", max_readahead / 1024);
+		fclose(f);
+	}
+}
+
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header *oh = iov[0].iov_base;
@@ -191,6 +228,10 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 		complete_init(iov, count);
 	atomic_store(&sio.init_unique, 0);
 	n = writev(fd, iov, count);
+	/* after the kernel applied INIT's answer, which lowers it again */
+	if (oh->error == 0 && n >= 0 && count >= 2 &&
+	    iov[1].iov_len >= offsetof(struct fuse_init_out, max_readahead) + 4)
+		widen_readahead(((const struct fuse_init_out *)iov[1].iov_base)->max_readahead);
 	/* the kernel took the answer (it is initialized): the rings register */
 	if (sio.uring_asked && n >= 0) {
 		fs_uring_start(sio.uring);

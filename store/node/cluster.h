@@ -132,6 +132,10 @@ int cluster_stat(struct cluster *c, const void *key, size_t klen, struct store_m
  * Errors: those of cluster_get(), and -ERANGE when cap is too small. */
 int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
 		 size_t *vlen, struct store_meta *meta);
+/* Like cluster_read(), with the local copy read by store_read_content(): for
+ * a value its caller verifies by its own hash of the bytes. */
+int cluster_read_content(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+			 size_t *vlen, struct store_meta *meta);
 /* Writes a tombstone, on its replicas, for every key this node holds a live
  * copy of (flush_all). *deleted receives how many. Returns 0, or the first
  * error of a write (the others go on); -ENOMEM. */

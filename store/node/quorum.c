@@ -331,8 +331,9 @@ bool cluster_is_replica(struct cluster *c, const void *key, size_t klen)
 	return cluster_owns_bucket(c, cluster_bucket(key, klen), true);
 }
 
-int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
-		 size_t *vlen, struct store_meta *meta)
+/* cluster_read and cluster_read_content: by_caller picks store_read_content */
+static int read_into(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+		     size_t *vlen, struct store_meta *meta, bool by_caller)
 {
 	struct cluster_view *v = cluster_view_get(c);
 	uint32_t b = cluster_bucket(key, klen);
@@ -345,7 +346,8 @@ int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, siz
 	bool one = alone(v), mine = v->self >= 0 && (cluster_view_owns(v, b, v->self, false) ||
 						     cluster_view_owns(v, b, v->self, true));
 	if (one || mine) {
-		rc = store_read(c->local, key, klen, buf, cap, vlen, meta);
+		rc = (by_caller ? store_read_content : store_read)(c->local, key, klen, buf, cap,
+								   vlen, meta);
 		if (one || rc == 0 || rc == -ERANGE || (rc == -ENOENT && meta->tombstone)) {
 			cluster_view_put(c, v);
 			return rc;
@@ -363,6 +365,18 @@ int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, siz
 		memcpy(buf, val, *vlen);
 	free(val);
 	return rc;
+}
+
+int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+		 size_t *vlen, struct store_meta *meta)
+{
+	return read_into(c, key, klen, buf, cap, vlen, meta, false);
+}
+
+int cluster_read_content(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+			 size_t *vlen, struct store_meta *meta)
+{
+	return read_into(c, key, klen, buf, cap, vlen, meta, true);
 }
 
 int cluster_delete(struct cluster *c, const void *key, size_t klen)
