@@ -335,9 +335,13 @@ const char *fs_opcode_name(unsigned op)
  * on the 2-core development VM: 15-40% more creates and stats per second
  * (docs/BENCHMARKS.md). LOOP_THREADS wait; when all of them are busy
  * (requests that wait on peers) another starts, up to LOOP_MAX_THREADS, and
- * the extra ones end when idle again.
+ * the extra ones end when idle again. Once requests come through io_uring,
+ * /dev/fuse carries only FORGETs (and INTERRUPTs): two waiters are enough
+ * there (one serves, the other waits, so none starts per request), and
+ * each FORGET woke all four (poll() wakes every waiter).
  */
 #define LOOP_THREADS 4
+#define LOOP_THREADS_URING 2
 #define LOOP_MAX_THREADS 32
 
 struct loop {
@@ -352,6 +356,12 @@ struct loop {
 };
 
 static void *loop_worker(void *arg);
+
+/* How many workers wait on /dev/fuse when none is busy. */
+static int loop_idle_target(void)
+{
+	return atomic_load(&sio.uring_on) ? LOOP_THREADS_URING : LOOP_THREADS;
+}
 
 /* With l->mu held. */
 static void loop_spawn(struct loop *l)
@@ -378,7 +388,14 @@ static void *loop_worker(void *arg)
 	while (!retired && !fuse_session_exited(l->se)) {
 		int res = fuse_session_receive_buf(l->se, &buf);
 		if (res == -EAGAIN || res == -EINTR) {
-			poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
+			pthread_mutex_lock(&l->mu);
+			if (l->threads - l->busy > loop_idle_target()) {
+				l->threads--;
+				retired = true;
+			}
+			pthread_mutex_unlock(&l->mu);
+			if (!retired)
+				poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
 			continue;
 		}
 		if (res <= 0) { /* 0: unmounted */
@@ -401,7 +418,7 @@ static void *loop_worker(void *arg)
 		l->busy--;
 		/* counted out at once, so workers ending together never leave
 		 * fewer than LOOP_THREADS */
-		if (l->threads - l->busy > LOOP_THREADS) {
+		if (l->threads - l->busy > loop_idle_target()) {
 			l->threads--;
 			retired = true;
 		}
