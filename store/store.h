@@ -169,6 +169,12 @@ int store_close(struct store *s);
  */
 int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 	      struct store_meta *meta);
+/* store_put() of a value whose xxh3-64 (seed 0) the caller has computed
+ * already: value_hash, which the record then carries unchecked (a wrong one
+ * makes the record fail every later verification). A chunk's is the low half
+ * of its id, xxh3-128, for values over 240 bytes. */
+int store_put_hashed(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		     uint64_t value_hash, struct store_meta *meta);
 /* store_put() with the object's attributes (attr NULL: none). An expiry time
  * that has already passed is stored too: the object then reads as absent. */
 int store_put_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,

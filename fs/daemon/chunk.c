@@ -76,6 +76,15 @@ int fs_chunk_put(struct cluster *c, const void *data, size_t len, uint8_t id[MET
 	    (store_clock_now(store_clock(cluster_local(c))) >> 16) - (m.version.stamp >> 16) <
 		FS_GC_FRESH_MS)
 		return 0;
+	/* Past XXH3_MIDSIZE_MAX (240) bytes, xxh3-64 is the low half of
+	 * xxh3-128 (the same accumulators, the same first merge): the record's
+	 * value hash comes from the id, and the bytes are hashed once. */
+	if (len > 240) {
+		uint64_t low = 0;
+		for (int i = 8; i < 16; i++)
+			low = low << 8 | id[i];
+		return cluster_put_hashed(c, key, FS_CHUNK_KEY_LEN, data, len, low);
+	}
 	return cluster_put(c, key, FS_CHUNK_KEY_LEN, data, len);
 }
 

@@ -100,6 +100,10 @@ void cluster_close(struct cluster *c);
  * naming the missing replicas); on a single node, the errors of store_put().
  */
 int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen);
+/* cluster_put() of a value whose xxh3-64 the caller has computed already
+ * (store_put_hashed), used on a node alone; with peers, as cluster_put(). */
+int cluster_put_hashed(struct cluster *c, const void *key, size_t klen, const void *val,
+		       size_t vlen, uint64_t value_hash);
 /* cluster_put() with the object's attributes (attr NULL: none); meta (may be
  * NULL) receives the version written and the attributes. */
 int cluster_put_attr(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,

@@ -159,6 +159,19 @@ int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val
 	return cluster_put_attr(c, key, klen, val, vlen, NULL, NULL);
 }
 
+int cluster_put_hashed(struct cluster *c, const void *key, size_t klen, const void *val,
+		       size_t vlen, uint64_t value_hash)
+{
+	struct cluster_view *view = cluster_view_get(c);
+	bool one = alone(view);
+
+	cluster_view_put(c, view);
+	if (!one || check_args(klen, vlen) < 0)
+		return cluster_put_attr(c, key, klen, val, vlen, NULL, NULL);
+	atomic_fetch_add(&c->puts, 1);
+	return store_put_hashed(c->local, key, klen, val, vlen, value_hash, NULL);
+}
+
 struct xget_call {
 	const void *key;
 	size_t klen;
