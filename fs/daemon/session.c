@@ -7,7 +7,8 @@
  * opcodes the loop counts for `stats`. libfuse reads and writes the
  * descriptor through our own I/O hooks (fuse_session_custom_io): they see
  * INIT go by and complete its answer with what libfuse 3.14 cannot ask for
- * (FUSE_HANDLE_KILLPRIV_V2), and mark each request with what its handler
+ * (FUSE_HANDLE_KILLPRIV_V2) and the readahead the kernel will not take from
+ * it (widen_readahead), and mark each request with what its handler
  * needs to know and libfuse does not pass on (a write that must clear
  * setuid, a change from a peer during it). Measurements: docs/BENCHMARKS.md;
  * the opcodes and INIT's flags: linux/fuse.h.
