@@ -257,6 +257,8 @@ int meta_unlink(struct meta *m, uint64_t parent, const char *name);
  * last link is gone is deleted now, with its xattrs; any other ino is left
  * alone. Orphans left by a crash go at meta_open. Returns 0 or -errno. */
 int meta_forget(struct meta *m, uint64_t ino);
+/* meta_forget of each of the n inodes at inos, in one transaction. */
+int meta_forget_many(struct meta *m, const uint64_t *inos, size_t n);
 
 /* Removes the empty directory name from parent, as meta_unlink does a file.
  * -ENOTEMPTY (also for "..", as rmdir(2), and for "" or a name with '/'),

@@ -118,6 +118,43 @@ static int do_forget(struct meta *m, MDB_txn *txn, void *arg)
 	return meta_orphan_purge(m, txn, ino);
 }
 
+struct forget_many_args {
+	const uint64_t *inos;
+	size_t n;
+};
+
+static int do_forget_many(struct meta *m, MDB_txn *txn, void *arg)
+{
+	struct forget_many_args *a = arg;
+	int rc = 0;
+
+	for (size_t i = 0; i < a->n && rc == 0; i++)
+		rc = do_forget(m, txn, (void *)&a->inos[i]);
+	return rc;
+}
+
+int meta_forget_many(struct meta *m, const uint64_t *inos, size_t n)
+{
+	struct forget_many_args a = { inos, n };
+	MDB_txn *txn;
+	MDB_val val;
+	bool orphans = false;
+	int rc = meta_txn_read(m, &txn);
+
+	/* as meta_forget: most are no orphans, and a read says so */
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !orphans && rc == 0; i++) {
+		rc = meta_u64_get(txn, m->orphans, inos[i], &val);
+		orphans = rc == 0;
+		rc = rc == -ENOENT ? 0 : rc;
+	}
+	mdb_txn_abort(txn);
+	if (rc || !orphans)
+		return rc;
+	return meta_txn_write(m, do_forget_many, &a);
+}
+
 int meta_forget(struct meta *m, uint64_t ino)
 {
 	MDB_txn *txn;

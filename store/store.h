@@ -173,6 +173,12 @@ int store_close(struct store *s);
  */
 int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
 	      struct store_meta *meta);
+/* store_put() of a value whose xxh3-64 (seed 0) the caller has computed
+ * already: value_hash, which the record then carries unchecked (a wrong one
+ * makes the record fail every later verification). A chunk's is the low half
+ * of its id, xxh3-128, for values over 240 bytes. */
+int store_put_hashed(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		     uint64_t value_hash, struct store_meta *meta);
 /* store_put() with the object's attributes (attr NULL: none). An expiry time
  * that has already passed is stored too: the object then reads as absent. */
 int store_put_attr(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
@@ -233,6 +239,15 @@ int store_get(struct store *s, const void *key, size_t klen, void **val, size_t 
  */
 int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
 	       struct store_meta *meta);
+/*
+ * Like store_read(), for a value whose caller verifies the bytes by a hash of
+ * its own (a chunk, whose key is the hash of its bytes): the header and the
+ * key are checked as always, but an uncompressed value is not hashed; its
+ * record's checksum is checked with the value hash the header holds. Bytes
+ * damaged in the value are then the caller's to detect.
+ */
+int store_read_content(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
+		       size_t *vlen, struct store_meta *meta);
 
 /*
  * Describes key's newest record without reading its value. Returns 0 for a live

@@ -48,6 +48,41 @@ def test_damaged_record(caskfs_bin, mount):
     assert "fails its checksum" in r.stdout
 
 
+def test_damaged_chunk_fails_reads_through_the_mount(caskfs_bin, mount):
+    """The store does not hash a chunk's bytes on a read (the mount checks them
+    against the chunk's id): a flipped byte in one still fails every read of
+    it, by whole-chunk READs and by small ones, and the other chunks read."""
+    import errno
+    m = mount()
+    data = os.urandom(3 * 1024 * 1024 + 5000)
+    (m.path / "f").write_bytes(data)
+    m.stop()
+    chunks = subprocess.run([caskfs_bin, "kv", str(m.data), "ls", "c/"], capture_output=True,
+                            text=True).stdout.split()
+    assert len(chunks) == 4
+    seg = m.data / "log" / "000001.cask"
+    raw = bytearray(seg.read_bytes())
+    at = raw.find(chunks[0].encode())
+    assert at > 0
+    raw[at + len(chunks[0]) + 4000] ^= 0x10  # inside that chunk's value
+    seg.write_bytes(bytes(raw))
+    for small in (False, True):
+        m = mount()
+        bad = []
+        with open(m.path / "f", "rb", buffering=0) as f:
+            if small:  # no readahead: one 4 KiB READ at a time, by range
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
+            for piece in range(4):
+                try:
+                    got = os.pread(f.fileno(), 4096 if small else 1 << 20, piece << 20)
+                    assert got == data[piece << 20:(piece << 20) + len(got)]
+                except OSError as e:
+                    assert e.errno == errno.EBADMSG, e
+                    bad.append(piece)
+        assert len(bad) == 1, bad
+        m.stop()
+
+
 def test_usage_and_busy(caskfs_bin, mount, tmp_path):
     assert subprocess.run([caskfs_bin, "fsck"], capture_output=True).returncode == 2
     m = mount()

@@ -76,6 +76,15 @@ int fs_chunk_put(struct cluster *c, const void *data, size_t len, uint8_t id[MET
 	    (store_clock_now(store_clock(cluster_local(c))) >> 16) - (m.version.stamp >> 16) <
 		FS_GC_FRESH_MS)
 		return 0;
+	/* Past XXH3_MIDSIZE_MAX (240) bytes, xxh3-64 is the low half of
+	 * xxh3-128 (the same accumulators, the same first merge): the record's
+	 * value hash comes from the id, and the bytes are hashed once. */
+	if (len > 240) {
+		uint64_t low = 0;
+		for (int i = 8; i < 16; i++)
+			low = low << 8 | id[i];
+		return cluster_put_hashed(c, key, FS_CHUNK_KEY_LEN, data, len, low);
+	}
 	return cluster_put(c, key, FS_CHUNK_KEY_LEN, data, len);
 }
 
@@ -236,19 +245,18 @@ static ssize_t cache_get(struct fs_chunk_cache *c, const uint8_t *id, void *buf,
 	return rc;
 }
 
-static void cache_add(struct fs_chunk_cache *c, const uint8_t *id, const void *data, size_t len)
+/* Inserts len bytes at data (malloc'd, now the cache's: freed when not
+ * kept) as chunk id's entry. */
+static void cache_insert(struct fs_chunk_cache *c, const uint8_t *id, uint8_t *data, size_t len)
 {
 	struct centry *e;
 
-	if (len > c->max_bytes)
-		return;
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->data = malloc(len ? len : 1))) {
-		free(e);
+	if (len > c->max_bytes || !(e = calloc(1, sizeof(*e)))) {
+		free(data);
 		return; /* a cache may forget */
 	}
 	memcpy(e->id, id, META_CHUNK_KEY);
-	memcpy(e->data, data, len);
+	e->data = data;
 	e->len = len;
 	pthread_mutex_lock(&c->mu);
 	size_t i = find_slot(c, id);
@@ -266,6 +274,16 @@ static void cache_add(struct fs_chunk_cache *c, const uint8_t *id, const void *d
 	c->bytes += len;
 	c->count++;
 	pthread_mutex_unlock(&c->mu);
+}
+
+static void cache_add(struct fs_chunk_cache *c, const uint8_t *id, const void *data, size_t len)
+{
+	uint8_t *copy;
+
+	if (len > c->max_bytes || !(copy = malloc(len ? len : 1)))
+		return;
+	memcpy(copy, data, len);
+	cache_insert(c, id, copy, len);
 }
 
 /* Copies [off, off + len) of a cached chunk into buf: the bytes copied
@@ -286,17 +304,6 @@ static ssize_t cache_get_range(struct fs_chunk_cache *c, const uint8_t *id, size
 	return rc;
 }
 
-/* One chunk-sized buffer per thread, for the chunk being verified; freed
- * when the thread ends (the FUSE loop ends the workers it no longer needs). */
-static pthread_key_t whole_key;
-static pthread_once_t whole_once = PTHREAD_ONCE_INIT;
-
-static void whole_key_init(void)
-{
-	if (pthread_key_create(&whole_key, free) != 0)
-		abort(); /* no keys left in a process that made two: a bug */
-}
-
 ssize_t fs_chunk_read_range(struct fs_chunk_cache *cache, struct cluster *s,
 			    const uint8_t id[META_CHUNK_KEY], size_t off, size_t len, void *buf)
 {
@@ -308,26 +315,25 @@ ssize_t fs_chunk_read_range(struct fs_chunk_cache *cache, struct cluster *s,
 	rc = cache_get_range(cache, id, off, len, buf);
 	if (rc != -ENOENT)
 		return rc;
-	pthread_once(&whole_once, whole_key_init);
-	whole = pthread_getspecific(whole_key);
-	if (!whole) {
-		if (!(whole = malloc(META_CHUNK_SIZE)))
-			return -ENOMEM;
-		if (pthread_setspecific(whole_key, whole) != 0) {
-			free(whole);
-			return -ENOMEM;
-		}
-	}
+	/* a file read in 128 KiB requests reads each chunk eight times: copied
+	 * out of the log and verified once, into what becomes the cache's entry
+	 * (no second copy), then served from there */
+	if (!(whole = malloc(META_CHUNK_SIZE)))
+		return -ENOMEM;
 	rc = fs_chunk_read(NULL, s, id, whole, META_CHUNK_SIZE);
-	if (rc < 0)
+	if (rc < 0) {
+		free(whole);
 		return rc;
-	/* a file read in 128 KiB requests reads each chunk eight times: hashed
-	 * and copied out of the log once, then from here */
-	cache_add(cache, id, whole, (size_t)rc);
+	}
 	size_t have = off < (size_t)rc ? (size_t)rc - off : 0;
 	if (have > len)
 		have = len;
 	memcpy(buf, whole + off, have);
+	if ((size_t)rc < META_CHUNK_SIZE / 2) {
+		uint8_t *fit = realloc(whole, rc ? (size_t)rc : 1);
+		whole = fit ? fit : whole;
+	}
+	cache_insert(cache, id, whole, (size_t)rc);
 	return (ssize_t)have;
 }
 
@@ -346,7 +352,8 @@ ssize_t fs_chunk_read(struct fs_chunk_cache *cache, struct cluster *s,
 			return rc;
 	}
 	fs_chunk_key(id, key);
-	rc = cluster_read(s, key, FS_CHUNK_KEY_LEN, buf, cap, &len, &m);
+	/* the id is the bytes' hash: the store need not hash them too */
+	rc = cluster_read_content(s, key, FS_CHUNK_KEY_LEN, buf, cap, &len, &m);
 	if (rc < 0)
 		return rc;
 	fs_chunk_id(buf, len, check);

@@ -127,6 +127,7 @@ struct fs {
 	bool no_open;	       /* the kernel sends no OPEN, FLUSH or RELEASE for files (ops.c) */
 	bool dont_mask;	       /* the kernel leaves the umask to us (FUSE_CAP_DONT_MASK) */
 	struct fs_nlookup lookups; /* what the kernel holds, for FORGET */
+	struct fs_purge *purge;	   /* forgotten inodes, deleted in batches (purge.c), or NULL */
 	/* chunk buffers held by all file states: past FS_DIRTY_MAX a writer
 	 * stores its own before taking another, so memory stays bounded
 	 * however many files are written at once */
@@ -301,6 +302,19 @@ ssize_t fs_file_copy(struct fs *fs, struct fs_file *fin, uint64_t off_in, struct
 /* SEEK_DATA / SEEK_HOLE over the chunk grid (1 MiB granularity; the end of
  * the file is a hole). -ENXIO past the end. */
 int64_t fs_file_seek(struct fs_file *f, uint64_t off, int whence);
+
+/* ---- purge.c: forgotten inodes, deleted in batches ---- */
+
+/* The queue and its thread, as fs->purge: 0, or -ENOMEM or -EAGAIN (then
+ * fs->purge is NULL and each FORGET deletes its orphan at once). */
+int fs_purge_start(struct fs *fs);
+/* Deletes what is queued, then ends the thread; nothing may be queued after.
+ * Without a queue, nothing. */
+void fs_purge_stop(struct fs *fs);
+/* The kernel forgot ino: deleted soon if it is an orphan (meta_forget). */
+void fs_purge_forgotten(struct fs *fs, uint64_t ino);
+/* Deletes what is queued now (gc marks after it). */
+void fs_purge_flush(struct fs *fs);
 
 /* ---- committer.c, mount.c ---- */
 

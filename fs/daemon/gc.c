@@ -181,6 +181,8 @@ int fs_gc(struct store *s, struct meta *m, struct cluster *c, struct fs *fs,
 	uint64_t now = store_clock_now(store_clock(s));
 	uint64_t grace = grace_ms << 16;
 	sw.cutoff = now > grace ? now - grace : 0;
+	if (fs) /* an unlinked file the kernel forgot references nothing */
+		fs_purge_flush(fs);
 	rc = meta_scan_inodes(m, mark_inode, &marked);
 	if (rc == 0 && fs)
 		rc = mark_open_files(fs, &marked);

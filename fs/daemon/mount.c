@@ -166,6 +166,9 @@ static int serve(const struct mount_args *a, int ready_fd)
 	if (fs_committer_start(&fs, &com) < 0)
 		fprintf(stderr,
 			"caskfs: no group-commit thread: the namespace syncs at fsync only\n");
+	if (fs_purge_start(&fs) < 0)
+		fprintf(stderr,
+			"caskfs: no purge thread: each FORGET deletes its orphan at once\n");
 	rc = fs_session_loop(se, fs.requests, a->uring);
 	atomic_store(&fs.se, NULL);
 	if (fs_file_commit_idle(&fs, 0, 0) > 0)
@@ -174,6 +177,7 @@ static int serve(const struct mount_args *a, int ready_fd)
 	 * knows to wait for the sync below (node_wait_shutdown) */
 	server_stop(fs.node.server);
 	fs.node.server = NULL;
+	fs_purge_stop(&fs); /* no FORGET and no mgc comes now */
 	fuse_session_unmount(se);
 	fs_committer_stop(com);
 	status = rc == 0 ? CLI_OK : CLI_IO;

@@ -41,7 +41,7 @@ static void forget_one(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
 	/* once the kernel holds no lookup (and so no descriptor) of it, writes
 	 * still buffered are committed, and an unlinked inode goes */
 	if (fs_nlookup_forget(&fs->lookups, ino, nlookup) && fs_file_forget(fs, ino))
-		meta_forget(fs->meta, ino);
+		fs_purge_forgotten(fs, ino);
 }
 
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

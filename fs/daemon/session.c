@@ -7,7 +7,8 @@
  * opcodes the loop counts for `stats`. libfuse reads and writes the
  * descriptor through our own I/O hooks (fuse_session_custom_io): they see
  * INIT go by and complete its answer with what libfuse 3.14 cannot ask for
- * (FUSE_HANDLE_KILLPRIV_V2), and mark each request with what its handler
+ * (FUSE_HANDLE_KILLPRIV_V2) and the readahead the kernel will not take from
+ * it (widen_readahead), and mark each request with what its handler
  * needs to know and libfuse does not pass on (a write that must clear
  * setuid, a change from a peer during it). Measurements: docs/BENCHMARKS.md;
  * the opcodes and INIT's flags: linux/fuse.h.
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
@@ -31,6 +33,10 @@
 #include "session_i.h"
 #include "uring_i.h"
 
+/* The mount point, resolved before the mount covers it (resolving it
+ * afterwards would ask this very session), for widen_readahead. */
+static char mounted_on[PATH_MAX];
+
 int fs_session_mount(const char *name, const char *opts, const struct fuse_lowlevel_ops *ops,
 		     size_t ops_size, void *userdata, const char *mountpoint,
 		     struct fuse_session **out)
@@ -40,6 +46,8 @@ int fs_session_mount(const char *name, const char *opts, const struct fuse_lowle
 	int rc = 0;
 
 	*out = NULL;
+	if (!realpath(mountpoint, mounted_on))
+		mounted_on[0] = '\0';
 	if (fuse_opt_add_arg(&args, name) || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts)) {
 		fuse_opt_free_args(&args);
@@ -172,6 +180,36 @@ static void complete_init(struct iovec *iov, int count)
 	}
 }
 
+/*
+ * The kernel caps a FUSE mount's readahead at its device's default, 128 KiB,
+ * whatever INIT's max_readahead says: a sequential read then arrives as
+ * 128 KiB READs, eight round trips per 1 MiB chunk. Its bdi's read_ahead_kb
+ * (writable by root only; without it the 128 KiB stays) lets the kernel
+ * send READs of max_readahead, one per chunk. The bdi is named by the
+ * mount's device number, field 3 of its line in /proc/self/mountinfo (the
+ * last one at the mount point is ours).
+ */
+static void widen_readahead(unsigned max_readahead)
+{
+	char line[8192], dev[32] = "", path[96];
+	FILE *f;
+
+	if (!mounted_on[0] || !(f = fopen("/proc/self/mountinfo", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char d[32], point[PATH_MAX];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, point) == 2 &&
+		    strcmp(point, mounted_on) == 0)
+			memcpy(dev, d, sizeof(dev));
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	if (dev[0] && (f = fopen(path, "w"))) {
+		fprintf(f, "%u\n", max_readahead / 1024);
+		fclose(f);
+	}
+}
+
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header *oh = iov[0].iov_base;
@@ -191,6 +229,10 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 		complete_init(iov, count);
 	atomic_store(&sio.init_unique, 0);
 	n = writev(fd, iov, count);
+	/* after the kernel applied INIT's answer, which lowers it again */
+	if (oh->error == 0 && n >= 0 && count >= 2 &&
+	    iov[1].iov_len >= offsetof(struct fuse_init_out, max_readahead) + 4)
+		widen_readahead(((const struct fuse_init_out *)iov[1].iov_base)->max_readahead);
 	/* the kernel took the answer (it is initialized): the rings register */
 	if (sio.uring_asked && n >= 0) {
 		fs_uring_start(sio.uring);
@@ -294,9 +336,13 @@ const char *fs_opcode_name(unsigned op)
  * on the 2-core development VM: 15-40% more creates and stats per second
  * (docs/BENCHMARKS.md). LOOP_THREADS wait; when all of them are busy
  * (requests that wait on peers) another starts, up to LOOP_MAX_THREADS, and
- * the extra ones end when idle again.
+ * the extra ones end when idle again. Once requests come through io_uring,
+ * /dev/fuse carries only FORGETs (and INTERRUPTs): two waiters are enough
+ * there (one serves, the other waits, so none starts per request), and
+ * each FORGET woke all four (poll() wakes every waiter).
  */
 #define LOOP_THREADS 4
+#define LOOP_THREADS_URING 2
 #define LOOP_MAX_THREADS 32
 
 struct loop {
@@ -311,6 +357,12 @@ struct loop {
 };
 
 static void *loop_worker(void *arg);
+
+/* How many workers wait on /dev/fuse when none is busy. */
+static int loop_idle_target(void)
+{
+	return atomic_load(&sio.uring_on) ? LOOP_THREADS_URING : LOOP_THREADS;
+}
 
 /* With l->mu held. */
 static void loop_spawn(struct loop *l)
@@ -337,7 +389,14 @@ static void *loop_worker(void *arg)
 	while (!retired && !fuse_session_exited(l->se)) {
 		int res = fuse_session_receive_buf(l->se, &buf);
 		if (res == -EAGAIN || res == -EINTR) {
-			poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
+			pthread_mutex_lock(&l->mu);
+			if (l->threads - l->busy > loop_idle_target()) {
+				l->threads--;
+				retired = true;
+			}
+			pthread_mutex_unlock(&l->mu);
+			if (!retired)
+				poll(&p, 1, 250); /* 250 ms: a signal's exit is seen soon */
 			continue;
 		}
 		if (res <= 0) { /* 0: unmounted */
@@ -360,7 +419,7 @@ static void *loop_worker(void *arg)
 		l->busy--;
 		/* counted out at once, so workers ending together never leave
 		 * fewer than LOOP_THREADS */
-		if (l->threads - l->busy > LOOP_THREADS) {
+		if (l->threads - l->busy > loop_idle_target()) {
 			l->threads--;
 			retired = true;
 		}

@@ -3,7 +3,9 @@
  * a reader copies a record's place out of the keydir under the read lock,
  * takes a reference on its segment, and reads with no lock held (from the
  * mapping, by pread, or from the append buffer for bytes not yet written),
- * verifying the record's checksum on every read. An object whose expiry time
+ * verifying the record's checksum on every read. A value whose reader checks
+ * it by a hash of its own (a chunk, by its id) is not hashed twice: its
+ * header and key are checked against the header's value hash instead. An object whose expiry time
  * has passed reads as absent and is replaced by its expiry tombstone there
  * and then (expire.c). Record format: docs/FORMAT.md ("Records").
  */
@@ -133,10 +135,11 @@ static int expired(struct store *s, const void *key, size_t klen, struct store_m
 
 /*
  * The read path of store_get and store_read: into buf (cap bytes) when buf is
- * given, else into a new buffer of the exact size returned in *out.
+ * given, else into a new buffer of the exact size returned in *out. With
+ * by_caller an uncompressed value is not hashed (store_read_content).
  */
 static int fetch(struct store *s, const void *key, size_t klen, void *buf, size_t cap, void **out,
-		 size_t *vlen, struct store_meta *meta)
+		 size_t *vlen, struct store_meta *meta, bool by_caller)
 {
 	struct store_meta m;
 	struct store_segment *seg = NULL;
@@ -193,9 +196,14 @@ again:
 		}
 	}
 	voff = (uint64_t)m.offset + store_rec_hdr_len(h.version) + klen;
-	rc = read_at(s, seg, voff, stored, h.stored_len, key, klen, &stored_hash);
+	/* the seed of an uncompressed record's checksum is its value hash */
+	by_caller = by_caller && !(h.flags & STORE_REC_ZSTD);
+	uint64_t *hash = by_caller ? NULL : &stored_hash;
+	rc = read_at(s, seg, voff, stored, h.stored_len, key, klen, hash);
 	if (rc < 0)
 		goto out;
+	if (by_caller)
+		stored_hash = h.value_hash;
 	atomic_fetch_add(&s->read_bytes, h.stored_len);
 	if (store_rec_checksum(hdr, key, klen, stored_hash) != h.checksum) {
 		rc = bad_record(s, key, klen, &m, "fails its checksum");
@@ -231,7 +239,7 @@ out:
 int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen,
 	      struct store_meta *meta)
 {
-	return fetch(s, key, klen, NULL, 0, val, vlen, meta);
+	return fetch(s, key, klen, NULL, 0, val, vlen, meta, false);
 }
 
 int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
@@ -239,7 +247,15 @@ int store_read(struct store *s, const void *key, size_t klen, void *buf, size_t 
 {
 	if (!buf)
 		return -EINVAL;
-	return fetch(s, key, klen, buf, cap, NULL, vlen, meta);
+	return fetch(s, key, klen, buf, cap, NULL, vlen, meta, false);
+}
+
+int store_read_content(struct store *s, const void *key, size_t klen, void *buf, size_t cap,
+		       size_t *vlen, struct store_meta *meta)
+{
+	if (!buf)
+		return -EINVAL;
+	return fetch(s, key, klen, buf, cap, NULL, vlen, meta, true);
 }
 
 int store_stat(struct store *s, const void *key, size_t klen, struct store_meta *meta)

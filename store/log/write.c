@@ -16,9 +16,12 @@
 #include "../endian.h"
 #include "../xxh_i.h"
 
-int store_write_record(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
-		       const struct store_version *version, bool tombstone,
-		       const struct store_attr *attr, unsigned how, struct store_meta *meta)
+/* store_write_record, and store_put_hashed when known_hash is given (the
+ * value's xxh3-64, computed by the caller). */
+static int write_record(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+			const struct store_version *version, bool tombstone,
+			const struct store_attr *attr, unsigned how, struct store_meta *meta,
+			const uint64_t *known_hash)
 {
 	bool must_exist = how & STORE_WRITE_MUST_EXIST, equal_ok = how & STORE_WRITE_EQUAL_OK;
 	struct store_rec_hdr h = { 0 };
@@ -48,7 +51,7 @@ int store_write_record(struct store *s, const void *key, size_t klen, const void
 	if (tombstone) {
 		h.flags = STORE_REC_TOMBSTONE;
 	} else {
-		h.value_hash = store_hash_bulk(val, vlen);
+		h.value_hash = known_hash ? *known_hash : store_hash_bulk(val, vlen);
 		rc = store_zstd_compress(s->opt.compress_level, val, vlen, &cbuf, &clen);
 		if (rc < 0)
 			return rc;
@@ -125,6 +128,19 @@ int store_write_record(struct store *s, const void *key, size_t klen, const void
 		meta->attr.expires = h.expires;
 	}
 	return rc;
+}
+
+int store_write_record(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		       const struct store_version *version, bool tombstone,
+		       const struct store_attr *attr, unsigned how, struct store_meta *meta)
+{
+	return write_record(s, key, klen, val, vlen, version, tombstone, attr, how, meta, NULL);
+}
+
+int store_put_hashed(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+		     uint64_t value_hash, struct store_meta *meta)
+{
+	return write_record(s, key, klen, val, vlen, NULL, false, NULL, 0, meta, &value_hash);
 }
 
 int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,

@@ -100,6 +100,10 @@ void cluster_close(struct cluster *c);
  * naming the missing replicas); on a single node, the errors of store_put().
  */
 int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen);
+/* cluster_put() of a value whose xxh3-64 the caller has computed already
+ * (store_put_hashed), used on a node alone; with peers, as cluster_put(). */
+int cluster_put_hashed(struct cluster *c, const void *key, size_t klen, const void *val,
+		       size_t vlen, uint64_t value_hash);
 /* cluster_put() with the object's attributes (attr NULL: none); meta (may be
  * NULL) receives the version written and the attributes. */
 int cluster_put_attr(struct cluster *c, const void *key, size_t klen, const void *val, size_t vlen,
@@ -132,6 +136,10 @@ int cluster_stat(struct cluster *c, const void *key, size_t klen, struct store_m
  * Errors: those of cluster_get(), and -ERANGE when cap is too small. */
 int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
 		 size_t *vlen, struct store_meta *meta);
+/* Like cluster_read(), with the local copy read by store_read_content(): for
+ * a value its caller verifies by its own hash of the bytes. */
+int cluster_read_content(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+			 size_t *vlen, struct store_meta *meta);
 /* Writes a tombstone, on its replicas, for every key this node holds a live
  * copy of (flush_all). *deleted receives how many. Returns 0, or the first
  * error of a write (the others go on); -ENOMEM. */

@@ -159,6 +159,19 @@ int cluster_put(struct cluster *c, const void *key, size_t klen, const void *val
 	return cluster_put_attr(c, key, klen, val, vlen, NULL, NULL);
 }
 
+int cluster_put_hashed(struct cluster *c, const void *key, size_t klen, const void *val,
+		       size_t vlen, uint64_t value_hash)
+{
+	struct cluster_view *view = cluster_view_get(c);
+	bool one = alone(view);
+
+	cluster_view_put(c, view);
+	if (!one || check_args(klen, vlen) < 0)
+		return cluster_put_attr(c, key, klen, val, vlen, NULL, NULL);
+	atomic_fetch_add(&c->puts, 1);
+	return store_put_hashed(c->local, key, klen, val, vlen, value_hash, NULL);
+}
+
 struct xget_call {
 	const void *key;
 	size_t klen;
@@ -331,8 +344,9 @@ bool cluster_is_replica(struct cluster *c, const void *key, size_t klen)
 	return cluster_owns_bucket(c, cluster_bucket(key, klen), true);
 }
 
-int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
-		 size_t *vlen, struct store_meta *meta)
+/* cluster_read and cluster_read_content: by_caller picks store_read_content */
+static int read_into(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+		     size_t *vlen, struct store_meta *meta, bool by_caller)
 {
 	struct cluster_view *v = cluster_view_get(c);
 	uint32_t b = cluster_bucket(key, klen);
@@ -345,7 +359,8 @@ int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, siz
 	bool one = alone(v), mine = v->self >= 0 && (cluster_view_owns(v, b, v->self, false) ||
 						     cluster_view_owns(v, b, v->self, true));
 	if (one || mine) {
-		rc = store_read(c->local, key, klen, buf, cap, vlen, meta);
+		rc = (by_caller ? store_read_content : store_read)(c->local, key, klen, buf, cap,
+								   vlen, meta);
 		if (one || rc == 0 || rc == -ERANGE || (rc == -ENOENT && meta->tombstone)) {
 			cluster_view_put(c, v);
 			return rc;
@@ -363,6 +378,18 @@ int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, siz
 		memcpy(buf, val, *vlen);
 	free(val);
 	return rc;
+}
+
+int cluster_read(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+		 size_t *vlen, struct store_meta *meta)
+{
+	return read_into(c, key, klen, buf, cap, vlen, meta, false);
+}
+
+int cluster_read_content(struct cluster *c, const void *key, size_t klen, void *buf, size_t cap,
+			 size_t *vlen, struct store_meta *meta)
+{
+	return read_into(c, key, klen, buf, cap, vlen, meta, true);
 }
 
 int cluster_delete(struct cluster *c, const void *key, size_t klen)

@@ -85,6 +85,34 @@ static void test_roundtrip_dedup(void **state)
 	assert_int_equal(fs_chunk_read(NULL, f->c, id, back, sizeof(back)), -ENOENT);
 }
 
+/* A chunk's record carries the xxh3-64 of its bytes, taken from the id past
+ * 240 bytes (fs_chunk_put): the store's full check (store_read) agrees at
+ * every size, and so does xxhash itself at random sizes. */
+static void test_value_hash_from_id(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t data[META_CHUNK_SIZE], back[META_CHUNK_SIZE];
+	static const size_t sizes[] = { 1, 17, 240, 241, 242, 4096, 65537, META_CHUNK_SIZE };
+	uint8_t id[META_CHUNK_KEY];
+	char key[FS_CHUNK_KEY_LEN + 1];
+	struct store_meta m;
+	size_t vl;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		tu_fill(data, sizes[i], 100 + i);
+		assert_int_equal(fs_chunk_put(f->c, data, sizes[i], id), 0);
+		fs_chunk_key(id, key);
+		assert_int_equal(
+		    store_read(f->s, key, FS_CHUNK_KEY_LEN, back, sizeof(back), &vl, &m), 0);
+		assert_int_equal(vl, sizes[i]);
+		assert_memory_equal(back, data, sizes[i]);
+		assert_true(m.value_hash == XXH3_64bits(data, sizes[i]));
+	}
+	tu_fill(data, sizeof(data), 7);
+	for (size_t len = 241; len <= META_CHUNK_SIZE; len = len * 3 + 1)
+		assert_true(XXH3_64bits(data, len) == XXH3_128bits(data, len).low64);
+}
+
 static void test_wrong_bytes_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -177,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_id_and_key),
 		cmocka_unit_test(test_id_avx2_matches),
 		cmocka_unit_test_setup_teardown(test_roundtrip_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_hash_from_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_bytes_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 	};
